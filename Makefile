@@ -1,0 +1,82 @@
+# Ember: `make` builds build/ember and the test guests; `make test` runs every test.
+BUILD   ?= build
+CC      ?= gcc
+VERSION := 0.1.0
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 -Wstrict-prototypes
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -DEMBER_VERSION='"$(VERSION)"' \
+           -fstack-protector-strong -D_FORTIFY_SOURCE=2 -MMD -MP
+LDFLAGS ?=
+STATIC  ?= -static
+
+# The monitor, by subsystem.
+CORE_SRCS := src/main.c src/cli.c src/config.c src/log.c src/doctor.c
+VMM_SRCS  := src/vmm/kvm.c src/vmm/vm.c src/vmm/vcpu.c src/vmm/event_loop.c \
+             src/vmm/term.c src/vmm/guest_mem.c src/vmm/bus.c
+X86_SRCS  := src/arch/x86/boot_tables.c src/arch/x86/boot_vcpu.c \
+             src/arch/x86/elf_load.c src/arch/x86/cpuid.c
+DEV_SRCS  := src/devices/serial.c src/devices/i8042.c
+EMBER_SRCS := $(CORE_SRCS) $(VMM_SRCS) $(X86_SRCS) $(DEV_SRCS)
+EMBER_OBJS := $(EMBER_SRCS:%.c=$(BUILD)/obj/%.o)
+
+# Unit tests (cmocka): each links its test file with the sources it exercises.
+UNIT_TESTS := test_guest_mem test_elf_load test_boot_tables test_cpuid test_bus \
+              test_serial test_config
+test_guest_mem_SRCS   := src/vmm/guest_mem.c
+test_elf_load_SRCS    := src/arch/x86/elf_load.c src/vmm/guest_mem.c
+test_boot_tables_SRCS := src/arch/x86/boot_tables.c src/vmm/guest_mem.c
+test_cpuid_SRCS       := src/arch/x86/cpuid.c
+test_bus_SRCS         := src/vmm/bus.c
+test_serial_SRCS      := src/devices/serial.c
+test_config_SRCS      := src/config.c src/cli.c
+UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/unit/%)
+
+include tests/guests/guests.mk
+GUEST_ELFS := $(addprefix $(BUILD)/guests/,$(addsuffix .elf,$(GUEST_NAMES)))
+
+.PHONY: all test unit integration asan bench clean format
+all: $(BUILD)/ember $(GUEST_ELFS)
+
+$(BUILD)/ember: $(EMBER_OBJS)
+	$(CC) $(CFLAGS) $(STATIC) -pthread -o $@ $^ $(LDFLAGS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -pthread -c -o $@ $<
+
+.SECONDEXPANSION:
+$(BUILD)/unit/%: tests/unit/%.c $$(%_SRCS) tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc -pthread -o $@ $< $($*_SRCS) -lcmocka $(LDFLAGS)
+
+unit: $(UNIT_BINS)
+	@sh tests/run-unit.sh $(UNIT_BINS)
+
+integration: all
+	@EMBER=$(abspath $(BUILD)/ember) GUESTS=$(abspath $(BUILD)/guests) sh tests/run-integration.sh
+
+# Every test: unit tests on the host, then the guests under KVM (directly or in the rig).
+# Both suites always run; the target fails if either did.
+test: all $(UNIT_BINS)
+	@sh tests/run-unit.sh $(UNIT_BINS); u=$$?; \
+	EMBER=$(abspath $(BUILD)/ember) GUESTS=$(abspath $(BUILD)/guests) sh tests/run-integration.sh; \
+	i=$$?; [ $$u -eq 0 ] && [ $$i -eq 0 ]
+
+# The same tests against an AddressSanitizer + UBSan build (dynamically linked: ASan
+# cannot be static).
+asan:
+	$(MAKE) BUILD=build-asan STATIC= \
+		CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
+		LDFLAGS="-fsanitize=address,undefined" test
+
+bench: all
+	sh bench/start.sh
+
+format:
+	clang-format -i $(EMBER_SRCS) $(wildcard src/*.h src/*/*.h src/*/*/*.h) $(wildcard tests/unit/*.[ch])
+
+clean:
+	rm -rf $(BUILD) build-asan
+
+-include $(EMBER_OBJS:.o=.d)

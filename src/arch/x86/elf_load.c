@@ -1,0 +1,175 @@
+/* ELF64 loader: validate every header first, then copy the PT_LOAD segments in. */
+#include "elf_load.h"
+#include "layout.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static int read_exact(int fd, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+	while (len) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO; /* the file shrank under us */
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int check_ehdr(const Elf64_Ehdr *eh, uint64_t file_size, char *err, size_t errlen)
+{
+	uint64_t ph_bytes, ph_end;
+
+	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0) {
+		snprintf(err, errlen, "not an ELF file (bad magic)");
+		return -ENOEXEC;
+	}
+	if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB) {
+		snprintf(err, errlen, "not a 64-bit little-endian ELF file");
+		return -ENOEXEC;
+	}
+	if (eh->e_machine != EM_X86_64) {
+		snprintf(err, errlen, "ELF machine is %u, not x86_64 (%u)", eh->e_machine,
+			 EM_X86_64);
+		return -ENOEXEC;
+	}
+	if (eh->e_type != ET_EXEC) {
+		snprintf(err, errlen, "ELF type is %u, not an executable (ET_EXEC)", eh->e_type);
+		return -ENOEXEC;
+	}
+	if (eh->e_phentsize != sizeof(Elf64_Phdr)) {
+		snprintf(err, errlen, "ELF program header size is %u, not %zu", eh->e_phentsize,
+			 sizeof(Elf64_Phdr));
+		return -EINVAL;
+	}
+	if (eh->e_phnum == 0 || eh->e_phnum > ELF_MAX_PHDRS) {
+		snprintf(err, errlen, "ELF has %u program headers (1 to %d accepted)", eh->e_phnum,
+			 ELF_MAX_PHDRS);
+		return -EINVAL;
+	}
+	ph_bytes = (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr);
+	if (__builtin_add_overflow(eh->e_phoff, ph_bytes, &ph_end) || ph_end > file_size) {
+		snprintf(err, errlen, "ELF program headers lie outside the file");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int check_segment(const struct guest_mem *gm, const Elf64_Phdr *ph, unsigned i,
+			 uint64_t file_size, char *err, size_t errlen)
+{
+	uint64_t file_end, mem_last;
+
+	if (ph->p_filesz > ph->p_memsz) {
+		snprintf(err, errlen, "ELF segment %u: file size 0x%" PRIx64
+			 " exceeds memory size 0x%" PRIx64, i, ph->p_filesz, ph->p_memsz);
+		return -EINVAL;
+	}
+	if (__builtin_add_overflow(ph->p_offset, ph->p_filesz, &file_end) || file_end > file_size) {
+		snprintf(err, errlen, "ELF segment %u: its bytes lie outside the file (truncated?)", i);
+		return -EINVAL;
+	}
+	if (ph->p_paddr < LAYOUT_HIMEM) {
+		snprintf(err, errlen, "ELF segment %u loads at 0x%" PRIx64 ", below 1 MiB", i,
+			 ph->p_paddr);
+		return -EINVAL;
+	}
+	if (ph->p_memsz &&
+	    (__builtin_add_overflow(ph->p_paddr, ph->p_memsz - 1, &mem_last) ||
+	     !gm_ptr(gm, ph->p_paddr, ph->p_memsz))) {
+		snprintf(err, errlen, "ELF segment %u [0x%" PRIx64 ", +0x%" PRIx64
+			 ") does not fit in guest RAM (%" PRIu64 " MiB)", i, ph->p_paddr,
+			 ph->p_memsz, gm->ram_bytes >> 20);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int ranges_overlap(const Elf64_Phdr *a, const Elf64_Phdr *b)
+{
+	/* Both ranges were checked to lie in guest RAM, so the ends cannot overflow. */
+	return a->p_paddr < b->p_paddr + b->p_memsz && b->p_paddr < a->p_paddr + a->p_memsz;
+}
+
+int elf_load(const struct guest_mem *gm, int fd, uint64_t file_size, struct elf_image *out,
+	     char *err, size_t errlen)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph[ELF_MAX_PHDRS];
+	const Elf64_Phdr *load[ELF_MAX_PHDRS];
+	unsigned nload = 0;
+	int r;
+
+	if (file_size < sizeof(eh)) {
+		snprintf(err, errlen, "file too short for an ELF header (%" PRIu64 " bytes)",
+			 file_size);
+		return -ENOEXEC;
+	}
+	if ((r = read_exact(fd, &eh, sizeof(eh), 0)) < 0) {
+		snprintf(err, errlen, "cannot read the ELF header: %s", strerror(-r));
+		return r;
+	}
+	if ((r = check_ehdr(&eh, file_size, err, errlen)) < 0)
+		return r;
+	if ((r = read_exact(fd, ph, eh.e_phnum * sizeof(Elf64_Phdr), eh.e_phoff)) < 0) {
+		snprintf(err, errlen, "cannot read the ELF program headers: %s", strerror(-r));
+		return r;
+	}
+
+	out->entry = eh.e_entry;
+	out->load_low = UINT64_MAX;
+	out->load_high = 0;
+	int entry_found = 0;
+	for (unsigned i = 0; i < eh.e_phnum; i++) {
+		if (ph[i].p_type != PT_LOAD || ph[i].p_memsz == 0)
+			continue;
+		if ((r = check_segment(gm, &ph[i], i, file_size, err, errlen)) < 0)
+			return r;
+		for (unsigned j = 0; j < nload; j++) {
+			if (ranges_overlap(&ph[i], load[j])) {
+				snprintf(err, errlen, "ELF segments %u and %u overlap in memory",
+					 (unsigned)(load[j] - ph), i);
+				return -EINVAL;
+			}
+		}
+		load[nload++] = &ph[i];
+		if (eh.e_entry >= ph[i].p_paddr && eh.e_entry - ph[i].p_paddr < ph[i].p_memsz)
+			entry_found = 1;
+		if (ph[i].p_paddr < out->load_low)
+			out->load_low = ph[i].p_paddr;
+		if (ph[i].p_paddr + ph[i].p_memsz > out->load_high)
+			out->load_high = ph[i].p_paddr + ph[i].p_memsz;
+	}
+	if (nload == 0) {
+		snprintf(err, errlen, "ELF has no loadable segment");
+		return -EINVAL;
+	}
+	if (!entry_found) {
+		snprintf(err, errlen, "ELF entry point 0x%" PRIx64 " is outside every loaded segment",
+			 eh.e_entry);
+		return -EINVAL;
+	}
+
+	for (unsigned k = 0; k < nload; k++) {
+		const Elf64_Phdr *p = load[k];
+		uint8_t *dst = gm_ptr(gm, p->p_paddr, p->p_memsz);
+		if (p->p_filesz && (r = read_exact(fd, dst, p->p_filesz, p->p_offset)) < 0) {
+			snprintf(err, errlen, "cannot read ELF segment %u: %s",
+				 (unsigned)(p - ph), strerror(-r));
+			return r;
+		}
+		memset(dst + p->p_filesz, 0, p->p_memsz - p->p_filesz);
+	}
+	return 0;
+}

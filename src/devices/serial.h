@@ -1,0 +1,47 @@
+/*
+ * A 16550A UART (the PC's COM1). Transmission is instant: bytes the guest writes go to
+ * out_fd at once, so THR is always empty. Received bytes wait in a FIFO until the guest
+ * reads them. Loopback mode and the modem-status bits behave as Linux's probe expects.
+ */
+#ifndef EMBER_SERIAL_H
+#define EMBER_SERIAL_H
+
+#include "../vmm/bus.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SERIAL_COM1_BASE 0x3f8
+#define SERIAL_COM1_IRQ  4
+#define SERIAL_REGS      8
+#define SERIAL_RX_SIZE   256
+
+struct serial {
+	pthread_mutex_t lock;
+	int out_fd;
+	void (*set_irq)(void *ctx, int level);
+	void *irq_ctx;
+	uint8_t ier, lcr, mcr, scr, dll, dlm, fcr;
+	bool thr_ipending; /* a "transmitter empty" interrupt waits to be reported */
+	bool irq_level;
+	uint8_t rx[SERIAL_RX_SIZE];
+	unsigned rx_head, rx_count;
+};
+
+extern const struct bus_ops serial_ops;
+
+/* Reset the UART to its power-on state. Output goes to out_fd; set_irq(irq_ctx, level)
+ * drives the interrupt line. Returns 0 or -errno. */
+int serial_init(struct serial *s, int out_fd, void (*set_irq)(void *ctx, int level),
+		void *irq_ctx);
+
+void serial_destroy(struct serial *s);
+
+/* How many bytes serial_receive() would accept now. */
+unsigned serial_rx_space(struct serial *s);
+
+/* Queue up to len bytes from the host for the guest to read; returns how many fit. */
+unsigned serial_receive(struct serial *s, const uint8_t *buf, unsigned len);
+
+#endif

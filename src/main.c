@@ -1,0 +1,71 @@
+/* ember: one process per microVM. Dispatches the subcommands. */
+#include "cli.h"
+#include "config.h"
+#include "doctor.h"
+#include "exit_status.h"
+#include "log.h"
+#include "vmm/vm.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/sysinfo.h>
+
+#ifndef EMBER_VERSION
+#define EMBER_VERSION "0.1.0"
+#endif
+
+static uint64_t host_mem_mib(void)
+{
+	struct sysinfo si;
+	if (sysinfo(&si) < 0)
+		return 0;
+	return ((uint64_t)si.totalram * si.mem_unit) >> 20;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct vm_config cfg;
+	char err[512];
+	struct vm vm;
+
+	int r = cli_parse_run(argc, argv, &cfg, err, sizeof(err));
+	if (r == 1)
+		return 0;
+	if (r < 0 || config_validate(&cfg, host_mem_mib(), err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return EXIT_USAGE;
+	}
+	if (vm_block_signals() < 0) {
+		log_err("cannot block signals");
+		return EXIT_USAGE;
+	}
+	if (vm_create(&vm, &cfg, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return EXIT_USAGE;
+	}
+	int status = vm_run(&vm);
+	vm_destroy(&vm);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		cli_usage();
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "run"))
+		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "doctor"))
+		return doctor_run();
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		cli_usage();
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("ember %s\n", EMBER_VERSION);
+		return 0;
+	}
+	log_err("unknown command '%s' (see 'ember --help')", argv[1]);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,83 @@
+/* Guest RAM: one anonymous host mapping split into regions around the device hole. */
+#include "guest_mem.h"
+#include "../arch/x86/layout.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define HUGE_2M (2ULL << 20)
+
+unsigned gm_layout(uint64_t ram_bytes, struct gm_region regions[GM_MAX_REGIONS])
+{
+	uint64_t low = ram_bytes < LAYOUT_MMIO_HOLE ? ram_bytes : LAYOUT_MMIO_HOLE;
+	unsigned n = 0;
+
+	if (low) {
+		regions[n] = (struct gm_region){.gpa = 0, .size = low, .host = NULL};
+		n++;
+	}
+	if (ram_bytes > LAYOUT_MMIO_HOLE) {
+		regions[n] = (struct gm_region){
+			.gpa = LAYOUT_HIGH_RAM, .size = ram_bytes - LAYOUT_MMIO_HOLE, .host = NULL};
+		n++;
+	}
+	return n;
+}
+
+int gm_create(struct guest_mem *gm, uint64_t ram_bytes)
+{
+	memset(gm, 0, sizeof(*gm));
+	if (ram_bytes == 0 || ram_bytes > SIZE_MAX - HUGE_2M)
+		return -EINVAL;
+
+	/* Over-map by 2 MiB so guest RAM can start on a 2 MiB boundary: with guest and host
+	 * addresses congruent modulo 2 MiB, KVM can back guest pages with huge pages. */
+	size_t size = (size_t)ram_bytes + HUGE_2M;
+	uint8_t *map = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (map == MAP_FAILED)
+		return -errno;
+	uint8_t *base = (uint8_t *)(((uintptr_t)map + HUGE_2M - 1) & ~(uintptr_t)(HUGE_2M - 1));
+	size_t head = (size_t)(base - map);
+	if (head)
+		munmap(map, head);
+	size_t tail = size - head - ram_bytes;
+	if (tail)
+		munmap(base + ram_bytes, tail);
+	/* Advice only: fails harmlessly where THP is compiled out. */
+	madvise(base, ram_bytes, MADV_HUGEPAGE);
+
+	gm->mapping = base;
+	gm->mapping_size = ram_bytes;
+	gm->ram_bytes = ram_bytes;
+	gm->nregions = gm_layout(ram_bytes, gm->regions);
+	uint64_t offset = 0;
+	for (unsigned i = 0; i < gm->nregions; i++) {
+		gm->regions[i].host = base + offset;
+		offset += gm->regions[i].size;
+	}
+	return 0;
+}
+
+void gm_destroy(struct guest_mem *gm)
+{
+	if (gm->mapping)
+		munmap(gm->mapping, gm->mapping_size);
+	memset(gm, 0, sizeof(*gm));
+}
+
+void *gm_ptr(const struct guest_mem *gm, gpa_t gpa, uint64_t len)
+{
+	uint64_t last;
+
+	if (len == 0 || __builtin_add_overflow(gpa, len - 1, &last))
+		return NULL;
+	for (unsigned i = 0; i < gm->nregions; i++) {
+		const struct gm_region *r = &gm->regions[i];
+		/* r->size >= 1, so r->gpa + r->size - 1 cannot overflow for a valid layout. */
+		if (gpa >= r->gpa && last <= r->gpa + (r->size - 1))
+			return r->host + (gpa - r->gpa);
+	}
+	return NULL;
+}

@@ -1,0 +1,54 @@
+/*
+ * Guest physical memory. The only way from a guest physical address to a host pointer is
+ * gm_ptr(), which checks the whole range with overflow-safe arithmetic.
+ */
+#ifndef EMBER_GUEST_MEM_H
+#define EMBER_GUEST_MEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A guest physical address. Never dereference one; translate it with gm_ptr(). */
+typedef uint64_t gpa_t;
+
+#define GM_MAX_REGIONS 2
+
+/* One contiguous run of guest RAM, backed by host memory at host. */
+struct gm_region {
+	gpa_t gpa;
+	uint64_t size;
+	uint8_t *host;
+};
+
+struct guest_mem {
+	uint8_t *mapping;    /* the host mapping that backs every region */
+	size_t mapping_size; /* its size, for munmap */
+	uint64_t ram_bytes;  /* guest RAM in all regions */
+	unsigned nregions;
+	struct gm_region regions[GM_MAX_REGIONS];
+};
+
+/*
+ * Split ram_bytes of guest RAM around the 32-bit device hole: [0, min(ram, 3 GiB)) and,
+ * for larger guests, [4 GiB, 4 GiB + ram - 3 GiB). Fills regions (gpa and size only,
+ * host offsets are gpa-relative to the start of the backing: region 1 starts 3 GiB in)
+ * and returns their count.
+ */
+unsigned gm_layout(uint64_t ram_bytes, struct gm_region regions[GM_MAX_REGIONS]);
+
+/*
+ * Map ram_bytes of anonymous host memory (2 MiB aligned, transparent huge pages where
+ * the host allows) and lay it out with gm_layout(). Returns 0 or -errno.
+ */
+int gm_create(struct guest_mem *gm, uint64_t ram_bytes);
+
+/* Unmap what gm_create() mapped. Safe on a zeroed struct. */
+void gm_destroy(struct guest_mem *gm);
+
+/*
+ * The host pointer for guest physical range [gpa, gpa + len), or NULL unless len >= 1 and
+ * the whole range lies inside one RAM region. This is the only gpa-to-pointer function.
+ */
+void *gm_ptr(const struct guest_mem *gm, gpa_t gpa, uint64_t len);
+
+#endif

@@ -1,0 +1,222 @@
+/* A vCPU thread: KVM_RUN, dispatch the exit, repeat. Anything unexpected stops the VM. */
+#include "vm.h"
+#include "../exit_status.h"
+#include "../log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+static const char *pvm_hint(const struct vm *vm)
+{
+	if (vm->flavour != KVM_FLAVOUR_PVM)
+		return "";
+	return " (this host's KVM is PVM, which runs only freestanding 64-bit and PVM-aware "
+	       "guests: a stock Linux kernel cannot boot here; see 'ember doctor')";
+}
+
+/* Log "vcpu N: <what> at RIP 0x..." once and stop the VM with a guest-fault status. */
+static void vcpu_fault(struct vcpu *v, const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+
+	struct kvm_regs regs;
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) == 0)
+		log_err("vcpu %u: %s at RIP 0x%llx%s", v->index, what, regs.rip, pvm_hint(v->vm));
+	else
+		log_err("vcpu %u: %s (RIP unavailable)%s", v->index, what, pvm_hint(v->vm));
+	vm_stop(v->vm, EXIT_GUEST_FAULT);
+}
+
+static void handle_pio(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	unsigned size = run->io.size;
+	uint64_t bytes = (uint64_t)size * run->io.count;
+
+	/* KVM fills these, but a bad value would send us outside the run page: check. */
+	if ((size != 1 && size != 2 && size != 4) || run->io.count == 0 ||
+	    run->io.data_offset > v->vm->run_size || bytes > v->vm->run_size - run->io.data_offset) {
+		vcpu_fault(v, "malformed port I/O exit (port 0x%x, size %u, count %u)",
+			   run->io.port, size, run->io.count);
+		return;
+	}
+	const struct bus_range *r = bus_find(&v->vm->pio, run->io.port, size);
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	for (uint32_t i = 0; i < run->io.count; i++, data += size) {
+		if (!r) {
+			/* Nothing answers here: reads float high, writes vanish, as on a PC.
+			 * Linux probes ports this way, so this is not a fault. */
+			if (run->io.direction == KVM_EXIT_IO_IN)
+				memset(data, 0xff, size);
+		} else if (run->io.direction == KVM_EXIT_IO_IN) {
+			r->ops->read(r->dev, run->io.port - r->base, data, size);
+		} else {
+			r->ops->write(r->dev, run->io.port - r->base, data, size);
+		}
+	}
+}
+
+static void handle_mmio(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	unsigned len = run->mmio.len;
+	const struct bus_range *r = NULL;
+
+	if (len >= 1 && len <= sizeof(run->mmio.data))
+		r = bus_find(&v->vm->mmio, run->mmio.phys_addr, len);
+	if (!r) {
+		vcpu_fault(v, "unhandled MMIO %s of %u bytes at guest physical 0x%llx (no RAM or "
+			   "device there)", run->mmio.is_write ? "write" : "read", len,
+			   run->mmio.phys_addr);
+		return;
+	}
+	if (run->mmio.is_write)
+		r->ops->write(r->dev, run->mmio.phys_addr - r->base, run->mmio.data, len);
+	else
+		r->ops->read(r->dev, run->mmio.phys_addr - r->base, run->mmio.data, len);
+}
+
+static const char *internal_error_name(uint32_t suberror)
+{
+	switch (suberror) {
+	case KVM_INTERNAL_ERROR_EMULATION:
+		return "instruction emulation failed";
+	case KVM_INTERNAL_ERROR_SIMUL_EX:
+		return "exception while delivering an exception";
+	case KVM_INTERNAL_ERROR_DELIVERY_EV:
+		return "event delivery failed";
+	default:
+		return "unexpected exit";
+	}
+}
+
+static void handle_exit(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		handle_pio(v);
+		break;
+	case KVM_EXIT_MMIO:
+		handle_mmio(v);
+		break;
+	case KVM_EXIT_INTR:
+		break;
+	case KVM_EXIT_SHUTDOWN:
+		vcpu_fault(v, "triple fault (KVM_EXIT_SHUTDOWN)");
+		break;
+	case KVM_EXIT_INTERNAL_ERROR:
+		vcpu_fault(v, "KVM internal error %u: %s (KVM_EXIT_INTERNAL_ERROR)",
+			   run->internal.suberror, internal_error_name(run->internal.suberror));
+		break;
+	case KVM_EXIT_FAIL_ENTRY:
+		vcpu_fault(v, "VM entry failed, hardware reason 0x%llx (KVM_EXIT_FAIL_ENTRY)",
+			   (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		break;
+	case KVM_EXIT_SYSTEM_EVENT:
+		if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN ||
+		    run->system_event.type == KVM_SYSTEM_EVENT_RESET)
+			vm_stop(v->vm, 0);
+		else
+			vcpu_fault(v, "system event %u (KVM_EXIT_SYSTEM_EVENT)",
+				   run->system_event.type);
+		break;
+	default:
+		vcpu_fault(v, "unhandled KVM exit reason %u", run->exit_reason);
+		break;
+	}
+}
+
+static void kick_handler(int sig)
+{
+	(void)sig; /* its only job is to interrupt KVM_RUN */
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	char name[16];
+	sigset_t kick;
+
+	snprintf(name, sizeof(name), "ember-vcpu%u", v->index);
+	pthread_setname_np(pthread_self(), name);
+	sigemptyset(&kick);
+	sigaddset(&kick, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+
+	while (!vm_stopping(v->vm)) {
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			log_err("vcpu %u: KVM_RUN failed: %s%s", v->index, strerror(errno),
+				pvm_hint(v->vm));
+			vm_stop(v->vm, EXIT_GUEST_FAULT);
+			break;
+		}
+		handle_exit(v);
+	}
+	return NULL;
+}
+
+int vcpu_start(struct vcpu *v)
+{
+	static bool handler_installed;
+	if (!handler_installed) {
+		struct sigaction sa = {.sa_handler = kick_handler};
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(VCPU_KICK_SIGNAL, &sa, NULL) < 0)
+			return -errno;
+		handler_installed = true;
+	}
+	int r = pthread_create(&v->thread, NULL, vcpu_thread, v);
+	if (r) {
+		log_err("cannot start the thread for vcpu %u: %s", v->index, strerror(r));
+		return -r;
+	}
+	v->started = true;
+	return 0;
+}
+
+void vm_stop(struct vm *vm, int status)
+{
+	int running = -1;
+	if (!atomic_compare_exchange_strong(&vm->exit_status, &running, status))
+		return;
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		/* immediate_exit covers a vCPU about to enter KVM_RUN; the signal one inside. */
+		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		if (v->started && !pthread_equal(v->thread, pthread_self()))
+			pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+	}
+	uint64_t one = 1;
+	ssize_t w = write(vm->stop_fd, &one, sizeof(one));
+	(void)w; /* an eventfd write of 1 cannot fail short of overflow */
+}
+
+bool vm_stopping(struct vm *vm)
+{
+	return atomic_load(&vm->exit_status) >= 0;
+}
+
+int vm_block_signals(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, VCPU_KICK_SIGNAL);
+	return -pthread_sigmask(SIG_BLOCK, &set, NULL);
+}

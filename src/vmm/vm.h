@@ -1,0 +1,89 @@
+/*
+ * One microVM: its KVM handles, memory, devices and vCPU threads, and how it stops.
+ * Threads: the caller of vm_run() becomes the vmm thread (signals, console input);
+ * each vCPU runs KVM_RUN on its own thread.
+ */
+#ifndef EMBER_VM_H
+#define EMBER_VM_H
+
+#include "../config.h"
+#include "../devices/i8042.h"
+#include "../devices/serial.h"
+#include "bus.h"
+#include "guest_mem.h"
+#include "kvm.h"
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+/* The signal that interrupts a vCPU thread inside KVM_RUN. */
+#define VCPU_KICK_SIGNAL SIGUSR1
+
+struct vm;
+
+struct vcpu {
+	struct vm *vm;
+	unsigned index;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	atomic_bool started; /* set by the vmm thread, read by any thread in vm_stop */
+};
+
+struct vm {
+	int kvm_fd;
+	int vm_fd;
+	enum kvm_flavour flavour;
+	size_t run_size;
+	struct guest_mem mem;
+	struct bus pio;
+	struct bus mmio;
+	struct serial serial;
+	bool serial_ready;
+	struct i8042 i8042;
+	unsigned nvcpus;
+	struct vcpu vcpus[CONFIG_MAX_VCPUS];
+	atomic_int exit_status; /* -1 while the VM runs; then the process exit status */
+	int stop_fd;            /* eventfd: written once when the VM stops */
+};
+
+/*
+ * Build the whole VM from cfg: KVM VM, irqchip and PIT, memory, the kernel loaded and
+ * boot data written, devices on the bus, every vCPU created with its CPUID and boot
+ * state. No guest instruction runs yet. On failure returns -errno with a message in err
+ * and leaves nothing behind (vm_destroy is not needed).
+ */
+int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen);
+
+/*
+ * Start the vCPU threads and run the vmm loop on the calling thread until the VM stops:
+ * the guest resets or powers off, a vCPU faults, or SIGINT/SIGTERM arrives (these must
+ * be blocked in the calling thread, see vm_block_signals). Joins every vCPU thread and
+ * returns the process exit status (exit_status.h).
+ */
+int vm_run(struct vm *vm);
+
+/* Release everything vm_create acquired. */
+void vm_destroy(struct vm *vm);
+
+/*
+ * Stop the VM with the given exit status; callable from any thread, any number of
+ * times: the first status wins. Kicks every vCPU out of KVM_RUN and wakes the vmm loop.
+ */
+void vm_stop(struct vm *vm, int status);
+
+/* True once vm_stop has been called. */
+bool vm_stopping(struct vm *vm);
+
+/* Block, in the calling thread (and so in threads it creates later), the signals the
+ * vmm loop takes through a signalfd and the signal used to kick vCPUs. Call before
+ * vm_create. Returns 0 or -errno. */
+int vm_block_signals(void);
+
+/* Start vCPU threads (vcpu.c). Returns 0 or -errno, with a message logged. */
+int vcpu_start(struct vcpu *vcpu);
+
+#endif
