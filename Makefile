@@ -5,7 +5,9 @@ VERSION := 0.1.0
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 -Wstrict-prototypes
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -DEMBER_VERSION='"$(VERSION)"' \
+# SANITIZE adds instrumentation on top of CFLAGS (make asan sets it).
+SANITIZE ?=
+CFLAGS  += $(SANITIZE) -std=gnu11 $(WARN) -D_GNU_SOURCE -DEMBER_VERSION='"$(VERSION)"' \
            -fstack-protector-strong -D_FORTIFY_SOURCE=2 -MMD -MP
 LDFLAGS ?=
 STATIC  ?= -static
@@ -66,11 +68,20 @@ test: all $(UNIT_BINS)
 # The same tests against an AddressSanitizer + UBSan build (dynamically linked: ASan
 # cannot be static).
 asan:
-	$(MAKE) BUILD=build-asan STATIC= \
-		CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
-		LDFLAGS="-fsanitize=address,undefined" test
+	$(MAKE) BUILD=build-asan STATIC= CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+		SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=all" test
 
-bench: all
+# Benchmark helpers: a static timer and a guest both Ember and QEMU can boot.
+$(BUILD)/bench/runstat: bench/runstat.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -Werror -static -o $@ $<
+
+$(BUILD)/bench/hello_pvh.elf: bench/hello_pvh.S bench/hello_pvh.ld
+	@mkdir -p $(dir $@)
+	$(CC) -c -o $(BUILD)/bench/hello_pvh.o bench/hello_pvh.S
+	$(LD) -static -nostdlib -T bench/hello_pvh.ld -o $@ $(BUILD)/bench/hello_pvh.o
+
+bench: all $(BUILD)/bench/runstat $(BUILD)/bench/hello_pvh.elf
 	sh bench/start.sh
 
 format:

@@ -51,7 +51,7 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
 	int c;
 
 	config_defaults(cfg);
-	optind = 1;
+	optind = 0; /* 0, not 1: also resets glibc's state inside a short-option cluster */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {

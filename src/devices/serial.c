@@ -26,6 +26,10 @@ enum {
 #define IIR_FIFO_BITS 0xc0
 #define FCR_ENABLE    0x01
 #define FCR_CLEAR_RX  0x02
+#define MCR_DTR       0x01
+#define MCR_RTS       0x02
+#define MCR_OUT1      0x04
+#define MCR_OUT2      0x08
 #define MCR_LOOP      0x10
 #define MCR_MASK      0x1f
 #define LSR_DR        0x01
@@ -33,6 +37,7 @@ enum {
 #define LSR_TEMT      0x40
 #define MSR_CTS       0x10
 #define MSR_DSR       0x20
+#define MSR_RI        0x40
 #define MSR_DCD       0x80
 
 static void rx_push(struct serial *s, uint8_t b)
@@ -66,7 +71,8 @@ static uint8_t msr_value(const struct serial *s)
 {
 	if (s->mcr & MCR_LOOP) {
 		/* Loopback: DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD. */
-		return (uint8_t)((s->mcr & 0x0f) << 4);
+		return (uint8_t)((s->mcr & MCR_DTR ? MSR_DSR : 0) | (s->mcr & MCR_RTS ? MSR_CTS : 0) |
+				 (s->mcr & MCR_OUT1 ? MSR_RI : 0) | (s->mcr & MCR_OUT2 ? MSR_DCD : 0));
 	}
 	return MSR_DCD | MSR_DSR | MSR_CTS;
 }

@@ -21,6 +21,7 @@ struct e820_entry {
 #define BOOT_CS  0x10
 #define BOOT_DS  0x18
 #define BOOT_TSS 0x20
+#define BOOT_GDT_LIMIT (BOOT_TSS + 16 - 1) /* the TSS descriptor takes two entries */
 
 /*
  * Build the E820 map for gm's RAM: low RAM below the EBDA, the reserved BIOS area up to

@@ -24,12 +24,14 @@ uint64_t boot_gdt_entry(unsigned index)
 		return seg_desc(0xc093, 0, 0xfffff); /* G, D/B, present, data read/write, accessed */
 	case BOOT_TSS / 8:
 		return seg_desc(0x808b, 0, 0xfffff); /* G, present, busy 64-bit TSS */
+	case BOOT_TSS / 8 + 1:
+		return 0; /* a 64-bit TSS descriptor is 16 bytes: base bits 63:32 are 0 */
 	default:
 		return 0;
 	}
 }
 
-#define GDT_ENTRIES (BOOT_TSS / 8 + 1)
+#define GDT_ENTRIES (BOOT_TSS / 8 + 2)
 #define PTE_P       0x1ULL
 #define PTE_RW      0x2ULL
 #define PTE_PS      0x80ULL

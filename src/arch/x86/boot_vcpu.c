@@ -65,7 +65,7 @@ static int setup_sregs(int fd, char *err, size_t errlen)
 	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = seg_from_gdt(BOOT_DS);
 	sregs.tr = seg_from_gdt(BOOT_TSS);
 	sregs.gdt.base = LAYOUT_GDT;
-	sregs.gdt.limit = (BOOT_TSS + 8) - 1;
+	sregs.gdt.limit = BOOT_GDT_LIMIT;
 	sregs.idt.base = 0;
 	sregs.idt.limit = 0;
 	sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;

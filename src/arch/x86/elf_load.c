@@ -132,10 +132,14 @@ int elf_load(const struct guest_mem *gm, int fd, uint64_t file_size, struct elf_
 	out->load_high = 0;
 	int entry_found = 0;
 	for (unsigned i = 0; i < eh.e_phnum; i++) {
-		if (ph[i].p_type != PT_LOAD || ph[i].p_memsz == 0)
+		if (ph[i].p_type != PT_LOAD)
 			continue;
+		/* Empty segments are checked too (a p_filesz over a zero p_memsz is an error),
+		 * then skipped: they load nothing. */
 		if ((r = check_segment(gm, &ph[i], i, file_size, err, errlen)) < 0)
 			return r;
+		if (ph[i].p_memsz == 0)
+			continue;
 		for (unsigned j = 0; j < nload; j++) {
 			if (ranges_overlap(&ph[i], load[j])) {
 				snprintf(err, errlen, "ELF segments %u and %u overlap in memory",

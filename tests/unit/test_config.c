@@ -1,0 +1,409 @@
+/* The `run` command line and the kernel-independent configuration checks. */
+#include "unit.h"
+
+#include <fcntl.h>
+
+#include "cli.h"
+#include "config.h"
+
+/* Parse a NULL-terminated list of arguments after "run". getopt_long permutes argv, so
+ * each call gets a fresh writable copy of the pointer array. */
+#define MAX_ARGS 16
+
+struct parse {
+	char *argv[MAX_ARGS + 1];
+	struct vm_config cfg;
+	char err[256];
+	int rc;
+};
+
+static void parse_argv(struct parse *p, const char *const *args)
+{
+	int argc = 0;
+
+	memset(p, 0, sizeof(*p));
+	p->argv[argc++] = (char *)"run";
+	for (; args[argc - 1]; argc++) {
+		assert_true(argc < MAX_ARGS);
+		p->argv[argc] = (char *)args[argc - 1];
+	}
+	p->argv[argc] = NULL;
+	p->rc = cli_parse_run(argc, p->argv, &p->cfg, p->err, sizeof(p->err));
+}
+
+#define PARSE(p, ...) parse_argv((p), (const char *const[]){__VA_ARGS__, NULL})
+
+/* Expect a refusal whose message mentions needle. */
+static void expect_bad(struct parse *p, const char *needle)
+{
+	if (p->rc != -EINVAL)
+		print_error("rc %d, err '%s'\n", p->rc, p->err);
+	assert_int_equal(p->rc, -EINVAL);
+	assert_err_mentions(p->err, needle);
+}
+
+/* ---- cli_parse_run: accepted ---- */
+
+static void parse_all_flags(void **state)
+{
+	(void)state;
+	struct parse p;
+
+	PARSE(&p, "--kernel", "guests/hello.elf", "--mem", "256", "--vcpus", "4", "--cmdline",
+	      "console=ttyS0 quiet \"x y\"");
+	assert_int_equal(p.rc, 0);
+	assert_string_equal(p.cfg.kernel_path, "guests/hello.elf");
+	assert_int_equal(p.cfg.mem_mib, 256);
+	assert_int_equal(p.cfg.vcpus, 4);
+	assert_string_equal(p.cfg.cmdline, "console=ttyS0 quiet \"x y\"");
+}
+
+static void parse_equals_form_and_order(void **state)
+{
+	(void)state;
+	struct parse p;
+
+	PARSE(&p, "--vcpus=32", "--cmdline=", "--mem=1", "--kernel=k");
+	assert_int_equal(p.rc, 0);
+	assert_string_equal(p.cfg.kernel_path, "k");
+	assert_int_equal(p.cfg.mem_mib, 1);
+	assert_int_equal(p.cfg.vcpus, 32);
+	assert_string_equal(p.cfg.cmdline, "");
+
+	/* A later flag wins. */
+	PARSE(&p, "--kernel", "a", "--mem", "64", "--mem", "512", "--kernel", "b");
+	assert_int_equal(p.rc, 0);
+	assert_string_equal(p.cfg.kernel_path, "b");
+	assert_int_equal(p.cfg.mem_mib, 512);
+}
+
+static void parse_defaults(void **state)
+{
+	(void)state;
+	struct parse p;
+
+	PARSE(&p, "--kernel", "k");
+	assert_int_equal(p.rc, 0);
+	assert_int_equal(p.cfg.mem_mib, CONFIG_DEFAULT_MEM_MIB);
+	assert_int_equal(p.cfg.mem_mib, 128);
+	assert_int_equal(p.cfg.vcpus, 1);
+	assert_non_null(p.cfg.cmdline);
+	assert_string_equal(p.cfg.cmdline, "");
+
+	/* No arguments at all parses (config_validate then asks for a kernel). */
+	PARSE(&p, NULL);
+	assert_int_equal(p.rc, 0);
+	assert_null(p.cfg.kernel_path);
+}
+
+static void parse_big_values(void **state)
+{
+	(void)state;
+	struct parse p;
+
+	/* Out of range for a VM but valid numbers: config_validate's job, not the parser's. */
+	PARSE(&p, "--kernel", "k", "--mem", "1048576", "--vcpus", "0");
+	assert_int_equal(p.rc, 0);
+	assert_int_equal(p.cfg.mem_mib, 1048576);
+	assert_int_equal(p.cfg.vcpus, 0);
+	/* A leading zero is still plain decimal. */
+	PARSE(&p, "--kernel", "k", "--mem", "0128");
+	assert_int_equal(p.rc, 0);
+	assert_int_equal(p.cfg.mem_mib, 128);
+}
+
+static void parse_help(void **state)
+{
+	(void)state;
+	struct parse p;
+
+	/* The usage text goes to stdout: keep it out of the test log. */
+	fflush(stdout);
+	int saved = dup(STDOUT_FILENO);
+	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	assert_true(saved >= 0 && null >= 0);
+	assert_true(dup2(null, STDOUT_FILENO) >= 0);
+	close(null);
+
+	PARSE(&p, "--help");
+	int rc_long = p.rc;
+	PARSE(&p, "--kernel", "k", "-h");
+	int rc_short = p.rc;
+
+	fflush(stdout);
+	assert_true(dup2(saved, STDOUT_FILENO) >= 0);
+	close(saved);
+	assert_int_equal(rc_long, 1);
+	assert_int_equal(rc_short, 1);
+}
+
+/* ---- cli_parse_run: refused ---- */
+
+static const char *const bad_numbers[] = {
+    "abc",
+    "-1",
+    "-0",
+    "+5",
+    " 5",
+    "5 ",
+    "12x",
+    "1.5",
+    "0x10",
+    "1e3",
+    "",
+    "99999999999999999999999", /* beyond 2^64 */
+    "18446744073709551616",    /* 2^64 */
+    "18446744073709551615",    /* 2^64 - 1: fits strtoull, not the field */
+};
+
+static void parse_bad_mem(void **state)
+{
+	(void)state;
+	struct parse p;
+
+	for (size_t i = 0; i < sizeof(bad_numbers) / sizeof(bad_numbers[0]); i++) {
+		PARSE(&p, "--kernel", "k", "--mem", bad_numbers[i]);
+		expect_bad(&p, "--mem");
+	}
+	/* Just over the bound that keeps mem_mib << 20 from overflowing. */
+	PARSE(&p, "--kernel", "k", "--mem", "8796093022208"); /* 2^43 */
+	expect_bad(&p, "--mem");
+	PARSE(&p, "--mem=", "--kernel", "k");
+	expect_bad(&p, "--mem");
+}
+
+static void parse_bad_vcpus(void **state)
+{
+	(void)state;
+	struct parse p;
+
+	for (size_t i = 0; i < sizeof(bad_numbers) / sizeof(bad_numbers[0]); i++) {
+		PARSE(&p, "--kernel", "k", "--vcpus", bad_numbers[i]);
+		expect_bad(&p, "--vcpus");
+	}
+	/* Values that would wrap to a small count if truncated to 32 bits. */
+	PARSE(&p, "--kernel", "k", "--vcpus", "4294967297");
+	expect_bad(&p, "--vcpus");
+	PARSE(&p, "--kernel", "k", "--vcpus", "4294967296");
+	expect_bad(&p, "--vcpus");
+}
+
+static void parse_missing_value(void **state)
+{
+	(void)state;
+	struct parse p;
+
+	PARSE(&p, "--kernel");
+	expect_bad(&p, "--kernel");
+	PARSE(&p, "--kernel", "k", "--mem");
+	expect_bad(&p, "--mem");
+	PARSE(&p, "--kernel", "k", "--vcpus");
+	expect_bad(&p, "--vcpus");
+	PARSE(&p, "--kernel", "k", "--cmdline");
+	expect_bad(&p, "--cmdline");
+	/* The next flag is taken as the value, and is not a number. */
+	PARSE(&p, "--mem", "--kernel", "k");
+	expect_bad(&p, "--mem");
+}
+
+static void parse_unknown_option(void **state)
+{
+	(void)state;
+	struct parse p;
+
+	PARSE(&p, "--kernel", "k", "--bogus");
+	expect_bad(&p, "--bogus");
+	assert_err_mentions(p.err, "unknown");
+	PARSE(&p, "--memory", "64", "--kernel", "k");
+	expect_bad(&p, "--memory");
+	PARSE(&p, "-x", "--kernel", "k");
+	expect_bad(&p, "-x");
+	PARSE(&p, "--help=yes");
+	expect_bad(&p, "--help");
+}
+
+static void parse_stray_argument(void **state)
+{
+	(void)state;
+	struct parse p;
+
+	PARSE(&p, "--kernel", "k", "extra");
+	expect_bad(&p, "extra");
+	/* Before the options too (getopt_long moves it to the end). */
+	PARSE(&p, "vmlinux", "--kernel", "k");
+	expect_bad(&p, "vmlinux");
+	PARSE(&p, "--kernel", "k", "--", "--mem");
+	expect_bad(&p, "--mem");
+}
+
+static void parse_after_failure(void **state)
+{
+	(void)state;
+	struct parse p;
+
+	/* getopt state from a failed parse does not leak into the next one. */
+	PARSE(&p, "--kernel", "k", "stray");
+	assert_int_equal(p.rc, -EINVAL);
+	PARSE(&p, "--bogus");
+	assert_int_equal(p.rc, -EINVAL);
+	PARSE(&p, "--kernel", "k2", "--vcpus", "2");
+	assert_int_equal(p.rc, 0);
+	assert_string_equal(p.cfg.kernel_path, "k2");
+	assert_int_equal(p.cfg.vcpus, 2);
+	assert_int_equal(p.cfg.mem_mib, 128);
+}
+
+static void parse_after_help_cluster(void **state)
+{
+	(void)state;
+	struct parse p;
+
+	/* "-hk": --help returns while getopt is still inside the cluster "-hk". The next
+	 * parse must start afresh, not carry on with the 'k' left over from the last argv. */
+	fflush(stdout);
+	int saved = dup(STDOUT_FILENO);
+	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	assert_true(saved >= 0 && null >= 0);
+	assert_true(dup2(null, STDOUT_FILENO) >= 0);
+	close(null);
+	PARSE(&p, "-hk");
+	int rc_help = p.rc;
+	fflush(stdout);
+	assert_true(dup2(saved, STDOUT_FILENO) >= 0);
+	close(saved);
+	assert_int_equal(rc_help, 1);
+
+	PARSE(&p, "--kernel", "k");
+	if (p.rc != 0)
+		print_error("second parse: rc %d, err '%s'\n", p.rc, p.err);
+	assert_int_equal(p.rc, 0);
+	assert_string_equal(p.cfg.kernel_path, "k");
+}
+
+/* ---- config_validate ---- */
+
+#define HOST_MIB 4096
+
+static struct vm_config good(void)
+{
+	struct vm_config c;
+	config_defaults(&c);
+	c.kernel_path = "vmlinux";
+	return c;
+}
+
+static int validate(const struct vm_config *c, char *err, size_t errlen)
+{
+	err[0] = '\0';
+	return config_validate(c, HOST_MIB, err, errlen);
+}
+
+static void validate_ok(void **state)
+{
+	(void)state;
+	struct vm_config c = good();
+	char err[256];
+
+	assert_int_equal(validate(&c, err, sizeof(err)), 0);
+	c.vcpus = CONFIG_MAX_VCPUS;
+	c.mem_mib = HOST_MIB;
+	assert_int_equal(validate(&c, err, sizeof(err)), 0);
+	c.vcpus = 1;
+	c.mem_mib = 1;
+	assert_int_equal(validate(&c, err, sizeof(err)), 0);
+}
+
+static void validate_no_kernel(void **state)
+{
+	(void)state;
+	struct vm_config c = good();
+	char err[256];
+
+	c.kernel_path = NULL;
+	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);
+	assert_err_mentions(err, "kernel");
+	c.kernel_path = "";
+	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);
+	assert_err_mentions(err, "kernel");
+}
+
+static void validate_vcpus(void **state)
+{
+	(void)state;
+	struct vm_config c = good();
+	char err[256];
+
+	c.vcpus = 0;
+	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);
+	assert_err_mentions(err, "vcpus");
+	c.vcpus = CONFIG_MAX_VCPUS + 1;
+	assert_int_equal(CONFIG_MAX_VCPUS + 1, 33);
+	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);
+	assert_err_mentions(err, "vcpus");
+	c.vcpus = 1u << 20;
+	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);
+}
+
+static void validate_mem(void **state)
+{
+	(void)state;
+	struct vm_config c = good();
+	char err[256];
+
+	c.mem_mib = 0;
+	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);
+	assert_err_mentions(err, "mem");
+	c.mem_mib = HOST_MIB + 1;
+	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);
+	assert_err_mentions(err, "mem");
+	assert_err_mentions(err, "4096"); /* names the host's size */
+	c.mem_mib = UINT64_MAX >> 21;
+	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);
+}
+
+static void validate_cmdline(void **state)
+{
+	(void)state;
+	struct vm_config c = good();
+	char err[256];
+	static char line[CONFIG_CMDLINE_MAX + 2];
+
+	memset(line, 'a', CONFIG_CMDLINE_MAX + 1);
+	line[CONFIG_CMDLINE_MAX + 1] = '\0';
+	c.cmdline = line;
+	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);
+	assert_err_mentions(err, "command line");
+	/* Exactly the maximum fits. */
+	line[CONFIG_CMDLINE_MAX] = '\0';
+	assert_int_equal(validate(&c, err, sizeof(err)), 0);
+}
+
+static void validate_short_err_buffer(void **state)
+{
+	(void)state;
+	struct vm_config c = good();
+	char err[8];
+
+	/* The message is cut to fit and still terminated. */
+	c.vcpus = 0;
+	memset(err, 'z', sizeof(err));
+	assert_int_equal(config_validate(&c, HOST_MIB, err, sizeof(err)), -EINVAL);
+	assert_non_null(memchr(err, '\0', sizeof(err)));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(parse_all_flags),      cmocka_unit_test(parse_equals_form_and_order),
+	    cmocka_unit_test(parse_defaults),       cmocka_unit_test(parse_big_values),
+	    cmocka_unit_test(parse_help),           cmocka_unit_test(parse_bad_mem),
+	    cmocka_unit_test(parse_bad_vcpus),      cmocka_unit_test(parse_missing_value),
+	    cmocka_unit_test(parse_unknown_option), cmocka_unit_test(parse_stray_argument),
+	    cmocka_unit_test(parse_after_failure),  cmocka_unit_test(parse_after_help_cluster),
+	    cmocka_unit_test(validate_ok),          cmocka_unit_test(validate_no_kernel),
+	    cmocka_unit_test(validate_vcpus),       cmocka_unit_test(validate_mem),
+	    cmocka_unit_test(validate_cmdline),     cmocka_unit_test(validate_short_err_buffer),
+	};
+	unit_init();
+	return cmocka_run_group_tests(tests, NULL, NULL) ? 1 : 0;
+}

@@ -1,0 +1,281 @@
+/* Guest memory: the layout around the device hole and the one gpa-to-pointer check. */
+#include "unit.h"
+
+#include "arch/x86/layout.h"
+#include "vmm/guest_mem.h"
+
+#define MiB (1ULL << 20)
+#define GiB (1ULL << 30)
+
+/* ---- gm_layout ---- */
+
+static void layout_128m(void **state)
+{
+	(void)state;
+	struct gm_region r[GM_MAX_REGIONS];
+	memset(r, 0x5a, sizeof(r));
+
+	assert_int_equal(gm_layout(128 * MiB, r), 1);
+	assert_int_equal(r[0].gpa, 0);
+	assert_int_equal(r[0].size, 128 * MiB);
+}
+
+static void layout_exactly_3g(void **state)
+{
+	(void)state;
+	struct gm_region r[GM_MAX_REGIONS];
+	memset(r, 0x5a, sizeof(r));
+
+	/* 3 GiB fills the space below the hole exactly: no high region. */
+	assert_int_equal(gm_layout(3 * GiB, r), 1);
+	assert_int_equal(r[0].gpa, 0);
+	assert_int_equal(r[0].size, 3 * GiB);
+}
+
+static void layout_3g_plus_1m(void **state)
+{
+	(void)state;
+	struct gm_region r[GM_MAX_REGIONS];
+
+	assert_int_equal(gm_layout(3 * GiB + MiB, r), 2);
+	assert_int_equal(r[0].gpa, 0);
+	assert_int_equal(r[0].size, 3 * GiB);
+	assert_int_equal(r[1].gpa, 4 * GiB);
+	assert_int_equal(r[1].size, MiB);
+}
+
+static void layout_3200m(void **state)
+{
+	(void)state;
+	struct gm_region r[GM_MAX_REGIONS];
+
+	assert_int_equal(gm_layout(3200 * MiB, r), 2);
+	assert_int_equal(r[0].gpa, 0);
+	assert_int_equal(r[0].size, 3 * GiB);
+	assert_int_equal(r[1].gpa, LAYOUT_HIGH_RAM);
+	assert_int_equal(r[1].size, 128 * MiB);
+	/* Nothing lands in the hole. */
+	assert_true(r[0].gpa + r[0].size <= LAYOUT_MMIO_HOLE);
+	assert_true(r[1].gpa >= 4 * GiB);
+}
+
+/* ---- gm_ptr on a 128 MiB guest ---- */
+
+static struct guest_mem small;
+
+static int small_setup(void **state)
+{
+	(void)state;
+	return gm_create(&small, 128 * MiB) == 0 ? 0 : -1;
+}
+
+static int small_teardown(void **state)
+{
+	(void)state;
+	gm_destroy(&small);
+	return 0;
+}
+
+static void ptr_inside(void **state)
+{
+	(void)state;
+	uint8_t *base = small.regions[0].host;
+
+	assert_ptr_equal(gm_ptr(&small, 0, 1), base);
+	assert_ptr_equal(gm_ptr(&small, 0x1000, 16), base + 0x1000);
+	assert_ptr_equal(gm_ptr(&small, 0x200000, 4096), base + 0x200000);
+	/* The whole of RAM as one range. */
+	assert_ptr_equal(gm_ptr(&small, 0, 128 * MiB), base);
+}
+
+static void ptr_last_byte(void **state)
+{
+	(void)state;
+	uint8_t *base = small.regions[0].host;
+
+	assert_ptr_equal(gm_ptr(&small, 128 * MiB - 1, 1), base + 128 * MiB - 1);
+	assert_ptr_equal(gm_ptr(&small, 128 * MiB - 8, 8), base + 128 * MiB - 8);
+}
+
+static void ptr_one_past_end(void **state)
+{
+	(void)state;
+	assert_null(gm_ptr(&small, 128 * MiB, 1));
+	assert_null(gm_ptr(&small, 128 * MiB + 4096, 4096));
+	assert_null(gm_ptr(&small, 0, 128 * MiB + 1));
+}
+
+static void ptr_len_zero(void **state)
+{
+	(void)state;
+	assert_null(gm_ptr(&small, 0, 0));
+	assert_null(gm_ptr(&small, 0x1000, 0));
+	assert_null(gm_ptr(&small, 128 * MiB, 0));
+}
+
+static void ptr_crossing_region_end(void **state)
+{
+	(void)state;
+	assert_null(gm_ptr(&small, 128 * MiB - 4, 8));
+	assert_null(gm_ptr(&small, 128 * MiB - 1, 2));
+	assert_null(gm_ptr(&small, 1, 128 * MiB));
+}
+
+static void ptr_overflow(void **state)
+{
+	(void)state;
+	/* gpa + len wraps past 2^64: the wrapped end would land inside RAM. */
+	assert_null(gm_ptr(&small, 0x1000, UINT64_MAX));
+	assert_null(gm_ptr(&small, 0x1000, UINT64_MAX - 0x800));
+	assert_null(gm_ptr(&small, UINT64_MAX, 2));
+	assert_null(gm_ptr(&small, UINT64_MAX, UINT64_MAX));
+	assert_null(gm_ptr(&small, UINT64_MAX - 7, 16));
+	/* The largest lengths that do not wrap are still outside RAM. */
+	assert_null(gm_ptr(&small, UINT64_MAX, 1));
+	assert_null(gm_ptr(&small, 0, UINT64_MAX));
+	assert_null(gm_ptr(&small, 1, UINT64_MAX));
+}
+
+/* ---- gm_create ---- */
+
+static void create_small(void **state)
+{
+	(void)state;
+	struct guest_mem gm;
+
+	assert_int_equal(gm_create(&gm, 4 * MiB), 0);
+	assert_non_null(gm.mapping);
+	assert_int_equal((uintptr_t)gm.mapping % (2 * MiB), 0);
+	assert_int_equal(gm.ram_bytes, 4 * MiB);
+	assert_int_equal(gm.nregions, 1);
+	assert_int_equal(gm.regions[0].gpa, 0);
+	assert_int_equal(gm.regions[0].size, 4 * MiB);
+	assert_ptr_equal(gm.regions[0].host, gm.mapping);
+
+	/* Writable and zero-filled from end to end. */
+	uint8_t *p = gm_ptr(&gm, 0, 4 * MiB);
+	assert_non_null(p);
+	assert_int_equal(p[0], 0);
+	assert_int_equal(p[4 * MiB - 1], 0);
+	p[0] = 0x11;
+	p[2 * MiB] = 0x22;
+	p[4 * MiB - 1] = 0x33;
+	assert_int_equal(*(uint8_t *)gm_ptr(&gm, 0, 1), 0x11);
+	assert_int_equal(*(uint8_t *)gm_ptr(&gm, 2 * MiB, 1), 0x22);
+	assert_int_equal(*(uint8_t *)gm_ptr(&gm, 4 * MiB - 1, 1), 0x33);
+
+	gm_destroy(&gm);
+	assert_null(gm.mapping);
+	assert_int_equal(gm.nregions, 0);
+	/* Destroying twice (a zeroed struct) is harmless. */
+	gm_destroy(&gm);
+}
+
+static void create_odd_size(void **state)
+{
+	(void)state;
+	struct guest_mem gm;
+
+	/* Not a multiple of 2 MiB, not even of a page: the base is still 2 MiB aligned. */
+	assert_int_equal(gm_create(&gm, 3 * MiB + 4096 + 100), 0);
+	assert_int_equal((uintptr_t)gm.mapping % (2 * MiB), 0);
+	uint8_t *last = gm_ptr(&gm, 3 * MiB + 4096 + 99, 1);
+	assert_non_null(last);
+	*last = 0x44;
+	assert_null(gm_ptr(&gm, 3 * MiB + 4096 + 100, 1));
+	gm_destroy(&gm);
+}
+
+static void create_zero_refused(void **state)
+{
+	(void)state;
+	struct guest_mem gm;
+
+	assert_int_equal(gm_create(&gm, 0), -EINVAL);
+	assert_null(gm.mapping);
+	gm_destroy(&gm);
+}
+
+static void create_3200m(void **state)
+{
+	(void)state;
+	struct guest_mem gm;
+
+	/* MAP_NORESERVE: this maps 3200 MiB of address space but touches only a few pages. */
+	assert_int_equal(gm_create(&gm, 3200 * MiB), 0);
+	assert_int_equal((uintptr_t)gm.mapping % (2 * MiB), 0);
+	assert_int_equal(gm.ram_bytes, 3200 * MiB);
+	assert_int_equal(gm.nregions, 2);
+	assert_int_equal(gm.regions[0].gpa, 0);
+	assert_int_equal(gm.regions[0].size, 3 * GiB);
+	assert_int_equal(gm.regions[1].gpa, 4 * GiB);
+	assert_int_equal(gm.regions[1].size, 128 * MiB);
+	assert_ptr_equal(gm.regions[0].host, gm.mapping);
+	assert_ptr_equal(gm.regions[1].host, gm.regions[0].host + 3 * GiB);
+
+	/* The high region translates through its own host pointer. */
+	uint8_t *hi = gm.regions[1].host;
+	assert_ptr_equal(gm_ptr(&gm, 4 * GiB, 1), hi);
+	assert_ptr_equal(gm_ptr(&gm, 4 * GiB + 0x1234, 8), hi + 0x1234);
+	assert_ptr_equal(gm_ptr(&gm, 4 * GiB + 128 * MiB - 1, 1), hi + 128 * MiB - 1);
+	assert_null(gm_ptr(&gm, 4 * GiB + 128 * MiB, 1));
+	assert_null(gm_ptr(&gm, 4 * GiB + 128 * MiB - 4, 8));
+	assert_ptr_equal(gm_ptr(&gm, 3 * GiB - 1, 1), gm.regions[0].host + 3 * GiB - 1);
+
+	/* The device hole [3 GiB, 4 GiB) is not RAM, and ranges cannot bridge it. */
+	assert_null(gm_ptr(&gm, 3 * GiB, 1));
+	assert_null(gm_ptr(&gm, LAYOUT_MMIO_DEVICES, 4));
+	assert_null(gm_ptr(&gm, LAYOUT_IOAPIC, 4));
+	assert_null(gm_ptr(&gm, LAYOUT_LAPIC, 4));
+	assert_null(gm_ptr(&gm, 4 * GiB - 1, 1));
+	assert_null(gm_ptr(&gm, 3 * GiB - 1, 2));
+	assert_null(gm_ptr(&gm, 4 * GiB - 1, 2));
+	assert_null(gm_ptr(&gm, 3 * GiB - 4096, GiB + 8192));
+	assert_null(gm_ptr(&gm, 0, 3200 * MiB));
+	/* Wrapping ranges in a two-region guest. */
+	assert_null(gm_ptr(&gm, 4 * GiB, UINT64_MAX));
+	assert_null(gm_ptr(&gm, UINT64_MAX - 0xff, 0x200));
+
+	/* Touch a byte at each end of each region: they are distinct, writable memory. */
+	uint8_t *lo = gm.regions[0].host;
+	lo[0] = 1;
+	lo[3 * GiB - 1] = 2;
+	hi[0] = 3;
+	hi[128 * MiB - 1] = 4;
+	assert_int_equal(lo[0], 1);
+	assert_int_equal(lo[3 * GiB - 1], 2);
+	assert_int_equal(hi[0], 3);
+	assert_int_equal(hi[128 * MiB - 1], 4);
+
+	gm_destroy(&gm);
+}
+
+int main(void)
+{
+	const struct CMUnitTest layout[] = {
+	    cmocka_unit_test(layout_128m),
+	    cmocka_unit_test(layout_exactly_3g),
+	    cmocka_unit_test(layout_3g_plus_1m),
+	    cmocka_unit_test(layout_3200m),
+	};
+	const struct CMUnitTest ptr[] = {
+	    cmocka_unit_test(ptr_inside),
+	    cmocka_unit_test(ptr_last_byte),
+	    cmocka_unit_test(ptr_one_past_end),
+	    cmocka_unit_test(ptr_len_zero),
+	    cmocka_unit_test(ptr_crossing_region_end),
+	    cmocka_unit_test(ptr_overflow),
+	};
+	const struct CMUnitTest create[] = {
+	    cmocka_unit_test(create_small),
+	    cmocka_unit_test(create_odd_size),
+	    cmocka_unit_test(create_zero_refused),
+	    cmocka_unit_test(create_3200m),
+	};
+	int failed = 0;
+	unit_init();
+	failed += cmocka_run_group_tests(layout, NULL, NULL);
+	failed += cmocka_run_group_tests(ptr, small_setup, small_teardown);
+	failed += cmocka_run_group_tests(create, NULL, NULL);
+	return failed ? 1 : 0;
+}
