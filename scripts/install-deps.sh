@@ -1,0 +1,20 @@
+#!/bin/sh
+# Install the Debian packages Ember's build, tests and demo need, if any is missing.
+# Runs apt-get as root; otherwise prints the command to run.
+set -eu
+pkgs="build-essential libcmocka-dev qemu-system-x86 busybox-static cpio zstd xz-utils ca-certificates"
+missing=
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "install-deps: installing:$missing"
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: not root; run: sudo apt-get update && sudo apt-get install -y$missing" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing
