@@ -37,7 +37,7 @@ UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/unit/%)
 include tests/guests/guests.mk
 GUEST_ELFS := $(addprefix $(BUILD)/guests/,$(addsuffix .elf,$(GUEST_NAMES)))
 
-.PHONY: all test unit integration asan bench clean format
+.PHONY: all deps demo run-tests test unit integration asan bench clean format
 all: $(BUILD)/ember $(GUEST_ELFS)
 
 $(BUILD)/ember: $(EMBER_OBJS)
@@ -60,7 +60,11 @@ integration: all
 
 # Every test: unit tests on the host, then the guests under KVM (directly or in the rig).
 # Both suites always run; the target fails if either did.
-test: all $(UNIT_BINS)
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BINS) >/dev/null
+	@$(MAKE) --no-print-directory run-tests
+
+run-tests:
 	@sh tests/run-unit.sh $(UNIT_BINS); u=$$?; \
 	EMBER=$(abspath $(BUILD)/ember) GUESTS=$(abspath $(BUILD)/guests) sh tests/run-integration.sh; \
 	i=$$?; [ $$u -eq 0 ] && [ $$i -eq 0 ]
@@ -80,6 +84,14 @@ $(BUILD)/bench/hello_pvh.elf: bench/hello_pvh.S bench/hello_pvh.ld
 	@mkdir -p $(dir $@)
 	$(CC) -c -o $(BUILD)/bench/hello_pvh.o bench/hello_pvh.S
 	$(LD) -static -nostdlib -T bench/hello_pvh.ld -o $@ $(BUILD)/bench/hello_pvh.o
+
+deps:
+	@sh scripts/install-deps.sh
+
+# Boot the test guests and show them (natively, or in the nested rig where KVM is absent).
+demo: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/runstat >/dev/null
+	@sh scripts/demo.sh
 
 bench: all $(BUILD)/bench/runstat $(BUILD)/bench/hello_pvh.elf
 	sh bench/start.sh

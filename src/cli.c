@@ -10,7 +10,7 @@
 
 void cli_usage(void)
 {
-	printf("usage: ember run --kernel FILE [--mem MiB] [--vcpus N] [--cmdline STRING]\n"
+	printf("usage: ember run --kernel FILE [--mem MiB] [--vcpus N] [--cmdline STRING] [--stats]\n"
 	       "       ember doctor\n"
 	       "       ember --version\n"
 	       "\n"
@@ -19,6 +19,7 @@ void cli_usage(void)
 	       "         --mem MiB         guest memory, default %d\n"
 	       "         --vcpus N         virtual CPUs, 1 to %d, default 1\n"
 	       "         --cmdline STRING  the kernel command line\n"
+	       "         --stats           at exit, print peak RSS and guest RAM touched\n"
 	       "         The guest's serial console is on stdin/stdout; Ctrl-A x quits.\n"
 	       "doctor   describe this host's KVM and which guests can run here\n"
 	       "\n"
@@ -45,7 +46,8 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
 	static const struct option opts[] = {
 		{"kernel", required_argument, NULL, 'k'}, {"mem", required_argument, NULL, 'm'},
 		{"vcpus", required_argument, NULL, 'c'},  {"cmdline", required_argument, NULL, 'l'},
-		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+		{"stats", no_argument, NULL, 's'},        {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	uint64_t v;
 	int c;
@@ -77,6 +79,9 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
 			break;
 		case 'l':
 			cfg->cmdline = optarg;
+			break;
+		case 's':
+			cfg->print_stats = true;
 			break;
 		case 'h':
 			cli_usage();

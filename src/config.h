@@ -18,6 +18,7 @@ struct vm_config {
 	const char *cmdline;
 	uint64_t mem_mib;
 	unsigned vcpus;
+	bool print_stats; /* at exit, report memory use on stderr */
 };
 
 /* Fill *cfg with the defaults (128 MiB, 1 vCPU, empty command line, no kernel). */

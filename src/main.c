@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/sysinfo.h>
 
 #ifndef EMBER_VERSION
@@ -20,6 +21,18 @@ static uint64_t host_mem_mib(void)
 	if (sysinfo(&si) < 0)
 		return 0;
 	return ((uint64_t)si.totalram * si.mem_unit) >> 20;
+}
+
+/* Peak RSS, and how much of it is guest RAM the guest touched: the rest is the monitor. */
+static void print_stats(const struct vm *vm)
+{
+	struct rusage ru;
+	int64_t guest = gm_resident_bytes(&vm->mem);
+	if (getrusage(RUSAGE_SELF, &ru) < 0 || guest < 0)
+		return;
+	long guest_kib = (long)(guest >> 10);
+	log_err("stats: peak RSS %ld KiB; guest RAM resident %ld KiB; monitor %ld KiB",
+		ru.ru_maxrss, guest_kib, ru.ru_maxrss - guest_kib);
 }
 
 static int cmd_run(int argc, char **argv)
@@ -44,6 +57,8 @@ static int cmd_run(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	int status = vm_run(&vm);
+	if (cfg.print_stats)
+		print_stats(&vm);
 	vm_destroy(&vm);
 	return status;
 }

@@ -67,6 +67,24 @@ void gm_destroy(struct guest_mem *gm)
 	memset(gm, 0, sizeof(*gm));
 }
 
+int64_t gm_resident_bytes(const struct guest_mem *gm)
+{
+	enum { CHUNK_PAGES = 4096 };
+	unsigned char vec[CHUNK_PAGES];
+	size_t page = 4096, total = 0;
+
+	for (size_t off = 0; off < gm->mapping_size; off += CHUNK_PAGES * page) {
+		size_t len = gm->mapping_size - off;
+		if (len > CHUNK_PAGES * page)
+			len = CHUNK_PAGES * page;
+		if (mincore(gm->mapping + off, len, vec) < 0)
+			return -errno;
+		for (size_t i = 0; i < (len + page - 1) / page; i++)
+			total += vec[i] & 1;
+	}
+	return (int64_t)(total * page);
+}
+
 void *gm_ptr(const struct guest_mem *gm, gpa_t gpa, uint64_t len)
 {
 	uint64_t last;

@@ -45,6 +45,9 @@ int gm_create(struct guest_mem *gm, uint64_t ram_bytes);
 /* Unmap what gm_create() mapped. Safe on a zeroed struct. */
 void gm_destroy(struct guest_mem *gm);
 
+/* How many bytes of guest RAM are resident in host memory now (mincore), or -errno. */
+int64_t gm_resident_bytes(const struct guest_mem *gm);
+
 /*
  * The host pointer for guest physical range [gpa, gpa + len), or NULL unless len >= 1 and
  * the whole range lies inside one RAM region. This is the only gpa-to-pointer function.

@@ -114,7 +114,15 @@ static void handle_exit(struct vcpu *v)
 	case KVM_EXIT_INTR:
 		break;
 	case KVM_EXIT_SHUTDOWN:
-		vcpu_fault(v, "triple fault (KVM_EXIT_SHUTDOWN)");
+		if (v->vm->flavour == KVM_FLAVOUR_SVM) {
+			/* SVM reinitialises the vCPU on a shutdown intercept: its RIP now reads
+			 * as the reset vector, which would mislead. */
+			log_err("vcpu %u: triple fault (KVM_EXIT_SHUTDOWN); RIP unknown: SVM "
+				"resets the vCPU on shutdown", v->index);
+			vm_stop(v->vm, EXIT_GUEST_FAULT);
+		} else {
+			vcpu_fault(v, "triple fault (KVM_EXIT_SHUTDOWN)");
+		}
 		break;
 	case KVM_EXIT_INTERNAL_ERROR:
 		vcpu_fault(v, "KVM internal error %u: %s (KVM_EXIT_INTERNAL_ERROR)",
