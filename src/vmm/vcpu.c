@@ -117,8 +117,8 @@ static void handle_exit(struct vcpu *v)
 		if (v->vm->flavour == KVM_FLAVOUR_SVM) {
 			/* SVM reinitialises the vCPU on a shutdown intercept: its RIP now reads
 			 * as the reset vector, which would mislead. */
-			log_err("vcpu %u: triple fault (KVM_EXIT_SHUTDOWN); RIP unknown: SVM "
-				"resets the vCPU on shutdown", v->index);
+			log_err("vcpu %u: triple fault (KVM_EXIT_SHUTDOWN) at RIP unknown (SVM "
+				"resets the vCPU on shutdown)", v->index);
 			vm_stop(v->vm, EXIT_GUEST_FAULT);
 		} else {
 			vcpu_fault(v, "triple fault (KVM_EXIT_SHUTDOWN)");
