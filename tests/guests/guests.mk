@@ -13,7 +13,7 @@ GUEST_OUT := $(BUILD)/guests
 GUEST_OBJ := $(GUEST_OUT)/obj
 
 GUEST_NAMES := hello cmdline memcheck smp triple_fault unknown_port unmapped_write \
-	hostile_ports hostile_hole hostile_pt
+	hostile_ports hostile_hole hostile_pt spin
 
 GUEST_CC ?= gcc
 GUEST_CFLAGS := -ffreestanding -nostdlib -static -fno-pic -no-pie -mno-red-zone \
