@@ -1,0 +1,81 @@
+# Helpers for integration test cases (POSIX sh; busybox ash, dash and bash).
+# run.sh sources this file and the case file into a fresh subshell for each test, with
+# $T set to the test's own empty directory. See docs/CONTRACTS.md.
+#
+# A failed expectation is recorded and the test goes on, so one run shows every
+# mismatch; the test fails if any expectation failed, or if t_NAME returns non-zero.
+# Everything a test prints goes to $T/log and is shown only when it fails.
+
+EMBER_RUN_TIMEOUT=${EMBER_RUN_TIMEOUT:-60}
+
+# ember_run ARGS...: run "$EMBER" run ARGS with stdin from /dev/null under a timeout;
+# stdout to $T/out, stderr to $T/err, exit status in $status. On timeout ember gets
+# SIGTERM (then SIGKILL 5 s later), $status is 124 and $T/err says so.
+ember_run() {
+    rm -f "$T/.timedout"
+    "$EMBER" run "$@" </dev/null >"$T/out" 2>"$T/err" &
+    _pid=$!
+    _ember_watchdog "$_pid" </dev/null >/dev/null 2>&1 &
+    _wd=$!
+    wait "$_pid"
+    status=$?
+    kill "$_wd" 2>/dev/null
+    wait "$_wd" 2>/dev/null
+    if [ -e "$T/.timedout" ]; then
+        status=124
+        echo "ember_run: timed out after $EMBER_RUN_TIMEOUT s" >>"$T/err"
+    fi
+    return 0
+}
+
+_ember_watchdog() {
+    trap 'kill $_s 2>/dev/null; exit 0' TERM
+    sleep "$EMBER_RUN_TIMEOUT" & _s=$!
+    wait $_s
+    : >"$T/.timedout"
+    kill -TERM "$1"
+    sleep 5 & _s=$!
+    wait $_s
+    kill -KILL "$1"
+}
+
+# _fail REASON [FILE...]: record a failed expectation, with the tail of each FILE.
+_fail() {
+    {
+        printf '%s\n' "$1"
+        shift
+        for _f in "$@"; do
+            if [ -s "$_f" ]; then
+                echo "    ${_f##*/}:"
+                tail -n 20 "$_f" | sed 's/^/    | /'
+            else
+                echo "    ${_f##*/}: (empty)"
+            fi
+        done
+    } >>"$T/.fail"
+    return 1
+}
+
+# _match WHAT FILE ERE / _no_match WHAT FILE ERE
+_match() {
+    grep -Eq -- "$3" "$2" || _fail "$1 does not match /$3/" "$2"
+}
+_no_match() {
+    grep -Eq -- "$3" "$2" || return 0
+    grep -En -- "$3" "$2" | head -n 5 >"$T/.matches"
+    _fail "$1 matches /$3/ (it should not)" "$T/.matches"
+}
+
+expect_status() {
+    [ "$status" = "$1" ] || _fail "exit status $status, expected $1" "$T/err" "$T/out"
+}
+expect_out()    { _match stdout "$T/out" "$1"; }
+expect_err()    { _match stderr "$T/err" "$1"; }
+expect_no_out() { _no_match stdout "$T/out" "$1"; }
+expect_no_err() { _no_match stderr "$T/err" "$1"; }
+
+# skip REASON: mark the test skipped and end it.
+skip() {
+    printf '%s\n' "$*" >"$T/.skip"
+    exit 0
+}

@@ -1,0 +1,64 @@
+#!/bin/sh
+# Run the integration tests where KVM is: on this host's /dev/kvm when it can be opened
+# read-write, otherwise inside the nested test rig (tests/rig/rig.sh: QEMU TCG with an
+# emulated SVM CPU, where kvm-amd gives a real /dev/kvm).
+# Usage: EMBER=build/ember GUESTS=build/guests tests/run-integration.sh [CASEFILE...]
+# EMBER_TEST_RIG=1 forces the rig, EMBER_TEST_RIG=0 the host. In the rig, RIG_TIMEOUT
+# (default 1800 s) bounds the whole run and RIG_MEM (default 4096 MiB) sizes the machine
+# (tests run guests of over 3 GiB). Exit status: run.sh's (0 only if no test
+# failed), or 125 if the rig itself failed.
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+say() { echo "integration: $*"; }
+die() { echo "integration: $*" >&2; exit 2; }
+
+[ -n "${EMBER:-}" ] || die "EMBER is not set (the ember binary)"
+[ -n "${GUESTS:-}" ] || die "GUESTS is not set (the directory of test guests)"
+[ -x "$EMBER" ] || die "EMBER=$EMBER is not an executable file"
+[ -d "$GUESTS" ] || die "GUESTS=$GUESTS is not a directory"
+
+why=
+if [ ! -e /dev/kvm ]; then
+    why="this host has no /dev/kvm"
+elif ! err=$( (true <>/dev/kvm) 2>&1); then
+    why="this host's /dev/kvm cannot be opened read-write (${err##*: })"
+fi
+case ${EMBER_TEST_RIG:-} in
+    1) why="EMBER_TEST_RIG=1" ;;
+    0) [ -z "$why" ] || die "EMBER_TEST_RIG=0 but $why" ;;
+esac
+
+if [ -z "$why" ]; then
+    say "running on this host's /dev/kvm"
+    exec sh "$top/tests/integration/run.sh" "$@"
+fi
+
+say "################################################################"
+say "$why:"
+say "running the tests inside the nested rig (QEMU TCG, kvm-amd), tests/rig/rig.sh"
+say "################################################################"
+
+# Quote a word for the rig's sh.
+q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
+
+# Case files under tests/integration are in the rig already; others are copied in.
+adds= cases= n=0
+for f in "$@"; do
+    abs=$(cd "$(dirname "$f")" 2>/dev/null && pwd)/${f##*/}
+    case $abs in
+        "$top"/tests/integration/*) g=/ember${abs#"$top"} ;;
+        *) [ -f "$f" ] || { cases="$cases $(q "$f")"; continue; }  # run.sh reports it
+           n=$((n + 1)); g=/ember/cases/$n/${f##*/}
+           adds="$adds --add $(q "$f:$g")" ;;
+    esac
+    cases="$cases $(q "$g")"
+done
+
+env="EMBER=/ember/build/ember GUESTS=/ember/build/guests"
+[ -z "${EMBER_RUN_TIMEOUT:-}" ] || env="$env EMBER_RUN_TIMEOUT=$(q "$EMBER_RUN_TIMEOUT")"
+eval "set -- $adds"
+exec "$top/tests/rig/rig.sh" --timeout "${RIG_TIMEOUT:-1800}" --mem "${RIG_MEM:-4096}" \
+    --add "$EMBER:/ember/build/ember" \
+    --add "$GUESTS:/ember/build/guests" \
+    --add "$top/tests/integration:/ember/tests/integration" \
+    "$@" -- "$env sh tests/integration/run.sh$cases"
