@@ -54,8 +54,18 @@ for f in "$@"; do
     cases="$cases $(q "$g")"
 done
 
+# A dynamically linked ember (the ASan+UBSan build) needs its shared libraries and the
+# dynamic loader in the rig, at the paths ldd names.
+if ldd "$EMBER" >/dev/null 2>&1; then
+    for lib in $(ldd "$EMBER" | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) .*/\1/p'); do
+        adds="$adds --add $(q "$lib:$lib")"
+    done
+fi
+
 env="EMBER=/ember/build/ember GUESTS=/ember/build/guests"
 [ -z "${EMBER_RUN_TIMEOUT:-}" ] || env="$env EMBER_RUN_TIMEOUT=$(q "$EMBER_RUN_TIMEOUT")"
+[ -z "${ASAN_OPTIONS:-}" ] || env="$env ASAN_OPTIONS=$(q "$ASAN_OPTIONS")"
+[ -z "${UBSAN_OPTIONS:-}" ] || env="$env UBSAN_OPTIONS=$(q "$UBSAN_OPTIONS")"
 eval "set -- $adds"
 exec "$top/tests/rig/rig.sh" --timeout "${RIG_TIMEOUT:-1800}" --mem "${RIG_MEM:-4096}" \
     --add "$EMBER:/ember/build/ember" \
