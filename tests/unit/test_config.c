@@ -112,27 +112,38 @@ static void parse_big_values(void **state)
 	assert_int_equal(p.cfg.mem_mib, 128);
 }
 
-static void parse_help(void **state)
+/* The usage text goes to stdout: keep it out of the test log. Returns the saved fd. */
+static int stdout_silence(void)
 {
-	(void)state;
-	struct parse p;
-
-	/* The usage text goes to stdout: keep it out of the test log. */
 	fflush(stdout);
 	int saved = dup(STDOUT_FILENO);
 	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	assert_true(saved >= 0 && null >= 0);
 	assert_true(dup2(null, STDOUT_FILENO) >= 0);
 	close(null);
+	return saved;
+}
+
+static void stdout_restore(int saved)
+{
+	fflush(stdout);
+	assert_true(dup2(saved, STDOUT_FILENO) >= 0);
+	close(saved);
+}
+
+static void parse_help(void **state)
+{
+	(void)state;
+	struct parse p;
+
+	int saved = stdout_silence();
 
 	PARSE(&p, "--help");
 	int rc_long = p.rc;
 	PARSE(&p, "--kernel", "k", "-h");
 	int rc_short = p.rc;
 
-	fflush(stdout);
-	assert_true(dup2(saved, STDOUT_FILENO) >= 0);
-	close(saved);
+	stdout_restore(saved);
 	assert_int_equal(rc_long, 1);
 	assert_int_equal(rc_short, 1);
 }
@@ -260,17 +271,10 @@ static void parse_after_help_cluster(void **state)
 
 	/* "-hk": --help returns while getopt is still inside the cluster "-hk". The next
 	 * parse must start afresh, not carry on with the 'k' left over from the last argv. */
-	fflush(stdout);
-	int saved = dup(STDOUT_FILENO);
-	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	assert_true(saved >= 0 && null >= 0);
-	assert_true(dup2(null, STDOUT_FILENO) >= 0);
-	close(null);
+	int saved = stdout_silence();
 	PARSE(&p, "-hk");
 	int rc_help = p.rc;
-	fflush(stdout);
-	assert_true(dup2(saved, STDOUT_FILENO) >= 0);
-	close(saved);
+	stdout_restore(saved);
 	assert_int_equal(rc_help, 1);
 
 	PARSE(&p, "--kernel", "k");
