@@ -42,7 +42,7 @@ say "################################################################"
 q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 
 # Case files under tests/integration are in the rig already; others are copied in.
-adds= cases= n=0
+adds='' cases='' n=0
 for f in "$@"; do
     abs=$(cd "$(dirname "$f")" 2>/dev/null && pwd)/${f##*/}
     case $abs in

@@ -32,11 +32,13 @@ for file in "$@"; do
         failed=$((failed + 1))
         continue
     fi
+    # shellcheck disable=SC2013 # names are single words
     for name in $(sed -n 's/^t_\([A-Za-z0-9_]*\)[[:space:]]*().*/\1/p' "$file"); do
         n=$((n + 1))
         T=$base/$n-$name
         mkdir "$T"
-        (. "$here/lib.sh" && . "$file" && "t_$name") </dev/null >"$T/log" 2>&1
+        # shellcheck disable=SC1090,SC1091
+        (. "$here/lib.sh"; . "$file"; "t_$name") </dev/null >"$T/log" 2>&1
         rc=$?
         if [ -s "$T/.fail" ]; then
             printf 'FAIL %s: %s\n' "$name" "$(head -n 1 "$T/.fail")"

@@ -32,13 +32,13 @@ if [ -z "$pkg" ] || [ -z "$ver" ] || [ "$ver" = "(none)" ]; then
 fi
 release=${pkg#linux-image-}
 
-complete() {
+is_complete() {
     [ -f "$out/vmlinuz" ] && [ -d "$out/lib/modules/$release" ] || return 1
     for m in $mods; do [ -f "$out/modules/$m.ko" ] || return 1; done
     [ "$(cat "$out/version" 2>/dev/null)" = "$release" ] &&
     [ "$(cat "$out/package" 2>/dev/null)" = "$pkg $ver" ]
 }
-if complete; then
+if is_complete; then
     echo "fetch-kernel: $pkg $ver already in $out"
     exit 0
 fi
@@ -47,7 +47,7 @@ mkdir -p "$(dirname "$out")"
 if command -v flock >/dev/null; then
     exec 9>"$out.lock"
     flock 9
-    complete && { echo "fetch-kernel: $pkg $ver already in $out"; exit 0; }
+    is_complete && { echo "fetch-kernel: $pkg $ver already in $out"; exit 0; }
 fi
 
 # Refuse to wipe a directory we did not create.
@@ -63,6 +63,7 @@ echo "fetch-kernel: downloading $pkg $ver"
 # as root then (this is what apt would fall back to, minus its warning).
 sandbox=
 [ "$(id -u)" -eq 0 ] && sandbox="-o APT::Sandbox::User=root"
+# shellcheck disable=SC2086 # $sandbox is empty or two words
 (cd "$tmp" && apt-get download -q $sandbox "$pkg=$ver") >&2 || die "apt-get download $pkg=$ver failed"
 deb=$(ls "$tmp"/*.deb) || die "no .deb downloaded"
 
