@@ -66,6 +66,34 @@ static bool page_check(u64 p)
 	return false;
 }
 
+/* Visit every RAM page at or above min outside the skipped window: fill it (verify
+ * false, counting skipped pages into *count) or check it (verify true, counting good
+ * pages). Returns 1 at the first page that fails its check, else 0. */
+static int walk_ram(u64 min, bool verify, u64 *count)
+{
+	for (unsigned i = 0; i < boot.e820_count; i++) {
+		u64 start, end;
+
+		if (boot.e820[i].type != E820_RAM)
+			continue;
+		ram_pages(&boot.e820[i], &start, &end);
+		for (u64 p = start < min ? min : start; p < end; p += PAGE_SIZE) {
+			bool skip = p >= SKIP_START && p < SKIP_END;
+			if (!verify) {
+				if (skip)
+					(*count)++;
+				else
+					page_fill(p);
+			} else if (!skip) {
+				if (!page_check(p))
+					return 1;
+				(*count)++;
+			}
+		}
+	}
+	return 0;
+}
+
 int main(void)
 {
 	u64 min = 0, top = 4 * GIB, ok = 0, skipped = 0;
@@ -95,33 +123,10 @@ int main(void)
 	}
 	map_ram((top + GIB - 1) / GIB);
 
-	for (unsigned i = 0; i < boot.e820_count; i++) {
-		u64 start, end;
-
-		if (boot.e820[i].type != E820_RAM)
-			continue;
-		ram_pages(&boot.e820[i], &start, &end);
-		for (u64 p = start < min ? min : start; p < end; p += PAGE_SIZE) {
-			if (p >= SKIP_START && p < SKIP_END)
-				skipped++;
-			else
-				page_fill(p);
-		}
-	}
-	for (unsigned i = 0; i < boot.e820_count; i++) {
-		u64 start, end;
-
-		if (boot.e820[i].type != E820_RAM)
-			continue;
-		ram_pages(&boot.e820[i], &start, &end);
-		for (u64 p = start < min ? min : start; p < end; p += PAGE_SIZE) {
-			if (p >= SKIP_START && p < SKIP_END)
-				continue;
-			if (!page_check(p))
-				return 1;
-			ok++;
-		}
-	}
+	/* Fill every page first, then verify: aliasing shows as a later fill overwriting
+	 * an earlier page's pattern. */
+	if (walk_ram(min, false, &skipped) || walk_ram(min, true, &ok))
+		return 1;
 	gprintf("memcheck: %lu pages ok, %lu skipped\n", ok, skipped);
 	return 0;
 }
