@@ -16,6 +16,8 @@
 #define LAYOUT_CMDLINE      0x20000ULL
 #define LAYOUT_CMDLINE_SIZE 0x1000ULL
 #define LAYOUT_EBDA         0x9fc00ULL /* [EBDA, 1 MiB) is reserved in the E820 map */
+#define LAYOUT_ACPI         0xe0000ULL /* RSDP, then the other ACPI tables, up to 1 MiB */
+#define LAYOUT_ACPI_END     0x100000ULL
 #define LAYOUT_HIMEM        0x100000ULL /* kernels load at or above 1 MiB */
 
 #define LAYOUT_MMIO_HOLE    0xc0000000ULL /* 32-bit device hole: [3 GiB, 4 GiB) */
