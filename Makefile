@@ -15,29 +15,36 @@ LDFLAGS ?=
 STATIC  ?= -static
 
 # The monitor, by subsystem.
-CORE_SRCS := src/main.c src/cli.c src/config.c src/log.c src/doctor.c
-VMM_SRCS  := src/vmm/kvm.c src/vmm/vm.c src/vmm/vcpu.c src/vmm/event_loop.c \
+CORE_SRCS := src/main.c src/cli.c src/config.c src/log.c src/doctor.c src/file_io.c \
+             src/default_guest.c
+VMM_SRCS  := src/vmm/kvm.c src/vmm/vm.c src/vmm/initrd.c src/vmm/vcpu.c src/vmm/event_loop.c \
              src/vmm/term.c src/vmm/guest_mem.c src/vmm/bus.c
-X86_SRCS  := src/arch/x86/boot_tables.c src/arch/x86/boot_vcpu.c \
+X86_SRCS  := src/arch/x86/kernel.c src/arch/x86/boot_tables.c src/arch/x86/boot_vcpu.c \
              src/arch/x86/elf_load.c src/arch/x86/cpuid.c
-DEV_SRCS  := src/devices/serial.c src/devices/i8042.c
-EMBER_SRCS := $(CORE_SRCS) $(VMM_SRCS) $(X86_SRCS) $(DEV_SRCS)
+DEV_SRCS  := src/devices/serial.c src/devices/i8042.c src/devices/power.c src/devices/pvpanic.c
+ACPI_SRCS := src/acpi/aml.c src/arch/x86/acpi_tables.c
+EMBER_SRCS := $(CORE_SRCS) $(VMM_SRCS) $(X86_SRCS) $(DEV_SRCS) $(ACPI_SRCS)
 EMBER_OBJS := $(EMBER_SRCS:%.c=$(BUILD)/obj/%.o)
 
 # Unit tests (cmocka): each links its test file with the sources it exercises.
-UNIT_TESTS := test_guest_mem test_elf_load test_boot_tables test_cpuid test_bus \
-              test_serial test_config
+UNIT_TESTS := test_guest_mem test_initrd test_elf_load test_boot_tables test_cpuid test_bus \
+              test_serial test_config test_aml test_acpi_tables test_power
 test_guest_mem_SRCS   := src/vmm/guest_mem.c
-test_elf_load_SRCS    := src/arch/x86/elf_load.c src/vmm/guest_mem.c
+test_initrd_SRCS      := src/vmm/initrd.c src/vmm/guest_mem.c src/file_io.c
+test_elf_load_SRCS    := src/arch/x86/elf_load.c src/vmm/guest_mem.c src/file_io.c
 test_boot_tables_SRCS := src/arch/x86/boot_tables.c src/vmm/guest_mem.c
 test_cpuid_SRCS       := src/arch/x86/cpuid.c
 test_bus_SRCS         := src/vmm/bus.c
 test_serial_SRCS      := src/devices/serial.c
 test_config_SRCS      := src/config.c src/cli.c
+test_aml_SRCS         := src/acpi/aml.c
+test_acpi_tables_SRCS := src/arch/x86/acpi_tables.c src/acpi/aml.c src/vmm/guest_mem.c
+test_power_SRCS       := src/devices/power.c src/devices/pvpanic.c
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/unit/%)
 
 include tests/guests/guests.mk
-GUEST_ELFS := $(addprefix $(BUILD)/guests/,$(addsuffix .elf,$(GUEST_NAMES)))
+GUEST_ELFS := $(addprefix $(BUILD)/guests/,$(addsuffix .elf,$(GUEST_NAMES))) \
+              $(BUILD)/guests/hello_pvh.elf
 
 .PHONY: all deps demo run-tests test unit integration asan bench clean format
 all: $(BUILD)/ember $(GUEST_ELFS)
@@ -82,10 +89,11 @@ $(BUILD)/bench/runstat: bench/runstat.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -Werror -static -o $@ $<
 
-$(BUILD)/bench/hello_pvh.elf: bench/hello_pvh.S bench/hello_pvh.ld
+# Also a test guest: the same image entered by the 64-bit entry and by --boot pvh.
+$(BUILD)/bench/hello_pvh.elf $(BUILD)/guests/hello_pvh.elf: bench/hello_pvh.S bench/hello_pvh.ld
 	@mkdir -p $(dir $@)
-	$(CC) -c -o $(BUILD)/bench/hello_pvh.o bench/hello_pvh.S
-	$(LD) -static -nostdlib -T bench/hello_pvh.ld -o $@ $(BUILD)/bench/hello_pvh.o
+	$(CC) -c -o $@.o bench/hello_pvh.S
+	$(LD) -static -nostdlib -T bench/hello_pvh.ld -o $@ $@.o
 
 deps:
 	@sh scripts/install-deps.sh

@@ -11,24 +11,56 @@
 
 #define CONFIG_DEFAULT_MEM_MIB 128
 #define CONFIG_MAX_VCPUS       32
-#define CONFIG_CMDLINE_MAX     4095 /* bytes, without the NUL; the kernel may allow less */
+#define CONFIG_CMDLINE_MAX     4095       /* bytes, without the NUL; the kernel may allow less */
+#define CONFIG_CMD_MAX_ARGS    4096       /* arguments of the guest command */
+#define CONFIG_CMD_MAX_BYTES   (1u << 20) /* their total size, NULs included */
+
+/* Close to Firecracker's default: serial console, reboot and panic end the VM, no PCI
+ * (there is none), no mouse port. The i8042 driver finds no controller through ACPI and
+ * stays quiet, so no i8042.nopnp. loglevel=3 keeps boot chatter off the console, among it
+ * x86's "PCI: Fatal: No config space access function found", which pci=off itself causes;
+ * panics and oopses still print (they raise the level). */
+#define CONFIG_DEFAULT_CMDLINE                                                                     \
+	"console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux loglevel=3"
+
+/* How to enter the kernel: as its format suggests, or a named entry. */
+enum boot_request {
+	BOOT_REQUEST_AUTO,    /* ELF: 64-bit entry, or PVH if the ELF has no usable one */
+	BOOT_REQUEST_LINUX64, /* the Linux 64-bit boot protocol */
+	BOOT_REQUEST_PVH,     /* the Xen PVH entry (32-bit, hvm_start_info) */
+};
 
 struct vm_config {
 	const char *kernel_path;
-	const char *cmdline;
+	const char *initrd_path; /* NULL: none */
+	const char *cmdline;     /* the whole command line: CONFIG_DEFAULT_CMDLINE unless set */
+	const char *append;      /* NULL, or words added after cmdline with one space */
+	enum boot_request boot;
 	uint64_t mem_mib;
 	unsigned vcpus;
 	bool print_stats; /* at exit, report memory use on stderr */
+	/* The command the default guest's init runs (docs/CONTRACTS.md); cmd_argc 0: none. */
+	char *const *cmd_argv;
+	unsigned cmd_argc;
+	bool cmd_tty; /* Ember's stdin is a terminal: the init keeps the guest tty cooked */
 };
 
-/* Fill *cfg with the defaults (128 MiB, 1 vCPU, empty command line, no kernel). */
+/* Fill *cfg with the defaults (128 MiB, 1 vCPU, the default command line, no kernel). */
 void config_defaults(struct vm_config *cfg);
 
 /*
  * Check *cfg against the limits that do not depend on the kernel image: a kernel is
  * named, 1 <= vcpus <= CONFIG_MAX_VCPUS, 1 <= mem_mib <= host_mem_mib, the command line
- * fits. On error returns -EINVAL and writes a message a person can act on into err.
+ * with its append fits in CONFIG_CMDLINE_MAX, the guest command fits its limits and has an
+ * initrd to ride on. On error returns -EINVAL and writes a message a person can act on
+ * into err.
  */
 int config_validate(const struct vm_config *cfg, uint64_t host_mem_mib, char *err, size_t errlen);
+
+/*
+ * The full kernel command line, cmdline then " " then append (when set), into buf.
+ * Returns its length, or -ENOSPC if it does not fit in len bytes with the NUL.
+ */
+int config_full_cmdline(const struct vm_config *cfg, char *buf, size_t len);
 
 #endif

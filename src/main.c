@@ -1,6 +1,7 @@
 /* ember: one process per microVM. Dispatches the subcommands. */
 #include "cli.h"
 #include "config.h"
+#include "default_guest.h"
 #include "doctor.h"
 #include "exit_status.h"
 #include "log.h"
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/sysinfo.h>
+#include <unistd.h>
 
 #ifndef EMBER_VERSION
 #define EMBER_VERSION "0.1.0"
@@ -32,18 +34,27 @@ static void print_stats(const struct vm *vm)
 		return;
 	long guest_kib = (long)(guest >> 10);
 	log_err("stats: peak RSS %ld KiB; guest RAM resident %ld KiB; monitor %ld KiB",
-		ru.ru_maxrss, guest_kib, ru.ru_maxrss - guest_kib);
+	        ru.ru_maxrss, guest_kib, ru.ru_maxrss - guest_kib);
 }
 
 static int cmd_run(int argc, char **argv)
 {
+	static struct default_guest guest;
 	struct vm_config cfg;
-	char err[512];
+	char err[9000];
 	struct vm vm;
 
 	int r = cli_parse_run(argc, argv, &cfg, err, sizeof(err));
 	if (r == 1)
 		return 0;
+	/* No kernel named: the default guest, kernel and initrd together. */
+	if (r == 0 && !cfg.kernel_path) {
+		r = default_guest_find(&guest, err, sizeof(err));
+		cfg.kernel_path = guest.kernel;
+		if (!cfg.initrd_path)
+			cfg.initrd_path = guest.initrd;
+	}
+	cfg.cmd_tty = isatty(STDIN_FILENO);
 	if (r < 0 || config_validate(&cfg, host_mem_mib(), err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return EXIT_USAGE;

@@ -1,11 +1,14 @@
 #!/bin/sh
 # Run the integration tests where KVM is: on this host's /dev/kvm when it can be opened
-# read-write, otherwise inside the nested test rig (tests/rig/rig.sh: QEMU TCG with an
-# emulated SVM CPU, where kvm-amd gives a real /dev/kvm).
-# Usage: EMBER=build/ember GUESTS=build/guests tests/run-integration.sh [CASEFILE...]
+# read-write and boots Linux (hardware VMX/SVM), otherwise inside the nested test rig
+# (tests/rig/rig.sh: QEMU TCG with an emulated SVM CPU, where kvm-amd gives a real
+# /dev/kvm). A PVM host's KVM runs only PVM-aware kernels, so the Linux-guest cases
+# would fail there: the rig runs everything.
+# Usage: EMBER=build/ember GUESTS=build/guests GUEST_DIR=build/guest \
+#        tests/run-integration.sh [CASEFILE...]
 # EMBER_TEST_RIG=1 forces the rig, EMBER_TEST_RIG=0 the host. In the rig, RIG_TIMEOUT
-# (default 1800 s) bounds the whole run and RIG_MEM (default 4096 MiB) sizes the machine
-# (tests run guests of over 3 GiB). Exit status: run.sh's (0 only if no test
+# (default 1800 s) bounds the whole run and RIG_MEM (default 6144 MiB) sizes the machine
+# (tests run guests of 3.5 GiB). Exit status: run.sh's (0 only if no test
 # failed), or 125 if the rig itself failed.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,12 +19,16 @@ die() { echo "integration: $*" >&2; exit 2; }
 [ -n "${GUESTS:-}" ] || die "GUESTS is not set (the directory of test guests)"
 [ -x "$EMBER" ] || die "EMBER=$EMBER is not an executable file"
 [ -d "$GUESTS" ] || die "GUESTS=$GUESTS is not a directory"
+GUEST_DIR=${GUEST_DIR:-$(dirname "$EMBER")/guest}
+export GUEST_DIR
 
 why=
 if [ ! -e /dev/kvm ]; then
     why="this host has no /dev/kvm"
 elif ! err=$( (true <>/dev/kvm) 2>&1); then
     why="this host's /dev/kvm cannot be opened read-write (${err##*: })"
+elif [ -d /sys/module/kvm_pvm ] && [ ! -d /sys/module/kvm_intel ] && [ ! -d /sys/module/kvm_amd ]; then
+    why="this host's /dev/kvm is PVM, which boots only PVM-aware Linux kernels"
 fi
 case ${EMBER_TEST_RIG:-} in
     1) why="EMBER_TEST_RIG=1" ;;
@@ -62,12 +69,15 @@ if ldd "$EMBER" >/dev/null 2>&1; then
     done
 fi
 
-env="EMBER=/ember/build/ember GUESTS=/ember/build/guests"
+# The default guest sits beside ember in the rig, as in the build tree.
+[ -d "$GUEST_DIR" ] && adds="$adds --add $(q "$GUEST_DIR:/ember/build/guest")"
+
+env="EMBER=/ember/build/ember GUESTS=/ember/build/guests GUEST_DIR=/ember/build/guest"
 [ -z "${EMBER_RUN_TIMEOUT:-}" ] || env="$env EMBER_RUN_TIMEOUT=$(q "$EMBER_RUN_TIMEOUT")"
 [ -z "${ASAN_OPTIONS:-}" ] || env="$env ASAN_OPTIONS=$(q "$ASAN_OPTIONS")"
 [ -z "${UBSAN_OPTIONS:-}" ] || env="$env UBSAN_OPTIONS=$(q "$UBSAN_OPTIONS")"
 eval "set -- $adds"
-exec "$top/tests/rig/rig.sh" --timeout "${RIG_TIMEOUT:-1800}" --mem "${RIG_MEM:-4096}" \
+exec "$top/tests/rig/rig.sh" --timeout "${RIG_TIMEOUT:-1800}" --mem "${RIG_MEM:-6144}" \
     --add "$EMBER:/ember/build/ember" \
     --add "$GUESTS:/ember/build/guests" \
     --add "$top/tests/integration:/ember/tests/integration" \

@@ -11,14 +11,15 @@
 #include <unistd.h>
 
 const struct kvm_cap_desc kvm_required_caps[] = {
-	{KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY", "guest RAM from host memory"},
-	{KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP", "in-kernel PIC, IOAPIC and LAPIC"},
-	{KVM_CAP_PIT2, "KVM_CAP_PIT2", "in-kernel PIT timer"},
-	{KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID", "filtered CPUID per vCPU"},
-	{KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR", "TSS area for VMX"},
-	{KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT", "stopping vCPUs without races"},
-	{KVM_CAP_IRQFD, "KVM_CAP_IRQFD", "device interrupts from eventfds"},
-	{KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD", "device notifications without exits"},
+    {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY", "guest RAM from host memory"},
+    {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP", "in-kernel PIC, IOAPIC and LAPIC"},
+    {KVM_CAP_PIT2, "KVM_CAP_PIT2", "in-kernel PIT timer"},
+    {KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING", "the PC interrupt routing the MADT describes"},
+    {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID", "filtered CPUID per vCPU"},
+    {KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR", "TSS area for VMX"},
+    {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT", "stopping vCPUs without races"},
+    {KVM_CAP_IRQFD, "KVM_CAP_IRQFD", "device interrupts from eventfds"},
+    {KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD", "device notifications without exits"},
 };
 const size_t kvm_required_caps_count = sizeof(kvm_required_caps) / sizeof(kvm_required_caps[0]);
 
@@ -65,11 +66,15 @@ int kvm_open(char *err, size_t errlen)
 	if (fd < 0) {
 		int e = errno;
 		if (e == ENOENT)
-			snprintf(err, errlen, "%s does not exist: this host offers no KVM "
-				 "(run 'ember doctor' for details)", KVM_DEVICE);
+			snprintf(err, errlen,
+			         "%s does not exist: this host offers no KVM "
+			         "(run 'ember doctor' for details)",
+			         KVM_DEVICE);
 		else if (e == EACCES || e == EPERM)
-			snprintf(err, errlen, "no permission to open %s: run as root or join "
-				 "the group that owns it", KVM_DEVICE);
+			snprintf(err, errlen,
+			         "no permission to open %s: run as root or join "
+			         "the group that owns it",
+			         KVM_DEVICE);
 		else
 			snprintf(err, errlen, "cannot open %s: %s", KVM_DEVICE, strerror(e));
 		return -e;
@@ -77,14 +82,14 @@ int kvm_open(char *err, size_t errlen)
 	int version = ioctl(fd, KVM_GET_API_VERSION, 0);
 	if (version != KVM_API_VERSION) {
 		snprintf(err, errlen, "%s speaks KVM API version %d, Ember needs %d", KVM_DEVICE,
-			 version, KVM_API_VERSION);
+		         version, KVM_API_VERSION);
 		close(fd);
 		return -ENOTSUP;
 	}
 	for (size_t i = 0; i < kvm_required_caps_count; i++) {
 		if (ioctl(fd, KVM_CHECK_EXTENSION, kvm_required_caps[i].cap) <= 0) {
 			snprintf(err, errlen, "this KVM lacks %s (%s)", kvm_required_caps[i].name,
-				 kvm_required_caps[i].why);
+			         kvm_required_caps[i].why);
 			close(fd);
 			return -ENOTSUP;
 		}

@@ -1,12 +1,14 @@
 /* Building a VM from its configuration, running it, and taking it apart. */
 #include "vm.h"
+#include "../arch/x86/acpi_tables.h"
 #include "../arch/x86/boot.h"
 #include "../arch/x86/cpuid.h"
-#include "../arch/x86/elf_load.h"
+#include "../arch/x86/kernel.h"
 #include "../arch/x86/layout.h"
 #include "../exit_status.h"
 #include "../log.h"
 #include "event_loop.h"
+#include "initrd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,11 +22,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define FAIL(code, ...)                                                                       \
-	do {                                                                                  \
-		snprintf(err, errlen, __VA_ARGS__);                                           \
-		r = (code);                                                                   \
-		goto out;                                                                     \
+#define FAIL(code, ...)                                                                            \
+	do {                                                                                       \
+		snprintf(err, errlen, __VA_ARGS__);                                                \
+		r = (code);                                                                        \
+		goto out;                                                                          \
 	} while (0)
 
 static void serial_set_irq(void *ctx, int level)
@@ -35,9 +37,21 @@ static void serial_set_irq(void *ctx, int level)
 	(void)ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq);
 }
 
-static void i8042_reset(void *ctx)
+static void guest_reset(void *ctx)
 {
 	vm_stop(ctx, EXIT_GUEST_OK);
+}
+
+static void guest_poweroff(void *ctx, int status)
+{
+	vm_stop(ctx, status);
+}
+
+static void guest_panic(void *ctx)
+{
+	if (!vm_stopping(ctx))
+		log_err("the guest kernel panicked");
+	vm_stop(ctx, EXIT_GUEST_FAULT);
 }
 
 /* The device list, in one place: every device the machine has and where it sits. */
@@ -49,7 +63,9 @@ static int add_devices(struct vm *vm, char *err, size_t errlen)
 		return r;
 	}
 	vm->serial_ready = true;
-	i8042_init(&vm->i8042, i8042_reset, vm);
+	i8042_init(&vm->i8042, guest_reset, vm);
+	power_init(&vm->power, guest_poweroff, guest_reset, vm);
+	pvpanic_init(&vm->pvpanic, guest_panic, vm);
 
 	const struct {
 		struct bus *bus;
@@ -58,16 +74,18 @@ static int add_devices(struct vm *vm, char *err, size_t errlen)
 		void *dev;
 		const char *name;
 	} devices[] = {
-		{&vm->pio, SERIAL_COM1_BASE, SERIAL_REGS, &serial_ops, &vm->serial, "COM1"},
-		{&vm->pio, I8042_DATA_PORT, 1, &i8042_data_ops, &vm->i8042, "i8042 data"},
-		{&vm->pio, I8042_COMMAND_PORT, 1, &i8042_command_ops, &vm->i8042, "i8042 command"},
+	    {&vm->pio, SERIAL_COM1_BASE, SERIAL_REGS, &serial_ops, &vm->serial, "COM1"},
+	    {&vm->pio, I8042_DATA_PORT, 1, &i8042_data_ops, &vm->i8042, "i8042 data"},
+	    {&vm->pio, I8042_COMMAND_PORT, 1, &i8042_command_ops, &vm->i8042, "i8042 command"},
+	    {&vm->pio, PVPANIC_PORT, 1, &pvpanic_ops, &vm->pvpanic, "pvpanic"},
+	    {&vm->pio, POWER_PORT_BASE, POWER_PORTS, &power_ops, &vm->power, "ACPI power"},
 	};
 	for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
 		r = bus_add(devices[i].bus, devices[i].base, devices[i].len, devices[i].ops,
-			    devices[i].dev, devices[i].name);
+		            devices[i].dev, devices[i].name);
 		if (r) {
 			snprintf(err, errlen, "cannot place %s at 0x%llx: %s", devices[i].name,
-				 (unsigned long long)devices[i].base, strerror(-r));
+			         (unsigned long long)devices[i].base, strerror(-r));
 			return r;
 		}
 	}
@@ -91,7 +109,8 @@ static struct kvm_cpuid2 *supported_cpuid(int kvm_fd)
 	return NULL;
 }
 
-static int create_vcpus(struct vm *vm, unsigned n, uint64_t entry, char *err, size_t errlen)
+static int create_vcpus(struct vm *vm, unsigned n, const struct kernel_image *k, char *err,
+                        size_t errlen)
 {
 	struct kvm_cpuid2 *supported = supported_cpuid(vm->kvm_fd);
 	struct kvm_cpuid2 *cpuid = NULL;
@@ -126,7 +145,8 @@ static int create_vcpus(struct vm *vm, unsigned n, uint64_t entry, char *err, si
 			FAIL(r, "cannot program vcpu %u's LAPIC: %s", i, strerror(-r));
 		/* Only the boot vCPU starts at the kernel's entry; the others wait in the
 		 * in-kernel LAPIC for INIT/SIPI, as on real hardware. */
-		if (i == 0 && (r = boot_setup_vcpu(v->fd, entry, err, errlen)) < 0)
+		if (i == 0 &&
+		    (r = boot_setup_vcpu(v->fd, k->entry_kind, k->entry, err, errlen)) < 0)
 			goto out;
 	}
 out:
@@ -135,24 +155,64 @@ out:
 	return r;
 }
 
-/* Open the kernel before anything else, so a wrong path is the first thing reported. */
-static int open_kernel(const char *path, uint64_t *size, char *err, size_t errlen)
+/* Open the kernel and initrd before anything else, so a wrong path is the first thing
+ * reported. what is "kernel" or "initrd". */
+static int open_image(const char *what, const char *path, uint64_t *size, char *err, size_t errlen)
 {
 	struct stat st;
 	int r = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		FAIL(-errno, "cannot open kernel '%s': %s", path, strerror(errno));
+		FAIL(-errno, "cannot open %s '%s': %s", what, path, strerror(errno));
 	if (fstat(fd, &st) < 0)
-		FAIL(-errno, "cannot stat kernel '%s': %s", path, strerror(errno));
+		FAIL(-errno, "cannot stat %s '%s': %s", what, path, strerror(errno));
 	if (!S_ISREG(st.st_mode))
-		FAIL(-EINVAL, "kernel '%s' is not a regular file", path);
+		FAIL(-EINVAL, "%s '%s' is not a regular file", what, path);
 	*size = (uint64_t)st.st_size;
 	return fd;
 out:
 	if (fd >= 0)
 		close(fd);
 	return r;
+}
+
+/*
+ * Interrupt routing as on a PC with an IOAPIC, and as the MADT describes it: GSI 0 (the
+ * PIT, IRQ 0) reaches IOAPIC pin 2 (the MADT's override), every other GSI its own pin;
+ * ISA IRQs 0-15 but the cascade (2) also reach the PIC. KVM's default table sends GSI 0
+ * to pin 0, which would leave Linux's IOAPIC timer silent.
+ */
+static int route_interrupts(struct vm *vm)
+{
+	enum { PIC_LINES = 16, IOAPIC_PINS = ACPI_IOAPIC_PINS };
+	struct {
+		struct kvm_irq_routing hdr;
+		struct kvm_irq_routing_entry e[PIC_LINES + IOAPIC_PINS];
+	} rt;
+	unsigned n = 0;
+
+	memset(&rt, 0, sizeof(rt));
+	for (unsigned gsi = 0; gsi < PIC_LINES; gsi++) {
+		if (gsi == 2)
+			continue;
+		rt.e[n].gsi = gsi;
+		rt.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		rt.e[n].u.irqchip.irqchip =
+		    gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+		rt.e[n].u.irqchip.pin = gsi % 8;
+		n++;
+	}
+	for (unsigned gsi = 0; gsi < IOAPIC_PINS; gsi++) {
+		if (gsi == 2)
+			continue; /* pin 2 belongs to GSI 0 */
+		rt.e[n].gsi = gsi;
+		rt.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		rt.e[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		rt.e[n].u.irqchip.pin = gsi == 0 ? 2 : gsi;
+		n++;
+	}
+	rt.hdr.nr = n;
+	return ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, &rt) < 0 ? -errno : 0;
 }
 
 static int create_machine(struct vm *vm, char *err, size_t errlen)
@@ -175,6 +235,8 @@ static int create_machine(struct vm *vm, char *err, size_t errlen)
 		FAIL(-errno, "KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
 	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
 		FAIL(-errno, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+	if ((r = route_interrupts(vm)) < 0)
+		FAIL(r, "KVM_SET_GSI_ROUTING: %s", strerror(-r));
 	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
 	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		FAIL(-errno, "KVM_CREATE_PIT2: %s", strerror(errno));
@@ -191,10 +253,10 @@ static int add_memory(struct vm *vm, uint64_t mem_mib, char *err, size_t errlen)
 	for (unsigned i = 0; i < vm->mem.nregions; i++) {
 		const struct gm_region *g = &vm->mem.regions[i];
 		struct kvm_userspace_memory_region slot = {
-			.slot = i,
-			.guest_phys_addr = g->gpa,
-			.memory_size = g->size,
-			.userspace_addr = (uintptr_t)g->host,
+		    .slot = i,
+		    .guest_phys_addr = g->gpa,
+		    .memory_size = g->size,
+		    .userspace_addr = (uintptr_t)g->host,
 		};
 		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
 			FAIL(-errno, "KVM_SET_USER_MEMORY_REGION (slot %u): %s", i,
@@ -204,10 +266,38 @@ out:
 	return r;
 }
 
+/* The initrd, with the guest command's archive after it, above the kernel. */
+static int load_initrd(struct vm *vm, const struct vm_config *cfg, int fd, uint64_t size,
+                       const struct kernel_image *k, struct boot_data *bd, char *err, size_t errlen)
+{
+	uint8_t *archive = NULL;
+	size_t archive_len = 0;
+	if (cfg->cmd_argc) {
+		archive =
+		    cmd_archive_build(cfg->cmd_argv, cfg->cmd_argc, cfg->cmd_tty, &archive_len);
+		if (!archive) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+	}
+	uint64_t low = (k->load_high + 4095) & ~4095ULL;
+	uint64_t limit = k->initrd_limit < LAYOUT_MMIO_HOLE ? k->initrd_limit : LAYOUT_MMIO_HOLE;
+	char why[256];
+	int r = initrd_load(&vm->mem, fd, size, archive, archive_len, low, limit, &bd->initrd,
+	                    &bd->initrd_size, why, sizeof(why));
+	free(archive);
+	if (r < 0)
+		snprintf(err, errlen, "cannot load initrd '%s': %s", cfg->initrd_path, why);
+	return r;
+}
+
 int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
 {
-	struct elf_image img;
-	int kernel_fd = -1;
+	struct kernel_image kernel;
+	struct boot_data bd = {.kernel = &kernel};
+	char cmdline[CONFIG_CMDLINE_MAX + 1];
+	int kernel_fd = -1, initrd_fd = -1;
+	uint64_t kernel_size = 0, initrd_size = 0;
 	int r = 0;
 
 	memset(vm, 0, sizeof(*vm));
@@ -215,12 +305,22 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	atomic_init(&vm->exit_status, -1);
 	vm->flavour = kvm_flavour_detect();
 
-	uint64_t kernel_size = 0;
-	kernel_fd = open_kernel(cfg->kernel_path, &kernel_size, err, errlen);
+	kernel_fd = open_image("kernel", cfg->kernel_path, &kernel_size, err, errlen);
 	if (kernel_fd < 0) {
 		r = kernel_fd;
 		goto out;
 	}
+	if (cfg->initrd_path) {
+		initrd_fd = open_image("initrd", cfg->initrd_path, &initrd_size, err, errlen);
+		if (initrd_fd < 0) {
+			r = initrd_fd;
+			goto out;
+		}
+	}
+	if (config_full_cmdline(cfg, cmdline, sizeof(cmdline)) < 0)
+		FAIL(-EINVAL, "the kernel command line is longer than %d bytes",
+		     CONFIG_CMDLINE_MAX);
+	bd.cmdline = cmdline;
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_fd < 0)
 		FAIL(-errno, "eventfd: %s", strerror(errno));
@@ -237,16 +337,29 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	if ((r = add_memory(vm, cfg->mem_mib, err, errlen)) < 0)
 		goto out;
 	char why[256];
-	if ((r = elf_load(&vm->mem, kernel_fd, kernel_size, &img, why, sizeof(why))) < 0)
+	if ((r = kernel_load(&vm->mem, kernel_fd, kernel_size, cfg->boot, &kernel, why,
+	                     sizeof(why))) < 0)
 		FAIL(r, "cannot load kernel '%s': %s", cfg->kernel_path, why);
-	if ((r = boot_write_tables(&vm->mem, cfg->cmdline)) < 0)
+	if (strlen(cmdline) > kernel.cmdline_max)
+		FAIL(-EINVAL,
+		     "the kernel command line is %zu bytes; this kernel accepts at most %u",
+		     strlen(cmdline), kernel.cmdline_max);
+	if (initrd_fd >= 0 &&
+	    (r = load_initrd(vm, cfg, initrd_fd, initrd_size, &kernel, &bd, err, errlen)) < 0)
+		goto out;
+	struct acpi_machine machine = {.nvcpus = cfg->vcpus};
+	if ((r = acpi_tables_write(&vm->mem, &machine, &bd.rsdp)) < 0)
+		FAIL(r, "cannot write the ACPI tables: %s", strerror(-r));
+	if ((r = boot_write_tables(&vm->mem, &bd)) < 0)
 		FAIL(r, "guest memory too small for the boot data and command line");
 	if ((r = add_devices(vm, err, errlen)) < 0)
 		goto out;
-	r = create_vcpus(vm, cfg->vcpus, img.entry, err, errlen);
+	r = create_vcpus(vm, cfg->vcpus, &kernel, err, errlen);
 out:
 	if (kernel_fd >= 0)
 		close(kernel_fd);
+	if (initrd_fd >= 0)
+		close(initrd_fd);
 	if (r < 0)
 		vm_destroy(vm);
 	return r;

@@ -8,6 +8,8 @@
 
 #include "../config.h"
 #include "../devices/i8042.h"
+#include "../devices/power.h"
+#include "../devices/pvpanic.h"
 #include "../devices/serial.h"
 #include "bus.h"
 #include "guest_mem.h"
@@ -44,6 +46,8 @@ struct vm {
 	struct serial serial;
 	bool serial_ready;
 	struct i8042 i8042;
+	struct power power;
+	struct pvpanic pvpanic;
 	unsigned nvcpus;
 	struct vcpu vcpus[CONFIG_MAX_VCPUS];
 	atomic_int exit_status; /* -1 while the VM runs; then the process exit status */

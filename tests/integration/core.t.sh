@@ -261,3 +261,19 @@ t_pt_cr3() {
 	core_expect_once out '^pt: loading cr3 0x1000000000$'
 	expect_no_out '^pt: survived'
 }
+
+# --- the Xen PVH entry (32-bit protected mode, hvm_start_info in EBX) ---
+
+t_pvh_entry() {
+	# hello_pvh has a 64-bit entry and a PVH note; --boot pvh takes the note's entry,
+	# which builds its own page tables and jumps to the same code.
+	ember_run --kernel "$GUESTS/hello_pvh.elf" --boot pvh
+	core_expect_reset
+	core_expect_once out '^Hello from an Ember guest'
+}
+
+t_pvh_refused_without_note() {
+	ember_run --kernel "$GUESTS/hello.elf" --boot pvh
+	expect_status 2
+	expect_err "^ember: cannot load kernel '.*hello.elf': --boot pvh: the ELF has no Xen PVH entry note$"
+}

@@ -26,6 +26,13 @@ static const char CMDLINE[] = "console=ttyS0 reboot=k panic=1";
 
 static struct guest_mem gm;
 
+/* The freestanding-guest case: a command line and nothing else. */
+static int write_tables(const struct guest_mem *g, const char *cmdline)
+{
+	struct boot_data bd = {.cmdline = cmdline};
+	return boot_write_tables(g, &bd);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -33,7 +40,7 @@ static int group_setup(void **state)
 		return -1;
 	/* Junk where the tables go: the writer must not rely on zeroed memory. */
 	memset(gm_ptr(&gm, 0, 0x30000), 0xcc, 0x30000);
-	return boot_write_tables(&gm, CMDLINE) == 0 ? 0 : -1;
+	return write_tables(&gm, CMDLINE) == 0 ? 0 : -1;
 }
 
 static int group_teardown(void **state)
@@ -309,11 +316,11 @@ static void cmdline_too_long(void **state)
 	assert_int_equal(gm_create(&g, 16 * MiB), 0);
 	memset(line, 'a', LAYOUT_CMDLINE_SIZE);
 	line[LAYOUT_CMDLINE_SIZE] = '\0';
-	assert_int_equal(boot_write_tables(&g, line), -ENOSPC);
+	assert_int_equal(write_tables(&g, line), -ENOSPC);
 
 	/* One byte shorter fits exactly, its NUL on the last byte of the area. */
 	line[LAYOUT_CMDLINE_SIZE - 1] = '\0';
-	assert_int_equal(boot_write_tables(&g, line), 0);
+	assert_int_equal(write_tables(&g, line), 0);
 	const char *cl = gm_ptr(&g, LAYOUT_CMDLINE, LAYOUT_CMDLINE_SIZE);
 	assert_non_null(cl);
 	assert_memory_equal(cl, line, LAYOUT_CMDLINE_SIZE);
@@ -329,14 +336,14 @@ static void cmdline_round_trip(void **state)
 
 	assert_int_equal(gm_create(&g, 16 * MiB), 0);
 	memset(gm_ptr(&g, LAYOUT_CMDLINE, LAYOUT_CMDLINE_SIZE), 'x', LAYOUT_CMDLINE_SIZE);
-	assert_int_equal(boot_write_tables(&g, line), 0);
+	assert_int_equal(write_tables(&g, line), 0);
 	const char *cl = gm_ptr(&g, LAYOUT_CMDLINE, sizeof(line));
 	assert_non_null(cl);
 	assert_memory_equal(cl, line, sizeof(line));
 	assert_string_equal(cl, line);
 
 	/* An empty command line is an empty string, not stale text. */
-	assert_int_equal(boot_write_tables(&g, ""), 0);
+	assert_int_equal(write_tables(&g, ""), 0);
 	assert_int_equal(*(const char *)gm_ptr(&g, LAYOUT_CMDLINE, 1), '\0');
 	gm_destroy(&g);
 }
@@ -348,7 +355,7 @@ static void tables_1m_guest(void **state)
 
 	/* Everything sits below 0x21000, so a 1 MiB guest has room. */
 	assert_int_equal(gm_create(&g, MiB), 0);
-	assert_int_equal(boot_write_tables(&g, "x"), 0);
+	assert_int_equal(write_tables(&g, "x"), 0);
 	const uint8_t *bp = gm_ptr(&g, LAYOUT_ZERO_PAGE, BP_SIZE);
 	assert_int_equal(bp[BP_E820_ENTRIES], 2);
 	gm_destroy(&g);
@@ -361,13 +368,102 @@ static void tables_too_little_ram(void **state)
 
 	/* 64 KiB holds the GDT, page tables and boot_params but not the command line. */
 	assert_int_equal(gm_create(&g, 0x10000), 0);
-	assert_int_equal(boot_write_tables(&g, ""), -ENOSPC);
+	assert_int_equal(write_tables(&g, ""), -ENOSPC);
 	gm_destroy(&g);
 
 	/* 32 KiB ends inside the page directories. */
 	assert_int_equal(gm_create(&g, 0x8000), 0);
-	assert_int_equal(boot_write_tables(&g, ""), -ENOSPC);
+	assert_int_equal(write_tables(&g, ""), -ENOSPC);
 	gm_destroy(&g);
+}
+
+/* ---- boot_write_tables: bzImage header, initrd, RSDP, PVH start info ---- */
+
+static void bzimage_header_initrd_rsdp(void **state)
+{
+	(void)state;
+	struct guest_mem g;
+	struct kernel_image k = {.entry_kind = BOOT_ENTRY_LINUX64, .bzimage = true};
+	assert_int_equal(gm_create(&g, 64 * MiB), 0);
+	/* The image's own header: its fields survive unless the loader owns them. */
+	memset(k.setup_hdr, 0x5a, sizeof(k.setup_hdr));
+	struct boot_data bd = {.cmdline = "c",
+	                       .kernel = &k,
+	                       .initrd = 0x3000000,
+	                       .initrd_size = 0x123456,
+	                       .rsdp = 0xe0000};
+	assert_int_equal(boot_write_tables(&g, &bd), 0);
+	const uint8_t *bp = gm_ptr(&g, LAYOUT_ZERO_PAGE, BP_SIZE);
+	assert_int_equal(bp[BP_SETUP_SECTS], 0x5a);
+	assert_int_equal(bp[BP_LOADFLAGS], 0x5a);
+	assert_int_equal(bp[BP_TYPE_OF_LOADER], BP_LOADER_UNDEFINED);
+	assert_int_equal(bp_get32(bp, BP_HEADER), BP_HEADER_MAGIC);
+	assert_int_equal(bp_get32(bp, BP_CMD_LINE_PTR), LAYOUT_CMDLINE);
+	assert_int_equal(bp_get32(bp, BP_RAMDISK_IMAGE), 0x3000000);
+	assert_int_equal(bp_get32(bp, BP_RAMDISK_SIZE), 0x123456);
+	assert_int_equal(bp_get32(bp, BP_EXT_RAMDISK_IMG), 0);
+	assert_int_equal(bp_get64(bp, BP_ACPI_RSDP_ADDR), 0xe0000);
+	/* Outside the header, boot_params is ours: zero unless written. */
+	assert_int_equal(bp[0x290], 0);
+	gm_destroy(&g);
+}
+
+static void pvh_start_info(void **state)
+{
+	(void)state;
+	struct guest_mem g;
+	struct kernel_image k = {.entry_kind = BOOT_ENTRY_PVH};
+	assert_int_equal(gm_create(&g, 5ULL * 1024 * MiB), 0);
+	struct boot_data bd = {.cmdline = "pvh",
+	                       .kernel = &k,
+	                       .initrd = 0x4000000,
+	                       .initrd_size = 0x1000,
+	                       .rsdp = 0xe0000};
+	assert_int_equal(boot_write_tables(&g, &bd), 0);
+	const uint8_t *si = gm_ptr(&g, LAYOUT_PVH_INFO, 4096);
+	assert_int_equal(bp_get32(si, 0), 0x336ec578);
+	assert_int_equal(bp_get32(si, 4), 1);
+	assert_int_equal(bp_get32(si, 12), 1);
+	uint64_t mods = bp_get64(si, 16);
+	assert_int_equal(bp_get64(si, 24), LAYOUT_CMDLINE);
+	assert_int_equal(bp_get64(si, 32), 0xe0000);
+	uint64_t memmap = bp_get64(si, 40);
+	uint32_t n = bp_get32(si, 48);
+	assert_int_equal(bp_get64(si, mods - LAYOUT_PVH_INFO), 0x4000000);
+	assert_int_equal(bp_get64(si, mods - LAYOUT_PVH_INFO + 8), 0x1000);
+	/* The same map as the E820 one: low RAM, the reserved BIOS area, RAM to 3 GiB, and
+	 * RAM above 4 GiB. */
+	struct e820_entry e[8];
+	int ne = boot_e820_build(&g, e, 8);
+	assert_int_equal(n, (uint32_t)ne);
+	assert_int_equal(ne, 4);
+	for (int i = 0; i < ne; i++) {
+		unsigned off = (unsigned)(memmap - LAYOUT_PVH_INFO) + 24u * (unsigned)i;
+		assert_int_equal(bp_get64(si, off), e[i].addr);
+		assert_int_equal(bp_get64(si, off + 8), e[i].size);
+		assert_int_equal(bp_get32(si, off + 16), e[i].type);
+	}
+	assert_int_equal(e[3].addr, 0x100000000ULL);
+	/* No initrd: no module. */
+	bd.initrd = 0;
+	bd.initrd_size = 0;
+	assert_int_equal(boot_write_tables(&g, &bd), 0);
+	assert_int_equal(bp_get32(si, 12), 0);
+	assert_int_equal(bp_get64(si, 16), 0);
+	gm_destroy(&g);
+}
+
+static void gdt_has_flat_32bit_code(void **state)
+{
+	(void)state;
+	/* The PVH entry's CS: present, code, 32-bit (D=1, L=0), 4 GiB limit. */
+	uint64_t d = boot_gdt_entry(BOOT_CS32 / 8);
+	assert_true((d >> 47) & 1);
+	assert_int_equal((d >> 43) & 1, 1);
+	assert_int_equal((d >> 53) & 1, 0);
+	assert_int_equal((d >> 54) & 1, 1);
+	assert_int_equal((d >> 55) & 1, 1);
+	assert_int_equal(d & 0xffff, 0xffff);
 }
 
 int main(void)
@@ -389,6 +485,9 @@ int main(void)
 	    cmocka_unit_test(cmdline_round_trip),
 	    cmocka_unit_test(tables_1m_guest),
 	    cmocka_unit_test(tables_too_little_ram),
+	    cmocka_unit_test(bzimage_header_initrd_rsdp),
+	    cmocka_unit_test(pvh_start_info),
+	    cmocka_unit_test(gdt_has_flat_32bit_code),
 	};
 	int failed = 0;
 	unit_init();

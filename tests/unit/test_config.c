@@ -88,7 +88,11 @@ static void parse_defaults(void **state)
 	assert_int_equal(p.cfg.mem_mib, 128);
 	assert_int_equal(p.cfg.vcpus, 1);
 	assert_non_null(p.cfg.cmdline);
-	assert_string_equal(p.cfg.cmdline, "");
+	assert_string_equal(p.cfg.cmdline, CONFIG_DEFAULT_CMDLINE);
+	assert_null(p.cfg.append);
+	assert_null(p.cfg.initrd_path);
+	assert_int_equal(p.cfg.boot, BOOT_REQUEST_AUTO);
+	assert_int_equal(p.cfg.cmd_argc, 0);
 
 	/* No arguments at all parses (config_validate then asks for a kernel). */
 	PARSE(&p, NULL);
@@ -243,8 +247,80 @@ static void parse_stray_argument(void **state)
 	/* Before the options too (getopt_long moves it to the end). */
 	PARSE(&p, "vmlinux", "--kernel", "k");
 	expect_bad(&p, "vmlinux");
-	PARSE(&p, "--kernel", "k", "--", "--mem");
-	expect_bad(&p, "--mem");
+	/* A guest command must follow "--". */
+	PARSE(&p, "--kernel", "k", "uname", "-a");
+	expect_bad(&p, "uname");
+}
+
+static void parse_guest_command(void **state)
+{
+	(void)state;
+	struct parse p;
+
+	/* Everything after "--" is the command, options included. */
+	PARSE(&p, "--kernel", "k", "--", "--mem", "1", "a b");
+	assert_int_equal(p.rc, 0);
+	assert_int_equal(p.cfg.cmd_argc, 3);
+	assert_string_equal(p.cfg.cmd_argv[0], "--mem");
+	assert_string_equal(p.cfg.cmd_argv[2], "a b");
+	assert_int_equal(p.cfg.mem_mib, CONFIG_DEFAULT_MEM_MIB);
+	/* A "--" that is an option's value does not start the command. */
+	PARSE(&p, "--cmdline", "--", "x");
+	expect_bad(&p, "x");
+	PARSE(&p, "--append", "--", "--", "true");
+	assert_int_equal(p.rc, 0);
+	assert_string_equal(p.cfg.append, "--");
+	assert_int_equal(p.cfg.cmd_argc, 1);
+	assert_string_equal(p.cfg.cmd_argv[0], "true");
+	/* A trailing "--" alone is no command. */
+	PARSE(&p, "--kernel", "k", "--");
+	assert_int_equal(p.rc, 0);
+	assert_int_equal(p.cfg.cmd_argc, 0);
+}
+
+static void parse_boot_initrd_append(void **state)
+{
+	(void)state;
+	struct parse p;
+
+	PARSE(&p, "--boot", "pvh", "--initrd", "i", "--append", "x=1");
+	assert_int_equal(p.rc, 0);
+	assert_int_equal(p.cfg.boot, BOOT_REQUEST_PVH);
+	assert_string_equal(p.cfg.initrd_path, "i");
+	assert_string_equal(p.cfg.append, "x=1");
+	PARSE(&p, "--boot=linux");
+	assert_int_equal(p.cfg.boot, BOOT_REQUEST_LINUX64);
+	PARSE(&p, "--boot", "bios");
+	expect_bad(&p, "--boot takes auto, linux or pvh, not 'bios'");
+}
+
+static void full_cmdline_and_command_limits(void **state)
+{
+	(void)state;
+	struct vm_config c;
+	char buf[64], err[256];
+	char *argv[] = {"true", NULL};
+
+	config_defaults(&c);
+	c.kernel_path = "k";
+	c.cmdline = "a b";
+	assert_int_equal(config_full_cmdline(&c, buf, sizeof(buf)), 3);
+	assert_string_equal(buf, "a b");
+	c.append = "c";
+	assert_int_equal(config_full_cmdline(&c, buf, sizeof(buf)), 5);
+	assert_string_equal(buf, "a b c");
+	assert_int_equal(config_full_cmdline(&c, buf, 5), -ENOSPC);
+
+	/* A command needs an initrd to carry it. */
+	c.cmd_argv = argv;
+	c.cmd_argc = 1;
+	assert_int_equal(config_validate(&c, 1024, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "needs an initrd"));
+	c.initrd_path = "i";
+	assert_int_equal(config_validate(&c, 1024, err, sizeof(err)), 0);
+	c.cmd_argc = CONFIG_CMD_MAX_ARGS + 1;
+	assert_int_equal(config_validate(&c, 1024, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "arguments"));
 }
 
 static void parse_after_failure(void **state)
@@ -398,15 +474,27 @@ static void validate_short_err_buffer(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(parse_all_flags),      cmocka_unit_test(parse_equals_form_and_order),
-	    cmocka_unit_test(parse_defaults),       cmocka_unit_test(parse_big_values),
-	    cmocka_unit_test(parse_help),           cmocka_unit_test(parse_bad_mem),
-	    cmocka_unit_test(parse_bad_vcpus),      cmocka_unit_test(parse_missing_value),
-	    cmocka_unit_test(parse_unknown_option), cmocka_unit_test(parse_stray_argument),
-	    cmocka_unit_test(parse_after_failure),  cmocka_unit_test(parse_after_help_cluster),
-	    cmocka_unit_test(validate_ok),          cmocka_unit_test(validate_no_kernel),
-	    cmocka_unit_test(validate_vcpus),       cmocka_unit_test(validate_mem),
-	    cmocka_unit_test(validate_cmdline),     cmocka_unit_test(validate_short_err_buffer),
+	    cmocka_unit_test(parse_all_flags),
+	    cmocka_unit_test(parse_equals_form_and_order),
+	    cmocka_unit_test(parse_defaults),
+	    cmocka_unit_test(parse_big_values),
+	    cmocka_unit_test(parse_help),
+	    cmocka_unit_test(parse_bad_mem),
+	    cmocka_unit_test(parse_bad_vcpus),
+	    cmocka_unit_test(parse_missing_value),
+	    cmocka_unit_test(parse_unknown_option),
+	    cmocka_unit_test(parse_stray_argument),
+	    cmocka_unit_test(parse_guest_command),
+	    cmocka_unit_test(parse_boot_initrd_append),
+	    cmocka_unit_test(full_cmdline_and_command_limits),
+	    cmocka_unit_test(parse_after_failure),
+	    cmocka_unit_test(parse_after_help_cluster),
+	    cmocka_unit_test(validate_ok),
+	    cmocka_unit_test(validate_no_kernel),
+	    cmocka_unit_test(validate_vcpus),
+	    cmocka_unit_test(validate_mem),
+	    cmocka_unit_test(validate_cmdline),
+	    cmocka_unit_test(validate_short_err_buffer),
 	};
 	unit_init();
 	return cmocka_run_group_tests(tests, NULL, NULL) ? 1 : 0;

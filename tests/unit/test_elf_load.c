@@ -198,7 +198,7 @@ static void valid_other_headers_ignored(void **state)
 	ehdr(&im)->e_phnum = 4;
 	*phdr(&im, 0) = s1;
 	*phdr(&im, 1) = (Elf64_Phdr){
-	    .p_type = PT_NOTE, .p_offset = 0, .p_paddr = 0x10, .p_filesz = 0x10, .p_memsz = 0x10};
+	    .p_type = PT_NOTE, .p_offset = 0, .p_paddr = 0x10, .p_filesz = 0, .p_memsz = 0x10};
 	*phdr(&im, 2) = s0;
 	*phdr(&im, 3) =
 	    (Elf64_Phdr){.p_type = PT_GNU_STACK, .p_paddr = UINT64_MAX, .p_memsz = UINT64_MAX};
@@ -540,7 +540,7 @@ static void refuse_no_pt_load(void **state)
 	struct img im;
 
 	img_init(&im);
-	phdr(&im, 0)->p_type = PT_NOTE;
+	phdr(&im, 0)->p_type = PT_NULL;
 	phdr(&im, 1)->p_type = PT_GNU_STACK;
 	expect_refused(&im, "loadable");
 
@@ -578,6 +578,96 @@ static void refuse_entry_outside(void **state)
 	expect_refused(&im, "entry");
 }
 
+/* A third program header: a PT_NOTE segment at file offset 0x3000 holding the given
+ * notes (name "Xen" type 18 = the PVH entry, name "Linux"). */
+#define NOTE_OFF 0x3000ULL
+static size_t put_note(uint8_t *p, const char *name, uint32_t type, const void *desc,
+                       uint32_t descsz)
+{
+	uint32_t namesz = (uint32_t)strlen(name) + 1;
+	memcpy(p, &namesz, 4);
+	memcpy(p + 4, &descsz, 4);
+	memcpy(p + 8, &type, 4);
+	memcpy(p + 12, name, namesz);
+	size_t off = 12 + ((namesz + 3) & ~3u);
+	memcpy(p + off, desc, descsz);
+	return off + ((descsz + 3) & ~3u);
+}
+
+static void add_notes(struct img *im, uint64_t pvh, bool linux_note)
+{
+	size_t n = 0;
+	uint8_t *p = im->bytes + NOTE_OFF;
+	if (pvh)
+		n += put_note(p + n, "Xen", 18, &pvh, 8);
+	if (linux_note) {
+		uint32_t salt = 0;
+		n += put_note(p + n, "Linux", 0x100, &salt, 4);
+	}
+	ehdr(im)->e_phnum = 3;
+	*phdr(im, 2) = (Elf64_Phdr){.p_type = PT_NOTE, .p_offset = NOTE_OFF, .p_filesz = n};
+	im->size = NOTE_OFF + n;
+}
+
+static void notes_pvh_and_linux(void **state)
+{
+	(void)state;
+	struct img im;
+	struct elf_image out;
+	char err[256];
+
+	img_init(&im);
+	add_notes(&im, SEG0_PADDR + 0x20, true);
+	assert_int_equal(load_n(&im, im.size, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.pvh_entry, SEG0_PADDR + 0x20);
+	assert_true(out.linux_notes);
+	assert_true(out.entry_usable);
+
+	/* No usable e_entry, but a PVH entry: loads, and says the 64-bit entry is unusable. */
+	img_init(&im);
+	add_notes(&im, SEG0_PADDR + 0x20, false);
+	ehdr(&im)->e_entry = 0;
+	assert_int_equal(load_n(&im, im.size, &out, err, sizeof(err)), 0);
+	assert_false(out.entry_usable);
+	assert_false(out.linux_notes);
+
+	/* A PVH entry outside every segment, or above 4 GiB, is refused. */
+	img_init(&im);
+	add_notes(&im, 0x900000, false);
+	expect_refused_n(&im, im.size, "PVH entry");
+	img_init(&im);
+	add_notes(&im, 0x100000000ULL, false);
+	expect_refused_n(&im, im.size, "32-bit");
+}
+
+static void notes_malformed(void **state)
+{
+	(void)state;
+	struct img im;
+
+	/* A name size running past the segment. */
+	img_init(&im);
+	add_notes(&im, SEG0_PADDR, false);
+	uint32_t huge = 0xfffffff0u;
+	memcpy(im.bytes + NOTE_OFF, &huge, 4);
+	expect_refused_n(&im, im.size, "malformed");
+	/* A descriptor size running past it. */
+	img_init(&im);
+	add_notes(&im, SEG0_PADDR, false);
+	memcpy(im.bytes + NOTE_OFF + 4, &huge, 4);
+	expect_refused_n(&im, im.size, "malformed");
+	/* A header cut short. */
+	img_init(&im);
+	add_notes(&im, SEG0_PADDR, false);
+	phdr(&im, 2)->p_filesz = 7;
+	expect_refused_n(&im, im.size, "malformed");
+	/* A note segment past the end of the file. */
+	img_init(&im);
+	add_notes(&im, SEG0_PADDR, false);
+	phdr(&im, 2)->p_filesz += 1;
+	expect_refused_n(&im, im.size, "note segment");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -602,6 +692,8 @@ int main(void)
 	    cmocka_unit_test(refuse_overflowing_segment),
 	    cmocka_unit_test(refuse_overlapping),
 	    cmocka_unit_test(refuse_no_pt_load),
+	    cmocka_unit_test(notes_pvh_and_linux),
+	    cmocka_unit_test(notes_malformed),
 	    cmocka_unit_test(refuse_entry_outside),
 	};
 	unit_init();

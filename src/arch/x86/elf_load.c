@@ -1,6 +1,7 @@
 /* ELF64 loader: validate every header first, then copy the PT_LOAD segments in. */
 #include "elf_load.h"
 #include "layout.h"
+#include "../../file_io.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -8,24 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-
-static int read_exact(int fd, void *buf, size_t len, uint64_t off)
-{
-	uint8_t *p = buf;
-	while (len) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO; /* the file shrank under us */
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
 
 static int check_ehdr(const Elf64_Ehdr *eh, uint64_t file_size, char *err, size_t errlen)
 {
@@ -41,7 +24,7 @@ static int check_ehdr(const Elf64_Ehdr *eh, uint64_t file_size, char *err, size_
 	}
 	if (eh->e_machine != EM_X86_64) {
 		snprintf(err, errlen, "ELF machine is %u, not x86_64 (%u)", eh->e_machine,
-			 EM_X86_64);
+		         EM_X86_64);
 		return -ENOEXEC;
 	}
 	if (eh->e_type != ET_EXEC) {
@@ -50,12 +33,12 @@ static int check_ehdr(const Elf64_Ehdr *eh, uint64_t file_size, char *err, size_
 	}
 	if (eh->e_phentsize != sizeof(Elf64_Phdr)) {
 		snprintf(err, errlen, "ELF program header size is %u, not %zu", eh->e_phentsize,
-			 sizeof(Elf64_Phdr));
+		         sizeof(Elf64_Phdr));
 		return -EINVAL;
 	}
 	if (eh->e_phnum == 0 || eh->e_phnum > ELF_MAX_PHDRS) {
 		snprintf(err, errlen, "ELF has %u program headers (1 to %d accepted)", eh->e_phnum,
-			 ELF_MAX_PHDRS);
+		         ELF_MAX_PHDRS);
 		return -EINVAL;
 	}
 	ph_bytes = (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr);
@@ -67,33 +50,99 @@ static int check_ehdr(const Elf64_Ehdr *eh, uint64_t file_size, char *err, size_
 }
 
 static int check_segment(const struct guest_mem *gm, const Elf64_Phdr *ph, unsigned i,
-			 uint64_t file_size, char *err, size_t errlen)
+                         uint64_t file_size, char *err, size_t errlen)
 {
 	uint64_t file_end, mem_last;
 
 	if (ph->p_filesz > ph->p_memsz) {
-		snprintf(err, errlen, "ELF segment %u: file size 0x%" PRIx64
-			 " exceeds memory size 0x%" PRIx64, i, ph->p_filesz, ph->p_memsz);
+		snprintf(err, errlen,
+		         "ELF segment %u: file size 0x%" PRIx64 " exceeds memory size 0x%" PRIx64,
+		         i, ph->p_filesz, ph->p_memsz);
 		return -EINVAL;
 	}
 	if (__builtin_add_overflow(ph->p_offset, ph->p_filesz, &file_end) || file_end > file_size) {
-		snprintf(err, errlen, "ELF segment %u: its bytes lie outside the file (truncated?)", i);
+		snprintf(err, errlen, "ELF segment %u: its bytes lie outside the file (truncated?)",
+		         i);
 		return -EINVAL;
 	}
 	if (ph->p_paddr < LAYOUT_HIMEM) {
 		snprintf(err, errlen, "ELF segment %u loads at 0x%" PRIx64 ", below 1 MiB", i,
-			 ph->p_paddr);
+		         ph->p_paddr);
 		return -EINVAL;
 	}
-	if (ph->p_memsz &&
-	    (__builtin_add_overflow(ph->p_paddr, ph->p_memsz - 1, &mem_last) ||
-	     !gm_ptr(gm, ph->p_paddr, ph->p_memsz))) {
-		snprintf(err, errlen, "ELF segment %u [0x%" PRIx64 ", +0x%" PRIx64
-			 ") does not fit in guest RAM (%" PRIu64 " MiB)", i, ph->p_paddr,
-			 ph->p_memsz, gm->ram_bytes >> 20);
+	if (ph->p_memsz && (__builtin_add_overflow(ph->p_paddr, ph->p_memsz - 1, &mem_last) ||
+	                    !gm_ptr(gm, ph->p_paddr, ph->p_memsz))) {
+		snprintf(err, errlen,
+		         "ELF segment %u [0x%" PRIx64 ", +0x%" PRIx64
+		         ") does not fit in guest RAM (%" PRIu64 " MiB)",
+		         i, ph->p_paddr, ph->p_memsz, gm->ram_bytes >> 20);
 		return -EINVAL;
 	}
 	return 0;
+}
+
+#define XEN_ELFNOTE_PHYS32_ENTRY 18
+
+static bool in_segments(const Elf64_Phdr *const *load, unsigned nload, uint64_t addr)
+{
+	for (unsigned j = 0; j < nload; j++)
+		if (addr >= load[j]->p_paddr && addr - load[j]->p_paddr < load[j]->p_memsz)
+			return true;
+	return false;
+}
+
+/* Walk one PT_NOTE segment's notes (ELF gABI: namesz, descsz, type, then the name and
+ * the descriptor, each padded to 4 bytes), every length checked against the segment. */
+static int parse_notes(int fd, const Elf64_Phdr *ph, unsigned i, uint64_t file_size,
+                       struct elf_image *out, char *err, size_t errlen)
+{
+	static uint8_t buf[ELF_MAX_NOTE_BYTES]; /* setup runs once, on one thread */
+	uint64_t end;
+	int r;
+
+	if (ph->p_filesz > sizeof(buf) ||
+	    __builtin_add_overflow(ph->p_offset, ph->p_filesz, &end) || end > file_size) {
+		snprintf(err, errlen, "ELF note segment %u is too large or lies outside the file",
+		         i);
+		return -EINVAL;
+	}
+	if ((r = file_read_exact(fd, buf, ph->p_filesz, ph->p_offset)) < 0) {
+		snprintf(err, errlen, "cannot read ELF note segment %u: %s", i, strerror(-r));
+		return r;
+	}
+	for (uint64_t off = 0; off < ph->p_filesz;) {
+		uint32_t h[3];
+		if (ph->p_filesz - off < sizeof(h))
+			goto bad;
+		memcpy(h, buf + off, sizeof(h));
+		off += sizeof(h);
+		uint64_t name_pad = ((uint64_t)h[0] + 3) & ~3ULL;
+		uint64_t desc_pad = ((uint64_t)h[1] + 3) & ~3ULL;
+		if (name_pad > ph->p_filesz - off || desc_pad > ph->p_filesz - off - name_pad)
+			goto bad;
+		const uint8_t *name = buf + off, *desc = buf + off + name_pad;
+		off += name_pad + desc_pad;
+		if (h[0] == 6 && !memcmp(name, "Linux", 6))
+			out->linux_notes = true;
+		if (h[0] == 4 && !memcmp(name, "Xen", 4) && h[2] == XEN_ELFNOTE_PHYS32_ENTRY) {
+			uint64_t v = 0;
+			if (h[1] != 4 && h[1] != 8)
+				goto bad;
+			memcpy(&v, desc, h[1]);
+			if (v == 0 || v > UINT32_MAX) {
+				snprintf(err, errlen,
+				         "the PVH entry note points at 0x%" PRIx64
+				         ", not a 32-bit address",
+				         v);
+				return -EINVAL;
+			}
+			out->pvh_entry = v;
+		}
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "ELF note segment %u is malformed", i);
+	return -EINVAL;
 }
 
 static int ranges_overlap(const Elf64_Phdr *a, const Elf64_Phdr *b)
@@ -103,7 +152,7 @@ static int ranges_overlap(const Elf64_Phdr *a, const Elf64_Phdr *b)
 }
 
 int elf_load(const struct guest_mem *gm, int fd, uint64_t file_size, struct elf_image *out,
-	     char *err, size_t errlen)
+             char *err, size_t errlen)
 {
 	Elf64_Ehdr eh;
 	Elf64_Phdr ph[ELF_MAX_PHDRS];
@@ -113,25 +162,27 @@ int elf_load(const struct guest_mem *gm, int fd, uint64_t file_size, struct elf_
 
 	if (file_size < sizeof(eh)) {
 		snprintf(err, errlen, "file too short for an ELF header (%" PRIu64 " bytes)",
-			 file_size);
+		         file_size);
 		return -ENOEXEC;
 	}
-	if ((r = read_exact(fd, &eh, sizeof(eh), 0)) < 0) {
+	if ((r = file_read_exact(fd, &eh, sizeof(eh), 0)) < 0) {
 		snprintf(err, errlen, "cannot read the ELF header: %s", strerror(-r));
 		return r;
 	}
 	if ((r = check_ehdr(&eh, file_size, err, errlen)) < 0)
 		return r;
-	if ((r = read_exact(fd, ph, eh.e_phnum * sizeof(Elf64_Phdr), eh.e_phoff)) < 0) {
+	if ((r = file_read_exact(fd, ph, eh.e_phnum * sizeof(Elf64_Phdr), eh.e_phoff)) < 0) {
 		snprintf(err, errlen, "cannot read the ELF program headers: %s", strerror(-r));
 		return r;
 	}
 
+	memset(out, 0, sizeof(*out));
 	out->entry = eh.e_entry;
 	out->load_low = UINT64_MAX;
-	out->load_high = 0;
-	int entry_found = 0;
 	for (unsigned i = 0; i < eh.e_phnum; i++) {
+		if (ph[i].p_type == PT_NOTE &&
+		    (r = parse_notes(fd, &ph[i], i, file_size, out, err, errlen)) < 0)
+			return r;
 		if (ph[i].p_type != PT_LOAD)
 			continue;
 		/* Empty segments are checked too (a p_filesz over a zero p_memsz is an error),
@@ -143,13 +194,11 @@ int elf_load(const struct guest_mem *gm, int fd, uint64_t file_size, struct elf_
 		for (unsigned j = 0; j < nload; j++) {
 			if (ranges_overlap(&ph[i], load[j])) {
 				snprintf(err, errlen, "ELF segments %u and %u overlap in memory",
-					 (unsigned)(load[j] - ph), i);
+				         (unsigned)(load[j] - ph), i);
 				return -EINVAL;
 			}
 		}
 		load[nload++] = &ph[i];
-		if (eh.e_entry >= ph[i].p_paddr && eh.e_entry - ph[i].p_paddr < ph[i].p_memsz)
-			entry_found = 1;
 		if (ph[i].p_paddr < out->load_low)
 			out->load_low = ph[i].p_paddr;
 		if (ph[i].p_paddr + ph[i].p_memsz > out->load_high)
@@ -159,18 +208,25 @@ int elf_load(const struct guest_mem *gm, int fd, uint64_t file_size, struct elf_
 		snprintf(err, errlen, "ELF has no loadable segment");
 		return -EINVAL;
 	}
-	if (!entry_found) {
-		snprintf(err, errlen, "ELF entry point 0x%" PRIx64 " is outside every loaded segment",
-			 eh.e_entry);
+	out->entry_usable = in_segments(load, nload, eh.e_entry);
+	if (out->pvh_entry && !in_segments(load, nload, out->pvh_entry)) {
+		snprintf(err, errlen, "the PVH entry 0x%" PRIx64 " is outside every loaded segment",
+		         out->pvh_entry);
+		return -EINVAL;
+	}
+	if (!out->entry_usable && !out->pvh_entry) {
+		snprintf(err, errlen,
+		         "ELF entry point 0x%" PRIx64 " is outside every loaded segment",
+		         eh.e_entry);
 		return -EINVAL;
 	}
 
 	for (unsigned k = 0; k < nload; k++) {
 		const Elf64_Phdr *p = load[k];
 		uint8_t *dst = gm_ptr(gm, p->p_paddr, p->p_memsz);
-		if (p->p_filesz && (r = read_exact(fd, dst, p->p_filesz, p->p_offset)) < 0) {
-			snprintf(err, errlen, "cannot read ELF segment %u: %s",
-				 (unsigned)(p - ph), strerror(-r));
+		if (p->p_filesz && (r = file_read_exact(fd, dst, p->p_filesz, p->p_offset)) < 0) {
+			snprintf(err, errlen, "cannot read ELF segment %u: %s", (unsigned)(p - ph),
+			         strerror(-r));
 			return r;
 		}
 		memset(dst + p->p_filesz, 0, p->p_memsz - p->p_filesz);

@@ -4,13 +4,19 @@
 
 #include "../../vmm/guest_mem.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define ELF_MAX_PHDRS 64
 
+#define ELF_MAX_NOTE_BYTES 0x10000 /* a PT_NOTE segment larger than this is refused */
+
 struct elf_image {
 	uint64_t entry;     /* e_entry: the 64-bit entry point, a guest physical address */
+	bool entry_usable;  /* e_entry lies inside a loaded segment */
+	uint64_t pvh_entry; /* the Xen PVH note's 32-bit entry, inside a segment; 0: none */
+	bool linux_notes;   /* the ELF carries "Linux" notes: it is a Linux vmlinux */
 	uint64_t load_low;  /* lowest guest physical address loaded */
 	uint64_t load_high; /* one past the highest */
 };
@@ -27,6 +33,6 @@ struct elf_image {
  * Nothing is written to guest memory until every header has been checked.
  */
 int elf_load(const struct guest_mem *gm, int fd, uint64_t file_size, struct elf_image *out,
-	     char *err, size_t errlen);
+             char *err, size_t errlen);
 
 #endif

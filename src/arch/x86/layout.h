@@ -7,6 +7,7 @@
 #define EMBER_X86_LAYOUT_H
 
 #define LAYOUT_GDT          0x500ULL
+#define LAYOUT_PVH_INFO     0x6000ULL  /* hvm_start_info, module list, memory map */
 #define LAYOUT_ZERO_PAGE    0x7000ULL  /* boot_params */
 #define LAYOUT_BOOT_STACK   0x8ff0ULL
 #define LAYOUT_PML4         0x9000ULL
