@@ -1,4 +1,5 @@
-# Ember: `make` builds build/ember and the test guests; `make test` runs every test.
+# Ember: `make` builds build/ember and the test guests; `make guest` the default Linux
+# guest; `make test` runs every test; `make install` installs ember and the default guest.
 BUILD   ?= build
 CC      ?= gcc
 VERSION := 0.1.0
@@ -13,6 +14,8 @@ EMBER_CFLAGS := $(OPT) $(SANITIZE) -std=gnu11 $(WARN) -D_GNU_SOURCE \
 	-DEMBER_VERSION='"$(VERSION)"' -fstack-protector-strong -D_FORTIFY_SOURCE=2 -MMD -MP $(CFLAGS)
 LDFLAGS ?=
 STATIC  ?= -static
+PREFIX  ?= /usr/local
+DESTDIR ?=
 
 # The monitor, by subsystem.
 CORE_SRCS := src/main.c src/cli.c src/config.c src/log.c src/doctor.c src/file_io.c \
@@ -46,7 +49,7 @@ include tests/guests/guests.mk
 GUEST_ELFS := $(addprefix $(BUILD)/guests/,$(addsuffix .elf,$(GUEST_NAMES))) \
               $(BUILD)/guests/hello_pvh.elf
 
-.PHONY: all deps demo run-tests test unit integration asan bench clean format
+.PHONY: all deps demo run-tests test unit integration asan bench clean format guest install
 all: $(BUILD)/ember $(GUEST_ELFS)
 
 $(BUILD)/ember: $(EMBER_OBJS)
@@ -67,10 +70,10 @@ unit: $(UNIT_BINS)
 integration: all
 	@EMBER=$(abspath $(BUILD)/ember) GUESTS=$(abspath $(BUILD)/guests) sh tests/run-integration.sh
 
-# Every test: unit tests on the host, then the guests under KVM (directly or in the rig).
-# Both suites always run; the target fails if either did.
+# Every test: unit tests on the host, then the guests under KVM (directly or in the rig),
+# the default Linux guest among them. Both suites always run; the target fails if either did.
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BINS) >/dev/null
+	@$(MAKE) --no-print-directory all guest $(UNIT_BINS) >/dev/null
 	@$(MAKE) --no-print-directory run-tests
 
 run-tests:
@@ -98,9 +101,24 @@ $(BUILD)/bench/hello_pvh.elf $(BUILD)/guests/hello_pvh.elf: bench/hello_pvh.S be
 deps:
 	@sh scripts/install-deps.sh
 
-# Boot the test guests and show them (natively, or in the nested rig where KVM is absent).
+# The default guest `ember run` boots without --kernel: Debian's cloud kernel and our
+# initramfs (guest/init.c, busybox, the virtio modules). Fetches the kernel with apt.
+GUEST_FILES := $(addprefix $(BUILD)/guest/,vmlinux bzImage initrd.cpio version)
+guest: $(GUEST_FILES)
+$(GUEST_FILES) &: guest/init.c scripts/build-guest.sh
+	CC="$(CC)" sh scripts/build-guest.sh $(BUILD)/guest
+	@touch $(GUEST_FILES) # the script leaves an unchanged vmlinux alone
+
+install: $(BUILD)/ember $(GUEST_FILES)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/ember
+	install -m 0755 $(BUILD)/ember $(DESTDIR)$(PREFIX)/bin/ember
+	install -m 0644 $(BUILD)/guest/vmlinux $(BUILD)/guest/initrd.cpio $(BUILD)/guest/version \
+		$(DESTDIR)$(PREFIX)/share/ember/
+
+# Boot the test guests and the default Linux guest and show them (natively, or in the
+# nested rig where KVM is absent or cannot boot Linux).
 demo: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/bench/runstat >/dev/null
+	@$(MAKE) --no-print-directory all guest $(BUILD)/bench/runstat >/dev/null
 	@sh scripts/demo.sh
 
 bench: all $(BUILD)/bench/runstat $(BUILD)/bench/hello_pvh.elf

@@ -2,7 +2,7 @@
 # Install the Debian packages Ember's build, tests and demo need, if any is missing.
 # Runs apt-get as root; otherwise prints the command to run.
 set -eu
-pkgs="build-essential libcmocka-dev qemu-system-x86 busybox-static cpio zstd xz-utils ca-certificates acpica-tools"
+pkgs="build-essential libcmocka-dev qemu-system-x86 busybox-static cpio lz4 zstd xz-utils ca-certificates acpica-tools"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

@@ -1,0 +1,357 @@
+/*
+ * PID 1 of Ember's default guest: mounts the basics, loads the virtio modules, runs the
+ * command Ember put in /ember.cmd on the serial console and powers off with its status.
+ * The contract is in docs/CONTRACTS.md ("The default guest's init").
+ */
+#define _GNU_SOURCE 1 /* strchrnul, environ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+#include <sys/io.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#define EXIT_PORT    0x603 /* Ember's exit-status register */
+#define STATUS_INIT  125   /* the init itself could not run the command */
+#define CMD_FILE     "/ember.cmd"
+#define CMD_MAX_SIZE (1 << 20) /* Ember's argv is bounded by its own command line */
+#define CMD_MAX_ARGS 4096
+#define MODULES_FILE "/etc/ember/modules"
+
+/* The command's whole environment: nothing of the kernel's leaks into it. */
+static char *child_env[] = {"PATH=/bin:/sbin:/usr/bin:/usr/sbin", "HOME=/root", "TERM=linux", NULL};
+
+static char *default_argv[] = {"/bin/sh", NULL};
+
+__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n = snprintf(line, sizeof(line), "ember-init: ");
+	size_t len;
+
+	/* Leave a byte for the newline. */
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	len = strlen(line);
+	line[len++] = '\n';
+	/* One write per line, so messages do not interleave with the command's output. */
+	if (write(STDERR_FILENO, line, len) < 0) {
+		/* No console: nowhere to report it. */
+	}
+}
+
+/*
+ * End the VM. For a power-off, the status goes to Ember's exit-status register first; if
+ * ioperm fails Ember exits 0, which is still better than not powering off.
+ */
+static __attribute__((noreturn)) void shut_down(int how, int status)
+{
+	sync();
+	if (how == RB_POWER_OFF && ioperm(EXIT_PORT, 1, 1) == 0)
+		outb((unsigned char)status, EXIT_PORT);
+	reboot(how);
+	/* PID 1 exiting panics the kernel: a visible failure (pvpanic) rather than a hang. */
+	say("reboot: %s", strerror(errno));
+	_exit(STATUS_INIT);
+}
+
+static void mount_one(const char *src, const char *dir, const char *type, unsigned long flags,
+                      const char *opts)
+{
+	mkdir(dir, 0755);
+	if (mount(src, dir, type, flags, opts) < 0 && errno != EBUSY)
+		say("cannot mount %s on %s: %s", type, dir, strerror(errno));
+}
+
+static void mount_basics(void)
+{
+	mount_one("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	mount_one("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	mount_one("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
+	mount_one("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "mode=0620,ptmxmode=0666");
+	mount_one("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+	mount_one("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+}
+
+/* Read a whole file of at most max bytes into a NUL-terminated buffer; -errno on error. */
+static int read_file(const char *path, size_t max, char **out, size_t *len)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int err = 0;
+	char *buf = NULL;
+	size_t got = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		err = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
+		err = -EFBIG;
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		err = -ENOMEM;
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n < 0 ? -errno : -EIO;
+			goto out;
+		}
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	*out = buf;
+	*len = got;
+	buf = NULL;
+out:
+	free(buf);
+	close(fd);
+	return err;
+}
+
+/* Load each module the list names, in its order (the build put dependencies first). */
+static void load_modules(void)
+{
+	char *list = NULL, *line, *next;
+	size_t len = 0;
+	int err = read_file(MODULES_FILE, 1 << 16, &list, &len);
+
+	if (err < 0) {
+		if (err != -ENOENT)
+			say("cannot read " MODULES_FILE ": %s", strerror(-err));
+		return;
+	}
+	for (line = list; line < list + len; line = next) {
+		next = strchrnul(line, '\n');
+		*next++ = '\0';
+		if (line[0] != '/')
+			continue; /* blank lines, comments */
+		int fd = open(line, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			if (errno != ENOENT)
+				say("cannot load %s: %s", line, strerror(errno));
+			continue;
+		}
+		if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
+			say("cannot load %s: %s", line, strerror(errno));
+		close(fd);
+	}
+	free(list);
+}
+
+struct command {
+	char **argv;
+	int raw; /* tty=0: Ember's stdin is not a terminal, so pass bytes unchanged */
+};
+
+/*
+ * Parse /ember.cmd: NUL-terminated key=value strings, an empty string, then argv. Ember
+ * wrote it, but a truncated or corrupt initrd must not run half a command.
+ */
+static const char *parse_command(char *buf, size_t len, struct command *cmd)
+{
+	char *p = buf, *end = buf + len;
+	size_t argc = 0, i;
+
+	if (len == 0)
+		return "it is empty";
+	if (buf[len - 1] != '\0')
+		return "it does not end with a NUL";
+	for (;;) {
+		if (p == end)
+			return "no empty string ends the settings";
+		size_t n = strlen(p);
+		if (n == 0)
+			break;
+		if (strcmp(p, "tty=0") == 0)
+			cmd->raw = 1;
+		else if (strcmp(p, "tty=1") == 0)
+			cmd->raw = 0;
+		p += n + 1;
+	}
+	p++;
+	for (char *q = p; q < end; q += strlen(q) + 1)
+		if (++argc > CMD_MAX_ARGS)
+			return "more than 4096 arguments";
+	if (argc == 0)
+		return "no command";
+	cmd->argv = calloc(argc + 1, sizeof(char *));
+	if (!cmd->argv)
+		return "out of memory";
+	for (i = 0; i < argc; i++, p += strlen(p) + 1)
+		cmd->argv[i] = p;
+	return NULL;
+}
+
+static void read_command(struct command *cmd)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	const char *why;
+	int err = read_file(CMD_FILE, CMD_MAX_SIZE, &buf, &len);
+
+	cmd->argv = default_argv;
+	cmd->raw = 0;
+	if (err == -ENOENT)
+		return;
+	if (err < 0) {
+		why = err == -EFBIG ? "larger than 1 MiB or not a regular file" : strerror(-err);
+		say("cannot read " CMD_FILE ": %s", why);
+		shut_down(RB_POWER_OFF, STATUS_INIT);
+	}
+	why = parse_command(buf, len, cmd);
+	if (why) {
+		say("malformed " CMD_FILE ": %s", why);
+		shut_down(RB_POWER_OFF, STATUS_INIT);
+	}
+}
+
+/* Make fd the standard input, output and error. */
+static void use_terminal(int fd)
+{
+	if (fd < 0)
+		return;
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
+/* In the child: a session on the serial console, then exec. Never returns. */
+static void run_child(const struct command *cmd)
+{
+	struct termios t;
+	sigset_t none;
+	int fd;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	setsid();
+	fd = open("/dev/ttyS0", O_RDWR);
+	if (fd < 0)
+		fd = open("/dev/console", O_RDWR);
+	/* A controlling terminal, so ^C and job control reach the command. */
+	if (fd >= 0)
+		ioctl(fd, TIOCSCTTY, 1);
+	use_terminal(fd);
+	if (tcgetattr(STDIN_FILENO, &t) == 0) {
+		if (cmd->raw) {
+			cfmakeraw(&t);
+		} else {
+			/* Like `stty sane`, for an interactive shell. */
+			t.c_iflag |= BRKINT | ICRNL | IXON | IMAXBEL | IUTF8;
+			t.c_iflag &= ~(IGNBRK | INLCR | IGNCR | IXOFF);
+			t.c_oflag |= OPOST | ONLCR;
+			t.c_lflag |=
+			    ISIG | ICANON | IEXTEN | ECHO | ECHOE | ECHOK | ECHOCTL | ECHOKE;
+			t.c_cflag |= CREAD;
+		}
+		tcsetattr(STDIN_FILENO, TCSANOW, &t);
+	}
+	environ = child_env;
+	execvp(cmd->argv[0], cmd->argv);
+	int err = errno;
+	say("cannot run '%s': %s", cmd->argv[0], strerror(err));
+	_exit(err == ENOENT ? 127 : 126);
+}
+
+int main(void)
+{
+	const char *mark = getenv("ember_mark");
+	struct command cmd;
+	sigset_t set;
+	pid_t child;
+	int sfd;
+
+	/* First, before anything that takes time: the boot benchmark times this line. */
+	if (mark && strcmp(mark, "1") == 0 && write(STDOUT_FILENO, "ember-init: ready\n", 18) < 0) {
+		/* No console: nothing to tell. */
+	}
+	/*
+	 * Blocked signals reach PID 1 even without handlers (unblocked default ones are
+	 * dropped for it), so block them now and a poweroff during boot waits for the loop
+	 * below, where a signalfd turns them into plain reads: no handler code.
+	 */
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+
+	mount_basics();
+	/* Without /dev/console in the initramfs the kernel gave us no fds; take them now. */
+	if (fcntl(STDERR_FILENO, F_GETFD) < 0)
+		use_terminal(open("/dev/console", O_RDWR));
+	/* Ctrl-Alt-Del sends SIGINT to PID 1 instead of rebooting at once. */
+	reboot(RB_DISABLE_CAD);
+	load_modules();
+	read_command(&cmd);
+
+	sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (sfd < 0) {
+		say("signalfd: %s", strerror(errno));
+		shut_down(RB_POWER_OFF, STATUS_INIT);
+	}
+	child = fork();
+	if (child < 0) {
+		say("fork: %s", strerror(errno));
+		shut_down(RB_POWER_OFF, STATUS_INIT);
+	}
+	if (child == 0)
+		run_child(&cmd);
+
+	for (;;) {
+		struct signalfd_siginfo si;
+		ssize_t n = read(sfd, &si, sizeof(si));
+		int ws;
+		pid_t pid;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(si)) {
+			say("signalfd read: %s", n < 0 ? strerror(errno) : "short read");
+			shut_down(RB_POWER_OFF, STATUS_INIT);
+		}
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			/* Signals coalesce: reap everything, orphans included. */
+			while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
+				if (pid != child)
+					continue;
+				shut_down(RB_POWER_OFF,
+				          WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws));
+			}
+			break;
+		case SIGUSR1: /* busybox halt */
+		case SIGUSR2: /* busybox poweroff */
+		case SIGINT:  /* Ctrl-Alt-Del */
+			shut_down(RB_POWER_OFF, 0);
+		case SIGTERM: /* busybox reboot */
+			shut_down(RB_AUTOBOOT, 0);
+		}
+	}
+}
