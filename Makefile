@@ -30,10 +30,12 @@ EMBER_SRCS := $(CORE_SRCS) $(VMM_SRCS) $(X86_SRCS) $(DEV_SRCS) $(ACPI_SRCS)
 EMBER_OBJS := $(EMBER_SRCS:%.c=$(BUILD)/obj/%.o)
 
 # Unit tests (cmocka): each links its test file with the sources it exercises.
-UNIT_TESTS := test_guest_mem test_initrd test_elf_load test_boot_tables test_cpuid test_bus \
+UNIT_TESTS := test_guest_mem test_initrd test_kernel test_elf_load test_boot_tables test_cpuid test_bus \
               test_serial test_config test_aml test_acpi_tables test_power
 test_guest_mem_SRCS   := src/vmm/guest_mem.c
 test_initrd_SRCS      := src/vmm/initrd.c src/vmm/guest_mem.c src/file_io.c
+test_kernel_SRCS      := src/arch/x86/kernel.c src/arch/x86/elf_load.c src/vmm/guest_mem.c \
+                         src/file_io.c
 test_elf_load_SRCS    := src/arch/x86/elf_load.c src/vmm/guest_mem.c src/file_io.c
 test_boot_tables_SRCS := src/arch/x86/boot_tables.c src/vmm/guest_mem.c
 test_cpuid_SRCS       := src/arch/x86/cpuid.c
@@ -121,8 +123,9 @@ demo: deps
 	@$(MAKE) --no-print-directory all guest $(BUILD)/bench/runstat >/dev/null
 	@sh scripts/demo.sh
 
-bench: all $(BUILD)/bench/runstat $(BUILD)/bench/hello_pvh.elf
+bench: all guest $(BUILD)/bench/runstat $(BUILD)/bench/hello_pvh.elf
 	sh bench/start.sh
+	sh bench/boot.sh
 
 format:
 	clang-format -i $(EMBER_SRCS) $(wildcard src/*.h src/*/*.h src/*/*/*.h) $(wildcard tests/unit/*.[ch])
