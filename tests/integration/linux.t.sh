@@ -67,6 +67,15 @@ t_linux_poweroff() {
 	expect_no_err '.'
 }
 
+t_linux_acpi_poweroff() {
+	# poweroff -f skips the init: the kernel itself enters ACPI S5 through the FADT's
+	# sleep control register, which ends Ember with status 0.
+	linux_run -- poweroff -f
+	expect_status 0
+	expect_out 'reboot: Power down'
+	expect_no_err '.'
+}
+
 t_linux_reboot() {
 	linux_run -- reboot
 	expect_status 0
@@ -200,4 +209,44 @@ t_linux_default_guest_beside_ember() {
 	ember_run -- sh -c 'exit 3'
 	expect_status 3
 	expect_no_err '.'
+}
+
+t_linux_raw_output_without_a_terminal() {
+	# Ember's stdin is not a terminal: the init puts the guest tty in raw mode, so output
+	# bytes pass unchanged (no CR added before LF).
+	linux_run -- printf 'x\ny\n'
+	expect_status 0
+	cr=$(printf '\r')
+	if grep -q "$cr" "$T/out"; then _fail "stdout has carriage returns" "$T/out"; fi
+	[ "$(tail -c 4 "$T/out" | od -An -c | tr -d ' ')" = 'x\ny\n' ] ||
+		_fail "stdout does not end in x\\ny\\n" "$T/out"
+}
+
+t_linux_interactive_shell() {
+	# No command: the init starts a shell on the serial console. Type into it through a
+	# FIFO once its prompt is up (bytes sent before the guest opens its tty are lost, as
+	# on a real serial line).
+	linux_guest || return 1
+	mkfifo "$T/in"
+	"$EMBER" run --kernel "$GUEST_DIR/vmlinux" --initrd "$GUEST_DIR/initrd.cpio" \
+		<"$T/in" >"$T/out" 2>"$T/err" &
+	pid=$!
+	exec 3>"$T/in"
+	i=0
+	while ! grep -q '# ' "$T/out" && [ $i -lt 600 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	printf 'echo marker-$((6 * 7))\nexit 3\n' >&3
+	i=0
+	while kill -0 "$pid" 2>/dev/null && [ $i -lt 600 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid"
+	status=$?
+	exec 3>&-
+	expect_status 3
+	expect_out '^marker-42'
 }
