@@ -16,8 +16,12 @@ static const char *pvm_hint(const struct vm *vm)
 {
 	if (vm->flavour != KVM_FLAVOUR_PVM)
 		return "";
+	if (vm->linux_guest)
+		return ": this Linux kernel is not PVM-aware, and this host's KVM is PVM, which "
+		       "boots only kernels built as PVM guests (boot it on a host with VMX or SVM, "
+		       "or in the nested test rig, tests/rig/rig.sh; see 'ember doctor')";
 	return " (this host's KVM is PVM, which runs only freestanding 64-bit and PVM-aware "
-	       "guests: a stock Linux kernel cannot boot here; see 'ember doctor')";
+	       "guests; see 'ember doctor')";
 }
 
 /* Log "vcpu N: <what> at RIP 0x..." once and stop the VM with a guest-fault status. */
@@ -45,9 +49,10 @@ static void handle_pio(struct vcpu *v)
 
 	/* KVM fills these, but a bad value would send us outside the run page: check. */
 	if ((size != 1 && size != 2 && size != 4) || run->io.count == 0 ||
-	    run->io.data_offset > v->vm->run_size || bytes > v->vm->run_size - run->io.data_offset) {
+	    run->io.data_offset > v->vm->run_size ||
+	    bytes > v->vm->run_size - run->io.data_offset) {
 		vcpu_fault(v, "malformed port I/O exit (port 0x%x, size %u, count %u)",
-			   run->io.port, size, run->io.count);
+		           run->io.port, size, run->io.count);
 		return;
 	}
 	const struct bus_range *r = bus_find(&v->vm->pio, run->io.port, size);
@@ -75,9 +80,10 @@ static void handle_mmio(struct vcpu *v)
 	if (len >= 1 && len <= sizeof(run->mmio.data))
 		r = bus_find(&v->vm->mmio, run->mmio.phys_addr, len);
 	if (!r) {
-		vcpu_fault(v, "unhandled MMIO %s of %u bytes at guest physical 0x%llx (no RAM or "
-			   "device there)", run->mmio.is_write ? "write" : "read", len,
-			   run->mmio.phys_addr);
+		vcpu_fault(v,
+		           "unhandled MMIO %s of %u bytes at guest physical 0x%llx (no RAM or "
+		           "device there)",
+		           run->mmio.is_write ? "write" : "read", len, run->mmio.phys_addr);
 		return;
 	}
 	if (run->mmio.is_write)
@@ -118,7 +124,8 @@ static void handle_exit(struct vcpu *v)
 			/* SVM reinitialises the vCPU on a shutdown intercept: its RIP now reads
 			 * as the reset vector, which would mislead. */
 			log_err("vcpu %u: triple fault (KVM_EXIT_SHUTDOWN) at RIP unknown (SVM "
-				"resets the vCPU on shutdown)", v->index);
+			        "resets the vCPU on shutdown)",
+			        v->index);
 			vm_stop(v->vm, EXIT_GUEST_FAULT);
 		} else {
 			vcpu_fault(v, "triple fault (KVM_EXIT_SHUTDOWN)");
@@ -126,11 +133,11 @@ static void handle_exit(struct vcpu *v)
 		break;
 	case KVM_EXIT_INTERNAL_ERROR:
 		vcpu_fault(v, "KVM internal error %u: %s (KVM_EXIT_INTERNAL_ERROR)",
-			   run->internal.suberror, internal_error_name(run->internal.suberror));
+		           run->internal.suberror, internal_error_name(run->internal.suberror));
 		break;
 	case KVM_EXIT_FAIL_ENTRY:
 		vcpu_fault(v, "VM entry failed, hardware reason 0x%llx (KVM_EXIT_FAIL_ENTRY)",
-			   (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		           (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 		break;
 	case KVM_EXIT_SYSTEM_EVENT:
 		if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN ||
@@ -138,7 +145,7 @@ static void handle_exit(struct vcpu *v)
 			vm_stop(v->vm, 0);
 		else
 			vcpu_fault(v, "system event %u (KVM_EXIT_SYSTEM_EVENT)",
-				   run->system_event.type);
+			           run->system_event.type);
 		break;
 	default:
 		vcpu_fault(v, "unhandled KVM exit reason %u", run->exit_reason);
@@ -168,7 +175,7 @@ static void *vcpu_thread(void *arg)
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			log_err("vcpu %u: KVM_RUN failed: %s%s", v->index, strerror(errno),
-				pvm_hint(v->vm));
+			        pvm_hint(v->vm));
 			vm_stop(v->vm, EXIT_GUEST_FAULT);
 			break;
 		}

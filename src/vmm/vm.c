@@ -340,6 +340,10 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	if ((r = kernel_load(&vm->mem, kernel_fd, kernel_size, cfg->boot, &kernel, why,
 	                     sizeof(why))) < 0)
 		FAIL(r, "cannot load kernel '%s': %s", cfg->kernel_path, why);
+	vm->linux_guest = kernel.is_linux;
+	if (vm->linux_guest && vm->flavour == KVM_FLAVOUR_PVM)
+		log_warn("this host's KVM is PVM, which boots a Linux kernel only if it was built "
+		         "as a PVM guest; a stock kernel will stop early");
 	if (strlen(cmdline) > kernel.cmdline_max)
 		FAIL(-EINVAL,
 		     "the kernel command line is %zu bytes; this kernel accepts at most %u",

@@ -39,6 +39,7 @@ struct vm {
 	int kvm_fd;
 	int vm_fd;
 	enum kvm_flavour flavour;
+	bool linux_guest; /* the kernel is Linux: on PVM, only a PVM-aware one boots */
 	size_t run_size;
 	struct guest_mem mem;
 	struct bus pio;

@@ -53,6 +53,7 @@ static int load_elf(const struct guest_mem *gm, int fd, uint64_t size, enum boot
 	out->load_high = img.load_high;
 	out->cmdline_max = img.linux_notes ? LINUX_ELF_CMDLINE_MAX : LAYOUT_CMDLINE_SIZE - 1;
 	out->initrd_limit = img.linux_notes ? LINUX_ELF_INITRD_LIMIT : LAYOUT_MMIO_HOLE;
+	out->is_linux = img.linux_notes;
 	return 0;
 }
 
@@ -126,6 +127,7 @@ static int load_bzimage(const struct guest_mem *gm, int fd, uint64_t size, const
 	out->cmdline_max = cl < LAYOUT_CMDLINE_SIZE ? cl : LAYOUT_CMDLINE_SIZE - 1;
 	out->initrd_limit = (uint64_t)bp_get32(h, BP_INITRD_ADDR_MAX) + 1;
 	out->bzimage = true;
+	out->is_linux = true;
 	memcpy(out->setup_hdr, h + SETUP_HDR_START, sizeof(out->setup_hdr));
 	return 0;
 }

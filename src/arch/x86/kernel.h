@@ -31,6 +31,7 @@ struct kernel_image {
 	uint32_t cmdline_max;  /* the longest command line it accepts, without the NUL */
 	uint64_t initrd_limit; /* an initrd must end at or below this address */
 	bool bzimage;          /* setup_hdr holds the image's setup header */
+	bool is_linux;         /* a Linux kernel (a bzImage, or an ELF with "Linux" notes) */
 	uint8_t setup_hdr[SETUP_HDR_END - SETUP_HDR_START];
 };
 
