@@ -90,6 +90,7 @@ static void bzimage_loads(void **state)
 	bz_init();
 	assert_int_equal(load(sizeof(img), BOOT_REQUEST_AUTO, &k, err), 0);
 	assert_true(k.bzimage);
+	assert_true(k.is_linux);
 	assert_int_equal(k.entry_kind, BOOT_ENTRY_LINUX64);
 	assert_int_equal(k.entry, PREF + 0x200);
 	assert_int_equal(k.load_high, PREF + INIT_SIZE);
