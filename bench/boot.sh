@@ -37,7 +37,10 @@ trap 'rm -rf "$tmp"' EXIT
 sh bench/cmd-initrd.sh build/guest/initrd.cpio "$tmp/initrd-true.cpio" true
 
 # The runs' lines stream to the terminal as they come; the status is kept aside.
-if [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; then
+# A PVM host's KVM boots only PVM-aware kernels: Linux goes to the rig there too.
+pvm=no
+[ -d /sys/module/kvm_pvm ] && [ ! -d /sys/module/kvm_intel ] && [ ! -d /sys/module/kvm_amd ] && pvm=yes
+if [ "$pvm" = no ] && [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; then
 	where="this host's /dev/kvm"
 	{
 		st=0
@@ -46,7 +49,7 @@ if [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; then
 		echo "$st" >"$tmp/status"
 	} | tee "$tmp/result"
 else
-	where="the nested test rig (QEMU TCG with an emulated AMD SVM CPU, kvm-amd inside; no usable /dev/kvm on this host)"
+	where="the nested test rig (QEMU TCG with an emulated AMD SVM CPU, kvm-amd inside; this host's /dev/kvm is absent, unusable or PVM)"
 	{
 		st=0
 		sh tests/rig/rig.sh --with-qemu --mem 2048 --timeout $((600 + 60 * runs)) \
