@@ -11,5 +11,6 @@ show run -- uname -a
 show run --vcpus 2 --mem 512 -- sh -c 'echo "$(nproc) vCPUs"; grep MemTotal /proc/meminfo'
 show run -- sh -c 'echo "the command'"'"'s status is Ember'"'"'s"; exit 7'
 show run --kernel build/guest/bzImage --initrd build/guest/initrd.cpio -- cat /proc/cmdline
-echo "--- time from start to the guest's init, and to exit (5 boots of 'ember run -- true'):"
-build/bench/runstat -n 5 -s 0 -- build/ember run --append ember_mark=1 -- true
+echo "--- 5 boots of 'ember run -- true': medians from start to the init's first line (marker_*)"
+echo "    and to exit, in ms, and peak RSS (guest RAM included) in KiB:"
+build/bench/runstat -n 5 -s 0 -m 'ember-init: ready' -q -- build/ember run --append ember_mark=1 -- true
