@@ -51,7 +51,8 @@ include tests/guests/guests.mk
 GUEST_ELFS := $(addprefix $(BUILD)/guests/,$(addsuffix .elf,$(GUEST_NAMES))) \
               $(BUILD)/guests/hello_pvh.elf
 
-.PHONY: all deps demo run-tests test unit integration asan bench clean format guest install
+.PHONY: all deps demo run-tests test unit integration asan bench clean format guest guest-kernel \
+	install
 all: $(BUILD)/ember $(GUEST_ELFS)
 
 $(BUILD)/ember: $(EMBER_OBJS)
@@ -110,6 +111,13 @@ guest: $(GUEST_FILES)
 $(GUEST_FILES) &: guest/init.c scripts/build-guest.sh
 	CC="$(CC)" sh scripts/build-guest.sh $(BUILD)/guest
 	@touch $(GUEST_FILES) # the script leaves an unchanged vmlinux alone
+
+# Optional, not run in CI: a small microVM kernel from Debian's linux-source-6.1 with
+# guest/microvm.config, all built in, for the fastest boots. Installs the build packages
+# with apt when missing. From scratch about 13 minutes on 2 CPUs (make -j2 under nice),
+# 1.7 GB of disk; a rerun rebuilds only when the fragment changed.
+guest-kernel:
+	sh scripts/build-guest-kernel.sh $(BUILD)/guest-kernel
 
 install: $(BUILD)/ember $(GUEST_FILES)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/ember

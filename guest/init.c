@@ -153,9 +153,15 @@ static void load_modules(void)
 				say("cannot load %s: %s", line, strerror(errno));
 			continue;
 		}
-		if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
-			say("cannot load %s: %s", line, strerror(errno));
+		long r = syscall(SYS_finit_module, fd, "", 0);
+		int e = errno;
 		close(fd);
+		/* A kernel without module support (the tuned kernel has everything built in):
+		 * nothing to load, and nothing to report. */
+		if (r < 0 && e == ENOSYS)
+			break;
+		if (r < 0 && e != EEXIST)
+			say("cannot load %s: %s", line, strerror(e));
 	}
 	free(list);
 }
