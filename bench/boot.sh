@@ -30,7 +30,15 @@ make -s build/ember build/bench/runstat
 # Ember's default command line (src/config.h) and the init's marker switch; given whole
 # to both monitors (Ember's --cmdline, QEMU's -append) so they cannot differ.
 cmdline="console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux loglevel=3 ember_mark=1"
-kver=$(cat build/guest/version)
+# BOOT_KERNEL picks another vmlinux for both monitors, e.g. the tuned one from
+# `make guest-kernel` (build/guest-kernel/vmlinux); the initramfs stays the default guest's.
+kernel=${BOOT_KERNEL:-build/guest/vmlinux}
+[ -s "$kernel" ] || die "BOOT_KERNEL=$kernel is missing"
+if [ "$kernel" = build/guest/vmlinux ]; then
+	kver="Debian's $(cat build/guest/version)"
+else
+	kver="$kernel"
+fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/boot-bench.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -44,7 +52,7 @@ if [ "$pvm" = no ] && [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; then
 	where="this host's /dev/kvm"
 	{
 		st=0
-		sh bench/boot-inner.sh build/ember build/bench/runstat build/guest/vmlinux \
+		sh bench/boot-inner.sh build/ember build/bench/runstat "$kernel" \
 			"$tmp/initrd-true.cpio" "$runs" "$cmdline" || st=$?
 		echo "$st" >"$tmp/status"
 	} | tee "$tmp/result"
@@ -55,10 +63,10 @@ else
 		sh tests/rig/rig.sh --with-qemu --mem 2048 --timeout $((600 + 60 * runs)) \
 			--add build/ember:/ember/build/ember \
 			--add build/bench/runstat:/ember/build/bench/runstat \
-			--add build/guest/vmlinux:/ember/build/guest/vmlinux \
+			--add "$kernel:/ember/build/bench/vmlinux" \
 			--add "$tmp/initrd-true.cpio:/ember/build/bench/initrd-true.cpio" \
 			--add bench/boot-inner.sh:/ember/bench/boot-inner.sh \
-			-- sh bench/boot-inner.sh build/ember build/bench/runstat build/guest/vmlinux \
+			-- sh bench/boot-inner.sh build/ember build/bench/runstat build/bench/vmlinux \
 			build/bench/initrd-true.cpio "$runs" "'$cmdline'" || st=$?
 		echo "$st" >"$tmp/status"
 	} | tee "$tmp/result"
@@ -71,7 +79,7 @@ for m in ember qemu; do
 done
 
 echo
-echo "Boot of the default guest ($kver, its init runs \`true\`), $runs runs of each monitor"
+echo "Boot of $kver with the default guest's initramfs (its init runs \`true\`), $runs runs of each monitor"
 echo "interleaved after one warm-up run each, on $where."
 echo "Times count from just before fork(); \"init running\" is when bench/runstat read, from"
 echo "the monitor's stdout (the guest's serial console), the line the init writes as its first"
