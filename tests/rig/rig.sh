@@ -3,8 +3,11 @@
 # SVM, booting Debian's cloud kernel, where kvm-amd provides a real /dev/kvm. Used
 # where the host has no usable /dev/kvm (or one, like PVM's, that cannot boot Linux).
 #
-# Usage: tests/rig/rig.sh [--mem MiB] [--smp N] [--timeout SECONDS] [--with-qemu]
-#                         [--verbose] [--add HOSTPATH:GUESTPATH]... -- COMMAND...
+# Usage: tests/rig/rig.sh [--mem MiB] [--smp N] [--timeout SECONDS] [--idle-timeout SECONDS]
+#                         [--with-qemu] [--verbose] [--add HOSTPATH:GUESTPATH]... -- COMMAND...
+#   --idle-timeout  stop the rig when its console has been silent that long once it is up
+#                (default 0: never); it then exits 124, so a caller can tell a stalled
+#                machine from a failed one
 #   --add        copy a host file or directory (recursively, symlinks followed) to
 #                GUESTPATH in the rig; directories added to the same place merge
 #   --with-qemu  also put the host's qemu-system-x86_64 (with its libraries and
@@ -13,7 +16,7 @@
 # COMMAND's words are joined with spaces and run by sh in /ember (as ssh does), so
 #   rig.sh -- 'ls -l /dev/kvm; grep -c svm /proc/cpuinfo'
 # works. Inside: busybox, PATH=/usr/bin:/bin..., stdin is /dev/null.
-# Exit status: COMMAND's; 125 if the rig itself failed (bad usage, no kernel, boot
+# Exit status: COMMAND's; 124 if it stalled (--idle-timeout); 125 if the rig itself failed (bad usage, no kernel, boot
 # failure, kernel panic, /dev/kvm missing in the rig, timeout): a `rig: ...` line on
 # stderr says why.
 # Environment: RIG_KERNEL_DIR (default build/debian-kernel, fetched if missing),
@@ -23,13 +26,14 @@
 # shellcheck disable=SC2317 # functions called through traps and build_cached
 set -u
 RIG_FAIL=125
+RIG_STALLED=124
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 kdir=${RIG_KERNEL_DIR:-$top/build/debian-kernel}
 cache=${RIG_CACHE_DIR:-$top/build/rig}
 qemu=${QEMU:-qemu-system-x86_64}
-mem=2048 smp=2 timeout=600 with_qemu=0 verbose=${RIG_VERBOSE:-0}
+mem=2048 smp=2 timeout=600 idle=0 with_qemu=0 verbose=${RIG_VERBOSE:-0}
 
 say() { echo "rig: $*" >&2; }
 die() { say "$*"; exit $RIG_FAIL; }
@@ -68,6 +72,7 @@ while [ $# -gt 0 ]; do
         --mem) [ $# -ge 2 ] || usage; num "$1" "$2"; mem=$2; shift 2 ;;
         --smp) [ $# -ge 2 ] || usage; num "$1" "$2"; smp=$2; shift 2 ;;
         --timeout) [ $# -ge 2 ] || usage; num "$1" "$2"; timeout=$2; shift 2 ;;
+        --idle-timeout) [ $# -ge 2 ] || usage; num "$1" "$2"; idle=$2; shift 2 ;;
         --add) [ $# -ge 2 ] || usage; add "$2"; shift 2 ;;
         --with-qemu) with_qemu=1; shift ;;
         --verbose) verbose=1; shift ;;
@@ -249,10 +254,22 @@ qpid=$!
 # Enforce the timeouts; and if this script dies without cleaning up (SIGKILL), stop
 # QEMU and remove the temp files in its place.
 watchdog() {
-    _t=0
+    _t=0 _quiet=0 _size=0
     while kill -0 $$ 2>/dev/null; do
         if [ "$_t" -ge "$timeout" ] || { [ "$_t" -ge "$boot_timeout" ] && [ ! -e "$tmp/up" ]; }; then
             : >"$tmp/timedout"
+            kill "$qpid"; sleep 5; kill -9 "$qpid"
+            exit 0
+        fi
+        # A console silent for --idle-timeout seconds once the rig is up: stalled.
+        _now=$(wc -c <"$tmp/console.log" 2>/dev/null || echo 0)
+        if [ "$_now" != "$_size" ] || [ ! -e "$tmp/up" ]; then
+            _size=$_now _quiet=0
+        else
+            _quiet=$((_quiet + 1))
+        fi
+        if [ "$idle" -gt 0 ] && [ "$_quiet" -ge "$idle" ]; then
+            : >"$tmp/stalled"
             kill "$qpid"; sleep 5; kill -9 "$qpid"
             exit 0
         fi
@@ -306,7 +323,13 @@ case $st in
     [0-9]*) exit "$st" ;;
 esac
 # The rig failed: say why, and show what the console and QEMU said.
-if [ -e "$tmp/timedout" ] && [ ! -e "$tmp/up" ]; then
+if [ -e "$tmp/stalled" ]; then
+    say "STALLED: no console output for $idle s (--idle-timeout). The emulated machine"
+    say "stopped making progress; this has also happened with QEMU, not Ember, as the"
+    say "nested monitor, and more often when the host's cores are busy."
+    grep -v "TCG doesn't support requested feature" "$tmp/qemu.err" | sed 's/^/rig: qemu: /' >&2
+    exit $RIG_STALLED
+elif [ -e "$tmp/timedout" ] && [ ! -e "$tmp/up" ]; then
     say "BOOT TIMED OUT: the rig was not up after $boot_timeout s (RIG_BOOT_TIMEOUT)"
 elif [ -e "$tmp/timedout" ]; then
     say "TIMED OUT after $timeout s (--timeout)"
