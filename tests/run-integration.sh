@@ -9,7 +9,9 @@
 # EMBER_TEST_RIG=1 forces the rig, EMBER_TEST_RIG=0 the host. In the rig, RIG_TIMEOUT
 # (default 1800 s) bounds the whole run and RIG_MEM (default 6144 MiB) sizes the machine
 # (tests run guests of 3.5 GiB). Exit status: run.sh's (0 only if no test
-# failed), 124 if the rig stalled twice, or 125 if the rig itself failed.
+# failed), 124 if the rig stalled twice, or 125 if the rig itself failed. RIG_SMP
+# (default 1) sets the rig's vCPUs: with 2, the rig stalled now and then (both emulated
+# CPUs busy, no progress), seemingly a livelock between them; one vCPU has no partner.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 say() { echo "integration: $*"; }
@@ -83,7 +85,7 @@ eval "set -- $adds"
 # is tried once more, and says so. Any other result, pass or fail, is final.
 for attempt in 1 2; do
     "$top/tests/rig/rig.sh" --timeout "${RIG_TIMEOUT:-1800}" --mem "${RIG_MEM:-6144}" \
-        --idle-timeout "${RIG_IDLE_TIMEOUT:-300}" \
+        --idle-timeout "${RIG_IDLE_TIMEOUT:-300}" --smp "${RIG_SMP:-1}" \
         --add "$EMBER:/ember/build/ember" \
         --add "$GUESTS:/ember/build/guests" \
         --add "$top/tests/integration:/ember/tests/integration" \

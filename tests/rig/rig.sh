@@ -5,6 +5,8 @@
 #
 # Usage: tests/rig/rig.sh [--mem MiB] [--smp N] [--timeout SECONDS] [--idle-timeout SECONDS]
 #                         [--with-qemu] [--verbose] [--add HOSTPATH:GUESTPATH]... -- COMMAND...
+#   --smp        the rig's vCPUs, default 1: with 2 (multi-threaded TCG) the rig was slower
+#                and now and then stalled with both emulated CPUs busy and no progress
 #   --idle-timeout  stop the rig when its console has been silent that long once it is up
 #                (default 0: never); it then exits 124, so a caller can tell a stalled
 #                machine from a failed one
@@ -33,7 +35,7 @@ top=$(cd "$here/../.." && pwd)
 kdir=${RIG_KERNEL_DIR:-$top/build/debian-kernel}
 cache=${RIG_CACHE_DIR:-$top/build/rig}
 qemu=${QEMU:-qemu-system-x86_64}
-mem=2048 smp=2 timeout=600 idle=0 with_qemu=0 verbose=${RIG_VERBOSE:-0}
+mem=2048 smp=1 timeout=600 idle=0 with_qemu=0 verbose=${RIG_VERBOSE:-0}
 
 say() { echo "rig: $*" >&2; }
 die() { say "$*"; exit $RIG_FAIL; }
