@@ -20,18 +20,19 @@ DESTDIR ?=
 # The monitor, by subsystem.
 CORE_SRCS := src/main.c src/cli.c src/config.c src/log.c src/doctor.c src/file_io.c \
              src/default_guest.c
-VMM_SRCS  := src/vmm/kvm.c src/vmm/vm.c src/vmm/initrd.c src/vmm/vcpu.c src/vmm/event_loop.c \
-             src/vmm/term.c src/vmm/guest_mem.c src/vmm/bus.c
+VMM_SRCS  := src/vmm/kvm.c src/vmm/vm.c src/vmm/initrd.c src/vmm/vcpu.c src/vmm/event_loop.c src/vmm/vmm_thread.c \
+             src/vmm/term.c src/vmm/guest_mem.c src/vmm/bus.c src/vmm/vm_virtio.c
 X86_SRCS  := src/arch/x86/kernel.c src/arch/x86/boot_tables.c src/arch/x86/boot_vcpu.c \
              src/arch/x86/elf_load.c src/arch/x86/cpuid.c
 DEV_SRCS  := src/devices/serial.c src/devices/i8042.c src/devices/power.c src/devices/pvpanic.c
 ACPI_SRCS := src/acpi/aml.c src/arch/x86/acpi_tables.c
-EMBER_SRCS := $(CORE_SRCS) $(VMM_SRCS) $(X86_SRCS) $(DEV_SRCS) $(ACPI_SRCS)
+VIRTIO_SRCS := src/virtio/virtqueue.c src/virtio/virtio_dev.c src/virtio/mmio.c src/virtio/rng.c
+EMBER_SRCS := $(CORE_SRCS) $(VMM_SRCS) $(X86_SRCS) $(DEV_SRCS) $(ACPI_SRCS) $(VIRTIO_SRCS)
 EMBER_OBJS := $(EMBER_SRCS:%.c=$(BUILD)/obj/%.o)
 
 # Unit tests (cmocka): each links its test file with the sources it exercises.
 UNIT_TESTS := test_guest_mem test_initrd test_kernel test_elf_load test_boot_tables test_cpuid test_bus \
-              test_serial test_config test_aml test_acpi_tables test_power
+              test_serial test_config test_aml test_acpi_tables test_power test_virtqueue
 test_guest_mem_SRCS   := src/vmm/guest_mem.c
 test_initrd_SRCS      := src/vmm/initrd.c src/vmm/guest_mem.c src/file_io.c
 test_kernel_SRCS      := src/arch/x86/kernel.c src/arch/x86/elf_load.c src/vmm/guest_mem.c \
@@ -45,6 +46,10 @@ test_config_SRCS      := src/config.c src/cli.c
 test_aml_SRCS         := src/acpi/aml.c
 test_acpi_tables_SRCS := src/arch/x86/acpi_tables.c src/acpi/aml.c src/vmm/guest_mem.c
 test_power_SRCS       := src/devices/power.c src/devices/pvpanic.c
+# Virtio device tests drive a device through the fake guest driver in virtio_harness.c.
+VIRTIO_TEST_SRCS := tests/unit/virtio_harness.c src/virtio/virtqueue.c src/virtio/virtio_dev.c \
+                    src/vmm/event_loop.c src/vmm/guest_mem.c src/log.c
+test_virtqueue_SRCS   := src/virtio/rng.c $(VIRTIO_TEST_SRCS)
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/unit/%)
 
 include tests/guests/guests.mk
@@ -63,7 +68,7 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(EMBER_CFLAGS) -pthread -c -o $@ $<
 
 .SECONDEXPANSION:
-$(BUILD)/unit/%: tests/unit/%.c $$(%_SRCS) tests/unit/unit.h
+$(BUILD)/unit/%: tests/unit/%.c $$(%_SRCS) tests/unit/unit.h tests/unit/virtio_harness.h
 	@mkdir -p $(dir $@)
 	$(CC) $(EMBER_CFLAGS) -Isrc -pthread -o $@ $< $($*_SRCS) -lcmocka $(LDFLAGS)
 

@@ -14,7 +14,9 @@ void cli_usage(void)
 	printf(
 	    "usage: ember run [--kernel FILE] [--initrd FILE] [--boot auto|linux|pvh] [--mem MiB]\n"
 	    "                 [--vcpus N] [--cmdline STRING] [--append STRING] [--stats]\n"
-	    "                 [-- COMMAND [ARG...]]\n"
+	    "                 [--drive path=FILE[,ro][,root][,id=NAME][,engine=E]]...\n"
+	    "                 [--net tap=NAME[,mac=MAC][,mtu=N][,id=NAME]]...\n"
+	    "                 [--vsock cid=N,uds=PATH] [--no-rng] [-- COMMAND [ARG...]]\n"
 	    "       ember doctor\n"
 	    "       ember --version\n"
 	    "\n"
@@ -30,6 +32,17 @@ void cli_usage(void)
 	    "                           \"%s\"\n"
 	    "         --append STRING   words added to the kernel command line\n"
 	    "         --stats           at exit, print peak RSS and guest RAM touched\n"
+	    "         --drive path=FILE[,ro][,root][,id=NAME][,engine=auto|io_uring|sync]\n"
+	    "                           a virtio-blk disk (raw file or block device), up to %d;\n"
+	    "                           ro: read-only; root: the guest's root file system\n"
+	    "                           (/dev/vda, root=/dev/vda is added to the command line)\n"
+	    "         --net tap=NAME[,mac=MAC][,mtu=N][,id=NAME]\n"
+	    "                           a virtio-net interface on an existing tap device, up to "
+	    "%d\n"
+	    "         --vsock cid=N,uds=PATH  virtio-vsock with guest CID N (3 or more); host\n"
+	    "                           programs connect to PATH and send \"CONNECT <port>\\n\";\n"
+	    "                           guest connections to port P go to PATH_P\n"
+	    "         --no-rng          no virtio-rng entropy device (there is one by default)\n"
 	    "         -- COMMAND ARG... what the default guest's init runs\n"
 	    "         The guest's serial console is on stdin/stdout; Ctrl-A x quits.\n"
 	    "doctor   describe this host's KVM and which guests can run here\n"
@@ -37,7 +50,8 @@ void cli_usage(void)
 	    "Exit status: the guest command's status (or 0) when the guest powers off, 0 when\n"
 	    "it resets, 1 when it faults or panics, 2 for bad arguments or setup failures,\n"
 	    "128+N after signal N.\n",
-	    CONFIG_DEFAULT_MEM_MIB, CONFIG_MAX_VCPUS, CONFIG_DEFAULT_CMDLINE);
+	    CONFIG_DEFAULT_MEM_MIB, CONFIG_MAX_VCPUS, CONFIG_DEFAULT_CMDLINE, CONFIG_MAX_DRIVES,
+	    CONFIG_MAX_NETS);
 }
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -53,6 +67,154 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+/* Split the next "key=value" or "flag" item off a comma-separated option value (which is
+ * modified in place). Returns false at the end. */
+static bool next_item(char **cursor, char **key, char **value)
+{
+	if (!*cursor)
+		return false;
+	char *item = *cursor;
+	char *comma = strchr(item, ',');
+	if (comma) {
+		*comma = 0;
+		*cursor = comma + 1;
+	} else {
+		*cursor = NULL;
+	}
+	char *eq = strchr(item, '=');
+	if (eq)
+		*eq = 0;
+	*key = item;
+	*value = eq ? eq + 1 : NULL;
+	return true;
+}
+
+#define OPT_FAIL(...)                                                                              \
+	do {                                                                                       \
+		snprintf(err, errlen, __VA_ARGS__);                                                \
+		return -EINVAL;                                                                    \
+	} while (0)
+
+static const char *const default_drive_ids[CONFIG_MAX_DRIVES] = {
+    "drive0", "drive1", "drive2", "drive3", "drive4", "drive5", "drive6", "drive7"};
+static const char *const default_net_ids[CONFIG_MAX_NETS] = {"net0", "net1", "net2", "net3"};
+
+static int parse_drive(char *spec, struct vm_config *cfg, char *err, size_t errlen)
+{
+	char *key, *value;
+	if (cfg->ndrives == CONFIG_MAX_DRIVES)
+		OPT_FAIL("at most %d --drive options", CONFIG_MAX_DRIVES);
+	struct drive_config *d = &cfg->drives[cfg->ndrives];
+	*d = (struct drive_config){.id = default_drive_ids[cfg->ndrives]};
+	while (next_item(&spec, &key, &value)) {
+		bool flag = !value;
+		if (!strcmp(key, "path") && value) {
+			d->path = value;
+		} else if (!strcmp(key, "id") && value) {
+			d->id = value;
+		} else if (!strcmp(key, "ro") && flag) {
+			d->read_only = true;
+		} else if (!strcmp(key, "root") && flag) {
+			d->is_root = true;
+		} else if (!strcmp(key, "engine") && value) {
+			if (!strcmp(value, "auto"))
+				d->engine = DRIVE_ENGINE_AUTO;
+			else if (!strcmp(value, "io_uring"))
+				d->engine = DRIVE_ENGINE_IO_URING;
+			else if (!strcmp(value, "sync"))
+				d->engine = DRIVE_ENGINE_SYNC;
+			else
+				OPT_FAIL("--drive engine= takes auto, io_uring or sync, not '%s'",
+				         value);
+		} else {
+			OPT_FAIL("--drive: unknown item '%s%s' (path=FILE, ro, root, id=NAME, "
+			         "engine=E)",
+			         key, value ? "=..." : "");
+		}
+	}
+	if (!d->path || !d->path[0])
+		OPT_FAIL("--drive needs path=FILE");
+	cfg->ndrives++;
+	return 0;
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	char tail;
+	if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3],
+	                              &v[4], &v[5], &tail) != 6)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	return 0;
+}
+
+static int parse_net(char *spec, struct vm_config *cfg, char *err, size_t errlen)
+{
+	char *key, *value;
+	uint64_t v;
+	if (cfg->nnets == CONFIG_MAX_NETS)
+		OPT_FAIL("at most %d --net options", CONFIG_MAX_NETS);
+	struct net_config *n = &cfg->nets[cfg->nnets];
+	*n = (struct net_config){.id = default_net_ids[cfg->nnets]};
+	while (next_item(&spec, &key, &value)) {
+		if (!value)
+			OPT_FAIL("--net: unknown item '%s' (tap=NAME, mac=MAC, mtu=N, id=NAME)",
+			         key);
+		if (!strcmp(key, "tap")) {
+			n->tap = value;
+		} else if (!strcmp(key, "id")) {
+			n->id = value;
+		} else if (!strcmp(key, "mac")) {
+			if (parse_mac(value, n->mac) < 0)
+				OPT_FAIL("--net mac= takes six hex bytes like 06:00:ac:10:00:02, "
+				         "not '%s'",
+				         value);
+			if (n->mac[0] & 1)
+				OPT_FAIL("--net mac=%s is a multicast address", value);
+			n->has_mac = true;
+		} else if (!strcmp(key, "mtu")) {
+			if (parse_u64(value, 65535, &v) < 0 || v < 68)
+				OPT_FAIL("--net mtu= takes a number from 68 to 65535, not '%s'",
+				         value);
+			n->mtu = (unsigned)v;
+		} else {
+			OPT_FAIL("--net: unknown item '%s=...' (tap=NAME, mac=MAC, mtu=N, id=NAME)",
+			         key);
+		}
+	}
+	if (!n->tap || !n->tap[0])
+		OPT_FAIL("--net needs tap=NAME");
+	cfg->nnets++;
+	return 0;
+}
+
+static int parse_vsock(char *spec, struct vm_config *cfg, char *err, size_t errlen)
+{
+	char *key, *value;
+	uint64_t v;
+	struct vsock_config *vs = &cfg->vsock;
+	if (vs->enabled)
+		OPT_FAIL("only one --vsock");
+	while (next_item(&spec, &key, &value)) {
+		if (value && !strcmp(key, "cid")) {
+			if (parse_u64(value, UINT32_MAX - 1, &v) < 0 || v < 3)
+				OPT_FAIL("--vsock cid= takes a number from 3 to %u, not '%s'",
+				         UINT32_MAX - 1, value);
+			vs->guest_cid = (uint32_t)v;
+		} else if (value && !strcmp(key, "uds")) {
+			vs->uds_path = value;
+		} else {
+			OPT_FAIL("--vsock: unknown item '%s' (cid=N, uds=PATH)", key);
+		}
+	}
+	if (!vs->guest_cid || !vs->uds_path || !vs->uds_path[0])
+		OPT_FAIL("--vsock needs cid=N and uds=PATH");
+	vs->enabled = true;
+	return 0;
+}
+
 int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_t errlen)
 {
 	static const struct option opts[] = {
@@ -60,13 +222,16 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
 	    {"vcpus", required_argument, NULL, 'c'},  {"cmdline", required_argument, NULL, 'l'},
 	    {"stats", no_argument, NULL, 's'},        {"help", no_argument, NULL, 'h'},
 	    {"initrd", required_argument, NULL, 'i'}, {"append", required_argument, NULL, 'a'},
-	    {"boot", required_argument, NULL, 'b'},   {NULL, 0, NULL, 0},
+	    {"boot", required_argument, NULL, 'b'},   {"drive", required_argument, NULL, 'd'},
+	    {"net", required_argument, NULL, 'n'},    {"vsock", required_argument, NULL, 'v'},
+	    {"no-rng", no_argument, NULL, 'R'},       {NULL, 0, NULL, 0},
 	};
 	uint64_t v;
 	int c;
 
 	config_defaults(cfg);
-	optind = 0; /* 0, not 1: also resets glibc's state inside a short-option cluster */
+	cfg->entropy = true; /* the CLI's default; the API's (Firecracker's) is none */
+	optind = 0;          /* 0, not 1: also resets glibc's state inside a short-option cluster */
 	opterr = 0;
 	/* "+": stop at the first word that is not an option, so nothing after it is taken
 	 * for one of ours; the guest command itself must follow "--". */
@@ -119,6 +284,21 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
 				         optarg);
 				return -EINVAL;
 			}
+			break;
+		case 'd':
+			if (parse_drive(optarg, cfg, err, errlen) < 0)
+				return -EINVAL;
+			break;
+		case 'n':
+			if (parse_net(optarg, cfg, err, errlen) < 0)
+				return -EINVAL;
+			break;
+		case 'v':
+			if (parse_vsock(optarg, cfg, err, errlen) < 0)
+				return -EINVAL;
+			break;
+		case 'R':
+			cfg->entropy = false;
 			break;
 		case 'h':
 			cli_usage();

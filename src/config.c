@@ -1,6 +1,7 @@
 /* Defaults and kernel-independent checks for a VM configuration. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,6 +22,92 @@ int config_full_cmdline(const struct vm_config *cfg, char *buf, size_t len)
 	if (n < 0 || (size_t)n >= len)
 		return -ENOSPC;
 	return n;
+}
+
+static bool id_ok(const char *id)
+{
+	size_t n = strlen(id);
+	if (n < 1 || n > CONFIG_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)id[i]) && id[i] != '_' && id[i] != '-')
+			return false;
+	return true;
+}
+
+int config_validate_devices(const struct vm_config *cfg, char *err, size_t errlen)
+{
+	unsigned roots = 0;
+	if (cfg->ndrives > CONFIG_MAX_DRIVES || cfg->nnets > CONFIG_MAX_NETS) {
+		snprintf(err, errlen, "at most %d drives and %d network interfaces",
+		         CONFIG_MAX_DRIVES, CONFIG_MAX_NETS);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < cfg->ndrives; i++) {
+		const struct drive_config *d = &cfg->drives[i];
+		if (!d->id || !id_ok(d->id)) {
+			snprintf(err, errlen,
+			         "drive id '%s' must be 1 to %d letters, digits, '_' or '-'",
+			         d->id ? d->id : "", CONFIG_ID_MAX);
+			return -EINVAL;
+		}
+		for (unsigned j = 0; j < i; j++)
+			if (!strcmp(cfg->drives[j].id, d->id)) {
+				snprintf(err, errlen, "two drives have the id '%s'", d->id);
+				return -EINVAL;
+			}
+		if (!d->path || !d->path[0]) {
+			snprintf(err, errlen, "drive '%s' has no path", d->id);
+			return -EINVAL;
+		}
+		roots += d->is_root;
+	}
+	if (roots > 1) {
+		snprintf(err, errlen, "only one drive can be the root device");
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < cfg->nnets; i++) {
+		const struct net_config *n = &cfg->nets[i];
+		if (!n->id || !id_ok(n->id)) {
+			snprintf(err, errlen,
+			         "network interface id '%s' must be 1 to %d letters, digits, '_' "
+			         "or '-'",
+			         n->id ? n->id : "", CONFIG_ID_MAX);
+			return -EINVAL;
+		}
+		for (unsigned j = 0; j < i; j++) {
+			if (!strcmp(cfg->nets[j].id, n->id)) {
+				snprintf(err, errlen, "two network interfaces have the id '%s'",
+				         n->id);
+				return -EINVAL;
+			}
+			if (n->tap && cfg->nets[j].tap && !strcmp(cfg->nets[j].tap, n->tap)) {
+				snprintf(err, errlen, "two network interfaces use the tap '%s'",
+				         n->tap);
+				return -EINVAL;
+			}
+		}
+		if (!n->tap || !n->tap[0] || strlen(n->tap) > 15 || strchr(n->tap, '/')) {
+			snprintf(err, errlen, "tap name '%s' must be 1 to 15 bytes without '/'",
+			         n->tap ? n->tap : "");
+			return -EINVAL;
+		}
+	}
+	if (cfg->vsock.enabled) {
+		const struct vsock_config *v = &cfg->vsock;
+		/* sun_path holds 107 bytes; guest connections use "<path>_<port>", up to 11
+		 * more. */
+		if (v->guest_cid < 3 || v->guest_cid == UINT32_MAX) {
+			snprintf(err, errlen, "vsock guest CID must be 3 to %u", UINT32_MAX - 1);
+			return -EINVAL;
+		}
+		if (!v->uds_path || !v->uds_path[0] || strlen(v->uds_path) > CONFIG_UDS_PATH_MAX) {
+			snprintf(err, errlen, "vsock uds path must be 1 to %d bytes",
+			         CONFIG_UDS_PATH_MAX);
+			return -EINVAL;
+		}
+	}
+	return 0;
 }
 
 int config_validate(const struct vm_config *cfg, uint64_t host_mem_mib, char *err, size_t errlen)
@@ -50,6 +137,8 @@ int config_validate(const struct vm_config *cfg, uint64_t host_mem_mib, char *er
 		         CONFIG_CMDLINE_MAX);
 		return -EINVAL;
 	}
+	if (config_validate_devices(cfg, err, errlen) < 0)
+		return -EINVAL;
 	if (cfg->cmd_argc) {
 		size_t bytes = 0;
 		if (cfg->cmd_argc > CONFIG_CMD_MAX_ARGS) {

@@ -23,6 +23,43 @@
 #define CONFIG_DEFAULT_CMDLINE                                                                     \
 	"console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux loglevel=3"
 
+#define CONFIG_MAX_DRIVES   8
+#define CONFIG_MAX_NETS     4
+#define CONFIG_ID_MAX       64 /* bytes of a device id, as Firecracker's drive_id */
+#define CONFIG_UDS_PATH_MAX 96 /* sun_path's 107 bytes less "_<port>" for guest connections */
+
+/* How a drive's requests reach the host: io_uring unless it cannot be set up here. */
+enum drive_engine {
+	DRIVE_ENGINE_AUTO,     /* io_uring, else synchronous preadv/pwritev (said once) */
+	DRIVE_ENGINE_IO_URING, /* io_uring or fail */
+	DRIVE_ENGINE_SYNC,     /* synchronous, on the vmm thread */
+};
+
+/* A virtio-blk disk: a raw image file or a block device. */
+struct drive_config {
+	const char *id; /* the user's name for it ("rootfs"); also the GET_ID serial */
+	const char *path;
+	bool read_only; /* the guest sees VIRTIO_BLK_F_RO and writes fail with IOERR */
+	bool is_root;   /* the guest's root: it becomes /dev/vda and root=/dev/vda is added */
+	enum drive_engine engine;
+};
+
+/* A virtio-net interface over an existing host tap device. */
+struct net_config {
+	const char *id;
+	const char *tap; /* the host tap's name */
+	uint8_t mac[6];
+	bool has_mac; /* else the guest picks a random one */
+	unsigned mtu; /* 0: not announced (the guest uses 1500) */
+};
+
+/* virtio-vsock, with Firecracker's host side: a Unix socket path. */
+struct vsock_config {
+	bool enabled;
+	uint32_t guest_cid;   /* >= 3 */
+	const char *uds_path; /* host connects here; guest connections go to <uds_path>_<port> */
+};
+
 /* How to enter the kernel: as its format suggests, or a named entry. */
 enum boot_request {
 	BOOT_REQUEST_AUTO,    /* ELF: 64-bit entry, or PVH if the ELF has no usable one */
@@ -38,6 +75,12 @@ struct vm_config {
 	enum boot_request boot;
 	uint64_t mem_mib;
 	unsigned vcpus;
+	struct drive_config drives[CONFIG_MAX_DRIVES];
+	unsigned ndrives;
+	struct net_config nets[CONFIG_MAX_NETS];
+	unsigned nnets;
+	struct vsock_config vsock;
+	bool entropy;     /* a virtio-rng device fed by getrandom(2) */
 	bool print_stats; /* at exit, report memory use on stderr */
 	/* The command the default guest's init runs (docs/CONTRACTS.md); cmd_argc 0: none. */
 	char *const *cmd_argv;
@@ -56,6 +99,11 @@ void config_defaults(struct vm_config *cfg);
  * into err.
  */
 int config_validate(const struct vm_config *cfg, uint64_t host_mem_mib, char *err, size_t errlen);
+
+/* The device part of config_validate: drive and interface ids (1..CONFIG_ID_MAX of
+ * [A-Za-z0-9_-], unique), paths and tap names present, at most one root drive, the vsock
+ * CID and path. Returns 0 or -EINVAL with a message in err. */
+int config_validate_devices(const struct vm_config *cfg, char *err, size_t errlen);
 
 /*
  * The full kernel command line, cmdline then " " then append (when set), into buf.

@@ -9,6 +9,7 @@
 #include "../log.h"
 #include "event_loop.h"
 #include "initrd.h"
+#include "vm_virtio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -296,12 +297,13 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	struct kernel_image kernel;
 	struct boot_data bd = {.kernel = &kernel};
 	char cmdline[CONFIG_CMDLINE_MAX + 1];
+	struct acpi_virtio_dev acpi_virtio[VM_MAX_VIRTIO];
 	int kernel_fd = -1, initrd_fd = -1;
 	uint64_t kernel_size = 0, initrd_size = 0;
 	int r = 0;
 
 	memset(vm, 0, sizeof(*vm));
-	vm->kvm_fd = vm->vm_fd = vm->stop_fd = -1;
+	vm->kvm_fd = vm->vm_fd = vm->stop_fd = vm->loop.epfd = -1;
 	atomic_init(&vm->exit_status, -1);
 	vm->flavour = kvm_flavour_detect();
 
@@ -317,7 +319,15 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 			goto out;
 		}
 	}
-	if (config_full_cmdline(cfg, cmdline, sizeof(cmdline)) < 0)
+	if ((r = event_loop_init(&vm->loop)) < 0)
+		FAIL(r, "epoll_create1: %s", strerror(-r));
+	if ((r = vm_virtio_create(vm, cfg, err, errlen)) < 0)
+		goto out;
+	/* The devices' words go first: a user's root= later on the line wins, and nothing
+	 * of ours lands after a "--" (where words become the init's arguments). */
+	int words = vm_virtio_cmdline(vm, cmdline, sizeof(cmdline));
+	if (words < 0 ||
+	    config_full_cmdline(cfg, cmdline + words, sizeof(cmdline) - (size_t)words) < 0)
 		FAIL(-EINVAL, "the kernel command line is longer than %d bytes",
 		     CONFIG_CMDLINE_MAX);
 	bd.cmdline = cmdline;
@@ -351,12 +361,15 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	if (initrd_fd >= 0 &&
 	    (r = load_initrd(vm, cfg, initrd_fd, initrd_size, &kernel, &bd, err, errlen)) < 0)
 		goto out;
-	struct acpi_machine machine = {.nvcpus = cfg->vcpus};
+	struct acpi_machine machine = {.nvcpus = cfg->vcpus, .virtio = acpi_virtio};
+	machine.nvirtio = vm_virtio_acpi(vm, acpi_virtio);
 	if ((r = acpi_tables_write(&vm->mem, &machine, &bd.rsdp)) < 0)
 		FAIL(r, "cannot write the ACPI tables: %s", strerror(-r));
 	if ((r = boot_write_tables(&vm->mem, &bd)) < 0)
 		FAIL(r, "guest memory too small for the boot data and command line");
 	if ((r = add_devices(vm, err, errlen)) < 0)
+		goto out;
+	if ((r = vm_virtio_place(vm, err, errlen)) < 0)
 		goto out;
 	r = create_vcpus(vm, cfg->vcpus, &kernel, err, errlen);
 out:
@@ -371,6 +384,7 @@ out:
 
 void vm_destroy(struct vm *vm)
 {
+	vm_virtio_destroy(vm); /* before the VM: it deassigns the device's KVM fds */
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		if (v->run)
@@ -386,6 +400,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->stop_fd >= 0)
 		close(vm->stop_fd);
 	vm->vm_fd = vm->kvm_fd = vm->stop_fd = -1;
+	event_loop_destroy(&vm->loop);
 	gm_destroy(&vm->mem);
 	if (vm->serial_ready)
 		serial_destroy(&vm->serial);

@@ -11,7 +11,9 @@
 #include "../devices/power.h"
 #include "../devices/pvpanic.h"
 #include "../devices/serial.h"
+#include "../virtio/rng.h"
 #include "bus.h"
+#include "event_loop.h"
 #include "guest_mem.h"
 #include "kvm.h"
 
@@ -25,6 +27,11 @@
 #define VCPU_KICK_SIGNAL SIGUSR1
 
 struct vm;
+
+/* The virtio devices' storage; vm->virtio lists those in use, in bus order. */
+struct vm_devices {
+	struct virtio_rng rng;
+};
 
 struct vcpu {
 	struct vm *vm;
@@ -49,6 +56,13 @@ struct vm {
 	struct i8042 i8042;
 	struct power power;
 	struct pvpanic pvpanic;
+	struct event_loop loop; /* the vmm thread's: devices add their fds */
+	struct vm_devices dev;
+	struct virtio_dev *virtio[CONFIG_MAX_DRIVES + CONFIG_MAX_NETS + 2];
+	unsigned nvirtio; /* created, in bus order */
+	unsigned nplaced; /* of those, on the bus (vm_virtio_place) */
+	bool root_drive;  /* virtio[0] is the root drive */
+	bool root_read_only;
 	unsigned nvcpus;
 	struct vcpu vcpus[CONFIG_MAX_VCPUS];
 	atomic_int exit_status; /* -1 while the VM runs; then the process exit status */

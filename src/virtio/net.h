@@ -1,0 +1,55 @@
+/* virtio-net (virtio 1.2, 5.1) over a host tap device. */
+#ifndef EMBER_VIRTIO_NET_H
+#define EMBER_VIRTIO_NET_H
+
+#include "../config.h"
+#include "virtio.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+/* Header on every frame in both directions: virtio 1.x struct virtio_net_hdr, num_buffers
+ * included whether or not MRG_RXBUF is negotiated (5.1.6). */
+#define NET_HDR_SIZE  12
+#define NET_MAX_FRAME 65550                          /* 64 KiB GSO frame + Ethernet/VLAN */
+#define NET_MAX_CHAIN (NET_HDR_SIZE + NET_MAX_FRAME) /* a whole rx or tx buffer */
+#define NET_RX_IOV    1024                           /* UIO_MAXIOV: one readv takes no more */
+
+struct virtio_net {
+	struct virtio_dev vdev;
+	/* private: owned by net.c */
+	int tap_fd;                     /* -1 when closed */
+	char tap[16];                   /* its name, for messages */
+	struct el_handler tap_handler;  /* watches tap_fd on vdev.loop */
+	uint32_t tap_events;            /* what the loop watches tap_fd for now; 0: not added */
+	bool rx_stalled; /* the rx ring had no room: EPOLLIN is off until the guest kicks rx */
+	bool tx_blocked; /* the tap said EAGAIN: tx waits for EPOLLOUT */
+	bool mrg_rxbuf;  /* MRG_RXBUF negotiated (activate) */
+	bool rx_trunc_logged, tap_err_logged;
+	uint8_t config[12]; /* struct virtio_net_config up to mtu, little-endian */
+
+	/* Preallocated so the I/O path allocates nothing. An rx frame may span up to one
+	 * chain per descriptor (MRG_RXBUF); their iovecs go into rx_iov back to back so that
+	 * one readv fills them all. */
+	struct vq_chain rx_chains[VQ_MAX_SIZE];
+	struct iovec rx_iov[NET_RX_IOV];
+	struct vq_chain tx_chain;
+	struct iovec tx_iov[VQ_MAX_SIZE];
+
+	/* Counters for metrics; guarded by vdev.lock. */
+	uint64_t rx_frames, rx_bytes, rx_dropped;
+	uint64_t tx_frames, tx_bytes, tx_dropped;
+};
+
+/*
+ * Attach to the existing tap cfg->tap (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, non-blocking)
+ * and make n a virtio-net device for it, ready for virtio_mmio_add. Returns 0, or -errno
+ * with a message naming the tap in err.
+ */
+int net_create(struct virtio_net *n, const struct net_config *cfg, char *err, size_t errlen);
+
+/* Close the tap (after virtio_mmio_remove). Safe after a failed create. */
+void net_destroy(struct virtio_net *n);
+
+#endif

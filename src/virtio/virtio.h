@@ -1,0 +1,177 @@
+/*
+ * Virtio devices on the virtio-mmio transport (virtio 1.2, 4.2, version 2 registers).
+ * The transport (mmio.c) owns the registers, feature negotiation, status and queues, and
+ * calls a device through its one `static const struct virtio_dev_ops`. A device embeds a
+ * struct virtio_dev and finds itself with container_of.
+ *
+ * Threads: register accesses arrive on vCPU threads; queue kicks (ioeventfds) and device
+ * fds run on the vmm thread (event_loop.h). Both take vdev->lock, so every ops callback
+ * runs with the lock held, and a device's own event handlers must take it too
+ * (virtio_dev_lock).
+ *
+ * The guest is hostile: a malformed request makes the device call virtio_dev_fail(), which
+ * sets DEVICE_NEEDS_RESET, interrupts the driver, logs once, and stops the device until the
+ * driver resets it. Nothing a guest writes ends or harms the monitor.
+ */
+#ifndef EMBER_VIRTIO_H
+#define EMBER_VIRTIO_H
+
+#include "../vmm/event_loop.h"
+#include "../vmm/guest_mem.h"
+#include "virtqueue.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* Device IDs (virtio 1.2, 5). */
+#define VIRTIO_ID_NET   1
+#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_RNG   4
+#define VIRTIO_ID_VSOCK 19
+
+/* Device status bits (2.1). */
+#define VIRTIO_STATUS_ACKNOWLEDGE 1
+#define VIRTIO_STATUS_DRIVER      2
+#define VIRTIO_STATUS_DRIVER_OK   4
+#define VIRTIO_STATUS_FEATURES_OK 8
+#define VIRTIO_STATUS_NEEDS_RESET 64
+#define VIRTIO_STATUS_FAILED      128
+
+/* Transport feature bits (6). The transport offers VERSION_1, and INDIRECT_DESC and
+ * EVENT_IDX to every device; a device offers its own bits in its features field. */
+#define VIRTIO_RING_F_INDIRECT_DESC 28
+#define VIRTIO_RING_F_EVENT_IDX     29
+#define VIRTIO_F_VERSION_1          32
+
+/* InterruptStatus bits (4.2.2). */
+#define VIRTIO_INT_VRING  1
+#define VIRTIO_INT_CONFIG 2
+
+#define VIRTIO_MAX_QUEUES 4 /* vsock uses 3 */
+
+/* The virtio-mmio window of each device, and its register offsets (4.2.2). */
+#define VIRTIO_MMIO_SIZE         0x1000
+#define VIRTIO_MMIO_QUEUE_NOTIFY 0x050
+#define VIRTIO_MMIO_CONFIG       0x100
+
+struct virtio_dev;
+
+struct virtio_dev_ops {
+	const char *kind;        /* "virtio-blk": the start of every log line */
+	uint32_t device_id;      /* VIRTIO_ID_* */
+	unsigned num_queues;     /* 1..VIRTIO_MAX_QUEUES */
+	uint16_t queue_max_size; /* QueueNumMax, a power of two <= VQ_MAX_SIZE */
+	/* Read len (1, 2, 4 or 8) bytes of device configuration at offset off; the
+	 * transport has checked that [off, off + len) lies inside config_size. */
+	void (*config_read)(struct virtio_dev *vdev, uint32_t off, uint8_t *data, unsigned len);
+	/* Likewise for a write; NULL: the configuration is read-only and writes are ignored. */
+	void (*config_write)(struct virtio_dev *vdev, uint32_t off, const uint8_t *data,
+	                     unsigned len);
+	/* The driver set DRIVER_OK and every ready queue is active (vq_activate). Start
+	 * serving (e.g. watch a tap fd). Returns 0, or -errno and the device needs reset. */
+	int (*activate)(struct virtio_dev *vdev);
+	/* The driver wrote 0 to Status (or the VM is going away): drop every request and
+	 * stop touching guest memory before returning (wait for in-flight I/O). Queues and
+	 * transport state are reset by the transport afterwards. */
+	void (*reset)(struct virtio_dev *vdev);
+	/* The driver kicked queue q (vmm thread). Called only while the device is live
+	 * (virtio_dev_live) and the queue active. */
+	void (*notify)(struct virtio_dev *vdev, unsigned q);
+};
+
+struct virtio_dev {
+	const struct virtio_dev_ops *ops;
+	char name[32];        /* "virtio-blk vda" style: kind and the user's id, for logs */
+	uint64_t features;    /* device-specific feature bits offered (set before adding) */
+	uint32_t config_size; /* bytes of device configuration (set before adding) */
+
+	/* Set by virtio_mmio_add. */
+	const struct guest_mem *mem;
+	struct event_loop *loop;
+	uint64_t base; /* the window's guest physical address */
+	unsigned gsi;  /* its interrupt */
+	pthread_mutex_t lock;
+
+	/* Transport state, under lock. */
+	uint64_t driver_features;
+	uint32_t status;
+	uint32_t device_features_sel, driver_features_sel, queue_sel;
+	uint32_t config_generation;
+	bool activated; /* ops->activate succeeded: ops->reset is due at reset */
+	bool failed;    /* NEEDS_RESET is set: serve nothing until reset */
+	bool fail_logged;
+	atomic_uint interrupt_status;
+	struct vq vqs[VIRTIO_MAX_QUEUES];
+	int irq_fd;                      /* KVM_IRQFD eventfd */
+	int kick_fds[VIRTIO_MAX_QUEUES]; /* KVM_IOEVENTFD eventfds on QueueNotify */
+	struct el_handler kick_handlers[VIRTIO_MAX_QUEUES];
+	struct virtio_kick_ctx {
+		struct virtio_dev *vdev;
+		unsigned q;
+	} kick_ctx[VIRTIO_MAX_QUEUES];
+};
+
+/* Prepare vdev's transport state: lock, no fds, status 0. ops, name, features and
+ * config_size are kept. Returns 0 or -errno. */
+int virtio_dev_init(struct virtio_dev *vdev);
+
+/* Create the irq eventfd and one kick eventfd per queue, and watch the kicks on loop
+ * (each runs ops->notify on the vmm thread while the device is live). Returns 0 or
+ * -errno; virtio_dev_release undoes it. */
+int virtio_dev_watch_kicks(struct virtio_dev *vdev, struct event_loop *loop);
+
+/* Device reset, lock held: ops->reset, every queue and the transport state cleared. */
+void virtio_dev_reset(struct virtio_dev *vdev);
+
+/* The driver set DRIVER_OK, lock held: activate every ready queue, then ops->activate;
+ * on a bad queue or a failed activate the device fails (NEEDS_RESET). */
+void virtio_dev_activate(struct virtio_dev *vdev);
+
+/* Reset (taking the lock), stop watching the kicks and close the eventfds. */
+void virtio_dev_release(struct virtio_dev *vdev);
+
+void virtio_dev_lock(struct virtio_dev *vdev);
+void virtio_dev_unlock(struct virtio_dev *vdev);
+
+/* True when the driver set DRIVER_OK and the device has not failed: it may serve. */
+bool virtio_dev_live(const struct virtio_dev *vdev);
+
+/* The negotiated value of feature bit `bit`. */
+bool virtio_dev_has(const struct virtio_dev *vdev, unsigned bit);
+
+/*
+ * The guest sent something malformed: set DEVICE_NEEDS_RESET, raise a configuration
+ * interrupt, stop serving until the driver resets the device, and log "ember: <name>:
+ * <message>; the device stops until the guest resets it" (once per reset). Lock held.
+ */
+void virtio_dev_fail(struct virtio_dev *vdev, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* After pushing chains to queue q: interrupt the driver if it wants one (vq_needs_interrupt).
+ * Lock held. */
+void virtio_dev_notify_used(struct virtio_dev *vdev, unsigned q);
+
+/* Ask the vmm thread to run ops->notify(q) again soon, after other ready fds had their
+ * turn: how a device that stopped after a batch (e.g. a guest flooding tx) resumes. */
+void virtio_dev_requeue(struct virtio_dev *vdev, unsigned q);
+
+struct vm;
+
+/*
+ * Place vdev on the VM's MMIO bus at base with interrupt gsi: registers on the bus, one
+ * KVM_IOEVENTFD per queue on QueueNotify (datamatch: the queue index) and a KVM_IRQFD, the
+ * kicks watched on vm->loop. vdev->ops, name, features and config_size must be set.
+ * Returns 0, or -errno with a message in err.
+ */
+int virtio_mmio_add(struct vm *vm, struct virtio_dev *vdev, uint64_t base, unsigned gsi, char *err,
+                    size_t errlen);
+
+/* Reset the device (ops->reset) and release what virtio_mmio_add acquired. */
+void virtio_mmio_remove(struct vm *vm, struct virtio_dev *vdev);
+
+#endif

@@ -1,0 +1,143 @@
+/* The vmm thread's own watches on its event loop: the stop eventfd, signals and the
+ * console's standard input; devices add theirs to the same loop. */
+#include "event_loop.h"
+#include "../exit_status.h"
+#include "../log.h"
+#include "term.h"
+#include "vm.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#define ESCAPE_KEY  0x01 /* Ctrl-A, then 'x' quits, as in QEMU */
+#define RX_RETRY_MS 10   /* poll interval while the guest's receive FIFO is full */
+
+struct console_in {
+	struct vm *vm;
+	struct el_handler handler;
+	bool active;                     /* stdin is being watched */
+	bool escape;                     /* the previous byte was the escape key */
+	uint8_t buf[SERIAL_RX_SIZE + 1]; /* + a held-back escape key */
+	unsigned len, off;               /* bytes read from stdin and not yet given to the guest */
+};
+
+/* Hand pending input to the guest; returns false while some must wait for FIFO space. */
+static bool feed_guest(struct vm *vm, struct console_in *in)
+{
+	in->off += serial_receive(&vm->serial, in->buf + in->off, in->len - in->off);
+	if (in->off < in->len)
+		return false;
+	in->off = in->len = 0;
+	return true;
+}
+
+static void read_stdin(struct vm *vm, struct console_in *in, struct event_loop *el)
+{
+	uint8_t raw[SERIAL_RX_SIZE];
+	ssize_t n = read(STDIN_FILENO, raw, sizeof(raw));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		/* End of input: the guest keeps running, it just gets no more keys. */
+		event_loop_del(el, STDIN_FILENO);
+		in->active = false;
+		return;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		if (in->escape) {
+			in->escape = false;
+			if (raw[i] == 'x') {
+				vm_stop(vm, EXIT_SIGNAL_BASE + SIGINT);
+				return;
+			}
+			if (raw[i] != ESCAPE_KEY)
+				in->buf[in->len++] = ESCAPE_KEY;
+		} else if (raw[i] == ESCAPE_KEY) {
+			in->escape = true;
+			continue;
+		}
+		in->buf[in->len++] = raw[i];
+	}
+	if (!feed_guest(vm, in))
+		event_loop_del(el, STDIN_FILENO);
+}
+
+static void on_stdin(void *ctx, uint32_t events)
+{
+	struct console_in *in = ctx;
+	(void)events;
+	if (in->active && !in->len)
+		read_stdin(in->vm, in, &in->vm->loop);
+}
+
+struct signals {
+	struct vm *vm;
+	int fd;
+	struct el_handler handler;
+};
+
+static void on_signal(void *ctx, uint32_t events)
+{
+	struct signals *s = ctx;
+	struct signalfd_siginfo si;
+	(void)events;
+	if (read(s->fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		vm_stop(s->vm, EXIT_SIGNAL_BASE + (int)si.ssi_signo);
+}
+
+static void on_stop(void *ctx, uint32_t events)
+{
+	(void)ctx;
+	(void)events; /* the loop condition sees the stop */
+}
+
+void event_loop_run(struct vm *vm)
+{
+	struct console_in in = {.vm = vm, .handler = {on_stdin, &in}};
+	struct signals sig = {.vm = vm, .fd = -1, .handler = {on_signal, &sig}};
+	struct el_handler stop = {on_stop, NULL};
+	struct event_loop *el = &vm->loop;
+	sigset_t sigs;
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	sig.fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sig.fd < 0 || event_loop_add(el, vm->stop_fd, EPOLLIN, &stop) < 0 ||
+	    event_loop_add(el, sig.fd, EPOLLIN, &sig.handler) < 0) {
+		log_err("cannot set up the event loop: %s", strerror(errno));
+		vm_stop(vm, EXIT_USAGE);
+		goto out;
+	}
+	/* Regular files and /dev/null cannot be polled (EPERM): then there is no input. */
+	if (event_loop_add(el, STDIN_FILENO, EPOLLIN, &in.handler) == 0) {
+		in.active = true;
+		term_raw(STDIN_FILENO);
+	}
+
+	while (!vm_stopping(vm)) {
+		bool waiting = in.len > 0;
+		int n = event_loop_dispatch(el, waiting ? RX_RETRY_MS : -1);
+		if (n < 0) {
+			log_err("epoll_wait: %s", strerror(-n));
+			vm_stop(vm, EXIT_USAGE);
+			break;
+		}
+		if (waiting && feed_guest(vm, &in) && in.active)
+			event_loop_add(el, STDIN_FILENO, EPOLLIN, &in.handler);
+	}
+out:
+	term_restore();
+	if (in.active)
+		event_loop_del(el, STDIN_FILENO);
+	event_loop_del(el, vm->stop_fd);
+	if (sig.fd >= 0) {
+		event_loop_del(el, sig.fd);
+		close(sig.fd);
+	}
+}
