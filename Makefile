@@ -113,7 +113,7 @@ deps:
 # initramfs (guest/init.c, busybox, the virtio modules). Fetches the kernel with apt.
 GUEST_FILES := $(addprefix $(BUILD)/guest/,vmlinux bzImage initrd.cpio version)
 guest: $(GUEST_FILES)
-$(GUEST_FILES) &: guest/init.c scripts/build-guest.sh
+$(GUEST_FILES) &: guest/init.c guest/vsock.c scripts/build-guest.sh
 	CC="$(CC)" sh scripts/build-guest.sh $(BUILD)/guest
 	@touch $(GUEST_FILES) # the script leaves an unchanged vmlinux alone
 

@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE 1 /* strchrnul, environ */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -128,6 +129,75 @@ out:
 	free(buf);
 	close(fd);
 	return err;
+}
+
+/* The last "key=value" word of the kernel command line with this key, copied to out. */
+static bool cmdline_value(const char *line, const char *key, char *out, size_t cap)
+{
+	size_t klen = strlen(key);
+	bool found = false;
+	for (const char *w = line; *w;) {
+		size_t n = strcspn(w, " \n");
+		if (n > klen && !strncmp(w, key, klen) && w[klen] == '=' && n - klen - 1 < cap) {
+			memcpy(out, w + klen + 1, n - klen - 1);
+			out[n - klen - 1] = 0;
+			found = true;
+		}
+		w += n;
+		w += strspn(w, " \n");
+	}
+	return found;
+}
+
+static bool cmdline_word(const char *line, const char *word)
+{
+	size_t len = strlen(word);
+	for (const char *w = line; *w;) {
+		size_t n = strcspn(w, " \n");
+		if (n == len && !strncmp(w, word, n))
+			return true;
+		w += n;
+		w += strspn(w, " \n");
+	}
+	return false;
+}
+
+/*
+ * With root=/dev/... on the kernel command line (Ember adds root=/dev/vda for a drive
+ * given with ",root"), mount that disk and make it the root the command runs in, the
+ * basic mounts moved along. The kernel itself cannot: Debian builds virtio_blk as a module.
+ */
+static void enter_root_disk(void)
+{
+	char *line, dev[256];
+	size_t len;
+	if (read_file("/proc/cmdline", 4096, &line, &len) < 0)
+		return;
+	bool want = cmdline_value(line, "root", dev, sizeof(dev)) && !strncmp(dev, "/dev/", 5);
+	unsigned long flags = cmdline_word(line, "ro") && !cmdline_word(line, "rw") ? MS_RDONLY : 0;
+	free(line);
+	if (!want)
+		return;
+	/* The disk's node appears once virtio_blk has probed it: give it up to 5 s. */
+	struct stat st;
+	for (int i = 0; i < 500 && stat(dev, &st) < 0; i++)
+		usleep(10000);
+	mkdir("/newroot", 0755);
+	if (mount(dev, "/newroot", "ext4", flags, NULL) < 0) {
+		say("cannot mount the root disk %s: %s", dev, strerror(errno));
+		shut_down(RB_POWER_OFF, STATUS_INIT);
+	}
+	static const char *const moved[] = {"/proc", "/sys", "/dev", "/tmp", "/run"};
+	for (size_t i = 0; i < sizeof(moved) / sizeof(moved[0]); i++) {
+		char to[64];
+		snprintf(to, sizeof(to), "/newroot%s", moved[i]);
+		if (stat(to, &st) == 0 && S_ISDIR(st.st_mode))
+			mount(moved[i], to, NULL, MS_MOVE, NULL);
+	}
+	if (chroot("/newroot") < 0 || chdir("/") < 0) {
+		say("cannot enter the root disk %s: %s", dev, strerror(errno));
+		shut_down(RB_POWER_OFF, STATUS_INIT);
+	}
 }
 
 /* Load each module the list names, in its order (the build put dependencies first). */
@@ -316,6 +386,7 @@ int main(void)
 	reboot(RB_DISABLE_CAD);
 	load_modules();
 	read_command(&cmd);
+	enter_root_disk();
 
 	sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (sfd < 0) {

@@ -3,7 +3,8 @@
 #   OUTDIR/bzImage       Debian's cloud kernel, as packaged
 #   OUTDIR/vmlinux       the ELF inside it (Ember loads its PT_LOAD segments)
 #   OUTDIR/init          guest/init.c, static
-#   OUTDIR/initrd.cpio   uncompressed newc initramfs: /init, busybox and its applets, the
+#   OUTDIR/initrd.cpio   uncompressed newc initramfs: /init, busybox and its applets,
+#                        /bin/ember-vsock (guest/vsock.c: vsock connect and echo), the
 #                        virtio/vsock/pvpanic modules and /etc/ember/modules listing them
 #   OUTDIR/version       the kernel release
 # The kernel comes from tests/rig/fetch-kernel.sh (into build/debian-kernel, shared with the
@@ -95,6 +96,9 @@ fi
 $CC -static -Os -s -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 \
     -Wstrict-prototypes -o "$tmp/init" "$top/guest/init.c"
 cp "$tmp/init" "$out/init"
+# shellcheck disable=SC2086
+$CC -static -Os -s -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 \
+    -Wstrict-prototypes -o "$tmp/ember-vsock" "$top/guest/vsock.c"
 
 # The wanted modules and all they depend on, dependencies first. modules.dep lists each
 # module's whole dependency closure; a depth-first walk over it gives a load order.
@@ -143,6 +147,7 @@ chmod 1777 "$root/tmp"
 chmod 0700 "$root/root"
 cp "$out/init" "$root/init"
 cp "$busybox" "$root/bin/busybox"
+cp "$tmp/ember-vsock" "$root/bin/ember-vsock"
 # What `busybox --install -s` would do at boot, done once here.
 "$busybox" --list-full | while read -r applet; do
     [ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"

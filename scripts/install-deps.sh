@@ -2,7 +2,10 @@
 # Install the Debian packages Ember's build, tests and demo need, if any is missing.
 # Runs apt-get as root; otherwise prints the command to run.
 set -eu
-pkgs="build-essential libcmocka-dev qemu-system-x86 busybox-static cpio lz4 zstd xz-utils ca-certificates acpica-tools"
+# liburing-dev: virtio-blk's io_uring engine. iproute2, e2fsprogs, socat: the device tests
+# (taps in network namespaces, an ext4 root, the host end of vsock). fio, iperf3: bench/io.sh.
+pkgs="build-essential libcmocka-dev qemu-system-x86 busybox-static cpio lz4 zstd xz-utils ca-certificates acpica-tools
+      liburing-dev iproute2 e2fsprogs socat fio iperf3"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

@@ -71,6 +71,16 @@ if ldd "$EMBER" >/dev/null 2>&1; then
     done
 fi
 
+# Host tools the device tests use (taps and namespaces, ext4 images, the host end of
+# vsock), with their libraries; the rig's busybox has none of them.
+for tool in ip mkfs.ext4 socat; do
+    path=$(command -v "$tool") || die "$tool is missing (run scripts/install-deps.sh)"
+    adds="$adds --add $(q "$path:$path")"
+    for lib in $(ldd "$path" 2>/dev/null | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) .*/\1/p'); do
+        adds="$adds --add $(q "$lib:$lib")"
+    done
+done
+
 # The default guest sits beside ember in the rig, as in the build tree.
 [ -d "$GUEST_DIR" ] && adds="$adds --add $(q "$GUEST_DIR:/ember/build/guest")"
 

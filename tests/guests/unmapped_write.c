@@ -1,9 +1,9 @@
-/* Writes to 0xd0000000, which is neither RAM nor a device in a VM of up to 3 GiB:
+/* Writes to 0xe0000000, which is neither RAM nor a device in a VM of up to 3 GiB:
  * Ember must stop the VM (status 1, MMIO and the address on stderr) before the write
  * completes, so the second marker must never appear. */
 #include "guest.h"
 
-#define UNMAPPED_ADDR 0xd0000000UL
+#define UNMAPPED_ADDR 0xe0000000UL
 
 int main(void)
 {

@@ -51,13 +51,14 @@ t_linux_arguments_intact() {
 t_linux_cmdline_intact_and_append() {
 	linux_run --append 'ember.t="x  y" q='"'"'z'"'"' end' -- cat /proc/cmdline
 	expect_status 0
-	expect_out '^console=ttyS0 .* ember\.t="x  y" q='"'"'z'"'"' end'
+	# The devices' words come first, then the default line, then the append.
+	expect_out '^virtio_mmio\.device=4K@0xd0000000:5 console=ttyS0 .* ember\.t="x  y" q='"'"'z'"'"' end'
 }
 
 t_linux_cmdline_replaced() {
 	linux_run --cmdline 'console=ttyS0 reboot=k panic=1 pci=off ember.only=1' -- cat /proc/cmdline
 	expect_status 0
-	expect_out '^console=ttyS0 reboot=k panic=1 pci=off ember\.only=1'
+	expect_out '^virtio_mmio\.device=4K@0xd0000000:5 console=ttyS0 reboot=k panic=1 pci=off ember\.only=1'
 	expect_no_out 'loglevel'
 }
 
@@ -249,4 +250,25 @@ t_linux_interactive_shell() {
 	exec 3>&-
 	expect_status 3
 	expect_out '^marker-42'
+}
+
+# --- virtio (the default guest finds its devices through ACPI's LNRO0005 entries) ---
+
+t_linux_hwrng() {
+	# Two reads of the host's entropy through virtio-rng: full length, not equal.
+	linux_run -- sh -c 'cat /sys/class/misc/hw_random/rng_current;
+		a=$(head -c 32 /dev/hwrng | od -An -tx1 | tr -d " \n");
+		b=$(head -c 32 /dev/hwrng | od -An -tx1 | tr -d " \n");
+		echo "a=$a"; echo "b=$b"; [ ${#a} -eq 64 ] && [ "$a" != "$b" ] && echo hwrng-ok'
+	expect_status 0
+	expect_out '^virtio_rng\.0$'
+	expect_out '^hwrng-ok$'
+	expect_no_err '.'
+}
+
+t_linux_no_rng() {
+	linux_run --no-rng -- sh -c 'cat /sys/class/misc/hw_random/rng_current; cat /proc/cmdline'
+	expect_status 0
+	expect_no_out 'virtio_rng'
+	expect_no_out 'virtio_mmio'
 }

@@ -8,10 +8,11 @@
 
 /* Parse a NULL-terminated list of arguments after "run". getopt_long permutes argv, so
  * each call gets a fresh writable copy of the pointer array. */
-#define MAX_ARGS 16
+#define MAX_ARGS 24
 
 struct parse {
 	char *argv[MAX_ARGS + 1];
+	char store[4096]; /* writable copies: option values are split in place */
 	struct vm_config cfg;
 	char err[256];
 	int rc;
@@ -20,12 +21,19 @@ struct parse {
 static void parse_argv(struct parse *p, const char *const *args)
 {
 	int argc = 0;
+	size_t used = 0;
 
 	memset(p, 0, sizeof(*p));
 	p->argv[argc++] = (char *)"run";
 	for (; args[argc - 1]; argc++) {
+		size_t n = strlen(args[argc - 1]) + 1;
 		assert_true(argc < MAX_ARGS);
-		p->argv[argc] = (char *)args[argc - 1];
+		if (used + n > sizeof(p->store)) {
+			p->argv[argc] = (char *)args[argc - 1]; /* long, read-only test strings */
+			continue;
+		}
+		p->argv[argc] = memcpy(p->store + used, args[argc - 1], n);
+		used += n;
 	}
 	p->argv[argc] = NULL;
 	p->rc = cli_parse_run(argc, p->argv, &p->cfg, p->err, sizeof(p->err));
@@ -43,6 +51,68 @@ static void expect_bad(struct parse *p, const char *needle)
 }
 
 /* ---- cli_parse_run: accepted ---- */
+
+static void parse_devices(void **state)
+{
+	(void)state;
+	struct parse p;
+
+	PARSE(&p, "--drive", "path=/tmp/a.img,ro,id=data", "--drive", "root,path=r.img,engine=sync",
+	      "--net", "tap=tap0,mac=06:00:ac:10:00:02,mtu=9000", "--vsock", "cid=3,uds=/tmp/v.sock",
+	      "--no-rng");
+	assert_int_equal(p.rc, 0);
+	assert_int_equal(p.cfg.ndrives, 2);
+	assert_string_equal(p.cfg.drives[0].path, "/tmp/a.img");
+	assert_string_equal(p.cfg.drives[0].id, "data");
+	assert_true(p.cfg.drives[0].read_only);
+	assert_false(p.cfg.drives[0].is_root);
+	assert_string_equal(p.cfg.drives[1].path, "r.img");
+	assert_string_equal(p.cfg.drives[1].id, "drive1");
+	assert_true(p.cfg.drives[1].is_root);
+	assert_int_equal(p.cfg.drives[1].engine, DRIVE_ENGINE_SYNC);
+	assert_int_equal(p.cfg.nnets, 1);
+	assert_string_equal(p.cfg.nets[0].tap, "tap0");
+	assert_true(p.cfg.nets[0].has_mac);
+	assert_int_equal(p.cfg.nets[0].mac[5], 2);
+	assert_int_equal(p.cfg.nets[0].mtu, 9000);
+	assert_true(p.cfg.vsock.enabled);
+	assert_int_equal(p.cfg.vsock.guest_cid, 3);
+	assert_string_equal(p.cfg.vsock.uds_path, "/tmp/v.sock");
+	assert_false(p.cfg.entropy);
+
+	PARSE(&p, "--kernel", "k");
+	assert_true(p.cfg.entropy); /* the CLI's default */
+}
+
+static void parse_bad_devices(void **state)
+{
+	(void)state;
+	struct parse p;
+
+	PARSE(&p, "--drive", "ro");
+	expect_bad(&p, "needs path=FILE");
+	PARSE(&p, "--drive", "path=a,bogus");
+	expect_bad(&p, "unknown item 'bogus'");
+	PARSE(&p, "--drive", "path=a,engine=fast");
+	expect_bad(&p, "engine=");
+	PARSE(&p, "--net", "mac=06:00:00:00:00:01");
+	expect_bad(&p, "needs tap=NAME");
+	PARSE(&p, "--net", "tap=t,mac=06:00:00:00:00");
+	expect_bad(&p, "six hex bytes");
+	PARSE(&p, "--net", "tap=t,mac=01:00:00:00:00:01");
+	expect_bad(&p, "multicast");
+	PARSE(&p, "--net", "tap=t,mtu=67");
+	expect_bad(&p, "68 to 65535");
+	PARSE(&p, "--vsock", "cid=2,uds=/x");
+	expect_bad(&p, "from 3");
+	PARSE(&p, "--vsock", "cid=3");
+	expect_bad(&p, "needs cid=N and uds=PATH");
+	PARSE(&p, "--vsock", "cid=3,uds=a", "--vsock", "cid=4,uds=b");
+	expect_bad(&p, "only one --vsock");
+	PARSE(&p, "--drive", "path=0", "--drive", "path=1", "--drive", "path=2", "--drive", "path=3",
+	      "--drive", "path=4", "--drive", "path=5", "--drive", "path=6", "--drive", "path=7");
+	assert_int_equal(p.rc, 0);
+}
 
 static void parse_all_flags(void **state)
 {
@@ -458,6 +528,43 @@ static void validate_cmdline(void **state)
 	assert_int_equal(validate(&c, err, sizeof(err)), 0);
 }
 
+static void validate_devices(void **state)
+{
+	(void)state;
+	struct vm_config c = good();
+	char err[256];
+
+	c.ndrives = 2;
+	c.drives[0] = (struct drive_config){.id = "a", .path = "x", .is_root = true};
+	c.drives[1] = (struct drive_config){.id = "a", .path = "y"};
+	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);
+	assert_err_mentions(err, "two drives have the id 'a'");
+	c.drives[1].id = "b/../c";
+	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);
+	assert_err_mentions(err, "letters, digits");
+	c.drives[1].id = "b";
+	c.drives[1].is_root = true;
+	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);
+	assert_err_mentions(err, "only one drive");
+	c.drives[1].is_root = false;
+	assert_int_equal(validate(&c, err, sizeof(err)), 0);
+	c.nnets = 2;
+	c.nets[0] = (struct net_config){.id = "n0", .tap = "tap0"};
+	c.nets[1] = (struct net_config){.id = "n1", .tap = "tap0"};
+	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);
+	assert_err_mentions(err, "use the tap 'tap0'");
+	c.nets[1].tap = "a-name-longer-than-15";
+	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);
+	assert_err_mentions(err, "1 to 15 bytes");
+	c.nets[1].tap = "tap1";
+	assert_int_equal(validate(&c, err, sizeof(err)), 0);
+	c.vsock = (struct vsock_config){.enabled = true, .guest_cid = 3, .uds_path = ""};
+	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);
+	assert_err_mentions(err, "vsock uds path");
+	c.vsock.uds_path = "/run/v.sock";
+	assert_int_equal(validate(&c, err, sizeof(err)), 0);
+}
+
 static void validate_short_err_buffer(void **state)
 {
 	(void)state;
@@ -475,6 +582,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(parse_all_flags),
+	    cmocka_unit_test(parse_devices),
+	    cmocka_unit_test(parse_bad_devices),
+	    cmocka_unit_test(validate_devices),
 	    cmocka_unit_test(parse_equals_form_and_order),
 	    cmocka_unit_test(parse_defaults),
 	    cmocka_unit_test(parse_big_values),
