@@ -26,13 +26,18 @@ X86_SRCS  := src/arch/x86/kernel.c src/arch/x86/boot_tables.c src/arch/x86/boot_
              src/arch/x86/elf_load.c src/arch/x86/cpuid.c
 DEV_SRCS  := src/devices/serial.c src/devices/i8042.c src/devices/power.c src/devices/pvpanic.c
 ACPI_SRCS := src/acpi/aml.c src/arch/x86/acpi_tables.c
-VIRTIO_SRCS := src/virtio/virtqueue.c src/virtio/virtio_dev.c src/virtio/mmio.c src/virtio/rng.c
+VIRTIO_SRCS := src/virtio/virtqueue.c src/virtio/virtio_dev.c src/virtio/mmio.c src/virtio/rng.c \
+               src/virtio/blk.c src/virtio/blk_sync.c src/virtio/blk_uring.c \
+               src/virtio/net.c src/virtio/tap.c src/virtio/vsock.c src/virtio/iov.c
+# liburing (Debian liburing-dev): virtio-blk's default engine.
+LIBS := -luring
 EMBER_SRCS := $(CORE_SRCS) $(VMM_SRCS) $(X86_SRCS) $(DEV_SRCS) $(ACPI_SRCS) $(VIRTIO_SRCS)
 EMBER_OBJS := $(EMBER_SRCS:%.c=$(BUILD)/obj/%.o)
 
 # Unit tests (cmocka): each links its test file with the sources it exercises.
 UNIT_TESTS := test_guest_mem test_initrd test_kernel test_elf_load test_boot_tables test_cpuid test_bus \
-              test_serial test_config test_aml test_acpi_tables test_power test_virtqueue
+              test_serial test_config test_aml test_acpi_tables test_power test_virtqueue \
+              test_blk test_net test_vsock
 test_guest_mem_SRCS   := src/vmm/guest_mem.c
 test_initrd_SRCS      := src/vmm/initrd.c src/vmm/guest_mem.c src/file_io.c
 test_kernel_SRCS      := src/arch/x86/kernel.c src/arch/x86/elf_load.c src/vmm/guest_mem.c \
@@ -47,9 +52,14 @@ test_aml_SRCS         := src/acpi/aml.c
 test_acpi_tables_SRCS := src/arch/x86/acpi_tables.c src/acpi/aml.c src/vmm/guest_mem.c
 test_power_SRCS       := src/devices/power.c src/devices/pvpanic.c
 # Virtio device tests drive a device through the fake guest driver in virtio_harness.c.
-VIRTIO_TEST_SRCS := tests/unit/virtio_harness.c src/virtio/virtqueue.c src/virtio/virtio_dev.c \
+VIRTIO_TEST_SRCS := tests/unit/virtio_harness.c src/virtio/virtqueue.c src/virtio/virtio_dev.c src/virtio/iov.c \
                     src/vmm/event_loop.c src/vmm/guest_mem.c src/log.c
 test_virtqueue_SRCS   := src/virtio/rng.c $(VIRTIO_TEST_SRCS)
+test_blk_SRCS         := src/virtio/blk.c src/virtio/blk_sync.c src/virtio/blk_uring.c \
+                         $(VIRTIO_TEST_SRCS)
+test_blk_LIBS         := -luring
+test_net_SRCS         := src/virtio/net.c src/virtio/tap.c $(VIRTIO_TEST_SRCS)
+test_vsock_SRCS       := src/virtio/vsock.c $(VIRTIO_TEST_SRCS)
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/unit/%)
 
 include tests/guests/guests.mk
@@ -61,7 +71,7 @@ GUEST_ELFS := $(addprefix $(BUILD)/guests/,$(addsuffix .elf,$(GUEST_NAMES))) \
 all: $(BUILD)/ember $(GUEST_ELFS)
 
 $(BUILD)/ember: $(EMBER_OBJS)
-	$(CC) $(EMBER_CFLAGS) $(STATIC) -pthread -o $@ $^ $(LDFLAGS)
+	$(CC) $(EMBER_CFLAGS) $(STATIC) -pthread -o $@ $^ $(LIBS) $(LDFLAGS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -70,7 +80,7 @@ $(BUILD)/obj/%.o: %.c
 .SECONDEXPANSION:
 $(BUILD)/unit/%: tests/unit/%.c $$(%_SRCS) tests/unit/unit.h tests/unit/virtio_harness.h
 	@mkdir -p $(dir $@)
-	$(CC) $(EMBER_CFLAGS) -Isrc -pthread -o $@ $< $($*_SRCS) -lcmocka $(LDFLAGS)
+	$(CC) $(EMBER_CFLAGS) -Isrc -pthread -o $@ $< $($*_SRCS) $($*_LIBS) -lcmocka $(LDFLAGS)
 
 unit: $(UNIT_BINS)
 	@sh tests/run-unit.sh $(UNIT_BINS)

@@ -58,7 +58,8 @@ static int relay(int sock)
 		if (p[0].revents) {
 			ssize_t n = read(0, buf, sizeof(buf));
 			if (n <= 0) {
-				shutdown(sock, SHUT_WR); /* end of input: tell the peer, keep reading */
+				shutdown(sock,
+				         SHUT_WR); /* end of input: tell the peer, keep reading */
 				p[0].fd = -1;
 			} else if (write_all(sock, buf, (size_t)n) < 0) {
 				return fail("send");

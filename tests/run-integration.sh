@@ -73,7 +73,7 @@ fi
 
 # Host tools the device tests use (taps and namespaces, ext4 images, the host end of
 # vsock), with their libraries; the rig's busybox has none of them.
-for tool in ip mkfs.ext4 socat; do
+for tool in ip mkfs.ext4 debugfs socat; do
     path=$(command -v "$tool") || die "$tool is missing (run scripts/install-deps.sh)"
     adds="$adds --add $(q "$path:$path")"
     for lib in $(ldd "$path" 2>/dev/null | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) .*/\1/p'); do

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Run cmocka unit-test binaries: show each one's output, add up cmocka's passed and failed
-# counts, end with one line `unit: N passed, N failed`.
+# counts, end with one line `unit: N passed, N failed, N skipped`.
 # Usage: tests/run-unit.sh BIN...
 # Exit status 0 only if every binary exited 0 and no test failed. A binary that dies
 # before cmocka's summary (a crash, a sanitizer report) counts as one failed test.
@@ -22,6 +22,7 @@ sum() {
 
 passed=0
 failed=0
+skipped=0
 status=0
 for bin in "$@"; do
 	case $bin in
@@ -39,6 +40,7 @@ for bin in "$@"; do
 	groups=$(grep -c '^\[==========\] [0-9][0-9]* test(s) run\.' "$log")
 	p=$(sum "$log" 's/^\[  PASSED  \] \([0-9][0-9]*\) test(s)\.$/\1/p')
 	f=$(sum "$log" 's/^\[  FAILED  \] \([0-9][0-9]*\) test(s), listed below:$/\1/p')
+	sk=$(sum "$log" 's/^\[  SKIPPED \] \([0-9][0-9]*\) test(s), listed below:$/\1/p')
 	started=$(grep -c '^\[==========\] Running [0-9][0-9]* test(s)\.' "$log")
 	if [ "$groups" -lt "$started" ] || [ "$groups" -eq 0 ]; then
 		# It died mid-run: count the tests that finished, and the one that did not.
@@ -53,7 +55,9 @@ for bin in "$@"; do
 	[ "$f" -eq 0 ] || status=1
 	passed=$((passed + p))
 	failed=$((failed + f))
+	skipped=$((skipped + sk))
 done
 
-echo "unit: $passed passed, $failed failed"
+# Skipped tests (a host without network namespaces, io_uring, ...) said why above.
+echo "unit: $passed passed, $failed failed, $skipped skipped"
 exit "$status"

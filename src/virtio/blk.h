@@ -8,8 +8,53 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define BLK_CONFIG_SIZE 60 /* virtio_blk_config up to write_zeroes_may_unmap and its padding */
-#define BLK_ID_BYTES    20 /* the GET_ID answer */
+/* Feature bits (5.2.3). */
+#define VIRTIO_BLK_F_SEG_MAX      2
+#define VIRTIO_BLK_F_RO           5
+#define VIRTIO_BLK_F_BLK_SIZE     6
+#define VIRTIO_BLK_F_FLUSH        9
+#define VIRTIO_BLK_F_DISCARD      13
+#define VIRTIO_BLK_F_WRITE_ZEROES 14
+
+/* Request types, status values and flags (5.2.6). */
+#define VIRTIO_BLK_T_IN                    0
+#define VIRTIO_BLK_T_OUT                   1
+#define VIRTIO_BLK_T_FLUSH                 4
+#define VIRTIO_BLK_T_GET_ID                8
+#define VIRTIO_BLK_T_DISCARD               11
+#define VIRTIO_BLK_T_WRITE_ZEROES          13
+#define VIRTIO_BLK_S_OK                    0
+#define VIRTIO_BLK_S_IOERR                 1
+#define VIRTIO_BLK_S_UNSUPP                2
+#define VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP 1
+
+#define BLK_ID_BYTES 20 /* the GET_ID answer */
+
+/* The device configuration (5.2.4) up to write_zeroes_may_unmap and its padding; the
+ * later fields belong to features Ember does not offer. Little-endian. */
+struct virtio_blk_config {
+	uint64_t capacity; /* 512-byte sectors */
+	uint32_t size_max;
+	uint32_t seg_max;
+	uint16_t geometry_cylinders;
+	uint8_t geometry_heads;
+	uint8_t geometry_sectors;
+	uint32_t blk_size;
+	uint8_t physical_block_exp;
+	uint8_t alignment_offset;
+	uint16_t min_io_size;
+	uint32_t opt_io_size;
+	uint8_t writeback;
+	uint8_t unused0;
+	uint16_t num_queues;
+	uint32_t max_discard_sectors;
+	uint32_t max_discard_seg;
+	uint32_t discard_sector_alignment;
+	uint32_t max_write_zeroes_sectors;
+	uint32_t max_write_zeroes_seg;
+	uint8_t write_zeroes_may_unmap;
+	uint8_t unused1[3];
+} __attribute__((packed));
 
 struct blk_req;
 struct blk_engine;
@@ -20,25 +65,29 @@ struct virtio_blk {
 	/* private: owned by blk.c and its engines (blk_engine.h) */
 	int fd;
 	bool read_only;
-	uint64_t capacity;             /* 512-byte sectors the guest can reach */
-	uint8_t config[BLK_CONFIG_SIZE]; /* struct virtio_blk_config, little-endian */
-	char id[BLK_ID_BYTES];         /* zero-padded, not terminated when 20 long */
+	uint64_t capacity; /* 512-byte sectors the guest can reach */
+	struct virtio_blk_config config;
+	char id[BLK_ID_BYTES]; /* zero-padded, not terminated when 20 long */
 	const struct blk_engine *engine;
-	struct blk_uring *uring;       /* the io_uring engine's state; NULL otherwise */
-	struct blk_req *reqs;          /* one slot per possible head (VQ_MAX_SIZE) */
-	struct iovec *iov_pool;        /* every slot's iovec array, and the spare */
-	struct iovec *spare_iov;       /* the array the next vq_pop fills */
-	unsigned inflight;             /* slots busy */
-	bool pushed;                   /* chains pushed since the last notify_used */
-	bool writethrough;             /* FLUSH not negotiated: writes are stable at completion */
-	bool no_punch_hole;            /* the file system refused FALLOC_FL_PUNCH_HOLE */
-	bool no_zero_range;            /* ... and FALLOC_FL_ZERO_RANGE */
-	bool io_error_logged;          /* host I/O errors are logged once per device */
+	struct blk_uring *uring; /* the io_uring engine's state; NULL otherwise */
+	struct blk_req *reqs;    /* one slot per possible head (VQ_MAX_SIZE) */
+	struct iovec *iov_pool;  /* every slot's iovec array, and the spare */
+	struct iovec *spare_iov; /* the array the next vq_pop fills */
+	unsigned inflight;       /* slots busy */
+	bool pushed;             /* chains pushed since the last notify_used */
+	bool writethrough;       /* FLUSH not negotiated: writes are stable at completion */
+	bool no_punch_hole;      /* the file system refused FALLOC_FL_PUNCH_HOLE */
+	bool no_zero_range;      /* ... and FALLOC_FL_ZERO_RANGE */
+	bool io_error_logged;    /* host I/O errors are logged once per device */
 };
 
 /*
  * Open cfg->path (read-write, or read-only when cfg->read_only) and make b a virtio-blk
  * device for it: vdev.ops, name, features and config_size set, ready for virtio_mmio_add.
+ * b is overwritten. cfg->engine picks how requests reach the host: DRIVE_ENGINE_AUTO takes
+ * io_uring and falls back to synchronous I/O on the vmm thread (one warning per process)
+ * where io_uring cannot be set up; DRIVE_ENGINE_IO_URING fails instead. Allocates every
+ * request slot now: serving requests allocates nothing.
  * Returns 0, or -errno with a message naming the file in err.
  */
 int blk_create(struct virtio_blk *b, const struct drive_config *cfg, char *err, size_t errlen);

@@ -16,6 +16,7 @@
 #ifndef EMBER_VIRTIO_H
 #define EMBER_VIRTIO_H
 
+#include "../config.h"
 #include "../vmm/event_loop.h"
 #include "../vmm/guest_mem.h"
 #include "virtqueue.h"
@@ -86,7 +87,7 @@ struct virtio_dev_ops {
 
 struct virtio_dev {
 	const struct virtio_dev_ops *ops;
-	char name[32];        /* "virtio-blk vda" style: kind and the user's id, for logs */
+	char name[16 + CONFIG_ID_MAX]; /* "virtio-blk rootfs": kind and the user's id, for logs */
 	uint64_t features;    /* device-specific feature bits offered (set before adding) */
 	uint32_t config_size; /* bytes of device configuration (set before adding) */
 

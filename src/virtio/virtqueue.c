@@ -213,9 +213,10 @@ int vq_pop(struct vq *vq, struct vq_chain *c, const char **why)
 
 void vq_unpop(struct vq *vq, uint16_t n)
 {
+	/* avail_event stays where vq_pop left it, past the chains given back: moved back
+	 * behind buffers the driver already published, it would ask for a kick that never
+	 * comes. The driver still kicks for its next buffer. */
 	vq->next_avail -= n;
-	if (vq->event_idx)
-		WRITE_ONCE(*avail_event(vq), vq->next_avail);
 }
 
 void vq_push(struct vq *vq, uint16_t head, uint32_t len)

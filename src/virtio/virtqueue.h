@@ -109,7 +109,8 @@ void vq_reset(struct vq *vq);
 int vq_pop(struct vq *vq, struct vq_chain *c, const char **why);
 
 /* Give back the last n chains vq_pop returned and that were not pushed, in reverse order
- * (they will be popped again). n must not exceed what was popped since. */
+ * (they will be popped again). n must not exceed what was popped since. With EVENT_IDX
+ * the driver's next kick comes when it adds a buffer after those already published. */
 void vq_unpop(struct vq *vq, uint16_t n);
 
 /* Return the chain with head id to the driver, len bytes written into its writable

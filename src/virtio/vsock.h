@@ -1,13 +1,31 @@
-/* virtio-vsock (virtio 1.2, 5.10) with Firecracker's host side: Unix sockets. */
+/*
+ * virtio-vsock (virtio 1.2, 5.10) with Firecracker's host side: Unix sockets.
+ *
+ * Host-initiated: a host process connects to uds_path and writes "CONNECT <port>\n"; Ember
+ * asks the guest for a connection to that port and, once the guest accepts, writes
+ * "OK <host_port>\n" and relays bytes both ways (a refusal closes the Unix connection).
+ * Guest-initiated: a connection to CID 2 port P becomes a connection to the Unix socket
+ * "<uds_path>_<P>"; the guest gets RST if nothing listens there.
+ *
+ * Everything runs on the vmm thread under the device lock: the listening socket and every
+ * connection's socket are non-blocking and watched on vdev.loop from activate to reset.
+ * Up to VSOCK_MAX_CONNS connections at a time, each with a buffer for guest bytes the host
+ * side cannot take yet; all of it is allocated by vsock_create.
+ */
 #ifndef EMBER_VIRTIO_VSOCK_H
 #define EMBER_VIRTIO_VSOCK_H
 
 #include "../config.h"
 #include "virtio.h"
 
+#define VSOCK_MAX_CONNS 256
+
+struct vsock_state;
+
 struct virtio_vsock {
 	struct virtio_dev vdev;
 	/* private: owned by vsock.c */
+	struct vsock_state *st; /* NULL until vsock_create succeeds */
 };
 
 /*
@@ -15,8 +33,7 @@ struct virtio_vsock {
  * cfg->uds_path for host-initiated connections, ready for virtio_mmio_add. Returns 0, or
  * -errno with a message in err (the path in use, too long, ...).
  */
-int vsock_create(struct virtio_vsock *v, const struct vsock_config *cfg, char *err,
-                 size_t errlen);
+int vsock_create(struct virtio_vsock *v, const struct vsock_config *cfg, char *err, size_t errlen);
 
 /* Close every connection and the listening socket, and unlink it (after
  * virtio_mmio_remove). Safe after a failed create. */

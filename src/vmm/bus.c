@@ -5,7 +5,7 @@
 #include <stddef.h>
 
 int bus_add(struct bus *bus, uint64_t base, uint64_t len, const struct bus_ops *ops, void *dev,
-	    const char *name)
+            const char *name)
 {
 	uint64_t last;
 	if (len == 0 || __builtin_add_overflow(base, len - 1, &last))

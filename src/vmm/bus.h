@@ -32,7 +32,7 @@ struct bus {
 /* Claim [base, base + len) for dev. Returns 0, -EINVAL for an empty or wrapping range,
  * -EEXIST if it overlaps a claimed range, -ENOSPC if the table is full. */
 int bus_add(struct bus *bus, uint64_t base, uint64_t len, const struct bus_ops *ops, void *dev,
-	    const char *name);
+            const char *name);
 
 /* The range that wholly contains [addr, addr + len), or NULL (also when an access
  * straddles a range's edge, which no well-behaved guest does). */

@@ -19,7 +19,7 @@ unsigned gm_layout(uint64_t ram_bytes, struct gm_region regions[GM_MAX_REGIONS])
 	}
 	if (ram_bytes > LAYOUT_MMIO_HOLE) {
 		regions[n] = (struct gm_region){
-			.gpa = LAYOUT_HIGH_RAM, .size = ram_bytes - LAYOUT_MMIO_HOLE, .host = NULL};
+		    .gpa = LAYOUT_HIGH_RAM, .size = ram_bytes - LAYOUT_MMIO_HOLE, .host = NULL};
 		n++;
 	}
 	return n;
@@ -35,7 +35,7 @@ int gm_create(struct guest_mem *gm, uint64_t ram_bytes)
 	 * addresses congruent modulo 2 MiB, KVM can back guest pages with huge pages. */
 	size_t size = (size_t)ram_bytes + HUGE_2M;
 	uint8_t *map = mmap(NULL, size, PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (map == MAP_FAILED)
 		return -errno;
 	uint8_t *base = (uint8_t *)(((uintptr_t)map + HUGE_2M - 1) & ~(uintptr_t)(HUGE_2M - 1));

@@ -11,7 +11,10 @@
 #include "../devices/power.h"
 #include "../devices/pvpanic.h"
 #include "../devices/serial.h"
+#include "../virtio/blk.h"
+#include "../virtio/net.h"
 #include "../virtio/rng.h"
+#include "../virtio/vsock.h"
 #include "bus.h"
 #include "event_loop.h"
 #include "guest_mem.h"
@@ -30,6 +33,12 @@ struct vm;
 
 /* The virtio devices' storage; vm->virtio lists those in use, in bus order. */
 struct vm_devices {
+	struct virtio_blk blk[CONFIG_MAX_DRIVES];
+	unsigned nblk; /* created (blk_destroy is due) */
+	struct virtio_net net[CONFIG_MAX_NETS];
+	unsigned nnet;
+	struct virtio_vsock vsock;
+	bool vsock_made;
 	struct virtio_rng rng;
 };
 

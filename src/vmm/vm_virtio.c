@@ -18,12 +18,39 @@ int vm_virtio_create(struct vm *vm, const struct vm_config *cfg, char *err, size
 	int r = 0;
 
 	vm->nvirtio = 0;
+	/* The root drive first: Linux names disks in probe order, which is bus order. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (unsigned i = 0; i < cfg->ndrives; i++) {
+			const struct drive_config *dc = &cfg->drives[i];
+			if (dc->is_root != (pass == 0))
+				continue;
+			if ((r = blk_create(&d->blk[d->nblk], dc, err, errlen)) < 0)
+				goto fail;
+			vm->virtio[vm->nvirtio++] = &d->blk[d->nblk++].vdev;
+			if (dc->is_root) {
+				vm->root_drive = true;
+				vm->root_read_only = dc->read_only;
+			}
+		}
+	}
+	for (unsigned i = 0; i < cfg->nnets; i++) {
+		if ((r = net_create(&d->net[d->nnet], &cfg->nets[i], err, errlen)) < 0)
+			goto fail;
+		vm->virtio[vm->nvirtio++] = &d->net[d->nnet++].vdev;
+	}
+	if (cfg->vsock.enabled) {
+		if ((r = vsock_create(&d->vsock, &cfg->vsock, err, errlen)) < 0)
+			goto fail;
+		d->vsock_made = true;
+		vm->virtio[vm->nvirtio++] = &d->vsock.vdev;
+	}
 	if (cfg->entropy) {
 		rng_create(&d->rng);
 		vm->virtio[vm->nvirtio++] = &d->rng.vdev;
 	}
-	(void)err;
-	(void)errlen;
+	return 0;
+fail:
+	vm_virtio_destroy(vm);
 	return r;
 }
 
@@ -70,8 +97,19 @@ int vm_virtio_place(struct vm *vm, char *err, size_t errlen)
 
 void vm_virtio_destroy(struct vm *vm)
 {
+	struct vm_devices *d = &vm->dev;
 	for (unsigned i = 0; i < vm->nplaced; i++)
 		virtio_mmio_remove(vm, vm->virtio[i]);
 	vm->nplaced = 0;
 	vm->nvirtio = 0;
+	for (unsigned i = 0; i < d->nblk; i++)
+		blk_destroy(&d->blk[i]);
+	d->nblk = 0;
+	for (unsigned i = 0; i < d->nnet; i++)
+		net_destroy(&d->net[i]);
+	d->nnet = 0;
+	if (d->vsock_made)
+		vsock_destroy(&d->vsock);
+	d->vsock_made = false;
+	vm->root_drive = false;
 }

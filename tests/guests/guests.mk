@@ -12,8 +12,10 @@ GUEST_DIR := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 GUEST_OUT := $(BUILD)/guests
 GUEST_OBJ := $(GUEST_OUT)/obj
 
+# The virtio guests also link virtio.o, a small polling virtio-mmio driver.
+GUEST_VIRTIO_NAMES := vlist vblk vnet vrng vhostile
 GUEST_NAMES := hello cmdline memcheck smp triple_fault unknown_port unmapped_write \
-	hostile_ports hostile_hole hostile_pt spin
+	hostile_ports hostile_hole hostile_pt spin $(GUEST_VIRTIO_NAMES)
 
 GUEST_CC ?= gcc
 GUEST_CFLAGS := -ffreestanding -nostdlib -static -fno-pic -no-pie -mno-red-zone \
@@ -39,9 +41,10 @@ $(GUEST_OUT)/%.elf: $(GUEST_OBJ)/%.o $(GUEST_LIB_OBJS) $(GUEST_DIR)/guest.ld
 
 # Guests with more than one source file.
 $(GUEST_OUT)/smp.elf: $(GUEST_OBJ)/smp_tramp.o
+$(addprefix $(GUEST_OUT)/,$(addsuffix .elf,$(GUEST_VIRTIO_NAMES))): $(GUEST_OBJ)/virtio.o
 
 .SECONDARY: $(GUEST_LIB_OBJS) \
-	$(addprefix $(GUEST_OBJ)/,$(addsuffix .o,$(GUEST_NAMES)) smp_tramp.o)
+	$(addprefix $(GUEST_OBJ)/,$(addsuffix .o,$(GUEST_NAMES)) smp_tramp.o virtio.o)
 
 .PHONY: guests
 guests: $(GUEST_ELFS)

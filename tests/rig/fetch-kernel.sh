@@ -2,7 +2,7 @@
 # Fetch Debian's cloud kernel (linux-image-cloud-amd64) and extract it into OUTDIR:
 #   OUTDIR/vmlinuz                      the kernel (bzImage)
 #   OUTDIR/config, OUTDIR/System.map    from the package's /boot
-#   OUTDIR/modules/{irqbypass,kvm,kvm-amd}.ko   (uncompressed) for the nested test rig
+#   OUTDIR/modules/{irqbypass,kvm,kvm-amd,tun}.ko   (uncompressed) for the nested test rig
 #   OUTDIR/lib/modules/RELEASE/...      the whole modules tree, with modules.dep
 #                                       (for Linux guests)
 #   OUTDIR/version                      the kernel release, e.g. 6.1.0-56-cloud-amd64
@@ -15,7 +15,7 @@ die() { echo "fetch-kernel: $*" >&2; exit 1; }
 [ $# -eq 1 ] || die "usage: $0 OUTDIR"
 out=$1
 meta=linux-image-cloud-amd64
-mods="irqbypass kvm kvm-amd"
+mods="irqbypass kvm kvm-amd tun"
 
 # Resolve the metapackage to the versioned image package and its candidate version.
 pkg=$(apt-cache depends "$meta" 2>/dev/null |

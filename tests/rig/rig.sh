@@ -89,7 +89,7 @@ if [ ! -s "$kdir/version" ]; then
     [ -z "${RIG_KERNEL_DIR:-}" ] || die "no kernel in $kdir (run tests/rig/fetch-kernel.sh $kdir)"
     "$here/fetch-kernel.sh" "$kdir" >&2 || die "cannot fetch the kernel"
 fi
-for f in vmlinuz modules/irqbypass.ko modules/kvm.ko modules/kvm-amd.ko; do
+for f in vmlinuz modules/irqbypass.ko modules/kvm.ko modules/kvm-amd.ko modules/tun.ko; do
     [ -f "$kdir/$f" ] || die "$kdir/$f missing (rerun tests/rig/fetch-kernel.sh $kdir)"
 done
 command -v "$qemu" >/dev/null || die "$qemu not found (apt-get install qemu-system-x86)"
@@ -118,7 +118,7 @@ fail() {
     echo "rig-failed-$nonce"
     poweroff -f; sleep 5; reboot -f
 }
-for m in irqbypass kvm kvm-amd; do
+for m in irqbypass kvm kvm-amd tun; do
     insmod /lib/modules/rig/$m.ko || echo "rig: insmod $m.ko failed"
 done
 [ -c /dev/kvm ] || fail "/dev/kvm missing (kvm-amd did not load or bind: no SVM in the CPU?)"
@@ -164,7 +164,7 @@ fill_base() {
     mkdir -p "$1/bin" "$1/lib/modules/rig" "$1/proc" "$1/sys" "$1/dev" "$1/tmp" \
              "$1/root" "$1/etc" "$1/ember" "$1/rig" || return 1
     cp "$busybox" "$1/bin/busybox" &&
-    cp "$kdir"/modules/irqbypass.ko "$kdir"/modules/kvm.ko "$kdir"/modules/kvm-amd.ko \
+    cp "$kdir"/modules/irqbypass.ko "$kdir"/modules/kvm.ko "$kdir"/modules/kvm-amd.ko "$kdir"/modules/tun.ko \
        "$1/lib/modules/rig/" &&
     printf '%s' "$init" >"$1/init" && chmod 755 "$1/init" &&
     echo 'root:x:0:0:root:/root:/bin/sh' >"$1/etc/passwd" &&

@@ -1,0 +1,508 @@
+/*
+ * virtio-net over a tap: frames move between the guest's buffers and the tap with one readv
+ * or writev on guest memory, no copy in between. Queue 0 receives, queue 1 transmits.
+ */
+#include "net.h"
+#include "iov.h"
+#include "../log.h"
+#include "tap.h"
+
+#include <errno.h>
+#include <linux/if_tun.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+/* Feature bits (5.1.3). */
+#define NET_F_CSUM       0
+#define NET_F_GUEST_CSUM 1
+#define NET_F_MTU        3
+#define NET_F_MAC        5
+#define NET_F_GUEST_TSO4 7
+#define NET_F_GUEST_TSO6 8
+#define NET_F_HOST_TSO4  11
+#define NET_F_HOST_TSO6  12
+#define NET_F_MRG_RXBUF  15
+#define NET_F_STATUS     16
+
+/* struct virtio_net_config (5.1.4), as far as Ember fills it. */
+#define NET_CFG_MAC          0
+#define NET_CFG_STATUS       6
+#define NET_CFG_MAX_VQ_PAIRS 8
+#define NET_CFG_MTU          10
+#define NET_S_LINK_UP        1
+
+#define NET_HDR_FLAGS       0 /* offsets in struct virtio_net_hdr */
+#define NET_HDR_GSO_TYPE    1
+#define NET_HDR_NUM_BUFFERS 10
+#define NET_HDR_GSO_ECN     0x80
+
+#define NET_ETH_HLEN  14
+#define NET_VLAN_HLEN 4
+
+#define NET_RXQ 0
+#define NET_TXQ 1
+
+/* Frames handled per tap event or tx kick before the rest of the vmm thread gets a turn:
+ * a guest that floods tx, or a host that floods the tap, cannot starve other devices. */
+#define NET_RX_BUDGET 64
+#define NET_TX_BUDGET 128
+
+#define NET_MIN_MTU 68u /* IPv4's minimum */
+#define NET_MAX_MTU 65535u
+
+_Static_assert(NET_RX_IOV >= NET_CHAIN_IOV + 1, "rx_iov must hold the longest chain and rx_spill");
+
+static void net_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+/* With VIRTIO_NET_F_MTU negotiated, a frame without GSO may not exceed the MTU plus its
+ * Ethernet header (5.1.6.3.2): the tap's MTU may be larger than the guest's. */
+static bool net_rx_too_long(const struct virtio_net *n, const struct iovec *iov, unsigned niov,
+                            uint64_t len)
+{
+	uint8_t hdr[NET_HDR_SIZE + NET_ETH_HLEN];
+
+	if (!n->rx_max || len - NET_HDR_SIZE <= n->rx_max)
+		return false;
+	memset(hdr, 0, sizeof(hdr)); /* what the buffers do not hold reads as zero */
+	iov_read(iov, niov, 0, hdr, sizeof(hdr));
+	if (hdr[NET_HDR_GSO_TYPE] & ~NET_HDR_GSO_ECN)
+		return false;
+	bool tagged = hdr[NET_HDR_SIZE + 12] == 0x81 && hdr[NET_HDR_SIZE + 13] == 0x00;
+	return len - NET_HDR_SIZE > n->rx_max + (tagged ? NET_VLAN_HLEN : 0u);
+}
+
+/* Make the loop watch the tap for exactly `events` (0: not at all). */
+static int net_watch(struct virtio_net *n, uint32_t events)
+{
+	int ret;
+
+	if (events == n->tap_events)
+		return 0;
+	if (!n->tap_events)
+		ret = event_loop_add(n->vdev.loop, n->tap_fd, events, &n->tap_handler);
+	else if (!events)
+		ret = event_loop_del(n->vdev.loop, n->tap_fd);
+	else
+		ret = event_loop_mod(n->vdev.loop, n->tap_fd, events, &n->tap_handler);
+	if (ret < 0 && events) {
+		log_err("%s: cannot watch tap '%s': %s", n->vdev.name, n->tap, strerror(-ret));
+		return ret;
+	}
+	n->tap_events = events;
+	return 0;
+}
+
+/* Watch for what the device waits for: frames to receive unless the guest's rx ring is
+ * out of room (its kick resumes rx), room to send while the tap pushed back. */
+static int net_watch_update(struct virtio_net *n)
+{
+	uint32_t events = 0;
+
+	if (!n->rx_stalled && n->vdev.vqs[NET_RXQ].active)
+		events |= EPOLLIN;
+	if (n->tx_blocked)
+		events |= EPOLLOUT;
+	return net_watch(n, events);
+}
+
+/* A tap error the guest did not cause (the tap was deleted, set down, ...): said once. */
+static void net_tap_error(struct virtio_net *n, const char *what, int e)
+{
+	if (n->tap_err_logged)
+		return;
+	n->tap_err_logged = true;
+	log_warn("%s: tap '%s': %s: %s%s; frames are dropped", n->vdev.name, n->tap, what,
+	         strerror(e), e == EIO ? " (is the tap up?)" : "");
+}
+
+enum net_rx_result { NET_RX_STOP, NET_RX_DELIVERED, NET_RX_DROPPED };
+
+/*
+ * Move one frame from the tap into the guest's rx buffers. Without MRG_RXBUF one chain
+ * takes the whole frame (the driver sizes its buffers for that, 5.1.6.3.1). With it, pop
+ * chains until they hold the largest frame the tap can give, or the ring runs dry; read
+ * once across all of them, then give the guest the ones the frame filled and put the rest
+ * back. A ring with less room than rx_need (the largest frame the guest agreed to) waits
+ * for the guest's next kick.
+ */
+static enum net_rx_result net_rx_one(struct virtio_net *n)
+{
+	struct vq *vq = &n->vdev.vqs[NET_RXQ];
+	unsigned nchains = n->rx_held, niov = n->rx_held_iov;
+	uint64_t room = n->rx_held_room;
+	bool ring_empty = false;
+	const char *why;
+
+	n->rx_held = 0;
+
+	for (;;) {
+		struct vq_chain *c = &n->rx_chains[nchains];
+		c->iov = n->rx_iov + niov;
+		c->iov_cap = NET_RX_IOV - 1 - niov; /* the last one is for rx_spill */
+		int r = vq_pop(vq, c, &why);
+		if (r < 0) {
+			virtio_dev_fail(&n->vdev, "rx queue: %s", why);
+			return NET_RX_STOP;
+		}
+		if (r == 0) {
+			ring_empty = true;
+			break;
+		}
+		nchains++;
+		if (c->nout) {
+			virtio_dev_fail(&n->vdev, "rx buffer %u is device-readable", c->head);
+			return NET_RX_STOP;
+		}
+		if (c->in_bytes < NET_HDR_SIZE) {
+			virtio_dev_fail(&n->vdev,
+			                "rx buffer %u has %u bytes, less than the %u-byte header",
+			                c->head, c->in_bytes, NET_HDR_SIZE);
+			return NET_RX_STOP;
+		}
+		niov += c->nin;
+		room += c->in_bytes;
+		if (!n->mrg_rxbuf || room >= NET_MAX_CHAIN)
+			break;
+		/* Every descriptor is out (nothing more can come) or the next chain might
+		 * not fit rx_iov: read into what there is. A frame that does not fit is
+		 * dropped below. */
+		if (nchains == vq->size || NET_RX_IOV - 1 - niov < 2u * vq->size)
+			break;
+	}
+	/* Out of room, and more buffers may come: wait for the guest's kick instead of
+	 * polling a tap whose frames have nowhere to go. */
+	if (nchains == 0 || (ring_empty && room < n->rx_need)) {
+		/* Keep the chains rather than put them back: the empty vq_pop asked the guest
+		 * (EVENT_IDX) to kick at its next buffer, and vq_unpop would move that request
+		 * back behind buffers it already published, so the kick would never come. */
+		n->rx_held = nchains;
+		n->rx_held_iov = niov;
+		n->rx_held_room = room;
+		n->rx_stalled = true;
+		net_watch_update(n);
+		return NET_RX_STOP;
+	}
+
+	n->rx_iov[niov].iov_base = &n->rx_spill;
+	n->rx_iov[niov].iov_len = 1;
+	ssize_t len = readv(n->tap_fd, n->rx_iov, (int)niov + 1);
+	if (len < 0) {
+		int e = errno;
+		vq_unpop(vq, (uint16_t)nchains);
+		if (e != EAGAIN && e != EINTR)
+			net_tap_error(n, "read", e);
+		return NET_RX_STOP;
+	}
+	/* The frame reached rx_spill: it did not fit and the tun driver cut it short. Or it
+	 * is longer than the guest's MTU allows. */
+	bool cut = (uint64_t)len > room || len < NET_HDR_SIZE;
+	if (cut || net_rx_too_long(n, n->rx_iov, niov, (uint64_t)len)) {
+		vq_unpop(vq, (uint16_t)nchains);
+		n->rx_dropped++;
+		if (!n->rx_drop_logged) {
+			n->rx_drop_logged = true;
+			if (cut)
+				log_warn(
+				    "%s: dropped a frame from tap '%s' larger than the guest's "
+				    "rx buffers (%llu bytes); said once",
+				    n->vdev.name, n->tap,
+				    (unsigned long long)(room - NET_HDR_SIZE));
+			else
+				log_warn("%s: dropped a %zd-byte frame from tap '%s': over the "
+				         "guest's MTU %u (is the tap's larger?); said once",
+				         n->vdev.name, len - NET_HDR_SIZE, n->tap, n->mtu);
+		}
+		return NET_RX_DROPPED;
+	}
+
+	/* How many chains the frame spans: each is filled before the next. */
+	unsigned used = 0;
+	for (uint64_t left = (uint64_t)len; left; used++)
+		left -= left < n->rx_chains[used].in_bytes ? left : n->rx_chains[used].in_bytes;
+
+	/* The tun driver writes the header up to num_buffers and skips that field. It also
+	 * marks frames whose checksum a NIC already checked (DATA_VALID), which a guest
+	 * without GUEST_CSUM must not see: flags stay zero for it (5.1.6.4.1). */
+	uint8_t nb[2];
+	net_put16(nb, (uint16_t)used);
+	iov_write(n->rx_chains[0].iov, n->rx_chains[0].nin, NET_HDR_NUM_BUFFERS, nb, 2);
+	if (!n->guest_csum)
+		iov_write(n->rx_chains[0].iov, n->rx_chains[0].nin, NET_HDR_FLAGS, "", 1);
+
+	uint32_t left = (uint32_t)len;
+	for (unsigned i = 0; i < used; i++) {
+		uint32_t l = left < n->rx_chains[i].in_bytes ? left : n->rx_chains[i].in_bytes;
+		vq_push(vq, n->rx_chains[i].head, l);
+		left -= l;
+	}
+	vq_unpop(vq, (uint16_t)(nchains - used));
+	n->rx_frames++;
+	n->rx_bytes += (uint64_t)len - NET_HDR_SIZE;
+	return NET_RX_DELIVERED;
+}
+
+static void net_rx(struct virtio_net *n)
+{
+	bool delivered = false;
+
+	for (unsigned i = 0; i < NET_RX_BUDGET; i++) {
+		enum net_rx_result r = net_rx_one(n);
+		if (r == NET_RX_STOP)
+			break;
+		if (r == NET_RX_DELIVERED)
+			delivered = true;
+	}
+	/* Frames left in the tap keep it readable: the level-triggered loop calls again. */
+	if (delivered)
+		virtio_dev_notify_used(&n->vdev, NET_RXQ);
+}
+
+/*
+ * Send the guest's tx chains (header and frame) to the tap, at most NET_TX_BUDGET of them
+ * before yielding. A full tap puts the chain back and waits for EPOLLOUT.
+ */
+static void net_tx(struct virtio_net *n)
+{
+	struct vq *vq = &n->vdev.vqs[NET_TXQ];
+	struct vq_chain *c = &n->tx_chain;
+	unsigned frames = 0;
+	const char *why;
+
+	while (!n->tx_blocked) {
+		if (frames == NET_TX_BUDGET) {
+			virtio_dev_requeue(&n->vdev, NET_TXQ);
+			break;
+		}
+		int r = vq_pop(vq, c, &why);
+		if (r < 0) {
+			virtio_dev_fail(&n->vdev, "tx queue: %s", why);
+			break;
+		}
+		if (r == 0)
+			break;
+		if (c->nin) {
+			virtio_dev_fail(&n->vdev, "tx chain %u has device-writable buffers",
+			                c->head);
+			break;
+		}
+		if (c->out_bytes < NET_HDR_SIZE || c->out_bytes > NET_MAX_CHAIN) {
+			virtio_dev_fail(&n->vdev, "tx chain %u has %u bytes, outside %u..%u",
+			                c->head, c->out_bytes, NET_HDR_SIZE, NET_MAX_CHAIN);
+			break;
+		}
+		ssize_t w = writev(n->tap_fd, c->iov, c->nout);
+		int e = w < 0 ? errno : 0;
+		if (e == EAGAIN || e == EINTR) {
+			vq_unpop(vq, 1);
+			if (e == EINTR) {
+				virtio_dev_requeue(&n->vdev, NET_TXQ);
+				break;
+			}
+			n->tx_blocked = true;
+			net_watch_update(n);
+			break;
+		}
+		if (w < 0) {
+			/* The tap is gone or down, or the kernel refused the guest's header:
+			 * drop the frame, the guest's buffer goes back all the same. */
+			net_tap_error(n, "write", e);
+			n->tx_dropped++;
+		} else {
+			n->tx_frames++;
+			n->tx_bytes += c->out_bytes - NET_HDR_SIZE;
+		}
+		vq_push(vq, c->head, 0);
+		frames++;
+	}
+	if (frames)
+		virtio_dev_notify_used(&n->vdev, NET_TXQ);
+}
+
+static void net_tap_event(void *ctx, uint32_t events)
+{
+	struct virtio_net *n = ctx;
+
+	virtio_dev_lock(&n->vdev);
+	/* Failed or reset since the event was queued: stop watching, or a tap with frames
+	 * would wake the loop forever (activate watches again). */
+	if (!virtio_dev_live(&n->vdev)) {
+		net_watch(n, 0);
+		goto out;
+	}
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		/* The tun driver says so only when the tap was deleted under us. */
+		if (!n->tap_err_logged)
+			log_warn("%s: tap '%s' was deleted; frames are dropped", n->vdev.name,
+			         n->tap);
+		n->tap_err_logged = true;
+		net_watch(n, 0);
+		goto out;
+	}
+	if ((events & EPOLLOUT) && n->tx_blocked) {
+		n->tx_blocked = false;
+		net_watch_update(n);
+		net_tx(n);
+	}
+	if ((events & EPOLLIN) && !n->rx_stalled && virtio_dev_live(&n->vdev))
+		net_rx(n);
+out:
+	virtio_dev_unlock(&n->vdev);
+}
+
+static void net_config_read(struct virtio_dev *vdev, uint32_t off, uint8_t *data, unsigned len)
+{
+	struct virtio_net *n = container_of(vdev, struct virtio_net, vdev);
+
+	if (off > sizeof(n->config) || len > sizeof(n->config) - off) {
+		memset(data, 0, len);
+		return;
+	}
+	memcpy(data, n->config + off, len);
+}
+
+static int net_activate(struct virtio_dev *vdev)
+{
+	struct virtio_net *n = container_of(vdev, struct virtio_net, vdev);
+	unsigned offloads = 0;
+
+	n->mrg_rxbuf = virtio_dev_has(vdev, NET_F_MRG_RXBUF);
+	n->guest_csum = virtio_dev_has(vdev, NET_F_GUEST_CSUM);
+	/* The largest frame the guest can be sent: 64 KiB with GSO, else its MTU with an
+	 * Ethernet header and a VLAN tag. */
+	bool mtu = virtio_dev_has(vdev, NET_F_MTU) && n->mtu;
+	n->rx_max = mtu ? n->mtu + NET_ETH_HLEN : 0;
+	if (virtio_dev_has(vdev, NET_F_GUEST_TSO4) || virtio_dev_has(vdev, NET_F_GUEST_TSO6))
+		n->rx_need = NET_MAX_CHAIN;
+	else
+		n->rx_need = NET_HDR_SIZE + NET_ETH_HLEN + NET_VLAN_HLEN + (mtu ? n->mtu : 1500);
+	if (n->rx_need > NET_MAX_CHAIN)
+		n->rx_need = NET_MAX_CHAIN;
+	/* Partial checksums and GSO frames reach the guest only if it takes them (TSO
+	 * implies checksum offload, 5.1.3.1). */
+	if (n->guest_csum) {
+		offloads |= TUN_F_CSUM;
+		if (virtio_dev_has(vdev, NET_F_GUEST_TSO4))
+			offloads |= TUN_F_TSO4;
+		if (virtio_dev_has(vdev, NET_F_GUEST_TSO6))
+			offloads |= TUN_F_TSO6;
+	}
+	int ret = tap_set_offload(n->tap_fd, offloads);
+	if (ret < 0) {
+		log_err("%s: cannot set the offloads of tap '%s': %s", vdev->name, n->tap,
+		        strerror(-ret));
+		return ret;
+	}
+	n->rx_stalled = false;
+	n->tx_blocked = false;
+	return net_watch_update(n);
+}
+
+static void net_reset(struct virtio_dev *vdev)
+{
+	struct virtio_net *n = container_of(vdev, struct virtio_net, vdev);
+
+	net_watch(n, 0);
+	n->rx_stalled = false;
+	n->rx_held = 0; /* the transport resets the queue: held chains are forgotten */
+	n->tx_blocked = false;
+	n->mrg_rxbuf = false;
+	/* The next driver may accept less: no GSO frames queue up for it meanwhile. */
+	tap_set_offload(n->tap_fd, 0);
+}
+
+static void net_notify(struct virtio_dev *vdev, unsigned q)
+{
+	struct virtio_net *n = container_of(vdev, struct virtio_net, vdev);
+
+	if (q == NET_RXQ) {
+		/* New rx buffers: frames waiting in the tap can go now. */
+		if (n->rx_stalled) {
+			n->rx_stalled = false;
+			net_watch_update(n);
+		}
+	} else if (q == NET_TXQ && !n->tx_blocked) {
+		net_tx(n);
+	}
+}
+
+static const struct virtio_dev_ops net_ops = {
+    .kind = "virtio-net",
+    .device_id = VIRTIO_ID_NET,
+    .num_queues = 2,
+    .queue_max_size = 256,
+    .config_read = net_config_read,
+    .config_write = NULL, /* the MAC is read-only without VIRTIO_NET_F_CTRL_MAC_ADDR */
+    .activate = net_activate,
+    .reset = net_reset,
+    .notify = net_notify,
+};
+
+int net_create(struct virtio_net *n, const struct net_config *cfg, char *err, size_t errlen)
+{
+	const char *id = cfg->id ? cfg->id : cfg->tap ? cfg->tap : "";
+
+	memset(n, 0, sizeof(*n));
+	n->vdev.ops = &net_ops;
+	n->tap_fd = -1;
+	snprintf(n->vdev.name, sizeof(n->vdev.name), "%s %s", net_ops.kind, id);
+
+	if (cfg->mtu && (cfg->mtu < NET_MIN_MTU || cfg->mtu > NET_MAX_MTU)) {
+		snprintf(err, errlen, "net '%s': MTU %u is outside %u..%u", id, cfg->mtu,
+		         NET_MIN_MTU, NET_MAX_MTU);
+		return -EINVAL;
+	}
+	/* A group address would make the guest's NIC answer for a multicast group. */
+	if (cfg->has_mac && (cfg->mac[0] & 1)) {
+		snprintf(err, errlen,
+		         "net '%s': MAC %02x:%02x:%02x:%02x:%02x:%02x is a multicast address", id,
+		         cfg->mac[0], cfg->mac[1], cfg->mac[2], cfg->mac[3], cfg->mac[4],
+		         cfg->mac[5]);
+		return -EINVAL;
+	}
+
+	int fd = tap_open(cfg->tap, err, errlen);
+	if (fd < 0)
+		return fd;
+	n->tap_fd = fd;
+	snprintf(n->tap, sizeof(n->tap), "%s", cfg->tap);
+	n->tap_handler.fn = net_tap_event;
+	n->tap_handler.ctx = n;
+	n->tx_chain.iov = n->tx_iov;
+	n->tx_chain.iov_cap = NET_CHAIN_IOV;
+
+	n->vdev.features = 1ull << NET_F_CSUM | 1ull << NET_F_GUEST_CSUM |
+	                   1ull << NET_F_GUEST_TSO4 | 1ull << NET_F_GUEST_TSO6 |
+	                   1ull << NET_F_HOST_TSO4 | 1ull << NET_F_HOST_TSO6 |
+	                   1ull << NET_F_MRG_RXBUF | 1ull << NET_F_STATUS;
+	if (cfg->has_mac) {
+		n->vdev.features |= 1ull << NET_F_MAC;
+		memcpy(n->config + NET_CFG_MAC, cfg->mac, 6);
+	}
+	if (cfg->mtu) {
+		n->mtu = (uint16_t)cfg->mtu;
+		n->vdev.features |= 1ull << NET_F_MTU;
+		net_put16(n->config + NET_CFG_MTU, (uint16_t)cfg->mtu);
+	}
+	net_put16(n->config + NET_CFG_STATUS, NET_S_LINK_UP);
+	net_put16(n->config + NET_CFG_MAX_VQ_PAIRS, 1);
+	n->vdev.config_size = sizeof(n->config);
+	return 0;
+}
+
+void net_destroy(struct virtio_net *n)
+{
+	/* ops tells a created device from a zeroed struct, whose fd 0 is not ours. */
+	if (n->vdev.ops != &net_ops || n->tap_fd < 0)
+		return;
+	if (n->tap_events && n->vdev.loop)
+		event_loop_del(n->vdev.loop, n->tap_fd);
+	n->tap_events = 0;
+	close(n->tap_fd);
+	n->tap_fd = -1;
+}
