@@ -29,15 +29,19 @@ ACPI_SRCS := src/acpi/aml.c src/arch/x86/acpi_tables.c
 VIRTIO_SRCS := src/virtio/virtqueue.c src/virtio/virtio_dev.c src/virtio/mmio.c src/virtio/rng.c \
                src/virtio/blk.c src/virtio/blk_sync.c src/virtio/blk_uring.c \
                src/virtio/net.c src/virtio/tap.c src/virtio/vsock.c src/virtio/iov.c
-# liburing (Debian liburing-dev): virtio-blk's default engine.
-LIBS := -luring
-EMBER_SRCS := $(CORE_SRCS) $(VMM_SRCS) $(X86_SRCS) $(DEV_SRCS) $(ACPI_SRCS) $(VIRTIO_SRCS)
+API_SRCS  := src/api/parse.c src/api/config_json.c src/api/http.c src/api/server.c \
+             src/api/vmm_api.c src/api/api_mode.c
+# liburing (Debian liburing-dev): virtio-blk's default engine. jansson (libjansson-dev):
+# the API's JSON. libhttp-parser (libhttp-parser-dev): the API's HTTP requests.
+LIBS := -luring -ljansson -lhttp_parser
+EMBER_SRCS := $(CORE_SRCS) $(VMM_SRCS) $(X86_SRCS) $(DEV_SRCS) $(ACPI_SRCS) $(VIRTIO_SRCS) \
+              $(API_SRCS)
 EMBER_OBJS := $(EMBER_SRCS:%.c=$(BUILD)/obj/%.o)
 
 # Unit tests (cmocka): each links its test file with the sources it exercises.
 UNIT_TESTS := test_guest_mem test_initrd test_kernel test_elf_load test_boot_tables test_cpuid test_bus \
               test_serial test_config test_aml test_acpi_tables test_power test_virtqueue \
-              test_blk test_net test_vsock
+              test_blk test_net test_vsock test_i8042 test_api_parse test_api_http
 test_guest_mem_SRCS   := src/vmm/guest_mem.c
 test_initrd_SRCS      := src/vmm/initrd.c src/vmm/guest_mem.c src/file_io.c
 test_kernel_SRCS      := src/arch/x86/kernel.c src/arch/x86/elf_load.c src/vmm/guest_mem.c \
@@ -60,6 +64,12 @@ test_blk_SRCS         := src/virtio/blk.c src/virtio/blk_sync.c src/virtio/blk_u
 test_blk_LIBS         := -luring
 test_net_SRCS         := src/virtio/net.c src/virtio/tap.c $(VIRTIO_TEST_SRCS)
 test_vsock_SRCS       := src/virtio/vsock.c $(VIRTIO_TEST_SRCS)
+test_i8042_SRCS       := src/devices/i8042.c
+test_api_parse_SRCS   := src/api/parse.c src/api/config_json.c src/config.c
+test_api_parse_LIBS   := -ljansson
+test_api_http_SRCS    := src/api/http.c src/api/server.c src/api/parse.c src/api/config_json.c \
+                         src/config.c src/log.c
+test_api_http_LIBS    := -lhttp_parser -ljansson
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/unit/%)
 
 include tests/guests/guests.mk
@@ -67,7 +77,7 @@ GUEST_ELFS := $(addprefix $(BUILD)/guests/,$(addsuffix .elf,$(GUEST_NAMES))) \
               $(BUILD)/guests/hello_pvh.elf
 
 .PHONY: all deps demo run-tests test unit integration asan bench clean format guest guest-kernel \
-	install
+	install fuzz
 all: $(BUILD)/ember $(GUEST_ELFS)
 
 $(BUILD)/ember: $(EMBER_OBJS)
@@ -110,6 +120,14 @@ $(BUILD)/bench/runstat: bench/runstat.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -Werror -static -o $@ $<
 
+$(BUILD)/bench/apilat: bench/apilat.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
+
+$(BUILD)/bench/listen_floor: bench/listen_floor.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -Werror -static -o $@ $<
+
 # Also a test guest: the same image entered by the 64-bit entry and by --boot pvh.
 $(BUILD)/bench/hello_pvh.elf $(BUILD)/guests/hello_pvh.elf: bench/hello_pvh.S bench/hello_pvh.ld
 	@mkdir -p $(dir $@)
@@ -118,6 +136,22 @@ $(BUILD)/bench/hello_pvh.elf $(BUILD)/guests/hello_pvh.elf: bench/hello_pvh.S be
 
 deps:
 	@sh scripts/install-deps.sh
+
+# libFuzzer over the API's HTTP layer (clang, libclang-rt-14-dev), a bounded run:
+# FUZZ_TIME seconds (default 30) from the seed corpus in tests/fuzz/corpus_http.
+FUZZ_CC   ?= clang
+FUZZ_TIME ?= 30
+$(BUILD)/fuzz/fuzz_api_http: tests/fuzz/fuzz_api_http.c src/api/http.c src/api/parse.c \
+		src/api/config_json.c src/config.c src/api/server.h src/api/http.h src/api/api.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -g -O1 -std=gnu11 $(WARN) -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=all -o $@ $(filter %.c,$^) -lhttp_parser -ljansson
+
+fuzz: deps $(BUILD)/fuzz/fuzz_api_http
+	@mkdir -p $(BUILD)/fuzz/corpus_http
+	$(BUILD)/fuzz/fuzz_api_http -max_total_time=$(FUZZ_TIME) -max_len=20000 \
+		-dict=tests/fuzz/http.dict -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus_http \
+		tests/fuzz/corpus_http
 
 # The default guest `ember run` boots without --kernel: Debian's cloud kernel and our
 # initramfs (guest/init.c, busybox, the virtio modules). Fetches the kernel with apt.
@@ -146,7 +180,9 @@ demo: deps
 	@$(MAKE) --no-print-directory all guest $(BUILD)/bench/runstat >/dev/null
 	@sh scripts/demo.sh
 
-bench: all guest $(BUILD)/bench/runstat $(BUILD)/bench/hello_pvh.elf
+bench: all guest $(BUILD)/bench/runstat $(BUILD)/bench/hello_pvh.elf $(BUILD)/bench/apilat \
+		$(BUILD)/bench/listen_floor
+	sh bench/api.sh
 	sh bench/start.sh
 	sh bench/boot.sh
 	if [ -s build/guest-kernel/vmlinux ]; then BOOT_KERNEL=build/guest-kernel/vmlinux sh bench/boot.sh; fi

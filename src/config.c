@@ -24,7 +24,7 @@ int config_full_cmdline(const struct vm_config *cfg, char *buf, size_t len)
 	return n;
 }
 
-static bool id_ok(const char *id)
+bool config_id_ok(const char *id)
 {
 	size_t n = strlen(id);
 	if (n < 1 || n > CONFIG_ID_MAX)
@@ -45,7 +45,7 @@ int config_validate_devices(const struct vm_config *cfg, char *err, size_t errle
 	}
 	for (unsigned i = 0; i < cfg->ndrives; i++) {
 		const struct drive_config *d = &cfg->drives[i];
-		if (!d->id || !id_ok(d->id)) {
+		if (!d->id || !config_id_ok(d->id)) {
 			snprintf(err, errlen,
 			         "drive id '%s' must be 1 to %d letters, digits, '_' or '-'",
 			         d->id ? d->id : "", CONFIG_ID_MAX);
@@ -68,7 +68,7 @@ int config_validate_devices(const struct vm_config *cfg, char *err, size_t errle
 	}
 	for (unsigned i = 0; i < cfg->nnets; i++) {
 		const struct net_config *n = &cfg->nets[i];
-		if (!n->id || !id_ok(n->id)) {
+		if (!n->id || !config_id_ok(n->id)) {
 			snprintf(err, errlen,
 			         "network interface id '%s' must be 1 to %d letters, digits, '_' "
 			         "or '-'",

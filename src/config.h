@@ -16,10 +16,10 @@
 #define CONFIG_CMD_MAX_BYTES   (1u << 20) /* their total size, NULs included */
 
 /* Close to Firecracker's default: serial console, reboot and panic end the VM, no PCI
- * (there is none), no mouse port. The i8042 driver finds no controller through ACPI and
- * stays quiet, so no i8042.nopnp. loglevel=3 keeps boot chatter off the console, among it
- * x86's "PCI: Fatal: No config space access function found", which pci=off itself causes;
- * panics and oopses still print (they raise the level). */
+ * (there is none), no mouse port. The i8042 driver finds the keyboard controller through
+ * ACPI (PNP0303), which is how SendCtrlAltDel reaches the guest. loglevel=3 keeps boot chatter off
+ * the console, among it x86's "PCI: Fatal: No config space access function found", which pci=off
+ * itself causes; panics and oopses still print (they raise the level). */
 #define CONFIG_DEFAULT_CMDLINE                                                                     \
 	"console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux loglevel=3"
 
@@ -99,6 +99,9 @@ void config_defaults(struct vm_config *cfg);
  * into err.
  */
 int config_validate(const struct vm_config *cfg, uint64_t host_mem_mib, char *err, size_t errlen);
+
+/* A device or instance id: 1..CONFIG_ID_MAX bytes of [A-Za-z0-9_-]. */
+bool config_id_ok(const char *id);
 
 /* The device part of config_validate: drive and interface ids (1..CONFIG_ID_MAX of
  * [A-Za-z0-9_-], unique), paths and tap names present, at most one root drive, the vsock

@@ -5,6 +5,7 @@
 #include "doctor.h"
 #include "exit_status.h"
 #include "log.h"
+#include "api/api_mode.h"
 #include "vmm/vm.h"
 
 #include <stdio.h>
@@ -82,6 +83,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (api_mode_wanted(argv[1]))
+		return api_mode_main(argc, argv, host_mem_mib());
 	if (!strcmp(argv[1], "doctor"))
 		return doctor_run();
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {

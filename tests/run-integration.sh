@@ -37,6 +37,11 @@ case ${EMBER_TEST_RIG:-} in
     0) [ -z "$why" ] || die "EMBER_TEST_RIG=0 but $why" ;;
 esac
 
+# The script that puts a guest command into an initrd, for monitors (and Ember's API mode)
+# that cannot pass `-- CMD`.
+CMD_INITRD=${CMD_INITRD:-$top/bench/cmd-initrd.sh}
+export CMD_INITRD
+
 if [ -z "$why" ]; then
     say "running on this host's /dev/kvm"
     exec sh "$top/tests/integration/run.sh" "$@"
@@ -73,7 +78,7 @@ fi
 
 # Host tools the device tests use (taps and namespaces, ext4 images, the host end of
 # vsock), with their libraries; the rig's busybox has none of them.
-for tool in ip mkfs.ext4 debugfs socat; do
+for tool in ip mkfs.ext4 debugfs socat curl; do
     path=$(command -v "$tool") || die "$tool is missing (run scripts/install-deps.sh)"
     adds="$adds --add $(q "$path:$path")"
     for lib in $(ldd "$path" 2>/dev/null | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) .*/\1/p'); do
@@ -84,7 +89,8 @@ done
 # The default guest sits beside ember in the rig, as in the build tree.
 [ -d "$GUEST_DIR" ] && adds="$adds --add $(q "$GUEST_DIR:/ember/build/guest")"
 
-env="EMBER=/ember/build/ember GUESTS=/ember/build/guests GUEST_DIR=/ember/build/guest"
+env="EMBER=/ember/build/ember GUESTS=/ember/build/guests GUEST_DIR=/ember/build/guest CMD_INITRD=/ember/bench/cmd-initrd.sh"
+adds="$adds --add $(q "$top/bench/cmd-initrd.sh:/ember/bench/cmd-initrd.sh")"
 [ -z "${EMBER_RUN_TIMEOUT:-}" ] || env="$env EMBER_RUN_TIMEOUT=$(q "$EMBER_RUN_TIMEOUT")"
 [ -z "${ASAN_OPTIONS:-}" ] || env="$env ASAN_OPTIONS=$(q "$ASAN_OPTIONS")"
 [ -z "${UBSAN_OPTIONS:-}" ] || env="$env UBSAN_OPTIONS=$(q "$UBSAN_OPTIONS")"

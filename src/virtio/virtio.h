@@ -108,6 +108,10 @@ struct virtio_dev {
 	bool fail_logged;
 	atomic_uint interrupt_status;
 	struct vq vqs[VIRTIO_MAX_QUEUES];
+	/* Counters for the metrics, read without the lock. */
+	atomic_ullong stat_kicks;        /* notifications handled */
+	atomic_ullong stat_interrupts;   /* interrupts raised */
+	atomic_ullong stat_failures;     /* times the device needed a reset */
 	int irq_fd;                      /* KVM_IRQFD eventfd */
 	int kick_fds[VIRTIO_MAX_QUEUES]; /* KVM_IOEVENTFD eventfds on QueueNotify */
 	struct el_handler kick_handlers[VIRTIO_MAX_QUEUES];

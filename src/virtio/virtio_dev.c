@@ -20,6 +20,9 @@ int virtio_dev_init(struct virtio_dev *vdev)
 	vdev->failed = false;
 	vdev->fail_logged = false;
 	atomic_init(&vdev->interrupt_status, 0);
+	atomic_init(&vdev->stat_kicks, 0);
+	atomic_init(&vdev->stat_interrupts, 0);
+	atomic_init(&vdev->stat_failures, 0);
 	return -pthread_mutex_init(&vdev->lock, NULL);
 }
 
@@ -45,6 +48,7 @@ bool virtio_dev_has(const struct virtio_dev *vdev, unsigned bit)
 
 static void raise_irq(struct virtio_dev *vdev, unsigned why)
 {
+	atomic_fetch_add(&vdev->stat_interrupts, 1);
 	atomic_fetch_or(&vdev->interrupt_status, why);
 	uint64_t one = 1;
 	/* Fails only if the counter would overflow, i.e. the interrupt is pending anyway. */
@@ -57,6 +61,7 @@ void virtio_dev_fail(struct virtio_dev *vdev, const char *fmt, ...)
 	if (vdev->failed)
 		return;
 	vdev->failed = true;
+	atomic_fetch_add(&vdev->stat_failures, 1);
 	vdev->status |= VIRTIO_STATUS_NEEDS_RESET;
 	if (!vdev->fail_logged) {
 		char msg[256];
@@ -91,6 +96,7 @@ static void on_kick(void *ctx, uint32_t events)
 	(void)events;
 	if (read(vdev->kick_fds[k->q], &count, sizeof(count)) < 0)
 		return; /* EAGAIN: another reader got it */
+	atomic_fetch_add(&vdev->stat_kicks, 1);
 	virtio_dev_lock(vdev);
 	if (virtio_dev_live(vdev) && vdev->vqs[k->q].active)
 		vdev->ops->notify(vdev, k->q);

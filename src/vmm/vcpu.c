@@ -158,6 +158,60 @@ static void kick_handler(int sig)
 	(void)sig; /* its only job is to interrupt KVM_RUN */
 }
 
+/* While the VM is paused, wait here, outside KVM_RUN. */
+static void park_if_paused(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	if (!__atomic_load_n(&vm->paused, __ATOMIC_ACQUIRE))
+		return; /* the common case, on every exit: no lock */
+	pthread_mutex_lock(&vm->pause_lock);
+	if (vm->paused) {
+		vm->parked++;
+		pthread_cond_broadcast(&vm->pause_cond);
+		while (vm->paused && !vm_stopping(vm))
+			pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+		vm->parked--;
+	}
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+static void kick_vcpus(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		/* immediate_exit covers a vCPU about to enter KVM_RUN; the signal one inside. */
+		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+		if (v->started && !pthread_equal(v->thread, pthread_self()))
+			pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+	}
+}
+
+void vm_pause(struct vm *vm)
+{
+	unsigned started = 0;
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		started += vm->vcpus[i].started;
+	pthread_mutex_lock(&vm->pause_lock);
+	__atomic_store_n(&vm->paused, true, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&vm->pause_lock);
+	kick_vcpus(vm);
+	pthread_mutex_lock(&vm->pause_lock);
+	while (vm->parked < started && !vm_stopping(vm))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+void vm_resume(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	if (!vm_stopping(vm))
+		for (unsigned i = 0; i < vm->nvcpus; i++)
+			__atomic_store_n(&vm->vcpus[i].run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&vm->paused, false, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -171,6 +225,9 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 
 	while (!vm_stopping(v->vm)) {
+		park_if_paused(v);
+		if (vm_stopping(v->vm))
+			break;
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
@@ -208,12 +265,12 @@ void vm_stop(struct vm *vm, int status)
 	int running = -1;
 	if (!atomic_compare_exchange_strong(&vm->exit_status, &running, status))
 		return;
-	for (unsigned i = 0; i < vm->nvcpus; i++) {
-		struct vcpu *v = &vm->vcpus[i];
-		/* immediate_exit covers a vCPU about to enter KVM_RUN; the signal one inside. */
-		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-		if (v->started && !pthread_equal(v->thread, pthread_self()))
-			pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+	kick_vcpus(vm);
+	/* Paused vCPUs wait on the condition: wake them so they see the stop. */
+	if (vm->pause_ready) {
+		pthread_mutex_lock(&vm->pause_lock);
+		pthread_cond_broadcast(&vm->pause_cond);
+		pthread_mutex_unlock(&vm->pause_lock);
 	}
 	uint64_t one = 1;
 	ssize_t w = write(vm->stop_fd, &one, sizeof(one));

@@ -38,6 +38,14 @@ static void serial_set_irq(void *ctx, int level)
 	(void)ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq);
 }
 
+static void kbd_set_irq(void *ctx, int level)
+{
+	struct vm *vm = ctx;
+	struct kvm_irq_level irq = {.irq = I8042_KBD_IRQ, .level = (uint32_t)level};
+	/* As serial_set_irq: fails only once the irqchip is gone. */
+	(void)ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq);
+}
+
 static void guest_reset(void *ctx)
 {
 	vm_stop(ctx, EXIT_GUEST_OK);
@@ -64,7 +72,12 @@ static int add_devices(struct vm *vm, char *err, size_t errlen)
 		return r;
 	}
 	vm->serial_ready = true;
-	i8042_init(&vm->i8042, guest_reset, vm);
+	r = i8042_init(&vm->i8042, guest_reset, kbd_set_irq, vm);
+	if (r) {
+		snprintf(err, errlen, "cannot set up the keyboard controller: %s", strerror(-r));
+		return r;
+	}
+	vm->i8042_ready = true;
 	power_init(&vm->power, guest_poweroff, guest_reset, vm);
 	pvpanic_init(&vm->pvpanic, guest_panic, vm);
 
@@ -305,6 +318,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	memset(vm, 0, sizeof(*vm));
 	vm->kvm_fd = vm->vm_fd = vm->stop_fd = vm->loop.epfd = -1;
 	atomic_init(&vm->exit_status, -1);
+	if (pthread_mutex_init(&vm->pause_lock, NULL) || pthread_cond_init(&vm->pause_cond, NULL)) {
+		snprintf(err, errlen, "cannot create the pause lock");
+		return -ENOMEM;
+	}
+	vm->pause_ready = true;
 	vm->flavour = kvm_flavour_detect();
 
 	kernel_fd = open_image("kernel", cfg->kernel_path, &kernel_size, err, errlen);
@@ -401,18 +419,40 @@ void vm_destroy(struct vm *vm)
 		close(vm->stop_fd);
 	vm->vm_fd = vm->kvm_fd = vm->stop_fd = -1;
 	event_loop_destroy(&vm->loop);
+	if (vm->pause_ready) {
+		pthread_cond_destroy(&vm->pause_cond);
+		pthread_mutex_destroy(&vm->pause_lock);
+		vm->pause_ready = false;
+	}
 	gm_destroy(&vm->mem);
 	if (vm->serial_ready)
 		serial_destroy(&vm->serial);
 	vm->serial_ready = false;
+	if (vm->i8042_ready)
+		i8042_destroy(&vm->i8042);
+	vm->i8042_ready = false;
+}
+
+int vm_start_vcpus(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nvcpus && !vm_stopping(vm); i++) {
+		int r = vcpu_start(&vm->vcpus[i]);
+		if (r < 0) {
+			vm_stop(vm, EXIT_USAGE);
+			return r;
+		}
+	}
+	return 0;
 }
 
 int vm_run(struct vm *vm)
 {
-	for (unsigned i = 0; i < vm->nvcpus && !vm_stopping(vm); i++)
-		if (vcpu_start(&vm->vcpus[i]) < 0)
-			vm_stop(vm, EXIT_USAGE);
+	vm_start_vcpus(vm);
+	return vm_wait(vm);
+}
 
+int vm_wait(struct vm *vm)
+{
 	event_loop_run(vm);
 
 	/* vm_stop set immediate_exit for all; kick again any vCPU it may have missed

@@ -63,6 +63,7 @@ struct vm {
 	struct serial serial;
 	bool serial_ready;
 	struct i8042 i8042;
+	bool i8042_ready;
 	struct power power;
 	struct pvpanic pvpanic;
 	struct event_loop loop; /* the vmm thread's: devices add their fds */
@@ -75,7 +76,13 @@ struct vm {
 	unsigned nvcpus;
 	struct vcpu vcpus[CONFIG_MAX_VCPUS];
 	atomic_int exit_status; /* -1 while the VM runs; then the process exit status */
-	int stop_fd;            /* eventfd: written once when the VM stops */
+	/* Pausing: vCPU threads park outside KVM_RUN while paused is set (vm_pause). */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	bool pause_ready; /* the lock and condition exist */
+	bool paused;      /* under pause_lock */
+	unsigned parked;  /* vCPU threads waiting, under pause_lock */
+	int stop_fd;      /* eventfd: written once when the VM stops */
 };
 
 /*
@@ -102,6 +109,21 @@ void vm_destroy(struct vm *vm);
  * times: the first status wins. Kicks every vCPU out of KVM_RUN and wakes the vmm loop.
  */
 void vm_stop(struct vm *vm, int status);
+
+/* Pause the guest: every started vCPU leaves KVM_RUN and waits; returns once all wait (or
+ * the VM stops). Devices keep running. Call from the vmm thread only. */
+void vm_pause(struct vm *vm);
+
+/* Let paused vCPUs run again. Call from the vmm thread only. */
+void vm_resume(struct vm *vm);
+
+/* Start the vCPU threads without running the vmm loop (vm_run does both). Returns 0, or
+ * -errno after stopping the VM. */
+int vm_start_vcpus(struct vm *vm);
+
+/* The second half of vm_run, for a caller that started the vCPUs itself: run the vmm
+ * loop until the VM stops, join the vCPU threads, return the exit status. */
+int vm_wait(struct vm *vm);
 
 /* True once vm_stop has been called. */
 bool vm_stopping(struct vm *vm);

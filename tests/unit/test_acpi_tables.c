@@ -321,6 +321,7 @@ static void dsdt_names(void **state)
 	size_t n = table_len(d);
 	assert_int_equal(d[8], 2); /* revision 2: 64-bit integers */
 	assert_true(contains(d, n, "COM1"));
+	assert_true(contains(d, n, "KBD_"));
 	assert_true(contains(d, n, "PEVT"));
 	assert_true(contains(d, n, "QEMU0001"));
 	assert_true(contains(d, n, "LNRO0005"));
@@ -571,6 +572,20 @@ static void assert_has(const char *text, const char *s)
 		fail_msg("no '%s' in:\n%s", s, text);
 }
 
+/* The disassembly of one device: from its "Device (NAME)" line to the next device's. */
+static void assert_device_has(const char *text, const char *device, const char *s)
+{
+	const char *from = strstr(text, device);
+	if (!from) {
+		fail_msg("no '%s' in:\n%s", device, text);
+		return;
+	}
+	const char *to = strstr(from + 1, "Device (");
+	size_t len = to ? (size_t)(to - from) : strlen(from);
+	if (!memmem(from, len, s, strlen(s)))
+		fail_msg("no '%s' in %s:\n%.*s", s, device, (int)len, from);
+}
+
 /* Every table through iasl -d, the DSDT's disassembly back through iasl to the very same
  * AML, and the tables loaded by acpiexec, which evaluates \_S5. */
 static void acpica_check(unsigned nvcpus, unsigned nvirtio)
@@ -600,6 +615,23 @@ static void acpica_check(unsigned nvcpus, unsigned nvirtio)
 	assert_has(dsdt, "Scope (\\_SB)");
 	assert_has(dsdt, "Device (COM1)");
 	assert_has(dsdt, "EisaId (\"PNP0501\")");
+	/* The keyboard controller: data port, command port, ISA IRQ 1. */
+	assert_int_equal(count(dsdt, "Device (KBD)"), 1);
+	assert_device_has(dsdt, "Device (KBD)", "EisaId (\"PNP0303\")");
+	/* In this order: Linux takes the first IO for the data port. */
+	assert_device_has(dsdt, "Device (KBD)",
+	                  "IO (Decode16,\n"
+	                  "                    0x0060,             // Range Minimum\n"
+	                  "                    0x0060,             // Range Maximum\n"
+	                  "                    0x01,               // Alignment\n"
+	                  "                    0x01,               // Length\n"
+	                  "                    )\n"
+	                  "                IO (Decode16,\n"
+	                  "                    0x0064,             // Range Minimum\n"
+	                  "                    0x0064,             // Range Maximum\n"
+	                  "                    0x01,               // Alignment\n"
+	                  "                    0x01,               // Length\n");
+	assert_device_has(dsdt, "Device (KBD)", "IRQNoFlags ()\n                    {1}");
 	assert_has(dsdt, "Device (PEVT)");
 	assert_has(dsdt, "Name (_HID, \"QEMU0001\")");
 	assert_has(dsdt, "Name (\\_S5, Package (0x04)");

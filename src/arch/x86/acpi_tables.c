@@ -2,6 +2,7 @@
 #include "acpi_tables.h"
 
 #include "../../acpi/aml.h"
+#include "../../devices/i8042.h"
 #include "../../devices/power.h"
 #include "../../devices/pvpanic.h"
 #include "../../devices/serial.h"
@@ -64,6 +65,7 @@
 #define FADT_F_RESET_REG_SUP   (1u << 10)
 #define FADT_F_HW_REDUCED_ACPI (1u << 20)
 
+#define IAPC_8042                 (1u << 1)
 #define IAPC_VGA_NOT_PRESENT      (1u << 2)
 #define IAPC_CMOS_RTC_NOT_PRESENT (1u << 5)
 
@@ -99,6 +101,7 @@
 #define VIRTIO_MMIO_HID "LNRO0005"
 #define PVPANIC_HID     "QEMU0001"
 #define COM_HID         "PNP0501"
+#define KBD_HID         "PNP0303" /* PS/2 keyboard controller, IBM enhanced keyboard */
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -181,10 +184,10 @@ static void write_fadt(uint8_t *t, gpa_t dsdt)
 {
 	sdt_header(t, "FACP", FADT_SIZE, FADT_REVISION);
 	/* Hardware-reduced: no PM1/GPE blocks, SCI, SMI command port or FACS; the OS uses
-	 * the sleep registers instead. No 8042 (ours only resets the machine: Linux's keyboard
-	 * driver need not probe it, and reboot=k writes the port directly) and no legacy
-	 * devices beyond those the DSDT lists. */
-	put16(t + FADT_IAPC_BOOT_ARCH, IAPC_VGA_NOT_PRESENT | IAPC_CMOS_RTC_NOT_PRESENT);
+	 * the sleep registers instead. An 8042 (the DSDT's PNP0303 keyboard controller) and
+	 * no other legacy devices than those the DSDT lists. */
+	put16(t + FADT_IAPC_BOOT_ARCH,
+	      IAPC_8042 | IAPC_VGA_NOT_PRESENT | IAPC_CMOS_RTC_NOT_PRESENT);
 	put32(t + FADT_FLAGS, FADT_F_HW_REDUCED_ACPI | FADT_F_RESET_REG_SUP | FADT_F_PWR_BUTTON |
 	                          FADT_F_SLP_BUTTON);
 	gas_io8(t + FADT_RESET_REG, POWER_RESET_PORT);
@@ -260,6 +263,19 @@ static long build_dsdt_aml(uint8_t *buf, size_t cap, const struct acpi_machine *
 	aml_restemplate_begin(&a);
 	aml_res_io(&a, SERIAL_COM1_BASE, SERIAL_REGS);
 	aml_res_irq_noflags(&a, SERIAL_COM1_IRQ);
+	aml_restemplate_end(&a);
+	aml_device_end(&a);
+
+	/* How Linux's i8042 driver finds the controller (without it, it takes the FADT's
+	 * word that there is none): the data port is the first IO, the command port the
+	 * second, and only the keyboard's interrupt is given; no aux (mouse) device. */
+	aml_device_begin(&a, "KBD_");
+	aml_name_eisaid(&a, "_HID", KBD_HID);
+	aml_name(&a, "_CRS");
+	aml_restemplate_begin(&a);
+	aml_res_io(&a, I8042_DATA_PORT, 1);
+	aml_res_io(&a, I8042_COMMAND_PORT, 1);
+	aml_res_irq_noflags(&a, I8042_KBD_IRQ);
 	aml_restemplate_end(&a);
 	aml_device_end(&a);
 

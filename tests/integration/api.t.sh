@@ -1,0 +1,228 @@
+# Integration cases for the Firecracker-compatible API: Ember driven only by `curl
+# --unix-socket`, as a script that drives Firecracker would (configure, start, pause,
+# resume, Ctrl-Alt-Del, exit), the config-file path, and requests that must fail with
+# 400 and change nothing. Needs curl on the host (the rig gets it from run-integration.sh).
+
+# Start "ember --api-sock $T/api.sock EXTRA..." in the background, stdout to $T/out and
+# stderr to $T/err; wait (up to 10 s) for the socket. Sets $api_pid.
+api_start() {
+	command -v curl >/dev/null || skip "curl is not installed (scripts/install-deps.sh)"
+	SOCK=$T/api.sock
+	"$EMBER" --api-sock "$SOCK" "$@" <"${API_STDIN:-/dev/null}" >"$T/out" 2>"$T/err" &
+	api_pid=$!
+	for _i in $(seq 1 100); do
+		[ -S "$SOCK" ] && return 0
+		sleep 0.1
+	done
+	_fail "no API socket after 10 s" "$T/err"
+	return 1
+}
+
+# api METHOD PATH [JSON]: one request; the HTTP status in $code, the body in $T/body.
+api() {
+	if [ $# -ge 3 ]; then
+		code=$(curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$SOCK" -X "$1" \
+			-H 'Content-Type: application/json' -d "$3" "http://localhost$2")
+	else
+		code=$(curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$SOCK" -X "$1" \
+			"http://localhost$2")
+	fi
+}
+
+# expect_api CODE [ERE]: the last request's status, and its body matching ERE.
+expect_api() {
+	[ "$code" = "$1" ] || _fail "HTTP status $code, expected $1" "$T/body"
+	[ $# -lt 2 ] || _match "response body" "$T/body" "$2"
+}
+
+# Wait (up to $2 s, default 60) for ember to exit; its status in $status.
+api_wait_exit() {
+	_n=$((${2:-60} * 10))
+	while [ "$_n" -gt 0 ] && kill -0 "$api_pid" 2>/dev/null; do
+		sleep 0.1
+		_n=$((_n - 1))
+	done
+	if kill -0 "$api_pid" 2>/dev/null; then
+		kill -KILL "$api_pid"
+		_fail "ember did not exit" "$T/err" "$T/out"
+	fi
+	wait "$api_pid"
+	status=$?
+}
+
+# Wait (up to 30 s) for stdout to match ERE.
+api_wait_out() {
+	for _i in $(seq 1 300); do
+		grep -Eq -- "$1" "$T/out" && return 0
+		sleep 0.1
+	done
+	_fail "stdout never matched /$1/" "$T/out" "$T/err"
+	return 1
+}
+
+t_api_lifecycle_pause_resume_ctrl_alt_del() {
+	api_start || return
+	api GET /
+	expect_api 200 '"state": ?"Not started"'
+	api PUT /boot-source "{\"kernel_image_path\": \"$GUESTS/kbd_cad.elf\", \"boot_args\": \"console=ttyS0\"}"
+	expect_api 204
+	api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 64}'
+	expect_api 204
+	api GET /machine-config
+	expect_api 200 '"mem_size_mib": ?64'
+	api PUT /actions '{"action_type": "InstanceStart"}'
+	expect_api 204
+	api GET /
+	expect_api 200 '"state": ?"Running"'
+	api_wait_out '^kbd_cad: waiting' || { kill "$api_pid"; return; }
+	api PATCH /vm '{"state": "Paused"}'
+	expect_api 204
+	api GET /
+	expect_api 200 '"state": ?"Paused"'
+	api PATCH /vm '{"state": "Resumed"}'
+	expect_api 204
+	api PUT /actions '{"action_type": "InstanceStart"}'
+	expect_api 400 'fault_message'
+	api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 64}'
+	expect_api 400 'not supported after starting'
+	api PUT /actions '{"action_type": "SendCtrlAltDel"}'
+	expect_api 204
+	api_wait_exit
+	expect_status 0
+	expect_out '^kbd_cad: ctrl-alt-del'
+	[ ! -e "$SOCK" ] || _fail "the API socket is still there after exit"
+}
+
+t_api_refusals_change_nothing() {
+	api_start || return
+	api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256}'
+	expect_api 204
+	api PUT /machine-config '{"vcpu_count": 99, "mem_size_mib": 256}'
+	expect_api 400 'vcpu_count'
+	api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256, "bogus": 1}'
+	expect_api 400 'bogus'
+	api PUT /machine-config '{"vcpu_count": "two", "mem_size_mib": 256}'
+	expect_api 400 'vcpu_count'
+	api PUT /machine-config '{not json'
+	expect_api 400 'fault_message'
+	api PUT /nowhere '{}'
+	expect_api 400 'nowhere'
+	api DELETE /machine-config
+	expect_api 400 'fault_message'
+	api PUT /drives/a%2fb '{"drive_id": "a/b", "is_root_device": false, "path_on_host": "/x"}'
+	expect_api 400 'fault_message'
+	api PUT /drives/d1 '{"drive_id": "d2", "is_root_device": false, "path_on_host": "/x"}'
+	expect_api 400 'fault_message'
+	api PUT /actions '{"action_type": "InstanceStart"}'
+	expect_api 400 'kernel'
+	api PUT /actions '{"action_type": "SendCtrlAltDel"}'
+	expect_api 400 'fault_message'
+	api GET /machine-config
+	expect_api 200 '"vcpu_count": ?2'
+	_match "machine-config" "$T/body" '"mem_size_mib": ?256'
+	api GET /vm/config
+	expect_api 200 '"drives": ?\[\]'
+	kill -TERM "$api_pid"
+	api_wait_exit
+	expect_status 143
+	[ ! -e "$SOCK" ] || _fail "the API socket is still there after SIGTERM"
+}
+
+t_api_socket_in_use_refused() {
+	api_start || return
+	"$EMBER" --api-sock "$SOCK" >"$T/out2" 2>"$T/err2"
+	second=$?
+	[ "$second" = 2 ] || _fail "a second ember on the same socket exited $second, not 2" "$T/err2"
+	_match "second ember's stderr" "$T/err2" 'in use|EADDRINUSE|already'
+	api GET /version
+	expect_api 200 'firecracker_version'
+	kill -TERM "$api_pid"
+	api_wait_exit
+}
+
+t_api_config_file_no_api() {
+	cat >"$T/vm.json" <<JSON
+{
+  "boot-source": {"kernel_image_path": "$GUESTS/hello.elf", "boot_args": "console=ttyS0"},
+  "machine-config": {"vcpu_count": 1, "mem_size_mib": 64}
+}
+JSON
+	ember_run_raw() { "$EMBER" "$@" </dev/null >"$T/out" 2>"$T/err"; status=$?; }
+	ember_run_raw --config-file "$T/vm.json" --no-api
+	expect_status 0
+	expect_out '^Hello from an Ember guest'
+	printf '{"machine-config": {"vcpu_count": 1, "mem_size_mib": 64}}' >"$T/bad.json"
+	ember_run_raw --config-file "$T/bad.json" --no-api
+	expect_status 2
+	expect_err 'boot-source'
+	ember_run_raw --no-api
+	expect_status 2
+	expect_err 'config-file'
+}
+
+t_api_linux_guest_like_firecracker() {
+	# Firecracker's getting-started sequence, with Ember's default guest; the command
+	# rides in the initrd (the API has no `-- CMD`).
+	[ -f "${GUEST_DIR:-}/vmlinux" ] || _fail "no default guest in GUEST_DIR"
+	sh "$CMD_INITRD" "$GUEST_DIR/initrd.cpio" "$T/initrd.cpio" sh -c \
+		'cat /proc/cmdline; head -c 4 /dev/vda; echo' || _fail "cannot build the initrd"
+	printf 'EMBR' >"$T/disk.img"
+	dd if=/dev/zero of="$T/disk.img" bs=512 seek=1 count=2047 2>/dev/null
+	api_start || return
+	api PUT /boot-source "{\"kernel_image_path\": \"$GUEST_DIR/vmlinux\", \"initrd_path\": \"$T/initrd.cpio\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 pci=off loglevel=3 api.t=1\"}"
+	expect_api 204
+	api PUT /drives/scratch "{\"drive_id\": \"scratch\", \"path_on_host\": \"$T/disk.img\", \"is_root_device\": false, \"is_read_only\": true}"
+	expect_api 204
+	api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 256}'
+	expect_api 204
+	api PUT /entropy '{}'
+	expect_api 204
+	api GET /vm/config
+	expect_api 200 '"drive_id": ?"scratch"'
+	api PUT /actions '{"action_type": "InstanceStart"}'
+	expect_api 204
+	api_wait_exit 120
+	expect_status 0
+	expect_out 'api\.t=1'
+	expect_out '^EMBR'
+}
+
+t_api_logger_and_metrics() {
+	api_start --id test-vm --log-path "$T/log" --level Info --metrics-path "$T/metrics" || return
+	api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 64}'
+	expect_api 204
+	api PUT /machine-config '{"vcpu_count": 0, "mem_size_mib": 64}'
+	expect_api 400
+	api PUT /actions '{"action_type": "FlushMetrics"}'
+	expect_api 204
+	api GET /
+	expect_api 200 '"id": ?"test-vm"'
+	_match "metrics" "$T/metrics" '"put_machine_config":\{"count":1,"fails":0\}'
+	_match "metrics" "$T/metrics" '"id":"test-vm"'
+	_match "log" "$T/log" 'test-vm.*API put_machine_config: 204'
+	api PUT /logger "{\"log_path\": \"$T/log2\"}"
+	expect_api 400 'already'
+	kill -TERM "$api_pid"
+	api_wait_exit
+	# One more line at exit.
+	[ "$(wc -l <"$T/metrics")" -ge 2 ] || _fail "no metrics line at exit" "$T/metrics"
+}
+
+t_api_linux_ctrl_alt_del_powers_off() {
+	# The keys reach Linux's i8042/atkbd driver, the kernel hands Ctrl-Alt-Del to PID 1
+	# (the init disabled the immediate reboot), and the init powers off with status 0.
+	[ -f "${GUEST_DIR:-}/vmlinux" ] || _fail "no default guest in GUEST_DIR"
+	sh "$CMD_INITRD" "$GUEST_DIR/initrd.cpio" "$T/initrd.cpio" sh -c \
+		'echo guest-ready; sleep 100; echo not-stopped' || _fail "cannot build the initrd"
+	api_start || return
+	api PUT /boot-source "{\"kernel_image_path\": \"$GUEST_DIR/vmlinux\", \"initrd_path\": \"$T/initrd.cpio\"}"
+	expect_api 204
+	api PUT /actions '{"action_type": "InstanceStart"}'
+	expect_api 204
+	api_wait_out '^guest-ready' || { kill "$api_pid"; return; }
+	api PUT /actions '{"action_type": "SendCtrlAltDel"}'
+	expect_api 204
+	api_wait_exit 30
+	expect_status 0
+	expect_no_out 'not-stopped'
+}

@@ -1,0 +1,1341 @@
+/* The API's request parsing, the config file and GET /vm/config's rendering: every route,
+ * every field's rules, and golden files for the JSON we produce and read. */
+#include "unit.h"
+
+#include "api/api.h"
+#include "config.h"
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
+
+static struct api_cmd cmd;
+static struct api_reply reply;
+
+/* ---- helpers ---- */
+
+static int req_n(const char *method, const char *path, const char *body, size_t len)
+{
+	memset(&reply, 0, sizeof(reply));
+	memset(&cmd, 0x5a, sizeof(cmd)); /* api_parse must fill what it returns */
+	return api_parse(method, path, body, len, &cmd, &reply);
+}
+
+static int req(const char *method, const char *path, const char *body)
+{
+	return req_n(method, path, body, body ? strlen(body) : 0);
+}
+
+static const char *or_empty(const char *s)
+{
+	return s ? s : "";
+}
+
+/* The fault message of a 400 reply, checking the body is exactly {"fault_message": "..."}. */
+static const char *fault_message(void)
+{
+	static char msg[2048];
+	json_error_t jerr;
+	assert_int_equal(reply.status, 400);
+	assert_int_equal(reply.len, strlen(reply.body));
+	json_t *o = json_loadb(reply.body, reply.len, 0, &jerr);
+	if (!o)
+		print_error("fault body is not JSON: %s (%s)\n", reply.body, jerr.text);
+	assert_non_null(o);
+	assert_true(json_is_object(o));
+	assert_int_equal(json_object_size(o), 1);
+	json_t *m = json_object_get(o, "fault_message");
+	assert_true(json_is_string(m));
+	snprintf(msg, sizeof(msg), "%s", json_string_value(m));
+	json_decref(o);
+	return msg;
+}
+
+/* The request is refused with a 400 whose message mentions needle. */
+#define assert_refused(m_, p_, b_, needle_)                                                        \
+	do {                                                                                       \
+		int rc_ = req(m_, p_, b_);                                                         \
+		if (rc_ != -EINVAL)                                                                \
+			print_error("%s %s %s was accepted\n", m_, p_, or_empty(b_));              \
+		assert_int_equal(rc_, -EINVAL);                                                    \
+		assert_err_mentions(fault_message(), needle_);                                     \
+	} while (0)
+
+#define assert_accepted(m_, p_, b_)                                                                \
+	do {                                                                                       \
+		int rc_ = req(m_, p_, b_);                                                         \
+		if (rc_ != 0)                                                                      \
+			print_error("%s %s %s refused: %s\n", m_, p_, or_empty(b_), reply.body);   \
+		assert_int_equal(rc_, 0);                                                          \
+	} while (0)
+
+/* A JSON string of n copies of c, quoted. */
+static const char *long_str(char c, size_t n)
+{
+	static char buf[3][8192];
+	static int next;
+	char *b = buf[next++ % 3];
+	assert_true(n + 3 <= sizeof(buf[0]));
+	b[0] = '"';
+	memset(b + 1, c, n);
+	b[n + 1] = '"';
+	b[n + 2] = '\0';
+	return b;
+}
+
+static const char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static const char *fmt(const char *f, ...)
+{
+	static char buf[4][20000];
+	static int next;
+	char *b = buf[next++ % 4];
+	va_list ap;
+	va_start(ap, f);
+	int n = vsnprintf(b, sizeof(buf[0]), f, ap);
+	va_end(ap);
+	assert_true(n > 0 && (size_t)n < sizeof(buf[0]));
+	return b;
+}
+
+/* ---- routes ---- */
+
+static void get_routes(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *path;
+		enum api_op op;
+	} gets[] = {{"/", API_GET_INFO},
+	            {"/version", API_GET_VERSION},
+	            {"/vm/config", API_GET_VM_CONFIG},
+	            {"/machine-config", API_GET_MACHINE_CONFIG}};
+	for (size_t i = 0; i < sizeof(gets) / sizeof(gets[0]); i++) {
+		assert_accepted("GET", gets[i].path, NULL);
+		assert_int_equal(cmd.op, gets[i].op);
+		/* A GET carries nothing; even an empty object is refused. */
+		assert_refused("GET", gets[i].path, "{}", "no body");
+	}
+}
+
+static void unknown_paths_and_methods(void **state)
+{
+	(void)state;
+	assert_int_equal(req("PUT", "/foo", "{}"), -EINVAL);
+	assert_string_equal(fault_message(), "Invalid request method and/or path: PUT /foo");
+
+	static const char *const bad[][2] = {
+	    {"GET", "/boot-source"}, /* PUT only */
+	    {"PATCH", "/boot-source"},
+	    {"PUT", "/vm"},
+	    {"GET", "/vm"},
+	    {"DELETE", "/vm"},
+	    {"POST", "/actions"},
+	    {"put", "/actions"}, /* methods are case-sensitive */
+	    {"PUT", "/vsock/"},  /* a trailing '/' is another path */
+	    {"GET", "/vm/config/"},
+	    {"GET", "/version/"},
+	    {"PUT", "/drives"},
+	    {"GET", "/drives/rootfs"},
+	    {"PATCH", "/entropy"},
+	    {"PUT", "/Boot-Source"},
+	    {"GET", ""},
+	    {"GET", "//"},
+	    {"PUT", "/balloon"},
+	    {"PUT", "/mmds"},
+	    {"PUT", "/snapshot/create"},
+	    {"PUT", "/cpu-config"},
+	    {"GET", "/machine-config?x=1"},
+	    {"PUT", "/network-interfaces"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_refused(bad[i][0], bad[i][1], "{}", "Invalid request method and/or path");
+		assert_err_mentions(fault_message(), bad[i][1]);
+	}
+}
+
+static void empty_body(void **state)
+{
+	(void)state;
+	static const char *const puts[][2] = {
+	    {"PUT", "/boot-source"},
+	    {"PUT", "/machine-config"},
+	    {"PATCH", "/machine-config"},
+	    {"PUT", "/drives/a"},
+	    {"PATCH", "/drives/a"},
+	    {"PUT", "/network-interfaces/a"},
+	    {"PATCH", "/network-interfaces/a"},
+	    {"PUT", "/vsock"},
+	    {"PUT", "/entropy"},
+	    {"PUT", "/logger"},
+	    {"PUT", "/metrics"},
+	    {"PUT", "/actions"},
+	    {"PATCH", "/vm"},
+	};
+	for (size_t i = 0; i < sizeof(puts) / sizeof(puts[0]); i++) {
+		assert_refused(puts[i][0], puts[i][1], "", "body");
+		/* Not an object: the shapes jansson would take, and the ones it refuses. */
+		assert_refused(puts[i][0], puts[i][1], "[]", "JSON object");
+		assert_refused(puts[i][0], puts[i][1], "[{}]", "JSON object");
+		assert_refused(puts[i][0], puts[i][1], "null", "not valid JSON");
+		assert_refused(puts[i][0], puts[i][1], "\"x\"", "not valid JSON");
+		assert_refused(puts[i][0], puts[i][1], "7", "not valid JSON");
+	}
+}
+
+static void bad_json(void **state)
+{
+	(void)state;
+	assert_refused("PUT", "/boot-source", "{", "not valid JSON");
+	assert_refused("PUT", "/boot-source", "{\"kernel_image_path\": \"/k\"", "not valid JSON");
+	assert_refused("PUT", "/boot-source", "{'kernel_image_path': '/k'}", "not valid JSON");
+	/* Trailing garbage, even another object. */
+	assert_refused("PUT", "/boot-source", "{\"kernel_image_path\": \"/k\"} x",
+	               "not valid JSON");
+	assert_refused("PUT", "/boot-source", "{\"kernel_image_path\": \"/k\"}{}",
+	               "not valid JSON");
+	/* Whitespace around the value is fine. */
+	assert_accepted("PUT", "/boot-source", " \n{\"kernel_image_path\": \"/k\"}\r\n ");
+	/* Duplicate keys: which would win is a guess. */
+	assert_refused("PUT", "/boot-source",
+	               "{\"kernel_image_path\": \"/a\", \"kernel_image_path\": \"/b\"}",
+	               "duplicate");
+	/* A NUL inside the body, escaped NULs in strings and keys, invalid UTF-8. */
+	static const char nul[] = "{\"kernel_image_path\": \"/k\"}\0";
+	assert_int_equal(req_n("PUT", "/boot-source", nul, sizeof(nul) - 1), -EINVAL);
+	assert_err_mentions(fault_message(), "not valid JSON");
+	static const char nul2[] = "{\"kernel_image_path\": \"/\0k\"}";
+	assert_int_equal(req_n("PUT", "/boot-source", nul2, sizeof(nul2) - 1), -EINVAL);
+	assert_refused("PUT", "/boot-source", "{\"kernel_image_path\": \"/k\\u0000x\"}",
+	               "not valid JSON");
+	assert_refused("PUT", "/boot-source", "{\"kernel_image_path\\u0000\": \"/k\"}",
+	               "not valid JSON");
+	assert_refused("PUT", "/boot-source", "{\"kernel_image_path\": \"/k\xff\"}",
+	               "not valid JSON");
+	assert_refused("PUT", "/boot-source", "{\"kernel_image_path\": \"/k\xc0\xaf\"}",
+	               "not valid JSON");
+	/* Numbers out of any integer's range. */
+	assert_refused("PUT", "/machine-config",
+	               "{\"vcpu_count\": 1, \"mem_size_mib\": 99999999999999999999999}",
+	               "not valid JSON");
+	/* Deep nesting ends in an error, not a crash. */
+	char deep[3000 * 2 + 64];
+	size_t n = (size_t)snprintf(deep, sizeof(deep), "{\"rate_limiter\": ");
+	for (int i = 0; i < 3000; i++)
+		deep[n++] = '[';
+	for (int i = 0; i < 3000; i++)
+		deep[n++] = ']';
+	deep[n++] = '}';
+	deep[n] = '\0';
+	assert_int_equal(req("PUT", "/entropy", deep), -EINVAL);
+	(void)fault_message();
+}
+
+/* ---- boot-source ---- */
+
+static void boot_source(void **state)
+{
+	(void)state;
+	assert_accepted(
+	    "PUT", "/boot-source",
+	    "{\"kernel_image_path\": \"/srv/vmlinux\", \"initrd_path\": \"/srv/initrd\","
+	    " \"boot_args\": \"console=ttyS0 quiet\"}");
+	assert_int_equal(cmd.op, API_PUT_BOOT_SOURCE);
+	assert_string_equal(cmd.u.boot.kernel_image_path, "/srv/vmlinux");
+	assert_true(cmd.u.boot.has_initrd_path);
+	assert_string_equal(cmd.u.boot.initrd_path, "/srv/initrd");
+	assert_true(cmd.u.boot.has_boot_args);
+	assert_string_equal(cmd.u.boot.boot_args, "console=ttyS0 quiet");
+
+	assert_accepted("PUT", "/boot-source", "{\"kernel_image_path\": \"vmlinux\"}");
+	assert_false(cmd.u.boot.has_initrd_path);
+	assert_false(cmd.u.boot.has_boot_args);
+	/* null is absent (GET /vm/config shows an absent initrd so); "" boot args are kept. */
+	assert_accepted(
+	    "PUT", "/boot-source",
+	    "{\"kernel_image_path\": \"k\", \"initrd_path\": null, \"boot_args\": \"\"}");
+	assert_false(cmd.u.boot.has_initrd_path);
+	assert_true(cmd.u.boot.has_boot_args);
+	assert_string_equal(cmd.u.boot.boot_args, "");
+	/* Unicode survives. */
+	assert_accepted("PUT", "/boot-source",
+	                "{\"kernel_image_path\": \"/k\\u00e9\\ud83d\\ude00\"}");
+	assert_string_equal(cmd.u.boot.kernel_image_path, "/k\xc3\xa9\xf0\x9f\x98\x80");
+
+	assert_refused("PUT", "/boot-source", "{\"kernel_image_path\": \"k\", \"foo\": 1}",
+	               "unknown field 'foo' in boot-source");
+	assert_refused("PUT", "/boot-source", "{\"Kernel_image_path\": \"k\"}",
+	               "unknown field 'Kernel_image_path'");
+	assert_refused("PUT", "/boot-source", "{}", "missing required field 'kernel_image_path'");
+	assert_refused("PUT", "/boot-source", "{\"kernel_image_path\": null}",
+	               "missing required field 'kernel_image_path'");
+	assert_refused("PUT", "/boot-source", "{\"boot_args\": \"x\"}", "kernel_image_path");
+	assert_refused("PUT", "/boot-source", "{\"kernel_image_path\": 5}", "must be a string");
+	assert_refused("PUT", "/boot-source", "{\"kernel_image_path\": [\"k\"]}", "not an array");
+	assert_refused("PUT", "/boot-source", "{\"kernel_image_path\": \"k\", \"boot_args\": true}",
+	               "field 'boot_args' in boot-source must be a string, not a boolean");
+	assert_refused("PUT", "/boot-source", "{\"kernel_image_path\": \"\"}", "empty");
+	assert_refused("PUT", "/boot-source",
+	               "{\"kernel_image_path\": \"k\", \"initrd_path\": \"\"}", "initrd_path");
+
+	/* The limits: API_PATH_MAX - 1 bytes of path, CONFIG_CMDLINE_MAX of arguments. */
+	assert_accepted("PUT", "/boot-source",
+	                fmt("{\"kernel_image_path\": %s}", long_str('k', API_PATH_MAX - 1)));
+	assert_int_equal(strlen(cmd.u.boot.kernel_image_path), API_PATH_MAX - 1);
+	assert_refused("PUT", "/boot-source",
+	               fmt("{\"kernel_image_path\": %s}", long_str('k', API_PATH_MAX)), "too long");
+	assert_refused(
+	    "PUT", "/boot-source",
+	    fmt("{\"kernel_image_path\": \"k\", \"initrd_path\": %s}", long_str('i', API_PATH_MAX)),
+	    "initrd_path");
+	assert_accepted("PUT", "/boot-source",
+	                fmt("{\"kernel_image_path\": \"k\", \"boot_args\": %s}",
+	                    long_str('a', CONFIG_CMDLINE_MAX)));
+	assert_int_equal(strlen(cmd.u.boot.boot_args), CONFIG_CMDLINE_MAX);
+	assert_refused("PUT", "/boot-source",
+	               fmt("{\"kernel_image_path\": \"k\", \"boot_args\": %s}",
+	                   long_str('a', CONFIG_CMDLINE_MAX + 1)),
+	               "boot_args");
+}
+
+/* ---- machine-config ---- */
+
+static void machine_config_put(void **state)
+{
+	(void)state;
+	const struct api_machine_config *m = &cmd.u.machine;
+	assert_accepted("PUT", "/machine-config",
+	                "{\"vcpu_count\": 2, \"mem_size_mib\": 256, \"smt\": false,"
+	                " \"track_dirty_pages\": true, \"huge_pages\": \"Transparent\","
+	                " \"cpu_template\": \"None\"}");
+	assert_int_equal(cmd.op, API_PUT_MACHINE_CONFIG);
+	assert_true(m->has_vcpu_count && m->has_mem_size_mib && m->has_smt &&
+	            m->has_track_dirty_pages && m->has_huge_pages);
+	assert_int_equal(m->vcpu_count, 2);
+	assert_int_equal(m->mem_size_mib, 256);
+	assert_false(m->smt);
+	assert_true(m->track_dirty_pages);
+	assert_true(m->huge_pages_transparent);
+
+	assert_accepted("PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 1}");
+	assert_false(m->has_smt || m->has_track_dirty_pages || m->has_huge_pages);
+	assert_accepted("PUT", "/machine-config",
+	                "{\"vcpu_count\": 32, \"mem_size_mib\": 128, \"huge_pages\": \"None\"}");
+	assert_int_equal(m->vcpu_count, 32);
+	assert_true(m->has_huge_pages);
+	assert_false(m->huge_pages_transparent);
+
+	assert_refused("PUT", "/machine-config", "{\"mem_size_mib\": 128}",
+	               "missing required field 'vcpu_count' in machine-config");
+	assert_refused("PUT", "/machine-config", "{\"vcpu_count\": 1}",
+	               "missing required field 'mem_size_mib'");
+	assert_refused("PUT", "/machine-config", "{}", "missing required field");
+	assert_refused("PUT", "/machine-config", "{\"vcpu_count\": 0, \"mem_size_mib\": 128}",
+	               "must be 1 to 32, not 0");
+	assert_refused("PUT", "/machine-config", "{\"vcpu_count\": 33, \"mem_size_mib\": 128}",
+	               "must be 1 to 32, not 33");
+	assert_refused("PUT", "/machine-config", "{\"vcpu_count\": -1, \"mem_size_mib\": 128}",
+	               "not -1");
+	assert_refused("PUT", "/machine-config",
+	               "{\"vcpu_count\": 9223372036854775807, \"mem_size_mib\": 128}", "1 to 32");
+	assert_refused("PUT", "/machine-config", "{\"vcpu_count\": 2.0, \"mem_size_mib\": 128}",
+	               "must be an integer, not a real number");
+	assert_refused("PUT", "/machine-config", "{\"vcpu_count\": \"2\", \"mem_size_mib\": 128}",
+	               "must be an integer, not a string");
+	assert_refused("PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 0}",
+	               "mem_size_mib");
+	assert_refused("PUT", "/machine-config",
+	               "{\"vcpu_count\": 1, \"mem_size_mib\": 9223372036854775807}",
+	               "mem_size_mib");
+	assert_refused("PUT", "/machine-config",
+	               "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"smt\": true}",
+	               "smt is not supported");
+	assert_refused("PUT", "/machine-config",
+	               "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"smt\": 0}", "boolean");
+	assert_refused("PUT", "/machine-config",
+	               "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"track_dirty_pages\": \"yes\"}",
+	               "boolean");
+	assert_refused("PUT", "/machine-config",
+	               "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"huge_pages\": \"2M\"}",
+	               "not supported");
+	assert_refused("PUT", "/machine-config",
+	               "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"huge_pages\": \"none\"}",
+	               "\"None\", \"Transparent\" or \"2M\"");
+	assert_refused("PUT", "/machine-config",
+	               "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"cpu_template\": \"T2\"}",
+	               "CPU templates are not supported");
+	assert_refused("PUT", "/machine-config",
+	               "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"cpu_template\": \"X\"}",
+	               "cpu_template");
+	assert_refused("PUT", "/machine-config",
+	               "{\"vcpu_count\": 1, \"mem_size_mib\": 128, \"gdb_socket_path\": \"/g\"}",
+	               "unknown field 'gdb_socket_path' in machine-config");
+}
+
+static void machine_config_patch(void **state)
+{
+	(void)state;
+	const struct api_machine_config *m = &cmd.u.machine;
+	assert_accepted("PATCH", "/machine-config", "{\"vcpu_count\": 4}");
+	assert_int_equal(cmd.op, API_PATCH_MACHINE_CONFIG);
+	assert_true(m->has_vcpu_count);
+	assert_int_equal(m->vcpu_count, 4);
+	assert_false(m->has_mem_size_mib || m->has_smt || m->has_track_dirty_pages ||
+	             m->has_huge_pages);
+	assert_accepted("PATCH", "/machine-config", "{\"mem_size_mib\": 1024}");
+	assert_false(m->has_vcpu_count);
+	assert_int_equal(m->mem_size_mib, 1024);
+	assert_accepted("PATCH", "/machine-config", "{}");
+	assert_false(m->has_vcpu_count || m->has_mem_size_mib);
+	assert_refused("PATCH", "/machine-config", "{\"vcpu_count\": 64}", "1 to 32");
+	assert_refused("PATCH", "/machine-config", "{\"smt\": true}", "not supported");
+	assert_refused("PATCH", "/machine-config", "{\"memory\": 5}", "unknown field 'memory'");
+}
+
+/* ---- drives ---- */
+
+static void drive_put(void **state)
+{
+	(void)state;
+	const struct api_drive *d = &cmd.u.drive;
+	assert_accepted("PUT", "/drives/rootfs",
+	                "{\"drive_id\": \"rootfs\", \"path_on_host\": \"/srv/rootfs.ext4\","
+	                " \"is_root_device\": true, \"is_read_only\": true, \"cache_type\": "
+	                "\"Writeback\", \"io_engine\": \"Async\", \"partuuid\": null,"
+	                " \"rate_limiter\": null, \"socket\": null}");
+	assert_int_equal(cmd.op, API_PUT_DRIVE);
+	assert_string_equal(d->drive_id, "rootfs");
+	assert_true(d->has_path_on_host && d->has_is_root_device && d->has_is_read_only &&
+	            d->has_io_engine);
+	assert_string_equal(d->path_on_host, "/srv/rootfs.ext4");
+	assert_true(d->is_root_device);
+	assert_true(d->is_read_only);
+	assert_int_equal(d->io_engine, DRIVE_ENGINE_IO_URING);
+
+	assert_accepted("PUT", "/drives/data_1-B",
+	                "{\"drive_id\": \"data_1-B\", \"path_on_host\": \"d.img\","
+	                " \"is_root_device\": false, \"io_engine\": \"Sync\", \"cache_type\": "
+	                "\"Unsafe\"}");
+	assert_false(d->is_root_device);
+	assert_false(d->has_is_read_only);
+	assert_false(d->is_read_only);
+	assert_int_equal(d->io_engine, DRIVE_ENGINE_SYNC);
+	assert_accepted(
+	    "PUT", "/drives/x",
+	    "{\"drive_id\": \"x\", \"path_on_host\": \"d\", \"is_root_device\": false}");
+	assert_false(d->has_io_engine);
+
+	/* Ids: in the path, in the body, and the two must agree. */
+	const char *max_id = long_str('i', CONFIG_ID_MAX);
+	char path[128];
+	snprintf(path, sizeof(path), "/drives/%.*s", CONFIG_ID_MAX, max_id + 1);
+	assert_accepted(
+	    "PUT", path,
+	    fmt("{\"drive_id\": %s, \"path_on_host\": \"d\", \"is_root_device\": false}", max_id));
+	assert_int_equal(strlen(d->drive_id), CONFIG_ID_MAX);
+	snprintf(path, sizeof(path), "/drives/%.*s", CONFIG_ID_MAX + 1,
+	         long_str('i', CONFIG_ID_MAX + 1) + 1);
+	assert_refused("PUT", path, "{}", "drive id");
+	assert_refused("PUT", "/drives/a/b", "{}", "drive id 'a/b' must be 1 to 64");
+	assert_refused("PUT", "/drives/", "{}", "drive id '' must be");
+	assert_refused("PUT", "/drives/a.b", "{}", "drive id 'a.b'");
+	assert_refused("PUT", "/drives/a%20b", "{}", "drive id");
+	assert_refused(
+	    "PUT", "/drives/rootfs",
+	    "{\"drive_id\": \"other\", \"path_on_host\": \"d\", \"is_root_device\": false}",
+	    "must match");
+	assert_refused(
+	    "PUT", "/drives/rootfs",
+	    "{\"drive_id\": \"RootFS\", \"path_on_host\": \"d\", \"is_root_device\": false}",
+	    "'rootfs'");
+	assert_refused("PUT", "/drives/rootfs",
+	               "{\"path_on_host\": \"d\", \"is_root_device\": false}",
+	               "missing required field 'drive_id' in drives/rootfs");
+	assert_refused("PUT", "/drives/rootfs",
+	               fmt("{\"drive_id\": %s, \"path_on_host\": \"d\", \"is_root_device\": false}",
+	                   long_str('i', CONFIG_ID_MAX + 1)),
+	               "drive id");
+	assert_refused("PUT", "/drives/rootfs",
+	               "{\"drive_id\": 7, \"path_on_host\": \"d\", \"is_root_device\": false}",
+	               "field 'drive_id' in drives/rootfs must be a string, not an integer");
+
+	/* Required fields. */
+	assert_refused("PUT", "/drives/r", "{\"drive_id\": \"r\", \"path_on_host\": \"d\"}",
+	               "missing required field 'is_root_device'");
+	assert_refused("PUT", "/drives/r", "{\"drive_id\": \"r\", \"is_root_device\": true}",
+	               "missing required field 'path_on_host'");
+	assert_refused("PUT", "/drives/r",
+	               "{\"drive_id\": \"r\", \"path_on_host\": \"\", \"is_root_device\": true}",
+	               "empty");
+	assert_refused("PUT", "/drives/r",
+	               fmt("{\"drive_id\": \"r\", \"path_on_host\": %s, \"is_root_device\": true}",
+	                   long_str('p', API_PATH_MAX)),
+	               "too long");
+
+	/* Types and enums. */
+	assert_refused(
+	    "PUT", "/drives/r",
+	    "{\"drive_id\": \"r\", \"path_on_host\": \"d\", \"is_root_device\": \"true\"}",
+	    "field 'is_root_device' in drives/r must be a boolean, not a string");
+	assert_refused("PUT", "/drives/r",
+	               "{\"drive_id\": \"r\", \"path_on_host\": \"d\", \"is_root_device\": true,"
+	               " \"is_read_only\": 1}",
+	               "is_read_only");
+	assert_refused("PUT", "/drives/r",
+	               "{\"drive_id\": \"r\", \"path_on_host\": \"d\", \"is_root_device\": true,"
+	               " \"io_engine\": \"io_uring\"}",
+	               "\"Sync\" or \"Async\"");
+	assert_refused("PUT", "/drives/r",
+	               "{\"drive_id\": \"r\", \"path_on_host\": \"d\", \"is_root_device\": true,"
+	               " \"cache_type\": \"None\"}",
+	               "\"Unsafe\" or \"Writeback\"");
+
+	/* What we know of and cannot do. */
+	assert_refused("PUT", "/drives/r",
+	               "{\"drive_id\": \"r\", \"path_on_host\": \"d\", \"is_root_device\": true,"
+	               " \"partuuid\": \"0eaa91a0-01\"}",
+	               "partuuid is not supported");
+	assert_refused(
+	    "PUT", "/drives/r",
+	    "{\"drive_id\": \"r\", \"path_on_host\": \"d\", \"is_root_device\": true,"
+	    " \"rate_limiter\": {\"bandwidth\": {\"size\": 1000, \"refill_time\": 100}}}",
+	    "rate limiters are not supported");
+	assert_refused("PUT", "/drives/r",
+	               "{\"drive_id\": \"r\", \"path_on_host\": \"d\", \"is_root_device\": true,"
+	               " \"rate_limiter\": {}}",
+	               "rate limiters");
+	assert_refused("PUT", "/drives/r",
+	               "{\"drive_id\": \"r\", \"is_root_device\": true, \"socket\": \"/vu.sock\"}",
+	               "vhost-user");
+	assert_refused("PUT", "/drives/r",
+	               "{\"drive_id\": \"r\", \"path_on_host\": \"d\", \"is_root_device\": true,"
+	               " \"fd\": 4}",
+	               "unknown field 'fd' in drives/r");
+}
+
+static void drive_patch(void **state)
+{
+	(void)state;
+	const struct api_drive *d = &cmd.u.drive;
+	assert_accepted("PATCH", "/drives/rootfs",
+	                "{\"drive_id\": \"rootfs\", \"path_on_host\": \"/srv/new.ext4\"}");
+	assert_int_equal(cmd.op, API_PATCH_DRIVE);
+	assert_string_equal(d->drive_id, "rootfs");
+	assert_true(d->has_path_on_host);
+	assert_string_equal(d->path_on_host, "/srv/new.ext4");
+	assert_accepted("PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\"}");
+	assert_false(d->has_path_on_host);
+	assert_refused("PATCH", "/drives/rootfs", "{\"path_on_host\": \"/x\"}",
+	               "missing required field 'drive_id'");
+	assert_refused("PATCH", "/drives/rootfs", "{\"drive_id\": \"data\"}", "must match");
+	assert_refused("PATCH", "/drives/a/b", "{\"drive_id\": \"a/b\"}", "drive id 'a/b'");
+	assert_refused("PATCH", "/drives/rootfs",
+	               "{\"drive_id\": \"rootfs\", \"rate_limiter\": {\"ops\": {\"size\": 1,"
+	               " \"refill_time\": 1}}}",
+	               "rate limiters are not supported");
+	assert_refused("PATCH", "/drives/rootfs",
+	               "{\"drive_id\": \"rootfs\", \"is_read_only\": true}",
+	               "unknown field 'is_read_only'");
+	assert_refused("PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": 1}",
+	               "must be a string");
+	assert_refused(
+	    "PATCH", "/drives/rootfs",
+	    fmt("{\"drive_id\": \"rootfs\", \"path_on_host\": %s}", long_str('p', API_PATH_MAX)),
+	    "too long");
+}
+
+/* ---- network interfaces ---- */
+
+static void net_put(void **state)
+{
+	(void)state;
+	const struct api_net *n = &cmd.u.net;
+	assert_accepted("PUT", "/network-interfaces/eth0",
+	                "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": "
+	                "\"06:00:AC:10:00:02\", \"mtu\": 1400, \"rx_rate_limiter\": null,"
+	                " \"tx_rate_limiter\": null}");
+	assert_int_equal(cmd.op, API_PUT_NET);
+	assert_string_equal(n->iface_id, "eth0");
+	assert_string_equal(n->host_dev_name, "tap0");
+	assert_true(n->has_guest_mac);
+	static const uint8_t mac[6] = {0x06, 0x00, 0xac, 0x10, 0x00, 0x02};
+	assert_memory_equal(n->guest_mac, mac, 6);
+	assert_int_equal(n->mtu, 1400);
+
+	assert_accepted("PUT", "/network-interfaces/1",
+	                "{\"iface_id\": \"1\", \"host_dev_name\": \"123456789012345\"}");
+	assert_false(n->has_guest_mac);
+	assert_int_equal(n->mtu, 0);
+	assert_accepted("PUT", "/network-interfaces/1",
+	                "{\"iface_id\": \"1\", \"host_dev_name\": \"t\", \"mtu\": 68}");
+	assert_int_equal(n->mtu, 68);
+	assert_accepted("PUT", "/network-interfaces/1",
+	                "{\"iface_id\": \"1\", \"host_dev_name\": \"t\", \"mtu\": 65535, "
+	                "\"guest_mac\": null}");
+	assert_int_equal(n->mtu, 65535);
+	assert_false(n->has_guest_mac);
+
+	assert_refused("PUT", "/network-interfaces/eth0", "{\"host_dev_name\": \"tap0\"}",
+	               "missing required field 'iface_id' in network-interfaces/eth0");
+	assert_refused("PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\"}",
+	               "missing required field 'host_dev_name'");
+	assert_refused("PUT", "/network-interfaces/eth0",
+	               "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap0\"}", "must match");
+	assert_refused("PUT", "/network-interfaces/eth.0",
+	               "{\"iface_id\": \"eth.0\", \"host_dev_name\": \"tap0\"}",
+	               "network interface id 'eth.0'");
+	assert_refused("PUT", "/network-interfaces/eth0",
+	               "{\"iface_id\": \"eth0\", \"host_dev_name\": \"1234567890123456\"}",
+	               "1 to 15 bytes");
+	assert_refused("PUT", "/network-interfaces/eth0",
+	               "{\"iface_id\": \"eth0\", \"host_dev_name\": \"\"}", "1 to 15 bytes");
+	assert_refused("PUT", "/network-interfaces/eth0",
+	               "{\"iface_id\": \"eth0\", \"host_dev_name\": \"a/b\"}", "without '/'");
+	assert_refused("PUT", "/network-interfaces/eth0",
+	               "{\"iface_id\": \"eth0\", \"host_dev_name\": 0}", "must be a string");
+
+	static const char *const bad_macs[] = {
+	    "06:00:00:00:00",    "06:00:00:00:00:00:00",
+	    "06-00-00-00-00-00", "g6:00:00:00:00:00",
+	    "06:00:00:00:00:0",  "6:00:00:00:00:000",
+	    " 6:00:00:00:00:00", "+6:00:00:00:00:00",
+	    "06:00:00:00:00:0g", "",
+	    "0600:00:00:00:00:",
+	};
+	for (size_t i = 0; i < sizeof(bad_macs) / sizeof(bad_macs[0]); i++)
+		assert_refused("PUT", "/network-interfaces/eth0",
+		               fmt("{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", "
+		                   "\"guest_mac\": \"%s\"}",
+		                   bad_macs[i]),
+		               "six hex bytes");
+	assert_refused("PUT", "/network-interfaces/eth0",
+	               "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": "
+	               "\"01:00:5e:00:00:01\"}",
+	               "multicast");
+	assert_refused("PUT", "/network-interfaces/eth0",
+	               "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": "
+	               "\"ff:ff:ff:ff:ff:ff\"}",
+	               "multicast");
+	assert_refused("PUT", "/network-interfaces/eth0",
+	               "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": 6}",
+	               "must be a string");
+	assert_refused("PUT", "/network-interfaces/eth0",
+	               "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"mtu\": 67}",
+	               "must be 68 to 65535, not 67");
+	assert_refused("PUT", "/network-interfaces/eth0",
+	               "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"mtu\": 65536}",
+	               "68 to 65535");
+	assert_refused("PUT", "/network-interfaces/eth0",
+	               "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"mtu\": \"1500\"}",
+	               "integer");
+	assert_refused("PUT", "/network-interfaces/eth0",
+	               "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"rx_rate_limiter\": "
+	               "{\"bandwidth\": {\"size\": 1, \"refill_time\": 1}}}",
+	               "rate limiters are not supported");
+	assert_refused(
+	    "PUT", "/network-interfaces/eth0",
+	    "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"tx_rate_limiter\": {}}",
+	    "tx_rate_limiter");
+	assert_refused(
+	    "PUT", "/network-interfaces/eth0",
+	    "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"allow_mmds_requests\":"
+	    " true}",
+	    "unknown field 'allow_mmds_requests'");
+}
+
+static void net_patch(void **state)
+{
+	(void)state;
+	assert_accepted("PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\"}");
+	assert_int_equal(cmd.op, API_PATCH_NET);
+	assert_string_equal(cmd.u.net.iface_id, "eth0");
+	assert_accepted("PATCH", "/network-interfaces/eth0",
+	                "{\"iface_id\": \"eth0\", \"rx_rate_limiter\": null}");
+	assert_refused("PATCH", "/network-interfaces/eth0", "{}",
+	               "missing required field 'iface_id'");
+	assert_refused("PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth1\"}",
+	               "must match");
+	assert_refused("PATCH", "/network-interfaces/eth0",
+	               "{\"iface_id\": \"eth0\", \"rx_rate_limiter\": {\"ops\": {\"size\": 5,"
+	               " \"refill_time\": 10}}}",
+	               "rate limiters are not supported");
+	assert_refused("PATCH", "/network-interfaces/eth0",
+	               "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap1\"}",
+	               "unknown field 'host_dev_name'");
+}
+
+/* ---- vsock, entropy, logger, metrics ---- */
+
+static void vsock(void **state)
+{
+	(void)state;
+	assert_accepted("PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/run/v.sock\"}");
+	assert_int_equal(cmd.op, API_PUT_VSOCK);
+	assert_int_equal(cmd.u.vsock.guest_cid, 3);
+	assert_string_equal(cmd.u.vsock.uds_path, "/run/v.sock");
+	assert_accepted(
+	    "PUT", "/vsock",
+	    "{\"guest_cid\": 4294967294, \"uds_path\": \"v\", \"vsock_id\": \"vsock0\"}");
+	assert_int_equal(cmd.u.vsock.guest_cid, 4294967294u);
+	assert_accepted(
+	    "PUT", "/vsock",
+	    fmt("{\"guest_cid\": 52, \"uds_path\": %s}", long_str('u', CONFIG_UDS_PATH_MAX)));
+	assert_int_equal(strlen(cmd.u.vsock.uds_path), CONFIG_UDS_PATH_MAX);
+
+	assert_refused("PUT", "/vsock", "{\"guest_cid\": 2, \"uds_path\": \"v\"}",
+	               "must be 3 to 4294967294, not 2");
+	assert_refused("PUT", "/vsock", "{\"guest_cid\": 4294967295, \"uds_path\": \"v\"}",
+	               "3 to 4294967294");
+	assert_refused("PUT", "/vsock", "{\"guest_cid\": -3, \"uds_path\": \"v\"}", "3 to");
+	assert_refused("PUT", "/vsock", "{\"uds_path\": \"v\"}",
+	               "missing required field 'guest_cid'");
+	assert_refused("PUT", "/vsock", "{\"guest_cid\": 3}", "missing required field 'uds_path'");
+	assert_refused("PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"\"}", "empty");
+	assert_refused(
+	    "PUT", "/vsock",
+	    fmt("{\"guest_cid\": 3, \"uds_path\": %s}", long_str('u', CONFIG_UDS_PATH_MAX + 1)),
+	    "too long");
+	assert_refused("PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"v\", \"vsock_id\": 1}",
+	               "vsock_id");
+	assert_refused("PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"v\", \"port\": 1}",
+	               "unknown field 'port' in vsock");
+}
+
+static void entropy(void **state)
+{
+	(void)state;
+	assert_accepted("PUT", "/entropy", "{}");
+	assert_int_equal(cmd.op, API_PUT_ENTROPY);
+	assert_accepted("PUT", "/entropy", "{\"rate_limiter\": null}");
+	assert_refused("PUT", "/entropy",
+	               "{\"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": 1}}}",
+	               "rate limiters are not supported");
+	assert_refused("PUT", "/entropy", "{\"rate_limiter\": 5}", "rate limiters");
+	assert_refused("PUT", "/entropy", "{\"source\": \"/dev/urandom\"}",
+	               "unknown field 'source' in entropy");
+}
+
+static void logger(void **state)
+{
+	(void)state;
+	const struct api_logger *l = &cmd.u.logger;
+	assert_accepted("PUT", "/logger",
+	                "{\"log_path\": \"/run/log.fifo\", \"level\": \"Warning\", \"show_level\": "
+	                "true, \"show_log_origin\": true, \"module\": \"\"}");
+	assert_int_equal(cmd.op, API_PUT_LOGGER);
+	assert_true(l->has_log_path);
+	assert_string_equal(l->log_path, "/run/log.fifo");
+	assert_true(l->has_level);
+	assert_int_equal(l->level, API_LOG_WARNING);
+	assert_true(l->show_level);
+	assert_true(l->show_log_origin);
+
+	assert_accepted("PUT", "/logger", "{}");
+	assert_false(l->has_log_path || l->has_level || l->show_level || l->show_log_origin);
+
+	static const struct {
+		const char *name;
+		enum api_log_level level;
+	} levels[] = {{"Error", API_LOG_ERROR}, {"warning", API_LOG_WARNING},
+	              {"INFO", API_LOG_INFO},   {"debug", API_LOG_DEBUG},
+	              {"TrAcE", API_LOG_TRACE}, {"off", API_LOG_OFF}};
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		assert_accepted("PUT", "/logger", fmt("{\"level\": \"%s\"}", levels[i].name));
+		assert_int_equal(l->level, levels[i].level);
+	}
+	assert_refused("PUT", "/logger", "{\"level\": \"Verbose\"}", "\"Off\", \"Error\"");
+	assert_refused("PUT", "/logger", "{\"level\": \"Warn\"}", "level");
+	assert_refused("PUT", "/logger", "{\"level\": 3}", "must be a string");
+	assert_refused("PUT", "/logger", "{\"show_level\": \"true\"}", "boolean");
+	assert_refused("PUT", "/logger", "{\"module\": \"api_server::request\"}", "module");
+	assert_refused("PUT", "/logger", "{\"log_path\": \"\"}", "empty");
+	assert_refused("PUT", "/logger", "{\"log_path\": \"/l\", \"file\": \"x\"}",
+	               "unknown field 'file' in logger");
+}
+
+static void metrics(void **state)
+{
+	(void)state;
+	assert_accepted("PUT", "/metrics", "{\"metrics_path\": \"/run/metrics.fifo\"}");
+	assert_int_equal(cmd.op, API_PUT_METRICS);
+	assert_string_equal(cmd.u.metrics.metrics_path, "/run/metrics.fifo");
+	assert_accepted("PUT", "/metrics",
+	                "{\"metrics_path\": \"m\", \"emit_id\": false, \"properties\": {}}");
+	assert_refused("PUT", "/metrics", "{}", "missing required field 'metrics_path' in metrics");
+	assert_refused("PUT", "/metrics", "{\"metrics_path\": \"m\", \"emit_id\": true}",
+	               "emit_id");
+	assert_refused("PUT", "/metrics",
+	               "{\"metrics_path\": \"m\", \"properties\": {\"a\": \"b\"}}", "properties");
+	assert_refused("PUT", "/metrics", "{\"metrics_path\": \"m\", \"properties\": []}",
+	               "must be an object");
+	assert_refused("PUT", "/metrics",
+	               fmt("{\"metrics_path\": %s}", long_str('m', API_PATH_MAX)), "too long");
+	assert_refused("PUT", "/metrics", "{\"metrics_path\": \"m\", \"format\": 1}",
+	               "unknown field 'format'");
+}
+
+/* ---- actions, vm ---- */
+
+static void actions(void **state)
+{
+	(void)state;
+	assert_accepted("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+	assert_int_equal(cmd.op, API_ACTION_INSTANCE_START);
+	assert_accepted("PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}");
+	assert_int_equal(cmd.op, API_ACTION_SEND_CTRL_ALT_DEL);
+	assert_accepted("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}");
+	assert_int_equal(cmd.op, API_ACTION_FLUSH_METRICS);
+	assert_refused("PUT", "/actions", "{\"action_type\": \"instancestart\"}", "InstanceStart");
+	assert_refused("PUT", "/actions", "{\"action_type\": \"Reboot\"}",
+	               "\"FlushMetrics\", \"InstanceStart\" or \"SendCtrlAltDel\"");
+	assert_refused("PUT", "/actions", "{}", "missing required field 'action_type'");
+	assert_refused("PUT", "/actions", "{\"action_type\": null}", "missing required");
+	assert_refused("PUT", "/actions", "{\"action_type\": [\"InstanceStart\"]}", "array");
+	assert_refused("PUT", "/actions", "{\"action_type\": \"InstanceStart\", \"payload\": 1}",
+	               "unknown field 'payload' in actions");
+}
+
+static void vm_state(void **state)
+{
+	(void)state;
+	assert_accepted("PATCH", "/vm", "{\"state\": \"Paused\"}");
+	assert_int_equal(cmd.op, API_PATCH_VM);
+	assert_true(cmd.u.vm.paused);
+	assert_accepted("PATCH", "/vm", "{\"state\": \"Resumed\"}");
+	assert_false(cmd.u.vm.paused);
+	assert_refused("PATCH", "/vm", "{\"state\": \"Running\"}", "\"Paused\" or \"Resumed\"");
+	assert_refused("PATCH", "/vm", "{\"state\": \"paused\"}", "state");
+	assert_refused("PATCH", "/vm", "{}", "missing required field 'state' in vm");
+	assert_refused("PATCH", "/vm", "{\"state\": \"Paused\", \"force\": true}",
+	               "unknown field 'force'");
+}
+
+/* A failed parse leaves no half-filled command behind. */
+static void failure_clears_command(void **state)
+{
+	(void)state;
+	static const uint8_t zero[sizeof(struct api_cmd)];
+	assert_int_equal(req("PUT", "/boot-source", "{\"kernel_image_path\": \"/k\", \"x\": 1}"),
+	                 -EINVAL);
+	assert_memory_equal(&cmd, zero, sizeof(cmd));
+	assert_int_equal(req("PUT", "/nope", "{}"), -EINVAL);
+	assert_memory_equal(&cmd, zero, sizeof(cmd));
+}
+
+/* ---- replies ---- */
+
+static void replies(void **state)
+{
+	(void)state;
+	memset(&reply, 'x', sizeof(reply));
+	api_reply_no_content(&reply);
+	assert_int_equal(reply.status, 204);
+	assert_int_equal(reply.len, 0);
+
+	/* Quotes, backslashes, control bytes and bytes that are not UTF-8 still make valid JSON. */
+	api_reply_fault(&reply, "bad \"%s\" \\ \t\x01 \xff\xfe end", "q");
+	const char *m = fault_message();
+	assert_string_equal(m, "bad \"q\" \\ \t\x01 \xef\xbf\xbd\xef\xbf\xbd end");
+	/* The path is quoted back even when it is hostile. */
+	assert_int_equal(req("PUT", "/\"\n\xc3", "{}"), -EINVAL);
+	assert_string_equal(fault_message(),
+	                    "Invalid request method and/or path: PUT /\"\n\xef\xbf\xbd");
+	/* A long message is cut, and the body stays valid. */
+	char big[5000];
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	api_reply_fault(&reply, "%s", big);
+	assert_true(strlen(fault_message()) < 1024);
+	/* A cut through a UTF-8 sequence does not break the JSON. */
+	for (size_t i = 0; i + 2 < sizeof(big); i += 2)
+		memcpy(big + i, "\xc3\xa9", 2);
+	api_reply_fault(&reply, "%s", big); /* 1023 bytes: half an é at the end */
+	m = fault_message();
+	assert_string_equal(m + strlen(m) - 5, "\xc3\xa9\xef\xbf\xbd");
+}
+
+/* ---- golden files ---- */
+
+/* tests/unit/golden, found from this file's path (the Makefile builds from the top of the
+ * tree and runs there), or EMBER_GOLDEN_DIR. */
+static const char *golden_path(const char *name)
+{
+	static char path[4096];
+	const char *dir = getenv("EMBER_GOLDEN_DIR");
+	if (dir) {
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+	} else {
+		const char *file = __FILE__;
+		const char *slash = strrchr(file, '/');
+		int n = slash ? (int)(slash - file) : 1;
+		snprintf(path, sizeof(path), "%.*s/golden/%s", n, slash ? file : ".", name);
+	}
+	return path;
+}
+
+static char *read_golden(const char *name, size_t *len)
+{
+	const char *path = golden_path(name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		print_error("cannot open %s: %s\n", path, strerror(errno));
+	assert_true(fd >= 0);
+	size_t cap = 1 << 20, n = 0;
+	char *buf = malloc(cap + 1);
+	assert_non_null(buf);
+	for (;;) {
+		ssize_t r = read(fd, buf + n, cap - n);
+		assert_true(r >= 0);
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		assert_true(n < cap);
+	}
+	close(fd);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/* The body equals the golden file byte for byte. EMBER_UPDATE_GOLDEN=1 rewrites the file
+ * instead (then review the diff). */
+static void check_golden(const char *name, const char *body, size_t len)
+{
+	if (getenv("EMBER_UPDATE_GOLDEN")) {
+		const char *path = golden_path(name);
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, body, len), (ssize_t)len);
+		close(fd);
+		return;
+	}
+	size_t glen;
+	char *golden = read_golden(name, &glen);
+	if (glen != len || memcmp(golden, body, len))
+		print_error("%s differs from the rendering:\n%.*s\n", golden_path(name), (int)len,
+		            body);
+	assert_int_equal(glen, len);
+	assert_memory_equal(golden, body, len);
+	free(golden);
+}
+
+static void full_config(struct vm_config *c)
+{
+	config_defaults(c);
+	c->kernel_path = "/srv/vm/vmlinux";
+	c->initrd_path = "/srv/vm/initrd.cpio";
+	c->append = "quiet";
+	c->vcpus = 2;
+	c->mem_mib = 512;
+	c->drives[0] = (struct drive_config){.id = "rootfs",
+	                                     .path = "/srv/vm/rootfs.ext4",
+	                                     .is_root = true,
+	                                     .engine = DRIVE_ENGINE_AUTO};
+	c->drives[1] = (struct drive_config){.id = "data",
+	                                     .path = "/srv/vm/data.img",
+	                                     .read_only = true,
+	                                     .engine = DRIVE_ENGINE_SYNC};
+	c->ndrives = 2;
+	c->nets[0] = (struct net_config){.id = "eth0",
+	                                 .tap = "tap0",
+	                                 .mac = {0x06, 0x00, 0xac, 0x10, 0x00, 0x02},
+	                                 .has_mac = true,
+	                                 .mtu = 1400};
+	c->nnets = 1;
+	c->vsock = (struct vsock_config){
+	    .enabled = true, .guest_cid = 3, .uds_path = "/run/ember/vsock.sock"};
+	c->entropy = true;
+}
+
+static void render_empty(void **state)
+{
+	(void)state;
+	struct vm_config c;
+	config_defaults(&c);
+	memset(&reply, 'x', sizeof(reply));
+	api_render_vm_config(&c, &reply);
+	assert_int_equal(reply.status, 200);
+	assert_int_equal(reply.len, strlen(reply.body));
+	check_golden("vm_config_empty.json", reply.body, reply.len);
+}
+
+static void render_full(void **state)
+{
+	(void)state;
+	struct vm_config c;
+	full_config(&c);
+	api_render_vm_config(&c, &reply);
+	assert_int_equal(reply.status, 200);
+	assert_int_equal(reply.len, strlen(reply.body));
+	check_golden("vm_config_full.json", reply.body, reply.len);
+}
+
+/* Host strings need not be UTF-8; the body is JSON all the same. */
+static void render_odd_strings(void **state)
+{
+	(void)state;
+	struct vm_config c;
+	full_config(&c);
+	c.kernel_path = "/srv/\xff\"k\n";
+	c.drives[0].path = "/srv/\xc3";
+	api_render_vm_config(&c, &reply);
+	assert_int_equal(reply.status, 200);
+	json_error_t jerr;
+	json_t *o = json_loadb(reply.body, reply.len, JSON_REJECT_DUPLICATES, &jerr);
+	assert_non_null(o);
+	json_t *k = json_object_get(json_object_get(o, "boot-source"), "kernel_image_path");
+	assert_string_equal(json_string_value(k), "/srv/\xef\xbf\xbd\"k\n");
+	json_decref(o);
+}
+
+/* The largest configuration Ember takes still fits a reply. */
+static void render_largest(void **state)
+{
+	(void)state;
+	static char paths[CONFIG_MAX_DRIVES + 2][API_PATH_MAX];
+	static char ids[CONFIG_MAX_DRIVES + CONFIG_MAX_NETS][CONFIG_ID_MAX + 1];
+	static char cmdline[CONFIG_CMDLINE_MAX + 1];
+	struct vm_config c;
+	full_config(&c);
+	for (unsigned i = 0; i < CONFIG_MAX_DRIVES + 2; i++) {
+		memset(paths[i], 'p', API_PATH_MAX - 1);
+		paths[i][API_PATH_MAX - 1] = '\0';
+	}
+	for (unsigned i = 0; i < CONFIG_MAX_DRIVES + CONFIG_MAX_NETS; i++) {
+		memset(ids[i], 'a' + (char)i, CONFIG_ID_MAX);
+		ids[i][CONFIG_ID_MAX] = '\0';
+	}
+	memset(cmdline, 'c', CONFIG_CMDLINE_MAX);
+	c.cmdline = cmdline;
+	c.append = NULL;
+	c.kernel_path = paths[CONFIG_MAX_DRIVES];
+	c.initrd_path = paths[CONFIG_MAX_DRIVES + 1];
+	for (unsigned i = 0; i < CONFIG_MAX_DRIVES; i++)
+		c.drives[i] = (struct drive_config){.id = ids[i], .path = paths[i]};
+	c.ndrives = CONFIG_MAX_DRIVES;
+	for (unsigned i = 0; i < CONFIG_MAX_NETS; i++)
+		c.nets[i] =
+		    (struct net_config){.id = ids[CONFIG_MAX_DRIVES + i], .tap = "tap012345678901"};
+	c.nnets = CONFIG_MAX_NETS;
+	api_render_vm_config(&c, &reply);
+	assert_int_equal(reply.status, 200);
+
+	/* Paths of control bytes escape six-fold: too big, said with a 500, not cut. */
+	for (unsigned i = 0; i < CONFIG_MAX_DRIVES + 2; i++)
+		memset(paths[i], '\x01', API_PATH_MAX - 1);
+	api_render_vm_config(&c, &reply);
+	assert_int_equal(reply.status, 500);
+	json_t *o = json_loadb(reply.body, reply.len, 0, NULL);
+	assert_non_null(o);
+	assert_true(
+	    unit_mentions(json_string_value(json_object_get(o, "fault_message")), "larger"));
+	json_decref(o);
+}
+
+/* ---- config files ---- */
+
+#define MAX_SEEN 24
+static struct {
+	unsigned n;
+	unsigned stop_at; /* return 7 from this call (1-based); 0: never */
+	struct api_cmd cmds[MAX_SEEN];
+} seen;
+
+static int record(const struct api_cmd *c, void *ctx)
+{
+	assert_ptr_equal(ctx, &seen);
+	assert_true(seen.n < MAX_SEEN);
+	seen.cmds[seen.n++] = *c;
+	return seen.n == seen.stop_at ? 7 : 0;
+}
+
+static int parse_config(const char *text, char *err, size_t errlen)
+{
+	memset(&seen, 0, sizeof(seen));
+	err[0] = '\0';
+	return api_parse_config_file(text, strlen(text), record, &seen, err, errlen);
+}
+
+static void config_file_good(void **state)
+{
+	(void)state;
+	char err[API_REPLY_MAX];
+	size_t len;
+	char *text = read_golden("config_file_full.json", &len);
+	int rc = parse_config(text, err, sizeof(err));
+	if (rc)
+		print_error("%s\n", err);
+	assert_int_equal(rc, 0);
+
+	static const enum api_op order[] = {
+	    API_PUT_LOGGER,      API_PUT_METRICS, API_PUT_MACHINE_CONFIG,
+	    API_PUT_BOOT_SOURCE, API_PUT_DRIVE,   API_PUT_DRIVE,
+	    API_PUT_NET,         API_PUT_VSOCK,   API_PUT_ENTROPY};
+	assert_int_equal(seen.n, sizeof(order) / sizeof(order[0]));
+	for (unsigned i = 0; i < seen.n; i++)
+		assert_int_equal(seen.cmds[i].op, order[i]);
+
+	const struct api_logger *l = &seen.cmds[0].u.logger;
+	assert_string_equal(l->log_path, "/run/ember/log.fifo");
+	assert_int_equal(l->level, API_LOG_DEBUG);
+	assert_string_equal(seen.cmds[1].u.metrics.metrics_path, "/run/ember/metrics.fifo");
+	const struct api_machine_config *m = &seen.cmds[2].u.machine;
+	assert_int_equal(m->vcpu_count, 2);
+	assert_int_equal(m->mem_size_mib, 1024);
+	assert_true(m->huge_pages_transparent);
+	const struct api_boot_source *b = &seen.cmds[3].u.boot;
+	assert_string_equal(b->kernel_image_path, "/srv/vm/vmlinux");
+	assert_string_equal(b->initrd_path, "/srv/vm/initrd.cpio");
+	assert_string_equal(b->boot_args, "console=ttyS0 reboot=k panic=1");
+	/* Drives in the file's order, not sorted. */
+	assert_string_equal(seen.cmds[4].u.drive.drive_id, "scratch");
+	assert_false(seen.cmds[4].u.drive.is_root_device);
+	assert_int_equal(seen.cmds[4].u.drive.io_engine, DRIVE_ENGINE_IO_URING);
+	assert_string_equal(seen.cmds[5].u.drive.drive_id, "rootfs");
+	assert_true(seen.cmds[5].u.drive.is_root_device);
+	assert_true(seen.cmds[5].u.drive.is_read_only);
+	assert_string_equal(seen.cmds[6].u.net.iface_id, "eth0");
+	assert_string_equal(seen.cmds[6].u.net.host_dev_name, "tap0");
+	assert_true(seen.cmds[6].u.net.has_guest_mac);
+	assert_int_equal(seen.cmds[7].u.vsock.guest_cid, 42);
+	assert_string_equal(seen.cmds[7].u.vsock.uds_path, "/run/ember/vsock.sock");
+
+	/* The first callback that says no stops the walk, and its value comes back. */
+	memset(&seen, 0, sizeof(seen));
+	seen.stop_at = 3;
+	assert_int_equal(api_parse_config_file(text, len, record, &seen, err, sizeof(err)), 7);
+	assert_int_equal(seen.n, 3);
+	free(text);
+
+	/* The least a file can hold. */
+	assert_int_equal(parse_config("{\"boot-source\": {\"kernel_image_path\": \"k\"}, "
+	                              "\"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": "
+	                              "128}}",
+	                              err, sizeof(err)),
+	                 0);
+	assert_int_equal(seen.n, 2);
+	assert_int_equal(seen.cmds[0].op, API_PUT_MACHINE_CONFIG);
+	assert_int_equal(seen.cmds[1].op, API_PUT_BOOT_SOURCE);
+}
+
+/* GET /vm/config's output is a config file that gives the same VM back. */
+static void config_file_round_trip(void **state)
+{
+	(void)state;
+	char err[512], cmdline[CONFIG_CMDLINE_MAX + 1];
+	struct vm_config c;
+	full_config(&c);
+	api_render_vm_config(&c, &reply);
+	assert_int_equal(reply.status, 200);
+	int rc = parse_config(reply.body, err, sizeof(err));
+	if (rc)
+		print_error("%s\n", err);
+	assert_int_equal(rc, 0);
+	assert_int_equal(seen.n, 7);
+
+	const struct api_machine_config *m = &seen.cmds[0].u.machine;
+	assert_int_equal(seen.cmds[0].op, API_PUT_MACHINE_CONFIG);
+	assert_int_equal(m->vcpu_count, c.vcpus);
+	assert_int_equal(m->mem_size_mib, c.mem_mib);
+	assert_false(m->smt || m->track_dirty_pages || m->huge_pages_transparent);
+
+	const struct api_boot_source *b = &seen.cmds[1].u.boot;
+	assert_int_equal(seen.cmds[1].op, API_PUT_BOOT_SOURCE);
+	assert_string_equal(b->kernel_image_path, c.kernel_path);
+	assert_string_equal(b->initrd_path, c.initrd_path);
+	assert_true(config_full_cmdline(&c, cmdline, sizeof(cmdline)) > 0);
+	assert_string_equal(b->boot_args, cmdline);
+
+	for (unsigned i = 0; i < c.ndrives; i++) {
+		const struct api_drive *d = &seen.cmds[2 + i].u.drive;
+		assert_int_equal(seen.cmds[2 + i].op, API_PUT_DRIVE);
+		assert_string_equal(d->drive_id, c.drives[i].id);
+		assert_string_equal(d->path_on_host, c.drives[i].path);
+		assert_int_equal(d->is_root_device, c.drives[i].is_root);
+		assert_int_equal(d->is_read_only, c.drives[i].read_only);
+		assert_int_equal(d->io_engine, c.drives[i].engine == DRIVE_ENGINE_SYNC
+		                                   ? DRIVE_ENGINE_SYNC
+		                                   : DRIVE_ENGINE_IO_URING);
+	}
+	const struct api_net *n = &seen.cmds[4].u.net;
+	assert_int_equal(seen.cmds[4].op, API_PUT_NET);
+	assert_string_equal(n->iface_id, c.nets[0].id);
+	assert_string_equal(n->host_dev_name, c.nets[0].tap);
+	assert_true(n->has_guest_mac);
+	assert_memory_equal(n->guest_mac, c.nets[0].mac, 6);
+	assert_int_equal(n->mtu, c.nets[0].mtu);
+	assert_int_equal(seen.cmds[5].op, API_PUT_VSOCK);
+	assert_int_equal(seen.cmds[5].u.vsock.guest_cid, c.vsock.guest_cid);
+	assert_string_equal(seen.cmds[5].u.vsock.uds_path, c.vsock.uds_path);
+	assert_int_equal(seen.cmds[6].op, API_PUT_ENTROPY);
+
+	/* The same from the golden file itself. */
+	size_t len;
+	char *text = read_golden("vm_config_full.json", &len);
+	assert_int_equal(parse_config(text, err, sizeof(err)), 0);
+	assert_int_equal(seen.n, 7);
+	free(text);
+}
+
+/* One section of the good file replaced by value (a JSON text; NULL removes it). */
+static const char *with_section(const char *key, const char *value)
+{
+	static char out[65536];
+	size_t len;
+	char *text = read_golden("config_file_full.json", &len);
+	json_t *root = json_loadb(text, len, 0, NULL);
+	free(text);
+	assert_non_null(root);
+	if (value) {
+		json_error_t jerr;
+		json_t *v = json_loads(value, JSON_DECODE_ANY, &jerr);
+		if (!v)
+			print_error("test JSON %s: %s\n", value, jerr.text);
+		assert_non_null(v);
+		assert_int_equal(json_object_set_new(root, key, v), 0);
+	} else {
+		assert_int_equal(json_object_del(root, key), 0);
+	}
+	size_t n = json_dumpb(root, out, sizeof(out) - 1, JSON_INDENT(1));
+	assert_true(n > 0 && n < sizeof(out));
+	out[n] = '\0';
+	json_decref(root);
+	return out;
+}
+
+#define assert_config_refused(text, needle)                                                        \
+	do {                                                                                       \
+		char err_[512];                                                                    \
+		int rc_ = parse_config(text, err_, sizeof(err_));                                  \
+		if (rc_ != -EINVAL)                                                                \
+			print_error("config accepted: %s\n", text);                                \
+		assert_int_equal(rc_, -EINVAL);                                                    \
+		assert_err_mentions(err_, needle);                                                 \
+		/* A file that is wrong anywhere configures nothing. */                            \
+		assert_int_equal(seen.n, 0);                                                       \
+	} while (0)
+
+static void config_file_bad(void **state)
+{
+	(void)state;
+	assert_config_refused("", "not valid JSON");
+	assert_config_refused("{", "not valid JSON");
+	assert_config_refused("[]", "JSON object");
+	assert_config_refused("{\"boot-source\": {\"kernel_image_path\": \"k\"}} x",
+	                      "not valid JSON");
+	assert_config_refused(
+	    "{\"boot-source\": {\"kernel_image_path\": \"k\"}, \"boot-source\": {}}", "duplicate");
+	assert_config_refused(with_section("boot-source", NULL), "'boot-source'");
+	assert_config_refused(with_section("boot-source", "null"), "'boot-source'");
+	assert_config_refused(with_section("machine-config", NULL), "'machine-config'");
+	assert_config_refused(with_section("machines", "{}"), "unknown section 'machines'");
+	assert_config_refused(with_section("serial", "{}"), "unknown section 'serial'");
+
+	/* Each section malformed: the message names the section and the field. */
+	assert_config_refused(with_section("boot-source", "{\"kernel_image_path\": 1}"),
+	                      "field 'kernel_image_path' in boot-source must be a string");
+	assert_config_refused(with_section("boot-source", "[]"),
+	                      "boot-source must be a JSON object");
+	assert_config_refused(with_section("machine-config", "{\"vcpu_count\": 2}"),
+	                      "missing required field 'mem_size_mib' in machine-config");
+	assert_config_refused(
+	    with_section("machine-config", "{\"vcpu_count\": 99, \"mem_size_mib\": 128}"),
+	    "1 to 32");
+	assert_config_refused(with_section("drives", "{}"),
+	                      "section 'drives' in the config file must be an array");
+	assert_config_refused(with_section("drives", "[7]"), "drives[0] must be a JSON object");
+	assert_config_refused(with_section("drives",
+	                                   "[{\"drive_id\": \"a\", \"path_on_host\": \"p\","
+	                                   " \"is_root_device\": true}, {\"drive_id\": \"b\","
+	                                   " \"path_on_host\": \"p\", \"is_root_device\": true,"
+	                                   " \"bogus\": 1}]"),
+	                      "unknown field 'bogus' in drives[1]");
+	assert_config_refused(with_section("drives", "[{\"drive_id\": \"a/b\", \"path_on_host\": "
+	                                             "\"p\", \"is_root_device\": true}]"),
+	                      "drive id 'a/b' in drives[0]");
+	assert_config_refused(with_section("network-interfaces",
+	                                   "[{\"iface_id\": \"eth0\", \"host_dev_name\": \"t\","
+	                                   " \"mtu\": 9}]"),
+	                      "field 'mtu' in network-interfaces[0] must be 68 to 65535");
+	assert_config_refused(with_section("network-interfaces", "\"eth0\""),
+	                      "'network-interfaces'");
+	assert_config_refused(with_section("vsock", "{\"guest_cid\": 1, \"uds_path\": \"v\"}"),
+	                      "field 'guest_cid' in vsock");
+	assert_config_refused(with_section("vsock", "[]"), "vsock must be a JSON object");
+	assert_config_refused(with_section("entropy", "{\"rate_limiter\": {}}"),
+	                      "field 'rate_limiter' in entropy");
+	assert_config_refused(with_section("entropy", "true"), "entropy must be a JSON object");
+	assert_config_refused(with_section("logger", "{\"level\": \"loud\"}"),
+	                      "field 'level' in logger");
+	assert_config_refused(with_section("metrics", "{}"),
+	                      "missing required field 'metrics_path' in metrics");
+
+	/* Sections Ember shows as null and cannot configure. */
+	assert_config_refused(
+	    with_section("balloon", "{\"amount_mib\": 0, \"deflate_on_oom\": false}"), "balloon");
+	assert_config_refused(with_section("cpu-config", "{}"), "cpu-config");
+	assert_config_refused(with_section("mmds-config", "{\"network_interfaces\": [\"eth0\"]}"),
+	                      "MMDS");
+	assert_config_refused(with_section("pmem", "[{\"id\": \"p\", \"path_on_host\": \"x\"}]"),
+	                      "pmem");
+
+	/* More devices than a VM takes. */
+	char drives[4096];
+	size_t n = (size_t)snprintf(drives, sizeof(drives), "[");
+	for (int i = 0; i <= CONFIG_MAX_DRIVES; i++)
+		n += (size_t)snprintf(drives + n, sizeof(drives) - n,
+		                      "%s{\"drive_id\": \"d%d\", \"path_on_host\": \"p\","
+		                      " \"is_root_device\": false}",
+		                      i ? ", " : "", i);
+	snprintf(drives + n, sizeof(drives) - n, "]");
+	assert_config_refused(with_section("drives", drives), "at most 8");
+
+	/* And the ones that are fine as null or empty. */
+	char err[512];
+	assert_int_equal(parse_config(with_section("balloon", "null"), err, sizeof(err)), 0);
+	assert_int_equal(parse_config(with_section("pmem", "[]"), err, sizeof(err)), 0);
+	assert_int_equal(parse_config(with_section("drives", "[]"), err, sizeof(err)), 0);
+	assert_int_equal(seen.n, 7);
+	assert_int_equal(parse_config(with_section("vsock", "null"), err, sizeof(err)), 0);
+	assert_int_equal(seen.n, 8);
+
+	/* A short error buffer still ends in a NUL. */
+	char small[8];
+	memset(small, 'z', sizeof(small));
+	assert_int_equal(api_parse_config_file("{}", 2, record, &seen, small, sizeof(small)),
+	                 -EINVAL);
+	assert_non_null(memchr(small, '\0', sizeof(small)));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(get_routes),
+	    cmocka_unit_test(unknown_paths_and_methods),
+	    cmocka_unit_test(empty_body),
+	    cmocka_unit_test(bad_json),
+	    cmocka_unit_test(boot_source),
+	    cmocka_unit_test(machine_config_put),
+	    cmocka_unit_test(machine_config_patch),
+	    cmocka_unit_test(drive_put),
+	    cmocka_unit_test(drive_patch),
+	    cmocka_unit_test(net_put),
+	    cmocka_unit_test(net_patch),
+	    cmocka_unit_test(vsock),
+	    cmocka_unit_test(entropy),
+	    cmocka_unit_test(logger),
+	    cmocka_unit_test(metrics),
+	    cmocka_unit_test(actions),
+	    cmocka_unit_test(vm_state),
+	    cmocka_unit_test(failure_clears_command),
+	    cmocka_unit_test(replies),
+	    cmocka_unit_test(render_empty),
+	    cmocka_unit_test(render_full),
+	    cmocka_unit_test(render_odd_strings),
+	    cmocka_unit_test(render_largest),
+	    cmocka_unit_test(config_file_good),
+	    cmocka_unit_test(config_file_round_trip),
+	    cmocka_unit_test(config_file_bad),
+	};
+	unit_init();
+	return cmocka_run_group_tests(tests, NULL, NULL) ? 1 : 0;
+}
