@@ -226,3 +226,36 @@ t_api_linux_ctrl_alt_del_powers_off() {
 	expect_status 0
 	expect_no_out 'not-stopped'
 }
+
+t_api_malformed_http_never_wedges() {
+	command -v socat >/dev/null || skip "socat is not installed (scripts/install-deps.sh)"
+	api_start || return
+	# Send the bytes, keep the connection open a moment for the answers.
+	send() { (printf "$1"; sleep 1) | socat -t 2 - "UNIX-CONNECT:$SOCK" >"$T/raw" 2>/dev/null; }
+	send 'GARBAGE\r\n\r\n'
+	_match "bad request line" "$T/raw" '^HTTP/1.1 400'
+	send 'PUT /machine-config HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n'
+	_match "oversized body" "$T/raw" 'limit is 51200'
+	send 'PUT /machine-config HTTP/1.1\r\nContent-Length: -5\r\n\r\n'
+	_match "bad Content-Length" "$T/raw" '^HTTP/1.1 400'
+	head -c 20000 /dev/zero | tr '\0' 'a' >"$T/big"
+	{ printf 'GET / HTTP/1.1\r\nX: '; cat "$T/big"; printf '\r\n\r\n'; } |
+		socat -t 2 - "UNIX-CONNECT:$SOCK" >"$T/raw" 2>/dev/null
+	_match "huge header" "$T/raw" '^HTTP/1.1 400'
+	head -c 4096 /dev/urandom | socat -t 2 - "UNIX-CONNECT:$SOCK" >/dev/null 2>&1
+	send 'GET / HTTP/1.1\r\n\r\nGET /version HTTP/1.1\r\n\r\n'
+	# (a response's body is not followed by a newline: count matches, not lines)
+	[ "$(grep -o 'HTTP/1.1 200' "$T/raw" | wc -l)" -eq 2 ] ||
+		_fail "pipelined: not two answers" "$T/raw"
+	# A truncated body waits; meanwhile other clients are served.
+	printf 'PUT /machine-config HTTP/1.1\r\nContent-Length: 100\r\n\r\n{"vcpu' |
+		socat -t 3 - "UNIX-CONNECT:$SOCK" >/dev/null 2>&1 &
+	api GET /
+	expect_api 200 '"state"'
+	wait
+	kill -0 "$api_pid" 2>/dev/null || _fail "ember died"
+	kill -TERM "$api_pid"
+	api_wait_exit
+	expect_status 143
+	expect_no_err 'AddressSanitizer|runtime error'
+}
