@@ -123,6 +123,17 @@ static void net_tap_error(struct virtio_net *n, const char *what, int e)
 
 enum net_rx_result { NET_RX_STOP, NET_RX_DELIVERED, NET_RX_DROPPED };
 
+/* Forget the held chains: their count, iovecs and room go together. net_rx_one starts from
+ * rx_held_iov and rx_held_room even when rx_held is 0; left stale, they made its readv fill
+ * the iovecs of chains already pushed (buffers the guest owns again) while it pushed a chain
+ * the frame never reached, so the guest got old bytes and TCP to it stalled for good. */
+static void net_rx_forget_held(struct virtio_net *n)
+{
+	n->rx_held = 0;
+	n->rx_held_iov = 0;
+	n->rx_held_room = 0;
+}
+
 /*
  * Move one frame from the tap into the guest's rx buffers. Without MRG_RXBUF one chain
  * takes the whole frame (the driver sizes its buffers for that, 5.1.6.3.1). With it, pop
@@ -139,7 +150,7 @@ static enum net_rx_result net_rx_one(struct virtio_net *n)
 	bool ring_empty = false;
 	const char *why;
 
-	n->rx_held = 0;
+	net_rx_forget_held(n); /* taken: pushed, put back or held again below */
 
 	for (;;) {
 		struct vq_chain *c = &n->rx_chains[nchains];
@@ -409,7 +420,7 @@ static void net_reset(struct virtio_dev *vdev)
 
 	net_watch(n, 0);
 	n->rx_stalled = false;
-	n->rx_held = 0; /* the transport resets the queue: held chains are forgotten */
+	net_rx_forget_held(n); /* the transport resets the queue: held chains are gone */
 	n->tx_blocked = false;
 	n->mrg_rxbuf = false;
 	/* The next driver may accept less: no GSO frames queue up for it meanwhile. */
