@@ -241,7 +241,9 @@ t_api_malformed_http_never_wedges() {
 	head -c 20000 /dev/zero | tr '\0' 'a' >"$T/big"
 	{ printf 'GET / HTTP/1.1\r\nX: '; cat "$T/big"; printf '\r\n\r\n'; } |
 		socat -t 2 - "UNIX-CONNECT:$SOCK" >"$T/raw" 2>/dev/null
-	_match "huge header" "$T/raw" '^HTTP/1.1 400'
+	# A 400, or a reset before the client could read it: the server closed on the 8 KiB
+	# limit while the client was still sending (tests/unit/test_api_http.c checks the 400).
+	[ ! -s "$T/raw" ] || _match "huge header" "$T/raw" '^HTTP/1.1 400'
 	head -c 4096 /dev/urandom | socat -t 2 - "UNIX-CONNECT:$SOCK" >/dev/null 2>&1
 	send 'GET / HTTP/1.1\r\n\r\nGET /version HTTP/1.1\r\n\r\n'
 	# (a response's body is not followed by a newline: count matches, not lines)
