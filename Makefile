@@ -38,10 +38,17 @@ EMBER_SRCS := $(CORE_SRCS) $(VMM_SRCS) $(X86_SRCS) $(DEV_SRCS) $(ACPI_SRCS) $(VI
               $(API_SRCS)
 EMBER_OBJS := $(EMBER_SRCS:%.c=$(BUILD)/obj/%.o)
 
+# The jailer: a separate static program (issue 6).
+JAILER_SRCS := src/jailer/jailer.c src/jailer/args.c src/jailer/elf.c src/jailer/msg.c \
+               src/jailer/proc.c src/jailer/fs.c src/jailer/cgroup.c src/jailer/mount.c \
+               src/jailer/privs.c
+JAILER_OBJS := $(JAILER_SRCS:%.c=$(BUILD)/obj/%.o)
+
 # Unit tests (cmocka): each links its test file with the sources it exercises.
 UNIT_TESTS := test_guest_mem test_initrd test_kernel test_elf_load test_boot_tables test_cpuid test_bus \
               test_serial test_config test_aml test_acpi_tables test_power test_virtqueue \
-              test_blk test_net test_vsock test_i8042 test_api_parse test_api_http
+              test_blk test_net test_vsock test_i8042 test_api_parse test_api_http \
+              test_jailer_args test_jailer_cgroup test_jailer_elf
 test_guest_mem_SRCS   := src/vmm/guest_mem.c
 test_initrd_SRCS      := src/vmm/initrd.c src/vmm/guest_mem.c src/file_io.c
 test_kernel_SRCS      := src/arch/x86/kernel.c src/arch/x86/elf_load.c src/vmm/guest_mem.c \
@@ -65,6 +72,9 @@ test_blk_LIBS         := -luring
 test_net_SRCS         := src/virtio/net.c src/virtio/tap.c $(VIRTIO_TEST_SRCS)
 test_vsock_SRCS       := src/virtio/vsock.c $(VIRTIO_TEST_SRCS)
 test_i8042_SRCS       := src/devices/i8042.c
+test_jailer_args_SRCS   := src/jailer/args.c
+test_jailer_cgroup_SRCS := src/jailer/cgroup.c src/jailer/msg.c
+test_jailer_elf_SRCS    := src/jailer/elf.c
 test_api_parse_SRCS   := src/api/parse.c src/api/config_json.c src/config.c
 test_api_parse_LIBS   := -ljansson
 test_api_http_SRCS    := src/api/http.c src/api/server.c src/api/parse.c src/api/config_json.c \
@@ -78,7 +88,10 @@ GUEST_ELFS := $(addprefix $(BUILD)/guests/,$(addsuffix .elf,$(GUEST_NAMES))) \
 
 .PHONY: all deps demo run-tests test unit integration asan bench clean format guest guest-kernel \
 	install fuzz
-all: $(BUILD)/ember $(GUEST_ELFS)
+all: $(BUILD)/ember $(BUILD)/ember-jailer $(GUEST_ELFS)
+
+$(BUILD)/ember-jailer: $(JAILER_OBJS)
+	$(CC) $(EMBER_CFLAGS) $(STATIC) -o $@ $^ $(LDFLAGS)
 
 $(BUILD)/ember: $(EMBER_OBJS)
 	$(CC) $(EMBER_CFLAGS) $(STATIC) -pthread -o $@ $^ $(LIBS) $(LDFLAGS)
@@ -194,4 +207,4 @@ format:
 clean:
 	rm -rf $(BUILD) build-asan
 
--include $(EMBER_OBJS:.o=.d)
+-include $(EMBER_OBJS:.o=.d) $(JAILER_OBJS:.o=.d)
