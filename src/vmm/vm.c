@@ -7,6 +7,7 @@
 #include "../arch/x86/layout.h"
 #include "../exit_status.h"
 #include "../log.h"
+#include "../seccomp/seccomp.h"
 #include "event_loop.h"
 #include "initrd.h"
 #include "vm_virtio.h"
@@ -453,6 +454,8 @@ int vm_run(struct vm *vm)
 
 int vm_wait(struct vm *vm)
 {
+	/* Every device and vCPU thread exists: lock down, then serve the guest. */
+	sc_lockdown(SC_VMM);
 	event_loop_run(vm);
 
 	/* vm_stop set immediate_exit for all; kick again any vCPU it may have missed
