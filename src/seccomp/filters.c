@@ -65,8 +65,8 @@
 #define FUTEX_IS(op)  MASKED(1, FUTEX_OP_BITS, op, "arg1 op == " #op)
 #define FUTEX_WHY     "locks and condition variables (glibc's mutexes, pthread_join)"
 
-/* mmap and mprotect: never executable memory. */
-#define NO_EXEC "memory for malloc and libraries' buffers, never executable"
+/* mmap: malloc's large blocks (one arena, grown with brk, so no mprotect), never executable. */
+#define NO_EXEC "malloc's large blocks, never executable"
 
 #define TABLE(t, fc)                                                                               \
 	{                                                                                          \
@@ -117,8 +117,7 @@ static const struct sc_rule api_rules[] = {
     ALLOW_IF(futex, FUTEX_WHY, FUTEX_IS(FUTEX_WAKE)),
     ALLOW_IF(futex, FUTEX_WHY, FUTEX_IS(FUTEX_WAIT_BITSET)),
     ALLOW_IF(mmap, NO_EXEC, NONE_OF(2, PROT_EXEC)),
-    ALLOW_IF(mprotect, NO_EXEC, NONE_OF(2, PROT_EXEC)),
-    ALLOW(munmap, "malloc gives memory back"),
+    ALLOW(munmap, "malloc gives large blocks back (a client's body buffer)"),
     ALLOW(brk, "malloc's arena (one for every thread: seccomp.c)"),
     ALLOW_IF(madvise, "glibc frees the thread's stack as it ends", EQ(2, MADV_DONTNEED)),
     ALLOW(rt_sigprocmask, "thread exit blocks signals"),
@@ -168,8 +167,7 @@ static const struct sc_rule vmm_rules[] = {
     ALLOW(getpid, "pthread_kill's tgkill names the process"),
     ALLOW(rt_sigprocmask, "pthread_kill blocks signals for a moment"),
     ALLOW_IF(mmap, NO_EXEC, NONE_OF(2, PROT_EXEC)),
-    ALLOW_IF(mprotect, NO_EXEC, NONE_OF(2, PROT_EXEC)),
-    ALLOW(munmap, "malloc gives memory back; teardown unmaps guest RAM and rings"),
+    ALLOW(munmap, "malloc gives large blocks back; teardown unmaps guest RAM and rings"),
     ALLOW(brk, "malloc's main arena"),
     ALLOW_IF(madvise, "virtio-vsock returns a closed connection's buffer", EQ(2, MADV_DONTNEED)),
     ALLOW(signalfd4, "the event loop's SIGINT/SIGTERM/SIGHUP, made as it starts"),

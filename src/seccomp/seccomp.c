@@ -25,9 +25,9 @@
 #define NAME_LEN  32
 #define MAX_RULES 128 /* per table, for the report's sort */
 
-/* What a filter does with a call no rule allows. A build with -DEMBER_SECCOMP_LOG_ONLY logs
- * it to the kernel's audit log and lets it run: for finding what a new feature needs
- * (strace shows the calls after the seccomp() line; the audit log the missing ones). */
+/* What a filter does with a call no rule allows. A build with -DEMBER_SECCOMP_LOG_ONLY lets
+ * it run and logs it to the kernel's audit log ("audit: type=1326 ... comm=<thread>
+ * syscall=<nr>" in dmesg): run the tests on such a build to find what a new feature needs. */
 #ifdef EMBER_SECCOMP_LOG_ONLY
 #define DEFAULT_ACTION SCMP_ACT_LOG
 #else
