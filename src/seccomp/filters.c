@@ -168,7 +168,7 @@ static const struct sc_rule vmm_rules[] = {
     ALLOW(rt_sigprocmask, "pthread_kill blocks signals for a moment"),
     ALLOW_IF(mmap, NO_EXEC, NONE_OF(2, PROT_EXEC)),
     ALLOW(munmap, "malloc gives large blocks back; teardown unmaps guest RAM and rings"),
-    ALLOW(brk, "malloc's main arena"),
+    ALLOW(brk, "malloc's arena (one for every thread: seccomp.c)"),
     ALLOW_IF(madvise, "virtio-vsock returns a closed connection's buffer", EQ(2, MADV_DONTNEED)),
     ALLOW(signalfd4, "the event loop's SIGINT/SIGTERM/SIGHUP, made as it starts"),
     ALLOW(clock_gettime, "log and metrics timestamps, where the vDSO cannot serve them"),
@@ -195,6 +195,7 @@ const struct sc_table sc_tables[SC_KINDS] = {
 #define SANITIZER_RULES                                                                            \
 	ALLOW_IF(mmap, "the runtime's allocator and symbolizer", NONE_OF(2, PROT_EXEC)),           \
 	    ALLOW(munmap, "the runtime's allocator and symbolizer"),                               \
+	    ALLOW_IF(mprotect, "LeakSanitizer's tracer stack guard", NONE_OF(2, PROT_EXEC)),       \
 	    ALLOW_IF(madvise, "the runtime's allocator", EQ(2, MADV_NOHUGEPAGE)),                  \
 	    ALLOW_IF(madvise, "the runtime's allocator", EQ(2, MADV_DONTDUMP)),                    \
 	    ALLOW(sigaltstack, "a thread's end frees the runtime's signal stack"),                 \
