@@ -31,17 +31,32 @@ VIRTIO_SRCS := src/virtio/virtqueue.c src/virtio/virtio_dev.c src/virtio/mmio.c 
                src/virtio/net.c src/virtio/tap.c src/virtio/vsock.c src/virtio/iov.c
 API_SRCS  := src/api/parse.c src/api/config_json.c src/api/http.c src/api/server.c \
              src/api/vmm_api.c src/api/api_mode.c
+SECCOMP_SRCS := src/seccomp/seccomp.c src/seccomp/filters.c
 # liburing (Debian liburing-dev): virtio-blk's default engine. jansson (libjansson-dev):
-# the API's JSON. libhttp-parser (libhttp-parser-dev): the API's HTTP requests.
-LIBS := -luring -ljansson -lhttp_parser
+# the API's JSON. libhttp-parser (libhttp-parser-dev): the API's HTTP requests. libseccomp
+# (libseccomp-dev): the per-thread seccomp filters.
+LIBS := -luring -ljansson -lhttp_parser -lseccomp
 EMBER_SRCS := $(CORE_SRCS) $(VMM_SRCS) $(X86_SRCS) $(DEV_SRCS) $(ACPI_SRCS) $(VIRTIO_SRCS) \
-              $(API_SRCS)
+              $(API_SRCS) $(SECCOMP_SRCS)
 EMBER_OBJS := $(EMBER_SRCS:%.c=$(BUILD)/obj/%.o)
+
+# The test-hooks build: the same objects but for the files with #ifdef EMBER_TEST_HOOKS,
+# built again with it (a hidden --seccomp-test-violate=KIND flag). Only tests run it.
+HOOK_SRCS := src/main.c src/seccomp/seccomp.c
+HOOK_OBJS := $(filter-out $(HOOK_SRCS:%.c=$(BUILD)/obj/%.o),$(EMBER_OBJS)) \
+             $(HOOK_SRCS:%.c=$(BUILD)/obj-hooks/%.o)
+
+# The jailer: a separate static program (issue 6).
+JAILER_SRCS := src/jailer/jailer.c src/jailer/args.c src/jailer/elf.c src/jailer/msg.c \
+               src/jailer/proc.c src/jailer/fs.c src/jailer/cgroup.c src/jailer/mount.c \
+               src/jailer/privs.c
+JAILER_OBJS := $(JAILER_SRCS:%.c=$(BUILD)/obj/%.o)
 
 # Unit tests (cmocka): each links its test file with the sources it exercises.
 UNIT_TESTS := test_guest_mem test_initrd test_kernel test_elf_load test_boot_tables test_cpuid test_bus \
               test_serial test_config test_aml test_acpi_tables test_power test_virtqueue \
-              test_blk test_net test_vsock test_i8042 test_api_parse test_api_http
+              test_blk test_net test_vsock test_i8042 test_api_parse test_api_http \
+              test_jailer_args test_jailer_cgroup test_jailer_elf test_seccomp
 test_guest_mem_SRCS   := src/vmm/guest_mem.c
 test_initrd_SRCS      := src/vmm/initrd.c src/vmm/guest_mem.c src/file_io.c
 test_kernel_SRCS      := src/arch/x86/kernel.c src/arch/x86/elf_load.c src/vmm/guest_mem.c \
@@ -65,11 +80,16 @@ test_blk_LIBS         := -luring
 test_net_SRCS         := src/virtio/net.c src/virtio/tap.c $(VIRTIO_TEST_SRCS)
 test_vsock_SRCS       := src/virtio/vsock.c $(VIRTIO_TEST_SRCS)
 test_i8042_SRCS       := src/devices/i8042.c
+test_jailer_args_SRCS   := src/jailer/args.c
+test_jailer_cgroup_SRCS := src/jailer/cgroup.c src/jailer/msg.c
+test_jailer_elf_SRCS    := src/jailer/elf.c
 test_api_parse_SRCS   := src/api/parse.c src/api/config_json.c src/config.c
 test_api_parse_LIBS   := -ljansson
 test_api_http_SRCS    := src/api/http.c src/api/server.c src/api/parse.c src/api/config_json.c \
-                         src/config.c src/log.c
-test_api_http_LIBS    := -lhttp_parser -ljansson
+                         src/config.c src/log.c $(SECCOMP_SRCS)
+test_api_http_LIBS    := -lhttp_parser -ljansson -lseccomp
+test_seccomp_SRCS     := $(SECCOMP_SRCS) src/log.c
+test_seccomp_LIBS     := -lseccomp
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/unit/%)
 
 include tests/guests/guests.mk
@@ -77,15 +97,29 @@ GUEST_ELFS := $(addprefix $(BUILD)/guests/,$(addsuffix .elf,$(GUEST_NAMES))) \
               $(BUILD)/guests/hello_pvh.elf
 
 .PHONY: all deps demo run-tests test unit integration asan bench clean format guest guest-kernel \
-	install fuzz
-all: $(BUILD)/ember $(GUEST_ELFS)
+	install fuzz seccomp-report
+all: $(BUILD)/ember $(BUILD)/ember-jailer $(BUILD)/ember-test-hooks $(GUEST_ELFS)
+
+$(BUILD)/ember-jailer: $(JAILER_OBJS)
+	$(CC) $(EMBER_CFLAGS) $(STATIC) -o $@ $^ $(LDFLAGS)
 
 $(BUILD)/ember: $(EMBER_OBJS)
+	$(CC) $(EMBER_CFLAGS) $(STATIC) -pthread -o $@ $^ $(LIBS) $(LDFLAGS)
+
+$(BUILD)/ember-test-hooks: $(HOOK_OBJS)
 	$(CC) $(EMBER_CFLAGS) $(STATIC) -pthread -o $@ $^ $(LIBS) $(LDFLAGS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(EMBER_CFLAGS) -pthread -c -o $@ $<
+
+$(BUILD)/obj-hooks/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(EMBER_CFLAGS) -DEMBER_TEST_HOOKS -pthread -c -o $@ $<
+
+# What each thread may call once locked down, with the reasons and the totals.
+seccomp-report: $(BUILD)/ember
+	@$(BUILD)/ember seccomp-report
 
 .SECONDEXPANSION:
 $(BUILD)/unit/%: tests/unit/%.c $$(%_SRCS) tests/unit/unit.h tests/unit/virtio_harness.h
@@ -194,4 +228,4 @@ format:
 clean:
 	rm -rf $(BUILD) build-asan
 
--include $(EMBER_OBJS:.o=.d)
+-include $(EMBER_OBJS:.o=.d) $(JAILER_OBJS:.o=.d) $(HOOK_OBJS:.o=.d)

@@ -16,11 +16,13 @@ void cli_usage(void)
 	    "                 [--vcpus N] [--cmdline STRING] [--append STRING] [--stats]\n"
 	    "                 [--drive path=FILE[,ro][,root][,id=NAME][,engine=E]]...\n"
 	    "                 [--net tap=NAME[,mac=MAC][,mtu=N][,id=NAME]]...\n"
-	    "                 [--vsock cid=N,uds=PATH] [--no-rng] [-- COMMAND [ARG...]]\n"
+	    "                 [--vsock cid=N,uds=PATH] [--no-rng] [--no-seccomp]\n"
+	    "                 [-- COMMAND [ARG...]]\n"
 	    "       ember --api-sock PATH [--config-file FILE] [--no-api] [--id ID]\n"
 	    "             [--http-api-max-payload-size BYTES] [--log-path FILE] [--level L]\n"
-	    "             [--show-level] [--metrics-path FILE]\n"
+	    "             [--show-level] [--metrics-path FILE] [--no-seccomp]\n"
 	    "       ember doctor\n"
+	    "       ember seccomp-report\n"
 	    "       ember --version\n"
 	    "\n"
 	    "run      boot a microVM; with no --kernel, the default guest (a Debian kernel and\n"
@@ -46,16 +48,20 @@ void cli_usage(void)
 	    "                           programs connect to PATH and send \"CONNECT <port>\\n\";\n"
 	    "                           guest connections to port P go to PATH_P\n"
 	    "         --no-rng          no virtio-rng entropy device (there is one by default)\n"
+	    "         --no-seccomp      run without the seccomp filters (debugging only: the\n"
+	    "                           guest is then not contained)\n"
 	    "         -- COMMAND ARG... what the default guest's init runs\n"
 	    "         The guest's serial console is on stdin/stdout; Ctrl-A x quits.\n"
 	    "--api-sock  serve Firecracker's REST API on the Unix socket PATH and boot on\n"
 	    "         InstanceStart; --config-file boots at once from a JSON file shaped like\n"
 	    "         GET /vm/config (with --no-api, without the socket)\n"
 	    "doctor   describe this host's KVM and which guests can run here\n"
+	    "seccomp-report  the system calls each thread may make once locked down\n"
 	    "\n"
 	    "Exit status: the guest command's status (or 0) when the guest powers off, 0 when\n"
 	    "it resets, 1 when it faults or panics, 2 for bad arguments or setup failures,\n"
-	    "128+N after signal N.\n",
+	    "3 when a thread made a system call its seccomp filter forbids, 128+N after\n"
+	    "signal N.\n",
 	    CONFIG_DEFAULT_MEM_MIB, CONFIG_MAX_VCPUS, CONFIG_DEFAULT_CMDLINE, CONFIG_MAX_DRIVES,
 	    CONFIG_MAX_NETS);
 }
@@ -224,13 +230,21 @@ static int parse_vsock(char *spec, struct vm_config *cfg, char *err, size_t errl
 int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_t errlen)
 {
 	static const struct option opts[] = {
-	    {"kernel", required_argument, NULL, 'k'}, {"mem", required_argument, NULL, 'm'},
-	    {"vcpus", required_argument, NULL, 'c'},  {"cmdline", required_argument, NULL, 'l'},
-	    {"stats", no_argument, NULL, 's'},        {"help", no_argument, NULL, 'h'},
-	    {"initrd", required_argument, NULL, 'i'}, {"append", required_argument, NULL, 'a'},
-	    {"boot", required_argument, NULL, 'b'},   {"drive", required_argument, NULL, 'd'},
-	    {"net", required_argument, NULL, 'n'},    {"vsock", required_argument, NULL, 'v'},
-	    {"no-rng", no_argument, NULL, 'R'},       {NULL, 0, NULL, 0},
+	    {"kernel", required_argument, NULL, 'k'},
+	    {"mem", required_argument, NULL, 'm'},
+	    {"vcpus", required_argument, NULL, 'c'},
+	    {"cmdline", required_argument, NULL, 'l'},
+	    {"stats", no_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"initrd", required_argument, NULL, 'i'},
+	    {"append", required_argument, NULL, 'a'},
+	    {"boot", required_argument, NULL, 'b'},
+	    {"drive", required_argument, NULL, 'd'},
+	    {"net", required_argument, NULL, 'n'},
+	    {"vsock", required_argument, NULL, 'v'},
+	    {"no-rng", no_argument, NULL, 'R'},
+	    {"no-seccomp", no_argument, NULL, 'S'},
+	    {NULL, 0, NULL, 0},
 	};
 	uint64_t v;
 	int c;
@@ -305,6 +319,9 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
 			break;
 		case 'R':
 			cfg->entropy = false;
+			break;
+		case 'S':
+			cfg->no_seccomp = true;
 			break;
 		case 'h':
 			cli_usage();

@@ -82,6 +82,7 @@ struct vm_config {
 	struct vsock_config vsock;
 	bool entropy;     /* a virtio-rng device fed by getrandom(2) */
 	bool print_stats; /* at exit, report memory use on stderr */
+	bool no_seccomp;  /* --no-seccomp: threads run without their filters (debugging) */
 	/* The command the default guest's init runs (docs/CONTRACTS.md); cmd_argc 0: none. */
 	char *const *cmd_argv;
 	unsigned cmd_argc;

@@ -6,6 +6,7 @@
 #include "exit_status.h"
 #include "log.h"
 #include "api/api_mode.h"
+#include "seccomp/seccomp.h"
 #include "vmm/vm.h"
 
 #include <stdio.h>
@@ -56,7 +57,8 @@ static int cmd_run(int argc, char **argv)
 			cfg.initrd_path = guest.initrd;
 	}
 	cfg.cmd_tty = isatty(STDIN_FILENO);
-	if (r < 0 || config_validate(&cfg, host_mem_mib(), err, sizeof(err)) < 0) {
+	if (r < 0 || config_validate(&cfg, host_mem_mib(), err, sizeof(err)) < 0 ||
+	    sc_setup(cfg.no_seccomp, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return EXIT_USAGE;
 	}
@@ -81,12 +83,26 @@ int main(int argc, char **argv)
 		cli_usage();
 		return EXIT_USAGE;
 	}
+#ifdef EMBER_TEST_HOOKS
+	/* Test builds only: "--seccomp-test-violate=KIND" first makes that thread kind make a
+	 * forbidden call once it is locked down; the rest of the command line is as usual. */
+	if (!strncmp(argv[1], "--seccomp-test-violate=", 23)) {
+		if (argc < 3 || sc_test_violate(argv[1] + 23) < 0) {
+			log_err("--seccomp-test-violate= takes vmm, api or vcpu, then a command");
+			return EXIT_USAGE;
+		}
+		argv[1] = argv[0];
+		argc--, argv++;
+	}
+#endif
 	if (!strcmp(argv[1], "run"))
 		return cmd_run(argc - 1, argv + 1);
 	if (api_mode_wanted(argv[1]))
 		return api_mode_main(argc, argv, host_mem_mib());
 	if (!strcmp(argv[1], "doctor"))
 		return doctor_run();
+	if (!strcmp(argv[1], "seccomp-report"))
+		return sc_report(stdout) < 0 ? EXIT_USAGE : 0;
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		cli_usage();
 		return 0;

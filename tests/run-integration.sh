@@ -86,6 +86,13 @@ for tool in ip mkfs.ext4 debugfs socat curl; do
     done
 done
 
+# The jailer sits beside ember.
+jailer=$(dirname "$EMBER")/ember-jailer
+[ -x "$jailer" ] && adds="$adds --add $(q "$jailer:/ember/build/ember-jailer")"
+# So does the test-hooks build (a hidden flag makes a thread break its seccomp filter).
+hooks=$(dirname "$EMBER")/ember-test-hooks
+[ -x "$hooks" ] && adds="$adds --add $(q "$hooks:/ember/build/ember-test-hooks")"
+
 # The default guest sits beside ember in the rig, as in the build tree.
 [ -d "$GUEST_DIR" ] && adds="$adds --add $(q "$GUEST_DIR:/ember/build/guest")"
 

@@ -6,12 +6,14 @@
 #include "api_mode.h"
 #include "../exit_status.h"
 #include "../log.h"
+#include "../seccomp/seccomp.h"
 #include "server.h"
 #include "vmm_api.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,6 +38,7 @@ struct options {
 	enum log_level level;
 	bool show_level;
 	bool no_api;
+	bool no_seccomp;
 	size_t max_payload;
 };
 
@@ -44,7 +47,7 @@ static void usage(void)
 	printf("usage: ember [--api-sock PATH] [--config-file FILE] [--no-api] [--id ID]\n"
 	       "             [--http-api-max-payload-size BYTES] [--log-path FILE]\n"
 	       "             [--level Error|Warning|Info|Debug|Trace|Off] [--show-level]\n"
-	       "             [--metrics-path FILE]\n"
+	       "             [--metrics-path FILE] [--no-seccomp]\n"
 	       "\n"
 	       "Firecracker's way: serve its REST API on the Unix socket PATH (default %s,\n"
 	       "mode 0600) and boot the microVM on PUT /actions InstanceStart; or boot at once\n"
@@ -62,7 +65,8 @@ bool api_mode_wanted(const char *arg)
 	                                    "--log-path",
 	                                    "--level",
 	                                    "--show-level",
-	                                    "--metrics-path"};
+	                                    "--metrics-path",
+	                                    "--no-seccomp"};
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
 		size_t n = strlen(flags[i]);
 		if (!strncmp(arg, flags[i], n) && (arg[n] == 0 || arg[n] == '='))
@@ -94,6 +98,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {"level", required_argument, NULL, 'L'},
 	    {"show-level", no_argument, NULL, 'S'},
 	    {"metrics-path", required_argument, NULL, 'm'},
+	    {"no-seccomp", no_argument, NULL, 'N'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -149,6 +154,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'm':
 			o->metrics_path = optarg;
+			break;
+		case 'N':
+			o->no_seccomp = true;
 			break;
 		case 'h':
 			usage();
@@ -316,10 +324,17 @@ int api_mode_main(int argc, char **argv, uint64_t host_mem_mib)
 	int r = parse_options(argc, argv, &o);
 	if (r)
 		return r > 0 ? 0 : EXIT_USAGE;
+	if (sc_setup(o.no_seccomp, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return EXIT_USAGE;
+	}
 	if (vm_block_signals() < 0 || api_channel_init(&chan) < 0) {
 		log_err("cannot set up signals or the API channel");
 		return EXIT_USAGE;
 	}
+	/* jansson seeds its hashes from /dev/urandom on first use: now, before the API thread
+	 * locks down (seccomp) and may open nothing. */
+	json_object_seed(0);
 	/* The socket first: clients may connect while the rest is set up (their requests
 	 * wait in the channel until the vmm thread serves it), so "ready" comes sooner. */
 	if (!o.no_api) {

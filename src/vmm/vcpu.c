@@ -2,6 +2,7 @@
 #include "vm.h"
 #include "../exit_status.h"
 #include "../log.h"
+#include "../seccomp/seccomp.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -223,6 +224,7 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&kick);
 	sigaddset(&kick, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+	sc_lockdown(SC_VCPU);
 
 	while (!vm_stopping(v->vm)) {
 		park_if_paused(v);

@@ -453,7 +453,7 @@ int vm_run(struct vm *vm)
 
 int vm_wait(struct vm *vm)
 {
-	event_loop_run(vm);
+	event_loop_run(vm); /* locks the vmm thread down once its loop is set up */
 
 	/* vm_stop set immediate_exit for all; kick again any vCPU it may have missed
 	 * while threads were still starting, then wait for each. */

@@ -3,6 +3,7 @@
 #include "event_loop.h"
 #include "../exit_status.h"
 #include "../log.h"
+#include "../seccomp/seccomp.h"
 #include "term.h"
 #include "vm.h"
 
@@ -119,6 +120,8 @@ void event_loop_run(struct vm *vm)
 		in.active = true;
 		term_raw(STDIN_FILENO);
 	}
+	/* Every device, vCPU thread and watch exists: lock down, then serve the guest. */
+	sc_lockdown(SC_VMM);
 
 	while (!vm_stopping(vm)) {
 		bool waiting = in.len > 0;

@@ -1,0 +1,91 @@
+/*
+ * Seccomp: one system-call allowlist per thread kind (vmm, api, vcpu), the rules in one
+ * place (filters.c), built with Debian's libseccomp. Acquire, lock down, run: each thread
+ * installs its own filter on itself once every resource it needs exists, before the first
+ * guest instruction or the first API byte. A forbidden call raises SIGSYS; the handler
+ * writes "ember: seccomp: thread <kind> made a forbidden system call <name> (<nr>)" and
+ * ends the process with EXIT_SECCOMP.
+ */
+#ifndef EMBER_SECCOMP_H
+#define EMBER_SECCOMP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum sc_kind { SC_VMM, SC_API, SC_VCPU, SC_KINDS };
+
+/*
+ * Once per process, single-threaded, before any thread locks down: off (--no-seccomp)
+ * prints "ember: warning: seccomp is off (--no-seccomp): the guest is not contained" and
+ * makes sc_lockdown do nothing. On, it checks that the kernel has seccomp filters, builds
+ * the three filters into BPF (so a thread's lockdown is one system call and allocates
+ * nothing), and installs the SIGSYS handler. Returns 0, or -errno with a message in err.
+ */
+int sc_setup(bool off, char *err, size_t errlen);
+
+/*
+ * Lock the calling thread down with kind's filter: NO_NEW_PRIVS, SIGSYS unblocked (so the
+ * handler, not the kernel's default, sees a violation), the filter. Only this thread is
+ * filtered (threads it creates later inherit the filter). Before sc_setup (a unit test
+ * running one thread's code alone) it does nothing. It cannot fail after sc_setup's checks
+ * short of the kernel running out of memory; if it does, it logs and ends the process with
+ * EXIT_USAGE: no thread runs unconfined.
+ */
+void sc_lockdown(enum sc_kind kind);
+
+/* "vmm", "api", "vcpu". */
+const char *sc_kind_name(enum sc_kind kind);
+
+/* Print, per thread kind, every allowed call with its argument rule and reason, and the
+ * totals beside Firecracker's (`ember seccomp-report`). Returns 0 or -errno. */
+int sc_report(FILE *out);
+
+/* Distinct system calls kind's filter allows (what sc_report totals). */
+unsigned sc_count(enum sc_kind kind);
+
+#ifdef EMBER_TEST_HOOKS
+/* Test builds only: right after locking down, a thread of the named kind ("vmm", "api",
+ * "vcpu") makes a forbidden call, socket(AF_INET, SOCK_STREAM, 0). Returns 0 or -EINVAL. */
+int sc_test_violate(const char *kind);
+#endif
+
+/* --- The rule tables (filters.c) --- */
+
+#define SC_MAX_ARGS 3
+
+/* One comparison of argument arg: op as libseccomp's (SCMP_CMP_EQ: arg == a;
+ * SCMP_CMP_MASKED_EQ: (arg & a) == b). With pid set, a is this process's pid. */
+struct sc_arg {
+	unsigned arg;
+	int op; /* enum scmp_compare */
+	uint64_t a, b;
+	bool pid;
+	const char *text; /* the rule as the report prints it */
+};
+
+/* One allowed call: nr (SCMP_SYS), allowed when all of its comparisons hold; several
+ * rules for one call allow it when any holds. deny: refused with EPERM instead of
+ * allowed (calls teardown makes and may fail), and not counted. */
+struct sc_rule {
+	int nr;
+	const char *name;
+	unsigned nargs;
+	struct sc_arg args[SC_MAX_ARGS];
+	bool deny;
+	const char *why;
+};
+
+struct sc_table {
+	const struct sc_rule *rules;
+	unsigned n;
+	unsigned firecracker; /* Firecracker's count for the same thread on x86_64 */
+};
+
+extern const struct sc_table sc_tables[SC_KINDS];
+
+/* Rules added to each kind in sanitizer builds (the runtime's own calls); empty else. */
+extern const struct sc_table sc_sanitizer_tables[SC_KINDS];
+
+#endif

@@ -1,0 +1,453 @@
+# Integration cases for ember-jailer (src/jailer/): Ember jailed and booting a test guest
+# through its API socket, as Firecracker's users run it; the jailed process's uid, gid,
+# capabilities, no_new_privs, root, cgroup and /dev seen from outside through /proc; bad
+# inputs and failed starts that leave nothing behind; --new-pid-ns, --netns, --daemonize.
+# Runs as root where KVM is (the rig); the jailer sits beside ember, as in the build tree.
+# shellcheck shell=sh
+# shellcheck disable=SC2154 # T, EMBER, GUESTS and status come from the harness (lib.sh)
+
+JAILER=$(dirname "$EMBER")/ember-jailer
+JAIL_CG=/sys/fs/cgroup
+
+# --- helpers (not tests: only t_* functions are) ---
+
+# Every case: the jailer, root, and cgroups where this machine has them. A bare rig mounts
+# none: there the hierarchy this project's machines use is mounted (v1 pids on its own,
+# v2 at unified with the other controllers), never on any other machine.
+jail_need() {
+	[ -x "$JAILER" ] || skip "no ember-jailer beside $EMBER"
+	[ "$(id -u)" = 0 ] || skip "the jailer needs root"
+	if [ -e /rig/cmd ] && ! awk '$3 ~ /^cgroup2?$/ { f = 1 } END { exit !f }' /proc/mounts; then
+		if ! { mount -t tmpfs -o mode=755 cgroup "$JAIL_CG" &&
+			mkdir -p "$JAIL_CG/pids" "$JAIL_CG/unified" &&
+			mount -t cgroup -o pids cgroup "$JAIL_CG/pids" &&
+			mount -t cgroup2 cgroup2 "$JAIL_CG/unified"; }; then
+			_fail "cannot mount cgroups in the rig"
+		fi
+	fi
+	BASE=$T/jail
+}
+
+# The jailer runs only static executables; the ASan build of ember is not one. The jailer
+# says so itself (the --netns here exists nowhere, so nothing is ever made).
+jail_need_static_ember() {
+	"$JAILER" --id probe --exec-file "$EMBER" --uid 0 --gid 0 --netns "$T/none" 2>"$T/probe"
+	if grep -q 'dynamically linked' "$T/probe"; then
+		skip "$EMBER is dynamically linked (a sanitizer build?): the jailer runs static ones"
+	fi
+}
+
+# Where cgroup v1's pids controller is mounted, or nothing.
+jail_v1_pids_mount() {
+	awk '$3 == "cgroup" && $4 ~ /(^|,)pids(,|$)/ { print $2; exit }' /proc/mounts
+}
+
+# jail_v1_pids / jail_v2_controller: skip unless the hierarchy is there.
+jail_v1_pids() {
+	V1_PIDS=$(jail_v1_pids_mount)
+	[ -n "$V1_PIDS" ] || skip "no cgroup v1 pids hierarchy is mounted"
+}
+# Sets V2 (the cgroup2 mount) and V2_FILE/V2_VALUE: pids.max=64 when v2 offers pids, else
+# memory.max (in the rig, pids is bound to v1).
+jail_v2_controller() {
+	V2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+	[ -n "$V2" ] || skip "no cgroup v2 hierarchy is mounted"
+	if grep -qw pids "$V2/cgroup.controllers"; then
+		V2_FILE=pids.max V2_VALUE=64
+	elif grep -qw memory "$V2/cgroup.controllers"; then
+		V2_FILE=memory.max V2_VALUE=536870912
+	else
+		skip "cgroup v2 at $V2 offers neither pids nor memory"
+	fi
+}
+
+# jail_start ID EXEC [JAILER ARGS...] [-- ARGS...]: start the jailer in the background with
+# --uid 1000 --gid 1000 and base $BASE; stdout $T/out, stderr $T/err, its pid $jail_pid,
+# the jail's root $ROOT.
+jail_start() {
+	_id=$1 _exec=$2
+	shift 2
+	ROOT=$BASE/${_exec##*/}/$_id/root
+	"$JAILER" --id "$_id" --exec-file "$_exec" --uid 1000 --gid 1000 \
+		--chroot-base-dir "$BASE" "$@" </dev/null >"$T/out" 2>"$T/err" &
+	jail_pid=$!
+}
+
+# jail_run ID EXEC [ARGS...]: the same in the foreground; its status in $status.
+jail_run() {
+	_id=$1 _exec=$2
+	shift 2
+	ROOT=$BASE/${_exec##*/}/$_id/root
+	"$JAILER" --id "$_id" --exec-file "$_exec" --uid 1000 --gid 1000 \
+		--chroot-base-dir "$BASE" "$@" </dev/null >"$T/out" 2>"$T/err"
+	status=$?
+}
+
+# jail_wait_for FILE: up to 10 s for FILE to exist.
+jail_wait_for() {
+	for _i in $(seq 1 100); do
+		[ -e "$1" ] && return 0
+		sleep 0.1
+	done
+	_fail "$1 did not appear within 10 s" "$T/err" "$T/out"
+	return 1
+}
+
+# jail_wait_exit PID [SECONDS]: up to 60 s for PID (a child) to exit; status in $status.
+jail_wait_exit() {
+	_n=$((${2:-60} * 10))
+	while [ "$_n" -gt 0 ] && kill -0 "$1" 2>/dev/null; do
+		sleep 0.1
+		_n=$((_n - 1))
+	done
+	if kill -0 "$1" 2>/dev/null; then
+		kill -KILL "$1"
+		_fail "process $1 did not exit" "$T/err" "$T/out"
+	fi
+	wait "$1"
+	status=$?
+}
+
+# jail_api METHOD PATH [JSON]: a request on the jailed Ember's socket; status in $code.
+jail_api() {
+	if [ $# -ge 3 ]; then
+		code=$(curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$ROOT/api.sock" \
+			-X "$1" -H 'Content-Type: application/json' -d "$3" "http://localhost$2")
+	else
+		code=$(curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$ROOT/api.sock" \
+			-X "$1" "http://localhost$2")
+	fi
+	[ "$code" = "${4:-204}" ] || _fail "$1 $2: HTTP $code, expected ${4:-204}" "$T/body" "$T/err"
+}
+
+# jail_status_is PID FIELD VALUE-ERE: a line of /proc/PID/status.
+jail_status_is() {
+	grep "^$2:" "/proc/$1/status" >"$T/status-$2"
+	_match "/proc/$1/status $2" "$T/status-$2" "^$2:[[:space:]]+$3\$"
+}
+
+# The jail directory and cgroups of ID under exec name NAME are gone (or never were).
+jail_expect_nothing_left() {
+	[ ! -e "$BASE" ] || { find "$BASE" >"$T/left" 2>&1; _fail "$BASE is left behind" "$T/left"; }
+	for _d in "$JAIL_CG"/*/"$1" "$JAIL_CG"/*/"$1"/"$2"; do
+		[ ! -e "$_d" ] || _fail "cgroup $_d is left behind"
+	done
+}
+
+# Remove a finished jail's cgroups (the jailer leaves them to the caller, as Firecracker's).
+jail_cg_clean() {
+	for _d in "$JAIL_CG"/*/"$1"/"$2"; do [ -d "$_d" ] && rmdir "$_d"; done
+	for _d in "$JAIL_CG"/*/"$1"; do [ -d "$_d" ] && rmdir "$_d" 2>/dev/null; done
+	return 0
+}
+
+# A static busybox to jail as a probe: `sh -c` with builtins, `id`, `sleep`, `ip`.
+jail_busybox() {
+	BB=
+	for _b in /bin/busybox /usr/bin/busybox; do
+		[ -x "$_b" ] && BB=$_b && break
+	done
+	[ -n "$BB" ] || skip "no busybox to jail"
+	# Under its own name, which busybox takes from argv[0] to mean "run argv[1]"
+	# (a dynamically linked one is refused).
+	mkdir -p "$T/bin" && cp "$BB" "$T/bin/busybox" || return 1
+	BB=$T/bin/busybox
+}
+
+# jail_boot_hello ID [JAILER ARGS...]: Ember jailed runs the hello guest. As Firecracker's
+# users do, the caller puts the guest's files into the jail's root before the jailer runs.
+jail_boot_hello() {
+	jail_need_static_ember
+	cp "$EMBER" "$T/ember" || return 1
+	mkdir -p "$BASE/ember/$1/root" && cp "$GUESTS/hello.elf" "$BASE/ember/$1/root/" || return 1
+	_hid=$1
+	shift
+	jail_run "$_hid" "$T/ember" "$@" -- run --kernel /hello.elf --mem 128
+	expect_status 0
+	expect_out '^Hello from an Ember guest$'
+	expect_no_err '^ember-jailer: '
+}
+
+# --- Ember jailed, booting a guest ---
+
+t_jailer_boots_hello_cgroup_v1() {
+	jail_need
+	jail_v1_pids
+	jail_boot_hello hello-v1 --cgroup pids.max=64
+	jail_cg_clean ember hello-v1
+}
+
+t_jailer_boots_hello_cgroup_v2() {
+	jail_need
+	jail_v2_controller
+	jail_boot_hello hello-v2 --cgroup-version 2 --cgroup "$V2_FILE=$V2_VALUE"
+	jail_cg_clean ember hello-v2
+}
+
+# Production use: the jailer starts Ember's API server; the kernel goes into the jail's root
+# afterwards, and the guest is configured and started through the socket.
+t_jailer_api_boot() {
+	jail_need
+	jail_need_static_ember
+	command -v curl >/dev/null || skip "curl is not installed"
+	cp "$EMBER" "$T/ember"
+	jail_start api-1 "$T/ember" -- --api-sock /api.sock
+	jail_wait_for "$ROOT/api.sock" || { kill "$jail_pid"; return; }
+	cp "$GUESTS/hello.elf" "$ROOT/hello.elf"
+	jail_api PUT /boot-source '{"kernel_image_path": "/hello.elf", "boot_args": "console=ttyS0"}'
+	jail_api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}'
+	jail_api PUT /actions '{"action_type": "InstanceStart"}'
+	[ "$code" = 204 ] || { kill -KILL "$jail_pid"; return; }
+	jail_wait_exit "$jail_pid"
+	expect_status 0
+	expect_out '^Hello from an Ember guest$'
+	[ ! -e "$ROOT/api.sock" ] || _fail "the API socket is still there after exit"
+}
+
+# --- what the jailed process is, seen from outside ---
+
+t_jailer_process_state() {
+	jail_need
+	jail_need_static_ember
+	jail_v1_pids
+	command -v curl >/dev/null || skip "curl is not installed"
+	cp "$EMBER" "$T/ember"
+	jail_start state-1 "$T/ember" --cgroup pids.max=64 -- --api-sock /api.sock
+	jail_wait_for "$ROOT/api.sock" || { kill "$jail_pid"; return; }
+	p=$jail_pid
+	# The jailer exec'd Ember in place: the same process.
+	jail_status_is "$p" Uid '1000[[:space:]]+1000[[:space:]]+1000[[:space:]]+1000'
+	jail_status_is "$p" Gid '1000[[:space:]]+1000[[:space:]]+1000[[:space:]]+1000'
+	jail_status_is "$p" Groups ''
+	for c in CapInh CapPrm CapEff CapBnd CapAmb; do
+		jail_status_is "$p" "$c" 0000000000000000
+	done
+	jail_status_is "$p" NoNewPrivs 1
+	# Its root is the jail's root directory (the same inode, whatever path /proc shows).
+	[ "$(stat -Lc '%d:%i' "/proc/$p/root")" = "$(stat -c '%d:%i' "$ROOT")" ] ||
+		_fail "/proc/$p/root is not $ROOT"
+	[ -e "/proc/$p/root/ember" ] || _fail "the jail's root has no /ember"
+	# Its cgroup, and the limit written there.
+	cat "/proc/$p/cgroup" >"$T/cgroup"
+	_match "/proc/$p/cgroup" "$T/cgroup" '^[0-9]+:pids:/ember/state-1$'
+	[ "$(cat "$V1_PIDS/ember/state-1/pids.max")" = 64 ] || _fail "pids.max is not 64"
+	grep -qx "$p" "$V1_PIDS/ember/state-1/cgroup.procs" || _fail "$p is not in the cgroup"
+	# No environment; no-file defaults to 2048 as Firecracker's.
+	[ ! -s "/proc/$p/environ" ] || _fail "the jailed process has an environment"
+	_match "/proc/$p/limits" "/proc/$p/limits" '^Max open files +2048 +2048 '
+	# /dev holds exactly the three nodes, the jailed user's, with their numbers and modes.
+	(cd "$ROOT/dev" && find . | sort) >"$T/dev"
+	printf '.\n./kvm\n./net\n./net/tun\n./urandom\n' >"$T/dev.want"
+	cmp -s "$T/dev" "$T/dev.want" || _fail "the jail's /dev is not kvm, net/tun, urandom" "$T/dev"
+	jail_node kvm 'crw-rw---- a e8'
+	jail_node net/tun 'crw-rw---- a c8'
+	jail_node urandom 'crw-rw-rw- 1 9'
+	# The root holds the binary (root's, the group's to run), /dev and the socket only.
+	top=$(cd "$ROOT" && find . -mindepth 1 -maxdepth 1 | sort | tr '\n' ' ')
+	[ "$top" = "./api.sock ./dev ./ember " ] || _fail "the jail's root holds: $top"
+	[ "$(stat -c '%a %u %g' "$ROOT/ember")" = "550 0 1000" ] ||
+		_fail "/ember is $(stat -c '%a %u %g' "$ROOT/ember"), expected 550 0 1000"
+	[ "$(stat -c '%a %u %g' "$ROOT")" = "700 1000 1000" ] ||
+		_fail "the root is $(stat -c '%a %u %g' "$ROOT"), expected 700 1000 1000"
+	# And the API answers.
+	jail_api GET / '' 200
+	kill -TERM "$p"
+	jail_wait_exit "$p"
+	expect_status 143
+	jail_cg_clean ember state-1
+}
+
+# jail_node NAME 'MODE MAJOR MINOR' (hex, as stat prints them): $ROOT/dev/NAME is that
+# node, the jailed user's.
+jail_node() {
+	_got=$(stat -c '%A %t %T %u %g' "$ROOT/dev/$1")
+	[ "$_got" = "$2 1000 1000" ] || _fail "/dev/$1 is '$_got', expected '$2 1000 1000'"
+}
+
+# --- bad inputs: status 2, one line, nothing made ---
+
+# jail_bad WHAT-ERE ID EXEC [ARGS...]
+jail_bad() {
+	_what=$1
+	shift
+	jail_run "$@"
+	[ "$status" = 2 ] || _fail "$* exited $status, expected 2" "$T/err"
+	_match "stderr for $*" "$T/err" "^ember-jailer: .*$_what"
+	[ "$(wc -l <"$T/err")" -eq 1 ] || _fail "more than one line for $*" "$T/err"
+	jail_expect_nothing_left "${2##*/}" "$1"
+}
+
+t_jailer_bad_inputs_leave_nothing() {
+	jail_need
+	jail_need_static_ember
+	cp "$EMBER" "$T/ejbad"
+	BASE=$T/jail/base # made by the jailer: must be gone again after each failure
+	jail_bad "--id 'a/b'" a/b "$T/ejbad"
+	jail_bad "--id '\.\.'" .. "$T/ejbad"
+	jail_bad "--id '\.\./x'" ../x "$T/ejbad"
+	jail_bad "--id ''" "" "$T/ejbad"
+	jail_bad "--exec-file '$T/missing': No such file" bad-1 "$T/missing"
+	jail_bad "--exec-file '$T': not an executable regular file" bad-1 "$T"
+	printf '#!/bin/sh\necho hi\n' >"$T/script"
+	chmod +x "$T/script"
+	jail_bad "script" bad-1 "$T/script"
+	jail_bad "unknown cgroup controller 'bogus'" bad-1 "$T/ejbad" --cgroup bogus.max=1
+	jail_bad "unknown cgroup file" bad-1 "$T/ejbad" --cgroup pids=1
+	jail_bad "controller" bad-1 "$T/ejbad" --cgroup cgroup.procs=1
+	good_base=$BASE
+	BASE=srv/jailer
+	jail_bad "not an absolute path" bad-1 "$T/ejbad"
+	BASE=$T/jail/../jail/base
+	jail_bad "'\.\.' component" bad-1 "$T/ejbad"
+	BASE=$good_base
+	jail_bad "--netns '$T/nope'" bad-1 "$T/ejbad" --netns "$T/nope"
+	jail_bad "not a namespace file" bad-1 "$T/ejbad" --netns "$T/script"
+	jail_bad "unknown resource" bad-1 "$T/ejbad" --resource-limit cpu=1
+	jail_bad "1 or 2" bad-1 "$T/ejbad" --cgroup-version 3
+	"$JAILER" --id bad-1 --exec-file "$T/ejbad" --uid abc --gid 1 --chroot-base-dir "$BASE" \
+		2>"$T/err"
+	status=$?
+	[ "$status" = 2 ] || _fail "--uid abc exited $status, expected 2"
+	expect_err "^ember-jailer: --uid 'abc': not a number"
+	# A file the kernel does not have is found only once the cgroup exists: the jail
+	# directory and the cgroup made by then are taken back.
+	if [ -n "$(jail_v1_pids_mount)" ]; then
+		jail_bad "unknown cgroup file 'pids.bogus'" bad-2 "$T/ejbad" --cgroup pids.bogus=1
+		jail_bad "unknown cgroup file 'pids.bogus'" bad-2 "$T/ejbad" --cgroup pids.max=5 \
+			--cgroup pids.bogus=1
+	fi
+}
+
+# --- failed starts: status 1, a line naming the step, nothing left ---
+
+t_jailer_failed_start_leaves_nothing() {
+	jail_need
+	jail_need_static_ember
+	cp "$EMBER" "$T/ejfail"
+	BASE=$T/jail/base
+	cg=
+	[ -n "$(jail_v1_pids_mount)" ] && cg="--cgroup pids.max=10"
+	# The limits are the last step before the privileges go, after pivot_root and the
+	# device nodes: a no-file above the kernel's nr_open fails there. With and without a
+	# PID namespace (where the jailer's parent does the undo).
+	nr_open=$(cat /proc/sys/fs/nr_open)
+	for pidns in "" --new-pid-ns; do
+		# shellcheck disable=SC2086 # $cg and $pidns are zero or more words
+		jail_run fail-1 "$T/ejfail" $cg $pidns --resource-limit "no-file=$((nr_open + 1))"
+		[ "$status" = 1 ] || _fail "a failed start ${pidns:+($pidns) }exited $status" "$T/err"
+		expect_err "^ember-jailer: rlimits: no-file=$((nr_open + 1)): "
+		jail_expect_nothing_left ejfail fail-1
+	done
+	# A root the caller made, with the guest's files: a failed start takes back only what
+	# it added, and gives the root its owner back.
+	mkdir -p "$BASE/ejfail/fail-2/root"
+	: >"$BASE/ejfail/fail-2/root/vmlinux"
+	# shellcheck disable=SC2086
+	jail_run fail-2 "$T/ejfail" $cg --resource-limit "no-file=$((nr_open + 1))"
+	[ "$status" = 1 ] || _fail "a failed start in a given root exited $status" "$T/err"
+	left=$(cd "$BASE" && find . | sort | tr '\n' ' ')
+	[ "$left" = ". ./ejfail ./ejfail/fail-2 ./ejfail/fail-2/root ./ejfail/fail-2/root/vmlinux " ] ||
+		_fail "after a failed start in a given root, $BASE holds: $left"
+	[ "$(stat -c '%u:%g' "$BASE/ejfail/fail-2/root")" = 0:0 ] ||
+		_fail "the given root's owner is $(stat -c '%u:%g' "$BASE/ejfail/fail-2/root")"
+	for d in "$JAIL_CG"/*/ejfail; do [ ! -e "$d" ] || _fail "cgroup $d is left behind"; done
+
+	# An id taken: a root that holds the exec file (another jail's, running or done) is
+	# refused before anything is made or changed.
+	cp "$T/ejfail" "$BASE/ejfail/fail-2/root/ejfail"
+	# shellcheck disable=SC2086
+	jail_run fail-2 "$T/ejfail" $cg
+	[ "$status" = 1 ] || _fail "a taken id exited $status" "$T/err"
+	expect_err "^ember-jailer: jail: '.*/ejfail/fail-2/root/ejfail' exists: another jail has the id 'fail-2'"
+	[ "$(stat -c '%u:%g' "$BASE/ejfail/fail-2/root")" = 0:0 ] ||
+		_fail "the taken root's owner changed"
+	[ ! -e "$BASE/ejfail/fail-2/root/dev" ] || _fail "the taken root got a /dev"
+	for d in "$JAIL_CG"/*/ejfail; do [ ! -e "$d" ] || _fail "cgroup $d was made"; done
+}
+
+# --- --new-pid-ns: PID 1 of its own namespace ---
+
+t_jailer_new_pid_ns() {
+	jail_need
+	jail_busybox || return
+	# shellcheck disable=SC2016 # expanded by the jailed shell
+	jail_run pidns-1 "$BB" --new-pid-ns -- sh -c 'echo "pid=$$ uid=$(id -u) gid=$(id -g)"'
+	if [ "$status" = 2 ] && grep -q 'dynamically linked' "$T/err"; then
+		skip "busybox is dynamically linked"
+	fi
+	expect_status 0
+	# The jailer returns once the child runs; the child writes on its own.
+	for _i in $(seq 1 50); do grep -q pid= "$T/out" && break; sleep 0.1; done
+	expect_out '^pid=1 uid=1000 gid=1000$'
+	[ -s "$ROOT/busybox.pid" ] || _fail "no pid file $ROOT/busybox.pid"
+
+	# A running one: its pid file names it, and NSpid shows it is 1 inside.
+	jail_run pidns-2 "$BB" --new-pid-ns -- sleep 30
+	expect_status 0
+	p=$(cat "$ROOT/busybox.pid")
+	if [ -z "$p" ] || [ ! -d "/proc/$p" ]; then
+		_fail "the pid file says '$p', which is not running"
+		return
+	fi
+	jail_status_is "$p" NSpid "${p}[[:space:]]+1"
+	jail_status_is "$p" Uid '1000[[:space:]]+1000[[:space:]]+1000[[:space:]]+1000'
+	jail_status_is "$p" CapEff 0000000000000000
+	jail_status_is "$p" NoNewPrivs 1
+	kill -KILL "$p"
+}
+
+# --- --netns: a namespace the test creates ---
+
+t_jailer_netns() {
+	jail_need
+	jail_busybox || return
+	IP=
+	for _p in /usr/sbin/ip /sbin/ip /usr/bin/ip /bin/ip; do
+		[ -x "$_p" ] && [ ! -L "$_p" ] && IP=$_p && break
+	done
+	[ -n "$IP" ] || skip "iproute2's ip is not installed"
+	NS=ember-jt$$
+	mkdir -p /run/netns
+	"$IP" netns add "$NS" || skip "cannot create a network namespace"
+	"$IP" -n "$NS" link add jdummy0 type dummy 2>/dev/null
+	# The jailed busybox's ip applet sees the namespace's links, not the host's.
+	jail_run netns-1 "$BB" --netns "/run/netns/$NS" -- ip -o link
+	expect_status 0
+	expect_out '^1: lo:'
+	if "$IP" -n "$NS" link show jdummy0 >/dev/null 2>&1; then
+		expect_out 'jdummy0'
+	fi
+	# And a running one is in it: the same namespace inode.
+	jail_start netns-2 "$BB" --netns "/run/netns/$NS" -- sleep 30
+	jail_wait_for "$ROOT/dev/urandom"
+	sleep 0.2
+	[ "$(stat -Lc %i "/proc/$jail_pid/ns/net")" = "$(stat -c %i "/run/netns/$NS")" ] ||
+		_fail "the jailed process is not in $NS"
+	kill -KILL "$jail_pid"
+	wait "$jail_pid" 2>/dev/null
+	"$IP" netns del "$NS"
+}
+
+# --- --daemonize: a session of its own, standard I/O on /dev/null ---
+
+t_jailer_daemonize() {
+	jail_need
+	jail_busybox || return
+	jail_start daemon-1 "$BB" --daemonize -- sleep 30
+	jail_wait_for "$ROOT/dev/urandom"
+	sleep 0.2
+	p=$jail_pid
+	# The jailer's own pid (no fork), leading its new session.
+	sid=$(cut -d' ' -f6 "/proc/$p/stat")
+	[ "$sid" = "$p" ] || _fail "session $sid, expected $p"
+	for fd in 0 1 2; do
+		[ "$(readlink "/proc/$p/fd/$fd")" = /dev/null ] ||
+			_fail "fd $fd is $(readlink "/proc/$p/fd/$fd"), not /dev/null"
+	done
+	(cd "/proc/$p/fd" && find . -mindepth 1 | sort) >"$T/fds"
+	printf './0\n./1\n./2\n' >"$T/fds.want"
+	cmp -s "$T/fds" "$T/fds.want" || _fail "the jailed process has more descriptors" "$T/fds"
+	kill -KILL "$p"
+	wait "$p" 2>/dev/null
+	return 0
+}
