@@ -210,6 +210,9 @@ t_seccomp_off_api_mode() {
 		[ -S "$T/api.sock" ] && break
 		sleep 0.1
 	done
+	# An answer means the API thread runs (the socket exists a moment before it does).
+	sc_curl GET /
+	sc_expect_code 200
 	sc_threads "$pid" >"$T/threads"
 	grep -q '^ember-api ' "$T/threads" || _fail "no ember-api thread" "$T/threads"
 	sc_expect_unfiltered
