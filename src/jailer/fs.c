@@ -1,6 +1,7 @@
-/* The jail on disk: <base>/<name>/<id>/root with a copy of the exec file, and inside the
- * jail only the three device nodes a microVM needs. Undone through the host's root fd, so a
- * failure after pivot_root still removes exactly what this start made, and nothing else. */
+/* The jail on disk: <base>/<name>/<id>/root with the exec file's copy or the empty file it
+ * is mounted on, and inside the jail only the three device nodes a microVM needs. Undone
+ * through the host's root fd, so a failure after pivot_root still removes exactly what this
+ * start made, and nothing else. */
 #include "jailer.h"
 
 #include <errno.h>
@@ -215,6 +216,15 @@ int fs_copy_exec(struct jail *j)
 	if (e)
 		r = jail_err("copy", e, "'%s' to '%s'", j->args.exec_file, dst);
 	return exec_finish(j, "copy", out, dst, r);
+}
+
+int fs_make_exec_mount_point(struct jail *j)
+{
+	char dst[PATH_MAX];
+	int fd = exec_create(j, "jail", dst);
+	if (fd < 0)
+		return JAIL_EXIT_FAIL;
+	return exec_finish(j, "jail", fd, dst, 0);
 }
 
 int fs_make_devices(struct jail *j)
