@@ -327,6 +327,8 @@ static int parse_one(struct jail_args *a, struct seen *seen, int argc, char **ar
 		a->daemonize = true;
 	} else if (strcmp(f, "--new-pid-ns") == 0) {
 		a->new_pid_ns = true;
+	} else if (strcmp(f, "--copy-exec") == 0) {
+		a->copy_exec = true;
 	} else if (strcmp(f, "--help") == 0 || strcmp(f, "-h") == 0) {
 		a->help = true;
 	} else if (strcmp(f, "--version") == 0) {

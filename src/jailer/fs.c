@@ -1,6 +1,7 @@
-/* The jail on disk: <base>/<name>/<id>/root with a copy of the exec file, and inside the
- * jail only the three device nodes a microVM needs. Undone through the host's root fd, so a
- * failure after pivot_root still removes exactly what this start made, and nothing else. */
+/* The jail on disk: <base>/<name>/<id>/root with the exec file's copy or the empty file it
+ * is mounted on, and inside the jail only the three device nodes a microVM needs. Undone
+ * through the host's root fd, so a failure after pivot_root still removes exactly what this
+ * start made, and nothing else. */
 #include "jailer.h"
 
 #include <errno.h>
@@ -147,51 +148,83 @@ int fs_make_jail(struct jail *j)
 	return 0;
 }
 
-int fs_copy_exec(struct jail *j)
+/* <root>/NAME, new (never another's), recorded for the undo: its fd, or -1 after the
+ * message. */
+static int exec_create(struct jail *j, const char *step, char dst[PATH_MAX])
 {
-	char dst[PATH_MAX];
-	struct stat st;
-	if (fmt_path(dst, j->fs.root, j->name) < 0)
-		return jail_err("copy", ENAMETOOLONG, "'%s/%s'", j->fs.root, j->name);
-	if (fstat(j->exec_fd, &st) < 0)
-		return jail_err("copy", errno, "'%s'", j->args.exec_file);
-	int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0);
-	if (out < 0)
-		return jail_err("copy", errno, "cannot create '%s'", dst);
+	if (fmt_path(dst, j->fs.root, j->name) < 0) {
+		jail_err(step, ENAMETOOLONG, "'%s/%s'", j->fs.root, j->name);
+		return -1;
+	}
+	int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0);
+	if (fd < 0) {
+		jail_err(step, errno, "cannot create '%s'", dst);
+		return -1;
+	}
 	j->fs.made_exec = true;
+	return fd;
+}
 
-	int r = 0;
+/* Root's file, the jailed group's to run: the process can execute its binary but not change
+ * it. Closes fd; r is the status so far. */
+static int exec_finish(struct jail *j, const char *step, int fd, const char *dst, int r)
+{
+	if (!r && (fchown(fd, 0, j->args.gid) < 0 || fchmod(fd, 0550) < 0))
+		r = jail_err(step, errno, "cannot set owner and mode of '%s'", dst);
+	if (close(fd) < 0 && !r)
+		r = jail_err(step, errno, "'%s'", dst);
+	return r;
+}
+
+/* size bytes of in to out: copy_file_range where the file systems allow, else sendfile.
+ * 0 or an errno. */
+static int copy_fd(int in, int out, off_t size)
+{
 	off_t off = 0;
 	bool use_sendfile = false;
-	while (off < st.st_size) {
-		size_t left = (size_t)(st.st_size - off);
+	while (off < size) {
+		size_t left = (size_t)(size - off);
 		ssize_t n;
 		if (!use_sendfile) {
-			n = copy_file_range(j->exec_fd, &off, out, NULL, left, 0);
+			n = copy_file_range(in, &off, out, NULL, left, 0);
 			if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
 			              errno == EOPNOTSUPP)) {
 				use_sendfile = true;
 				continue;
 			}
 		} else {
-			n = sendfile(out, j->exec_fd, &off, left);
+			n = sendfile(out, in, &off, left);
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0) {
-			r = jail_err("copy", n < 0 ? errno : EIO, "'%s' to '%s'", j->args.exec_file,
-			             dst);
-			goto out;
-		}
+		if (n <= 0)
+			return n < 0 ? errno : EIO;
 	}
-	/* Root's file, the jailed group's to run: the process can execute its binary but not
-	 * change it. */
-	if (fchown(out, 0, j->args.gid) < 0 || fchmod(out, 0550) < 0)
-		r = jail_err("copy", errno, "cannot set owner and mode of '%s'", dst);
-out:
-	if (close(out) < 0 && !r)
-		r = jail_err("copy", errno, "'%s'", dst);
-	return r;
+	return 0;
+}
+
+int fs_copy_exec(struct jail *j)
+{
+	char dst[PATH_MAX];
+	struct stat st;
+	if (fstat(j->exec_fd, &st) < 0)
+		return jail_err("copy", errno, "'%s'", j->args.exec_file);
+	int out = exec_create(j, "copy", dst);
+	if (out < 0)
+		return JAIL_EXIT_FAIL;
+	int r = 0, e = copy_fd(j->exec_fd, out, st.st_size);
+	if (e)
+		r = jail_err("copy", e, "'%s' to '%s'", j->args.exec_file, dst);
+	return exec_finish(j, "copy", out, dst, r);
+}
+
+int fs_make_exec_mount_point(struct jail *j)
+{
+	char dst[PATH_MAX];
+	int fd = exec_create(j, "jail", dst);
+	if (fd < 0)
+		return JAIL_EXIT_FAIL;
+	return exec_finish(j, "jail", fd, dst, 0);
 }
 
 int fs_make_devices(struct jail *j)

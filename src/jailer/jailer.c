@@ -1,5 +1,6 @@
 /* ember-jailer: the steps in their order. Every input is checked before anything is made;
- * each step records what it made, and a failed start takes all of it back. */
+ * each step records what it made, and a failed start takes all of it back. The exec file is
+ * mounted into the jail read-only by default, copied in with --copy-exec. */
 #include "jailer.h"
 
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,8 +25,9 @@
 static const char jail_usage[] =
     "usage: " JAIL_PROG " --id ID --exec-file FILE --uid UID --gid GID [options] [-- ARGS...]\n"
     "Makes <base>/<exec file's name>/<ID>/root (or takes the one the caller made with the\n"
-    "guest's files in it), copies FILE in, and runs it there as UID:GID with no\n"
-    "capabilities, with only /dev/kvm, /dev/net/tun and /dev/urandom in its /dev.\n"
+    "guest's files in it), mounts FILE there read-only (in the jail's own mount namespace,\n"
+    "onto an empty file), and runs it as UID:GID with no capabilities, with only /dev/kvm,\n"
+    "/dev/net/tun and /dev/urandom in its /dev.\n"
     "  --id ID                 the jail's id: 1 to 64 letters, digits and hyphens\n"
     "  --exec-file FILE        a static executable (the monitor)\n"
     "  --uid UID, --gid GID    numbers the jailed process runs as\n"
@@ -37,6 +40,8 @@ static const char jail_usage[] =
     "  --daemonize             new session, standard I/O on /dev/null\n"
     "  --new-pid-ns            run FILE as PID 1 of a new PID namespace (its pid is written\n"
     "                          to <root>/<name>.pid; the jailer exits once it runs)\n"
+    "  --copy-exec             copy FILE into the jail (root's, mode 0550) instead of\n"
+    "                          mounting it: the jail holds its own binary on disk\n"
     "  -- ARGS...              FILE's arguments\n"
     "Exit status: FILE's own once it runs; 1 if a step failed, 2 for bad arguments (and\n"
     "then nothing is left behind).\n";
@@ -47,7 +52,33 @@ static int usage_error(const char *msg)
 	return JAIL_EXIT_USAGE;
 }
 
-/* The exec file, opened once: what is checked is what gets copied. */
+/* Without --copy-exec the jailed process runs the file as it is: its own mode must let
+ * UID:GID (with no other groups and no capabilities) run it, and its mount must allow exec,
+ * which the jail's read-only mount of it would otherwise quietly grant. */
+static int check_exec_mountable(struct jail *j, const struct stat *st)
+{
+	const struct jail_args *a = &j->args;
+	char msg[PATH_MAX + 160];
+	struct statvfs sv;
+	mode_t x = st->st_uid == a->uid ? S_IXUSR : st->st_gid == a->gid ? S_IXGRP : S_IXOTH;
+	if (!(st->st_mode & x)) {
+		snprintf(
+		    msg, sizeof(msg),
+		    "--exec-file '%s': uid %u, gid %u may not run it (mode %04o, owner %u:%u); "
+		    "use --copy-exec",
+		    a->exec_file, (unsigned)a->uid, (unsigned)a->gid,
+		    (unsigned)(st->st_mode & 07777), (unsigned)st->st_uid, (unsigned)st->st_gid);
+		return usage_error(msg);
+	}
+	if (fstatvfs(j->exec_fd, &sv) == 0 && (sv.f_flag & ST_NOEXEC)) {
+		snprintf(msg, sizeof(msg), "--exec-file '%s': on a noexec mount; use --copy-exec",
+		         a->exec_file);
+		return usage_error(msg);
+	}
+	return 0;
+}
+
+/* The exec file, opened once: what is checked is what gets mounted or copied. */
 static int open_exec(struct jail *j)
 {
 	const char *path = j->args.exec_file;
@@ -81,7 +112,7 @@ static int open_exec(struct jail *j)
 		snprintf(msg, sizeof(msg), "--exec-file '%s': %s", path, why);
 		return usage_error(msg);
 	}
-	return 0;
+	return j->args.copy_exec ? 0 : check_exec_mountable(j, &st);
 }
 
 /* What else the command line names, checked before anything is made. */
@@ -119,6 +150,9 @@ static int open_inputs(struct jail *j)
 	j->host_root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (j->host_root < 0)
 		return jail_err("jail", errno, "cannot open /");
+	j->host_mnt_ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	if (j->host_mnt_ns < 0)
+		return jail_err("jail", errno, "cannot open /proc/self/ns/mnt (is /proc mounted?)");
 	return 0;
 }
 
@@ -156,7 +190,7 @@ static int run_jailed(struct jail *j)
 		return r;
 	}
 	execve(path, argv, no_env);
-	/* The copy was checked to be a static executable, so this is rare (ENOMEM, ETXTBSY).
+	/* The file was checked to be a static executable, so this is rare (ENOMEM, ETXTBSY).
 	 * The caller still tries to take the jail back, which a non-root uid cannot. */
 	int e = errno;
 	free(argv);
@@ -222,7 +256,7 @@ int main(int argc, char **argv)
 	char err[PATH_MAX + 128];
 	int status;
 
-	j.exec_fd = j.netns_fd = j.null_fd = j.host_root = -1;
+	j.exec_fd = j.netns_fd = j.null_fd = j.host_root = j.host_mnt_ns = -1;
 	/* Nothing the caller left open reaches the jail, nor any of its environment. */
 	if ((status = proc_close_fds()) || (status = proc_stdio_open()))
 		return status;
@@ -243,7 +277,9 @@ int main(int argc, char **argv)
 	if ((status = open_inputs(&j)))
 		return status;
 
-	if ((status = fs_make_jail(&j)) || (status = fs_copy_exec(&j)) || (status = cg_setup(&j)))
+	if ((status = fs_make_jail(&j)) ||
+	    (status = j.args.copy_exec ? fs_copy_exec(&j) : fs_make_exec_mount_point(&j)) ||
+	    (status = cg_setup(&j)))
 		goto undo;
 	if (j.netns_fd >= 0 && (status = proc_join_netns(j.netns_fd, j.args.netns)))
 		goto undo;
@@ -260,6 +296,7 @@ int main(int argc, char **argv)
 	/* Returns only if the jailed process could not start. */
 	status = run_jailed(&j);
 undo:
+	mnt_leave_jail(&j);
 	if (j.rlimits_set)
 		proc_restore_rlimits(j.rlimit_saved);
 	cg_undo(&j);

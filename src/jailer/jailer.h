@@ -1,6 +1,7 @@
 /* ember-jailer: builds a jail for one monitor process and execs it there, in the manner of
- * Firecracker's jailer. This header is the contract between the jailer's parts: the parsed
- * command line, the record of what a start has made so far, and each step in order. */
+ * Firecracker's jailer (which copies the exec file in; here a read-only bind mount of it is
+ * the default, and --copy-exec copies). This header is the contract between the jailer's parts: the
+ * parsed command line, the record of what a start has made so far, and each step in order. */
 #ifndef EMBER_JAILER_H
 #define EMBER_JAILER_H
 
@@ -49,6 +50,11 @@ struct jail_args {
 	uint64_t rlimit[JAIL_RES_COUNT];
 	bool daemonize;
 	bool new_pid_ns;
+	/* --copy-exec: the jail gets its own copy of the exec file, as Firecracker's does.
+	 * Otherwise the checked file itself is bind-mounted read-only onto an empty file in the
+	 * jail's root, in the jail's mount namespace only: nothing is copied, and the jailed
+	 * process runs the same pages as every other start of that file. */
+	bool copy_exec;
 	char **exec_argv; /* the words after "--", exec_argc of them (NULL-terminated) */
 	int exec_argc;
 	bool help;
@@ -108,7 +114,8 @@ struct jail_fs {
 	bool chowned_root; /* a root that existed: its owner to restore */
 	uid_t root_uid;
 	gid_t root_gid;
-	bool made_exec, made_dev, made_old_root, made_pid;
+	bool made_exec; /* the copy, or the empty file the exec file is mounted on */
+	bool made_dev, made_old_root, made_pid;
 };
 
 struct cg_hier {
@@ -133,6 +140,12 @@ struct jail {
 	int null_fd;                  /* /dev/null for --daemonize, else -1 */
 	/* The host's "/": every undo goes through it, so it still works after pivot_root. */
 	int host_root;
+	/* The host's mount namespace, and whether this process has left it: the undo goes
+	 * back into it, where the jail's mount points (the exec file's empty file, the root
+	 * before pivot_root) are plain files and directories that unlink and rmdir do not
+	 * refuse as busy. */
+	int host_mnt_ns;
+	bool left_host_mnt_ns;
 	mode_t umask; /* the caller's, restored for the jailed process */
 	bool rlimits_set;
 	struct rlimit rlimit_saved[JAIL_RES_COUNT];
@@ -155,9 +168,12 @@ void proc_restore_rlimits(const struct rlimit saved[JAIL_RES_COUNT]);
 int proc_join_netns(int fd, const char *path);
 int proc_daemonize(int null_fd); /* setsid, then stdio onto null_fd */
 
-/* fs.c: the jail's directory, the exec file's copy, the device nodes. */
+/* fs.c: the jail's directory, the exec file's copy or mount point, the device nodes. */
 int fs_make_jail(struct jail *j);
+/* <root>/NAME, root's and the jailed group's to run (0550): a copy of the exec file
+ * (--copy-exec), or an empty file for mnt_enter_jail to mount the exec file on. */
 int fs_copy_exec(struct jail *j);
+int fs_make_exec_mount_point(struct jail *j);
 int fs_make_devices(struct jail *j);         /* inside the jail: /dev/{kvm,net/tun,urandom} */
 int fs_write_pid(struct jail *j, pid_t pid); /* inside the jail: /NAME.pid */
 void fs_undo(struct jail *j);
@@ -180,9 +196,14 @@ int cg_self_find(const char *self, int version, const char *controller, char *ou
 bool cg_list_has(const char *list, char sep, const char *word);
 
 /* mount.c: a private mount namespace whose root is the jail: pivot_root, or where "/" is
- * the initial ramfs (which pivot_root cannot move) the jail's mount moved over "/". The
+ * the initial ramfs (which pivot_root cannot move) the jail's mount moved over "/". Without
+ * --copy-exec, the exec file (j->exec_fd, the very file that was checked) is bind-mounted
+ * onto <root>/NAME first, read-only, nosuid, nodev; the host's mounts never see it. The
  * working directory ends at the new "/". */
 int mnt_enter_jail(struct jail *j);
+/* For an undo: back into the host's mount namespace, if this process left it. The jail's
+ * namespace, with its mounts, ends with its last process. */
+void mnt_leave_jail(struct jail *j);
 
 /* privs.c: the capability bounding set, groups, gid, uid, every capability, then
  * no_new_privs; checked afterwards. */

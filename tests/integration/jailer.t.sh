@@ -1,7 +1,9 @@
 # Integration cases for ember-jailer (src/jailer/): Ember jailed and booting a test guest
 # through its API socket, as Firecracker's users run it; the jailed process's uid, gid,
-# capabilities, no_new_privs, root, cgroup and /dev seen from outside through /proc; bad
-# inputs and failed starts that leave nothing behind; --new-pid-ns, --netns, --daemonize.
+# capabilities, no_new_privs, root, cgroup and /dev seen from outside through /proc; its
+# exec file a read-only mount that only its namespace sees, or a copy (--copy-exec); bad
+# inputs and failed starts that leave nothing behind, in both modes; --new-pid-ns, --netns,
+# --daemonize.
 # Runs as root where KVM is (the rig); the jailer sits beside ember, as in the build tree.
 # shellcheck shell=sh
 # shellcheck disable=SC2154 # T, EMBER, GUESTS and status come from the harness (lib.sh)
@@ -245,8 +247,13 @@ t_jailer_process_state() {
 	# The root holds the binary (root's, the group's to run), /dev and the socket only.
 	top=$(cd "$ROOT" && find . -mindepth 1 -maxdepth 1 | sort | tr '\n' ' ')
 	[ "$top" = "./api.sock ./dev ./ember " ] || _fail "the jail's root holds: $top"
-	[ "$(stat -c '%a %u %g' "$ROOT/ember")" = "550 0 1000" ] ||
-		_fail "/ember is $(stat -c '%a %u %g' "$ROOT/ember"), expected 550 0 1000"
+	# From the host, /ember is the empty file the exec file is mounted on; the jailed
+	# process sees $T/ember itself there.
+	[ "$(stat -c '%a %u %g %s' "$ROOT/ember")" = "550 0 1000 0" ] ||
+		_fail "/ember is $(stat -c '%a %u %g %s' "$ROOT/ember"), expected 550 0 1000 0"
+	[ "$(stat -Lc '%d:%i' "/proc/$p/root/ember")" = "$(stat -c '%d:%i' "$T/ember")" ] ||
+		_fail "the jailed process's /ember is not $T/ember"
+	jail_exec_mount_ro "$p" /ember
 	[ "$(stat -c '%a %u %g' "$ROOT")" = "700 1000 1000" ] ||
 		_fail "the root is $(stat -c '%a %u %g' "$ROOT"), expected 700 1000 1000"
 	# And the API answers.
@@ -262,6 +269,79 @@ t_jailer_process_state() {
 jail_node() {
 	_got=$(stat -c '%A %t %T %u %g' "$ROOT/dev/$1")
 	[ "$_got" = "$2 1000 1000" ] || _fail "/dev/$1 is '$_got', expected '$2 1000 1000'"
+}
+
+# jail_exec_mount_ro PID PATH: PATH is a read-only, nosuid, nodev mount in PID's mount table.
+jail_exec_mount_ro() {
+	awk -v p="$2" '$5 == p' "/proc/$1/mountinfo" >"$T/exec-mount"
+	_match "the mount on $2 in /proc/$1/mountinfo" "$T/exec-mount" \
+		'^[0-9]+ [0-9]+ [0-9]+:[0-9]+ [^ ]+ [^ ]+ ro,(.*,)?nosuid,(.*,)?nodev(,| )'
+}
+
+# The host's mount table: each mount point and its options, sorted.
+jail_host_mounts() {
+	awk '{ print $5, $6 }' /proc/self/mountinfo | sort
+}
+
+# jail_same_mounts FILE WHAT: FILE (jail_host_mounts's) is $T/mounts.before.
+jail_same_mounts() {
+	cmp -s "$T/mounts.before" "$1" && return 0
+	diff "$T/mounts.before" "$1" >"$T/mounts.diff"
+	_fail "$2" "$T/mounts.diff"
+}
+
+# --- the exec file in the jail: a read-only mount by default, a copy with --copy-exec ---
+
+# The jailed process cannot change its exec file even as its owner: the mount is read-only.
+# The host's mount table never shows the mount, and the host sees only the empty file.
+t_jailer_exec_read_only_mount() {
+	jail_need
+	jail_busybox || return
+	chown 1000:1000 "$BB" # the jailed user's own file: only the mount stops it
+	jail_host_mounts >"$T/mounts.before"
+	was=$(stat -c '%a %u %g %s %Y' "$BB")
+	jail_run ro-1 "$BB" -- sh -c 'touch /busybox; chmod 700 /busybox; echo done'
+	if [ "$status" = 2 ] && grep -q 'dynamically linked' "$T/err"; then
+		skip "busybox is dynamically linked"
+	fi
+	expect_status 0
+	expect_out '^done$'
+	expect_err '^touch: /busybox: Read-only file system$'
+	expect_err '^chmod: /busybox: Read-only file system$'
+	[ "$(stat -c '%a %u %g %s %Y' "$BB")" = "$was" ] ||
+		_fail "$BB changed: $was to $(stat -c '%a %u %g %s %Y' "$BB")"
+
+	jail_start ro-2 "$BB" -- sleep 30
+	jail_wait_for "$ROOT/dev/urandom"
+	sleep 0.2
+	p=$jail_pid
+	jail_exec_mount_ro "$p" /busybox
+	[ "$(stat -Lc '%d:%i' "/proc/$p/root/busybox")" = "$(stat -c '%d:%i' "$BB")" ] ||
+		_fail "the jailed process's /busybox is not $BB"
+	[ "$(stat -c '%a %u %g %s' "$ROOT/busybox")" = "550 0 1000 0" ] ||
+		_fail "from the host, /busybox is $(stat -c '%a %u %g %s' "$ROOT/busybox")"
+	# Neither ro-1's ended jail nor ro-2's running one shows in the host's mount table.
+	jail_host_mounts >"$T/mounts.during"
+	jail_same_mounts "$T/mounts.during" "the jail's mounts show on the host"
+
+	kill -KILL "$p"
+	jail_wait_exit "$p"
+	# An end leaves the jail's files (as Firecracker's jailer does), and no mount.
+	jail_host_mounts >"$T/mounts.after"
+	jail_same_mounts "$T/mounts.after" "a mount is left on the host"
+	[ ! -s "$ROOT/busybox" ] || _fail "the empty file in the jail got content"
+}
+
+# --copy-exec: the jail holds its own copy, root's and the group's to run, and boots.
+t_jailer_copy_exec_boots_hello() {
+	jail_need
+	jail_boot_hello copy-1 --copy-exec
+	cmp -s "$T/ember" "$ROOT/ember" || _fail "$ROOT/ember is not a copy of $T/ember"
+	[ "$(stat -c '%a %u %g' "$ROOT/ember")" = "550 0 1000" ] ||
+		_fail "the copy is $(stat -c '%a %u %g' "$ROOT/ember"), expected 550 0 1000"
+	[ "$(stat -c '%d:%i' "$ROOT/ember")" != "$(stat -c '%d:%i' "$T/ember")" ] ||
+		_fail "the copy is the same file"
+	jail_cg_clean ember copy-1
 }
 
 # --- bad inputs: status 2, one line, nothing made ---
@@ -304,6 +384,11 @@ t_jailer_bad_inputs_leave_nothing() {
 	jail_bad "not a namespace file" bad-1 "$T/ejbad" --netns "$T/script"
 	jail_bad "unknown resource" bad-1 "$T/ejbad" --resource-limit cpu=1
 	jail_bad "1 or 2" bad-1 "$T/ejbad" --cgroup-version 3
+	# The jailed process runs the file itself unless it is copied: 1000:1000 must be able
+	# to. A copy is root's and the group's to run, so --copy-exec would take it.
+	cp "$T/ejbad" "$T/ejroot" && chmod 0700 "$T/ejroot"
+	jail_bad "uid 1000, gid 1000 may not run it \\(mode 0700, owner 0:0\\); use --copy-exec" \
+		bad-1 "$T/ejroot"
 	"$JAILER" --id bad-1 --exec-file "$T/ejbad" --uid abc --gid 1 --chroot-base-dir "$BASE" \
 		2>"$T/err"
 	status=$?
@@ -327,33 +412,30 @@ t_jailer_failed_start_leaves_nothing() {
 	BASE=$T/jail/base
 	cg=
 	[ -n "$(jail_v1_pids_mount)" ] && cg="--cgroup pids.max=10"
+	jail_host_mounts >"$T/mounts.before"
 	# The limits are the last step before the privileges go, after pivot_root and the
 	# device nodes: a no-file above the kernel's nr_open fails there. With and without a
-	# PID namespace (where the jailer's parent does the undo).
+	# PID namespace (where the jailer's parent does the undo); the exec file mounted (whose
+	# mount point only the host's namespace can remove) and copied.
 	nr_open=$(cat /proc/sys/fs/nr_open)
-	for pidns in "" --new-pid-ns; do
-		# shellcheck disable=SC2086 # $cg and $pidns are zero or more words
-		jail_run fail-1 "$T/ejfail" $cg $pidns --resource-limit "no-file=$((nr_open + 1))"
-		[ "$status" = 1 ] || _fail "a failed start ${pidns:+($pidns) }exited $status" "$T/err"
-		expect_err "^ember-jailer: rlimits: no-file=$((nr_open + 1)): "
-		jail_expect_nothing_left ejfail fail-1
+	for copy in "" --copy-exec; do
+		for pidns in "" --new-pid-ns; do
+			# shellcheck disable=SC2086 # $cg, $copy and $pidns are zero or more words
+			jail_run fail-1 "$T/ejfail" $cg $copy $pidns \
+				--resource-limit "no-file=$((nr_open + 1))"
+			[ "$status" = 1 ] ||
+				_fail "a failed start ($copy $pidns) exited $status" "$T/err"
+			expect_err "^ember-jailer: rlimits: no-file=$((nr_open + 1)): "
+			jail_expect_nothing_left ejfail fail-1
+		done
+		jail_fail_in_given_root "$copy"
 	done
-	# A root the caller made, with the guest's files: a failed start takes back only what
-	# it added, and gives the root its owner back.
-	mkdir -p "$BASE/ejfail/fail-2/root"
-	: >"$BASE/ejfail/fail-2/root/vmlinux"
-	# shellcheck disable=SC2086
-	jail_run fail-2 "$T/ejfail" $cg --resource-limit "no-file=$((nr_open + 1))"
-	[ "$status" = 1 ] || _fail "a failed start in a given root exited $status" "$T/err"
-	left=$(cd "$BASE" && find . | sort | tr '\n' ' ')
-	[ "$left" = ". ./ejfail ./ejfail/fail-2 ./ejfail/fail-2/root ./ejfail/fail-2/root/vmlinux " ] ||
-		_fail "after a failed start in a given root, $BASE holds: $left"
-	[ "$(stat -c '%u:%g' "$BASE/ejfail/fail-2/root")" = 0:0 ] ||
-		_fail "the given root's owner is $(stat -c '%u:%g' "$BASE/ejfail/fail-2/root")"
-	for d in "$JAIL_CG"/*/ejfail; do [ ! -e "$d" ] || _fail "cgroup $d is left behind"; done
+	jail_host_mounts >"$T/mounts.after"
+	jail_same_mounts "$T/mounts.after" "the failed starts left a mount"
 
 	# An id taken: a root that holds the exec file (another jail's, running or done) is
 	# refused before anything is made or changed.
+	mkdir -p "$BASE/ejfail/fail-2/root"
 	cp "$T/ejfail" "$BASE/ejfail/fail-2/root/ejfail"
 	# shellcheck disable=SC2086
 	jail_run fail-2 "$T/ejfail" $cg
@@ -363,6 +445,44 @@ t_jailer_failed_start_leaves_nothing() {
 		_fail "the taken root's owner changed"
 	[ ! -e "$BASE/ejfail/fail-2/root/dev" ] || _fail "the taken root got a /dev"
 	for d in "$JAIL_CG"/*/ejfail; do [ ! -e "$d" ] || _fail "cgroup $d was made"; done
+}
+
+# jail_fail_in_given_root [--copy-exec]: a root the caller made, with the guest's files: a
+# failed start takes back only what it added, and gives the root its owner back. Once late
+# (the limits) and once while entering the jail, just after the exec file's mount (a
+# .old_root of the caller's is in the way of pivot_root's). Uses $cg and $nr_open.
+jail_fail_in_given_root() {
+	for _why in limits old_root; do
+		rm -rf "$BASE"
+		_r=$BASE/ejfail/fail-2/root
+		mkdir -p "$_r" && : >"$_r/vmlinux" || return 1
+		_want=". ./ejfail ./ejfail/fail-2 ./ejfail/fail-2/root"
+		_lim=
+		if [ "$_why" = old_root ]; then
+			mkdir "$_r/.old_root"
+			_want="$_want ./ejfail/fail-2/root/.old_root"
+		else
+			_lim="--resource-limit no-file=$((nr_open + 1))"
+		fi
+		_want="$_want ./ejfail/fail-2/root/vmlinux "
+		# shellcheck disable=SC2086 # zero or more words each
+		jail_run fail-2 "$T/ejfail" $cg $1 $_lim
+		[ "$status" = 1 ] ||
+			_fail "a failed start ($_why $1) in a given root exited $status" "$T/err"
+		if [ "$_why" = old_root ]; then
+			expect_err "^ember-jailer: mount: cannot create '.*/\.old_root'"
+		fi
+		_left=$(cd "$BASE" && find . | sort | tr '\n' ' ')
+		[ "$_left" = "$_want" ] ||
+			_fail "after a failed start ($_why $1) in a given root, $BASE holds: $_left" \
+				"$T/err"
+		[ "$(stat -c '%u:%g' "$_r")" = 0:0 ] ||
+			_fail "the given root's owner is $(stat -c '%u:%g' "$_r") ($_why $1)"
+		for _d in "$JAIL_CG"/*/ejfail; do
+			[ ! -e "$_d" ] || _fail "cgroup $_d is left behind ($_why $1)"
+		done
+	done
+	rm -rf "$BASE"
 }
 
 # --- --new-pid-ns: PID 1 of its own namespace ---

@@ -232,6 +232,7 @@ static void test_parse_minimal(void **state)
 	assert_false(a.rlimit_set[JAIL_RES_NOFILE]);
 	assert_false(a.daemonize);
 	assert_false(a.new_pid_ns);
+	assert_false(a.copy_exec); /* the exec file is mounted, not copied */
 	assert_int_equal(a.exec_argc, 0);
 	assert_null(a.exec_argv[0]);
 }
@@ -246,7 +247,7 @@ static void test_parse_full(void **state)
 	                       "/tmp/j", "--netns", "/var/run/netns/n", "--cgroup-version", "2",
 	                       "--cgroup", "memory.max=268435456", "--resource-limit", "fsize=10",
 	                       "--resource-limit", "no-file=64", "--daemonize", "--new-pid-ns",
-	                       "--", "--api-sock", "/api.sock", "--", "", NULL),
+	                       "--copy-exec", "--", "--api-sock", "/api.sock", "--", "", NULL),
 	                 0);
 	assert_int_equal(a.uid, 0);
 	assert_int_equal(a.gid, 0);
@@ -260,6 +261,7 @@ static void test_parse_full(void **state)
 	assert_true(a.rlimit_set[JAIL_RES_NOFILE] && a.rlimit[JAIL_RES_NOFILE] == 64);
 	assert_true(a.daemonize);
 	assert_true(a.new_pid_ns);
+	assert_true(a.copy_exec);
 	/* Everything after the first "--" is the exec file's, a second "--" and "" included. */
 	assert_int_equal(a.exec_argc, 4);
 	assert_string_equal(a.exec_argv[0], "--api-sock");
@@ -267,6 +269,29 @@ static void test_parse_full(void **state)
 	assert_string_equal(a.exec_argv[2], "--");
 	assert_string_equal(a.exec_argv[3], "");
 	assert_null(a.exec_argv[4]);
+}
+
+static void test_parse_copy_exec(void **state)
+{
+	(void)state;
+	struct jail_args a;
+	char err[256];
+	/* A switch: anywhere before "--", and harmless when repeated, as --daemonize. */
+	assert_int_equal(parse(&a, err, sizeof(err), "--copy-exec", REQ, NULL), 0);
+	assert_true(a.copy_exec);
+	assert_int_equal(parse(&a, err, sizeof(err), REQ, "--copy-exec", "--copy-exec", NULL), 0);
+	assert_true(a.copy_exec);
+	/* After "--" it is the exec file's argument, not the jailer's. */
+	assert_int_equal(parse(&a, err, sizeof(err), REQ, "--", "--copy-exec", NULL), 0);
+	assert_false(a.copy_exec);
+	assert_int_equal(a.exec_argc, 1);
+	assert_string_equal(a.exec_argv[0], "--copy-exec");
+	/* It takes no value: a following word is parsed as the next flag. */
+	assert_int_equal(parse(&a, err, sizeof(err), REQ, "--copy-exec", "yes", NULL), -EINVAL);
+	assert_err_mentions(err, "unknown argument 'yes'");
+	/* Spelled exactly. */
+	assert_int_equal(parse(&a, err, sizeof(err), REQ, "--copy-exec=1", NULL), -EINVAL);
+	assert_int_equal(parse(&a, err, sizeof(err), REQ, "--copy", NULL), -EINVAL);
 }
 
 static void expect_bad(const char *word, struct jail_args *a, int r, const char *err)
@@ -402,6 +427,7 @@ int main(void)
 	    cmocka_unit_test(test_rlimit),
 	    cmocka_unit_test(test_parse_minimal),
 	    cmocka_unit_test(test_parse_full),
+	    cmocka_unit_test(test_parse_copy_exec),
 	    cmocka_unit_test(test_parse_bad),
 	    cmocka_unit_test(test_parse_help),
 	};
