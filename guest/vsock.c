@@ -44,6 +44,23 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
+/*
+ * Close so that what was written reaches the peer: the guest's init ends the VM as soon as
+ * the command exits, and a plain close only queues the last packets (and the SHUTDOWN) for
+ * the kernel's vsock worker, which may not run before that. With SO_LINGER, close waits
+ * until the peer has answered the SHUTDOWN (Ember answers with RST once it has passed on
+ * every byte before it), for at most 10 s.
+ */
+static int close_delivered(int sock)
+{
+	struct linger l = {.l_onoff = 1, .l_linger = 10};
+	if (setsockopt(sock, SOL_SOCKET, SO_LINGER, &l, sizeof(l)) < 0)
+		return fail("SO_LINGER");
+	if (close(sock) < 0)
+		return fail("close");
+	return 0;
+}
+
 /* stdin -> sock and sock -> stdout until the socket's peer closes. */
 static int relay(int sock)
 {
@@ -70,26 +87,33 @@ static int relay(int sock)
 			if (n < 0)
 				return fail("receive");
 			if (n == 0)
-				return 0;
+				return close_delivered(sock);
 			if (write_all(1, buf, (size_t)n) < 0)
 				return fail("stdout");
 		}
 	}
 }
 
+/* Says how much it echoed once the peer closed and the echo was delivered. */
 static int echo(int sock)
 {
 	char buf[65536];
+	unsigned long long total = 0;
 	for (;;) {
 		ssize_t n = read(sock, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return fail("receive");
-		if (n == 0)
+		if (n == 0) {
+			if (close_delivered(sock))
+				return 1;
+			fprintf(stderr, "ember-vsock: echoed %llu bytes\n", total);
 			return 0;
+		}
 		if (write_all(sock, buf, (size_t)n) < 0)
 			return fail("send");
+		total += (unsigned long long)n;
 	}
 }
 

@@ -20,13 +20,7 @@ api_start() {
 
 # api METHOD PATH [JSON]: one request; the HTTP status in $code, the body in $T/body.
 api() {
-	if [ $# -ge 3 ]; then
-		code=$(curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$SOCK" -X "$1" \
-			-H 'Content-Type: application/json' -d "$3" "http://localhost$2")
-	else
-		code=$(curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$SOCK" -X "$1" \
-			"http://localhost$2")
-	fi
+	http_request "$SOCK" "$@"
 }
 
 # expect_api CODE [ERE]: the last request's status, and its body matching ERE.
@@ -37,27 +31,12 @@ expect_api() {
 
 # Wait (up to $2 s, default 60) for ember to exit; its status in $status.
 api_wait_exit() {
-	_n=$((${2:-60} * 10))
-	while [ "$_n" -gt 0 ] && kill -0 "$api_pid" 2>/dev/null; do
-		sleep 0.1
-		_n=$((_n - 1))
-	done
-	if kill -0 "$api_pid" 2>/dev/null; then
-		kill -KILL "$api_pid"
-		_fail "ember did not exit" "$T/err" "$T/out"
-	fi
-	wait "$api_pid"
-	status=$?
+	wait_exit "$api_pid" "${1:-60}"
 }
 
 # Wait (up to 30 s) for stdout to match ERE.
 api_wait_out() {
-	for _i in $(seq 1 300); do
-		grep -Eq -- "$1" "$T/out" && return 0
-		sleep 0.1
-	done
-	_fail "stdout never matched /$1/" "$T/out" "$T/err"
-	return 1
+	wait_out "$1" 30
 }
 
 t_api_lifecycle_pause_resume_ctrl_alt_del() {

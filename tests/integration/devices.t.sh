@@ -222,5 +222,6 @@ t_dev_vsock_host_to_guest() {
 	expect_status 0
 	_match "host side" "$T/host.out" '^OK [0-9]+$'
 	_match "host side" "$T/host.out" '^hello-from-host$'
+	expect_out 'ember-vsock: echoed 16 bytes'
 	[ ! -e "$T/v.sock" ] || _fail "ember left its socket $T/v.sock behind"
 }

@@ -95,30 +95,9 @@ jail_wait_for() {
 	return 1
 }
 
-# jail_wait_exit PID [SECONDS]: up to 60 s for PID (a child) to exit; status in $status.
-jail_wait_exit() {
-	_n=$((${2:-60} * 10))
-	while [ "$_n" -gt 0 ] && kill -0 "$1" 2>/dev/null; do
-		sleep 0.1
-		_n=$((_n - 1))
-	done
-	if kill -0 "$1" 2>/dev/null; then
-		kill -KILL "$1"
-		_fail "process $1 did not exit" "$T/err" "$T/out"
-	fi
-	wait "$1"
-	status=$?
-}
-
 # jail_api METHOD PATH [JSON]: a request on the jailed Ember's socket; status in $code.
 jail_api() {
-	if [ $# -ge 3 ]; then
-		code=$(curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$ROOT/api.sock" \
-			-X "$1" -H 'Content-Type: application/json' -d "$3" "http://localhost$2")
-	else
-		code=$(curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$ROOT/api.sock" \
-			-X "$1" "http://localhost$2")
-	fi
+	http_request "$ROOT/api.sock" "$1" "$2" ${3+"$3"}
 	[ "$code" = "${4:-204}" ] || _fail "$1 $2: HTTP $code, expected ${4:-204}" "$T/body" "$T/err"
 }
 
@@ -200,7 +179,7 @@ t_jailer_api_boot() {
 	jail_api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}'
 	jail_api PUT /actions '{"action_type": "InstanceStart"}'
 	[ "$code" = 204 ] || { kill -KILL "$jail_pid"; return; }
-	jail_wait_exit "$jail_pid"
+	wait_exit "$jail_pid"
 	expect_status 0
 	expect_out '^Hello from an Ember guest$'
 	[ ! -e "$ROOT/api.sock" ] || _fail "the API socket is still there after exit"
@@ -259,7 +238,7 @@ t_jailer_process_state() {
 	# And the API answers.
 	jail_api GET / '' 200
 	kill -TERM "$p"
-	jail_wait_exit "$p"
+	wait_exit "$p"
 	expect_status 143
 	jail_cg_clean ember state-1
 }
@@ -325,7 +304,7 @@ t_jailer_exec_read_only_mount() {
 	jail_same_mounts "$T/mounts.during" "the jail's mounts show on the host"
 
 	kill -KILL "$p"
-	jail_wait_exit "$p"
+	wait_exit "$p"
 	# An end leaves the jail's files (as Firecracker's jailer does), and no mount.
 	jail_host_mounts >"$T/mounts.after"
 	jail_same_mounts "$T/mounts.after" "a mount is left on the host"

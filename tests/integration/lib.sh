@@ -79,3 +79,47 @@ skip() {
     printf '%s\n' "$*" >"$T/.skip"
     exit 0
 }
+
+# wait_exit PID [SECONDS]: wait (default 60 s) for PID, a child of this shell, to end; its
+# status in $status. Killed, and the test failed, if it is still running then. Never wait
+# without a PID here: ember may be running in the background.
+wait_exit() {
+    _n=$((${2:-60} * 10))
+    while [ "$_n" -gt 0 ] && kill -0 "$1" 2>/dev/null; do
+        sleep 0.1
+        _n=$((_n - 1))
+    done
+    if kill -0 "$1" 2>/dev/null; then
+        kill -KILL "$1"
+        _fail "process $1 did not exit within ${2:-60} s" "$T/err" "$T/out"
+    fi
+    wait "$1"
+    status=$?
+}
+
+# wait_out ERE [SECONDS]: wait (default 60 s) for $T/out to match ERE; fails the test if
+# it never does.
+wait_out() {
+    _n=$((${2:-60} * 10))
+    while [ "$_n" -gt 0 ]; do
+        grep -Eq -- "$1" "$T/out" && return 0
+        sleep 0.1
+        _n=$((_n - 1))
+    done
+    _fail "stdout never matched /$1/" "$T/out" "$T/err"
+    return 1
+}
+
+# http_request SOCKET METHOD PATH [JSON]: one request to an API socket with curl; the HTTP
+# status in $code, the body in $T/body.
+http_request() {
+    _sock=$1
+    shift
+    if [ $# -ge 3 ]; then
+        code=$(curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$_sock" -X "$1" \
+            -H 'Content-Type: application/json' -d "$3" "http://localhost$2")
+    else
+        code=$(curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$_sock" -X "$1" \
+            "http://localhost$2")
+    fi
+}

@@ -38,40 +38,22 @@ sc_expect_unfiltered() {
 		"$T/threads" || _fail "--no-seccomp, yet a thread is filtered" "$T/threads"
 }
 
-# sc_wait_out ERE: wait up to 60 s for stdout to match.
-sc_wait_out() {
-	for _i in $(seq 1 600); do
-		grep -Eq -- "$1" "$T/out" && return 0
-		sleep 0.1
-	done
-	_fail "stdout never matched /$1/" "$T/out" "$T/err"
-	return 1
-}
-
-# sc_wait_exit PID: wait up to 60 s for it to end; its status in $status.
-sc_wait_exit() {
-	for _i in $(seq 1 600); do
-		kill -0 "$1" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$1" 2>/dev/null; then
-		kill -KILL "$1"
-		_fail "ember did not exit" "$T/err"
-	fi
-	wait "$1"
-	# shellcheck disable=SC2034 # read by expect_status (lib.sh)
-	status=$?
-}
-
 # sc_curl METHOD PATH [JSON]: one API request; the HTTP status in $code.
 sc_curl() {
-	if [ $# -ge 3 ]; then
-		code=$(curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$T/api.sock" -X "$1" \
-			-H 'Content-Type: application/json' -d "$3" "http://localhost$2")
-	else
-		code=$(curl -s -o "$T/body" -w '%{http_code}' --unix-socket "$T/api.sock" -X "$1" \
-			"http://localhost$2")
-	fi
+	http_request "$T/api.sock" "$@"
+}
+
+# sc_api_start [ARGS...]: ember serving its API on $T/api.sock (pid in $pid), once it has
+# answered a request: then the API thread runs, and is past its lockdown.
+sc_api_start() {
+	"$EMBER" --api-sock "$T/api.sock" "$@" </dev/null >"$T/out" 2>"$T/err" &
+	pid=$!
+	for _i in $(seq 1 100); do
+		[ -S "$T/api.sock" ] && break
+		sleep 0.1
+	done
+	sc_curl GET /
+	sc_expect_code 200
 }
 
 sc_expect_code() {
@@ -98,11 +80,11 @@ t_seccomp_report_under_firecracker() {
 t_seccomp_run_every_thread_locked() {
 	"$EMBER" run --kernel "$GUESTS/spin.elf" --vcpus 2 </dev/null >"$T/out" 2>"$T/err" &
 	pid=$!
-	sc_wait_out '^spin: running' || { kill -KILL "$pid"; return; }
+	wait_out '^spin: running' || { kill -KILL "$pid"; return; }
 	sc_expect_locked "$pid" 3
 	grep -q '^ember-vcpu1 ' "$T/threads" || _fail "no ember-vcpu1 thread" "$T/threads"
 	kill -TERM "$pid"
-	sc_wait_exit "$pid"
+	wait_exit "$pid"
 	expect_status 143
 	expect_no_err 'seccomp'
 }
@@ -112,22 +94,14 @@ t_seccomp_run_every_thread_locked() {
 # removed) all work under the filters.
 t_seccomp_api_every_thread_locked() {
 	command -v curl >/dev/null || skip "curl is not installed (scripts/install-deps.sh)"
-	"$EMBER" --api-sock "$T/api.sock" </dev/null >"$T/out" 2>"$T/err" &
-	pid=$!
-	for _i in $(seq 1 100); do
-		[ -S "$T/api.sock" ] && break
-		sleep 0.1
-	done
-	# Once a request is answered the API thread is past its lockdown.
-	sc_curl GET /
-	sc_expect_code 200
+	sc_api_start
 	sc_threads "$pid" >"$T/before"
 	grep -q '^ember-api 2 ' "$T/before" || _fail "the API thread is not locked down" "$T/before"
 	sc_curl PUT /boot-source "{\"kernel_image_path\": \"$GUESTS/spin.elf\"}"
 	sc_expect_code 204
 	sc_curl PUT /actions '{"action_type": "InstanceStart"}'
 	sc_expect_code 204
-	sc_wait_out '^spin: running' || { kill -KILL "$pid"; return; }
+	wait_out '^spin: running' || { kill -KILL "$pid"; return; }
 	sc_expect_locked "$pid" 3
 	grep -q '^ember-api ' "$T/threads" || _fail "no ember-api thread" "$T/threads"
 	grep -q '^ember-vcpu0 ' "$T/threads" || _fail "no ember-vcpu0 thread" "$T/threads"
@@ -143,7 +117,7 @@ t_seccomp_api_every_thread_locked() {
 	sc_expect_code 400 # no metrics file: refused, nothing else
 	kill -0 "$pid" 2>/dev/null || _fail "ember died" "$T/err"
 	kill -TERM "$pid"
-	sc_wait_exit "$pid"
+	wait_exit "$pid"
 	expect_status 143
 	expect_no_err 'seccomp'
 	[ ! -e "$T/api.sock" ] || _fail "the API socket is still there after exit"
@@ -176,7 +150,7 @@ t_seccomp_forbidden_call_api() {
 	[ -x "$HOOKS" ] || skip "no test-hooks build at $HOOKS (make builds ember-test-hooks)"
 	"$HOOKS" --seccomp-test-violate=api --api-sock "$T/api.sock" </dev/null >"$T/out" \
 		2>"$T/err" &
-	sc_wait_exit $!
+	wait_exit $!
 	expect_status 3
 	expect_err '^ember: seccomp: thread api made a forbidden system call socket \(41\)$'
 }
@@ -192,11 +166,11 @@ t_seccomp_hooks_build_without_flag() {
 t_seccomp_off_says_so() {
 	"$EMBER" run --no-seccomp --kernel "$GUESTS/spin.elf" </dev/null >"$T/out" 2>"$T/err" &
 	pid=$!
-	sc_wait_out '^spin: running' || { kill -KILL "$pid"; return; }
+	wait_out '^spin: running' || { kill -KILL "$pid"; return; }
 	sc_threads "$pid" >"$T/threads"
 	sc_expect_unfiltered
 	kill -TERM "$pid"
-	sc_wait_exit "$pid"
+	wait_exit "$pid"
 	expect_status 143
 	n=$(grep -c 'ember: warning: seccomp is off (--no-seccomp): the guest is not contained' \
 		"$T/err")
@@ -204,20 +178,12 @@ t_seccomp_off_says_so() {
 }
 
 t_seccomp_off_api_mode() {
-	"$EMBER" --api-sock "$T/api.sock" --no-seccomp </dev/null >"$T/out" 2>"$T/err" &
-	pid=$!
-	for _i in $(seq 1 100); do
-		[ -S "$T/api.sock" ] && break
-		sleep 0.1
-	done
-	# An answer means the API thread runs (the socket exists a moment before it does).
-	sc_curl GET /
-	sc_expect_code 200
+	sc_api_start --no-seccomp
 	sc_threads "$pid" >"$T/threads"
 	grep -q '^ember-api ' "$T/threads" || _fail "no ember-api thread" "$T/threads"
 	sc_expect_unfiltered
 	kill -TERM "$pid"
-	sc_wait_exit "$pid"
+	wait_exit "$pid"
 	expect_status 143
 	expect_err '^ember: warning: seccomp is off \(--no-seccomp\): the guest is not contained$'
 }
