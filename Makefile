@@ -1,5 +1,6 @@
 # Ember: `make` builds build/ember and the test guests; `make guest` the default Linux
-# guest; `make test` runs every test; `make install` installs ember and the default guest.
+# guest; `make test` runs every test; `make install` installs ember, ember-jailer and the
+# default guest.
 BUILD   ?= build
 CC      ?= gcc
 VERSION := 0.1.0
@@ -202,9 +203,10 @@ $(GUEST_FILES) &: guest/init.c guest/vsock.c scripts/build-guest.sh
 guest-kernel:
 	sh scripts/build-guest-kernel.sh $(BUILD)/guest-kernel
 
-install: $(BUILD)/ember $(GUEST_FILES)
+install: $(BUILD)/ember $(BUILD)/ember-jailer $(GUEST_FILES)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/ember
 	install -m 0755 $(BUILD)/ember $(DESTDIR)$(PREFIX)/bin/ember
+	install -m 0755 $(BUILD)/ember-jailer $(DESTDIR)$(PREFIX)/bin/ember-jailer
 	install -m 0644 $(BUILD)/guest/vmlinux $(BUILD)/guest/initrd.cpio $(BUILD)/guest/version \
 		$(DESTDIR)$(PREFIX)/share/ember/
 
