@@ -32,14 +32,16 @@ VIRTIO_SRCS := src/virtio/virtqueue.c src/virtio/virtio_dev.c src/virtio/mmio.c 
                src/virtio/net.c src/virtio/tap.c src/virtio/vsock.c src/virtio/iov.c
 API_SRCS  := src/api/parse.c src/api/config_json.c src/api/http.c src/api/server.c \
              src/api/vmm_api.c src/api/api_mode.c
-SECCOMP_SRCS := src/seccomp/seccomp.c src/seccomp/filters.c
+# The seccomp filters: the rules (filters.c) are compiled to BPF at build time by
+# seccomp-gen (gen.c, with Debian's libseccomp-dev), which writes seccomp_bpf.c; Ember
+# itself links no libseccomp and compiles nothing as it starts.
+SECCOMP_SRCS := src/seccomp/seccomp.c src/seccomp/filters.c $(BUILD)/gen/seccomp_bpf.c
 # liburing (Debian liburing-dev): virtio-blk's default engine. jansson (libjansson-dev):
-# the API's JSON. libhttp-parser (libhttp-parser-dev): the API's HTTP requests. libseccomp
-# (libseccomp-dev): the per-thread seccomp filters.
-LIBS := -luring -ljansson -lhttp_parser -lseccomp
+# the API's JSON. libhttp-parser (libhttp-parser-dev): the API's HTTP requests.
+LIBS := -luring -ljansson -lhttp_parser
 EMBER_SRCS := $(CORE_SRCS) $(VMM_SRCS) $(X86_SRCS) $(DEV_SRCS) $(ACPI_SRCS) $(VIRTIO_SRCS) \
-              $(API_SRCS) $(SECCOMP_SRCS)
-EMBER_OBJS := $(EMBER_SRCS:%.c=$(BUILD)/obj/%.o)
+              $(API_SRCS) src/seccomp/seccomp.c src/seccomp/filters.c
+EMBER_OBJS := $(EMBER_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/seccomp_bpf.o
 
 # The test-hooks build: the same objects but for the files with #ifdef EMBER_TEST_HOOKS,
 # built again with it (a hidden --seccomp-test-violate=KIND flag). Only tests run it.
@@ -88,9 +90,8 @@ test_api_parse_SRCS   := src/api/parse.c src/api/config_json.c src/config.c
 test_api_parse_LIBS   := -ljansson
 test_api_http_SRCS    := src/api/http.c src/api/server.c src/api/parse.c src/api/config_json.c \
                          src/config.c src/log.c $(SECCOMP_SRCS)
-test_api_http_LIBS    := -lhttp_parser -ljansson -lseccomp
+test_api_http_LIBS    := -lhttp_parser -ljansson
 test_seccomp_SRCS     := $(SECCOMP_SRCS) src/log.c
-test_seccomp_LIBS     := -lseccomp
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/unit/%)
 
 include tests/guests/guests.mk
@@ -117,6 +118,20 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/obj-hooks/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(EMBER_CFLAGS) -DEMBER_TEST_HOOKS -pthread -c -o $@ $<
+
+# Built with Ember's own flags, so a sanitizer build's filters hold its runtime's rules.
+$(BUILD)/seccomp-gen: src/seccomp/gen.c src/seccomp/filters.c $(wildcard src/*.h src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -MMD -MP,$(EMBER_CFLAGS)) -o $@ src/seccomp/gen.c src/seccomp/filters.c \
+		-lseccomp $(LDFLAGS)
+
+$(BUILD)/gen/seccomp_bpf.c: $(BUILD)/seccomp-gen
+	@mkdir -p $(dir $@)
+	$(BUILD)/seccomp-gen >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/seccomp_bpf.o: $(BUILD)/gen/seccomp_bpf.c
+	@mkdir -p $(dir $@)
+	$(CC) $(EMBER_CFLAGS) -Isrc -c -o $@ $<
 
 # What each thread may call once locked down, with the reasons and the totals.
 seccomp-report: $(BUILD)/ember

@@ -1,6 +1,6 @@
 /*
- * Building the per-thread seccomp filters (filters.c's tables) with libseccomp, installing
- * one on a thread, the SIGSYS handler that names a forbidden call, and the report.
+ * Installing the per-thread seccomp filters (compiled at build time from filters.c's tables
+ * by gen.c) on a thread, the SIGSYS handler that names a forbidden call, and the report.
  */
 #include "seccomp.h"
 #include "../exit_status.h"
@@ -21,26 +21,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define NAMES     512 /* above every x86_64 system call number */
-#define NAME_LEN  32
 #define MAX_RULES 128 /* per table, for the report's sort */
-
-/* What a filter does with a call no rule allows. A build with -DEMBER_SECCOMP_LOG_ONLY lets
- * it run and logs it to the kernel's audit log ("audit: type=1326 ... comm=<thread>
- * syscall=<nr>" in dmesg): run the tests on such a build to find what a new feature needs. */
-#ifdef EMBER_SECCOMP_LOG_ONLY
-#define DEFAULT_ACTION SCMP_ACT_LOG
-#else
-#define DEFAULT_ACTION SCMP_ACT_TRAP
-#endif
 
 static const char *const kind_names[SC_KINDS] = {"vmm", "api", "vcpu"};
 
 static struct {
 	enum { STATE_UNSET, STATE_OFF, STATE_ON } state;
 	struct sock_fprog prog[SC_KINDS];
-	/* System call names by number, resolved at setup: the SIGSYS handler cannot allocate. */
-	char names[NAMES][NAME_LEN];
 #ifdef EMBER_TEST_HOOKS
 	int violate; /* 1 + the kind that makes a forbidden call after locking down; 0: none */
 #endif
@@ -85,8 +72,8 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 	put_str(line, &n, cap, " made a forbidden system call ");
 	if (si->si_arch != AUDIT_ARCH_X86_64)
 		put_str(line, &n, cap, "through a foreign ABI");
-	else if (nr >= 0 && nr < NAMES && sc.names[nr][0])
-		put_str(line, &n, cap, sc.names[nr]);
+	else if (nr >= 0 && nr < SC_NAMES && sc_syscall_names[nr])
+		put_str(line, &n, cap, sc_syscall_names[nr]);
 	else
 		put_str(line, &n, cap, "unknown");
 	put_str(line, &n, cap, " (");
@@ -99,86 +86,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 	syscall(SYS_exit_group, EXIT_SECCOMP);
 }
 
-/* --- Building --- */
-
-static int add_rules(scmp_filter_ctx ctx, const struct sc_table *t, pid_t pid, char *err,
-                     size_t errlen)
-{
-	for (unsigned i = 0; i < t->n; i++) {
-		const struct sc_rule *rule = &t->rules[i];
-		struct scmp_arg_cmp cmp[SC_MAX_ARGS];
-		for (unsigned k = 0; k < rule->nargs; k++) {
-			const struct sc_arg *a = &rule->args[k];
-			cmp[k] = (struct scmp_arg_cmp){
-			    .arg = a->arg,
-			    .op = (enum scmp_compare)a->op,
-			    .datum_a = a->pid ? (uint64_t)pid : a->a,
-			    .datum_b = a->b,
-			};
-		}
-		int r = seccomp_rule_add_exact_array(
-		    ctx, rule->deny ? SCMP_ACT_ERRNO(EPERM) : SCMP_ACT_ALLOW, rule->nr, rule->nargs,
-		    cmp);
-		if (r < 0) {
-			snprintf(err, errlen, "libseccomp refused the rule for %s: %s", rule->name,
-			         strerror(-r));
-			return r;
-		}
-	}
-	return 0;
-}
-
-/* libseccomp writes the BPF program to a file descriptor: read it back from a memfd. */
-static int export_bpf(scmp_filter_ctx ctx, struct sock_fprog *prog)
-{
-	int fd = memfd_create("ember-seccomp", MFD_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int r = seccomp_export_bpf(ctx, fd);
-	off_t len = r < 0 ? 0 : lseek(fd, 0, SEEK_END);
-	struct sock_filter *f = NULL;
-	if (r >= 0 &&
-	    (len <= 0 || len % (off_t)sizeof(*f) || len / (off_t)sizeof(*f) > BPF_MAXINSNS))
-		r = -E2BIG;
-	if (r >= 0 && !(f = malloc((size_t)len)))
-		r = -ENOMEM;
-	if (r >= 0 && pread(fd, f, (size_t)len, 0) != (ssize_t)len)
-		r = -EIO;
-	close(fd);
-	if (r < 0) {
-		free(f);
-		return r;
-	}
-	prog->len = (unsigned short)(len / (off_t)sizeof(*f));
-	prog->filter = f;
-	return 0;
-}
-
-static int build(enum sc_kind kind, pid_t pid, struct sock_fprog *prog, char *err, size_t errlen)
-{
-	scmp_filter_ctx ctx = seccomp_init(DEFAULT_ACTION);
-	int r;
-	if (!ctx) {
-		snprintf(err, errlen, "libseccomp cannot start a filter");
-		return -ENOMEM;
-	}
-	/* A call through the i386 or x32 ABI is forbidden too, and logged the same way. */
-	if ((r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_TRAP)) < 0 ||
-	    (r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0)) < 0) {
-		snprintf(err, errlen, "libseccomp: %s", strerror(-r));
-		goto out;
-	}
-	/* A binary tree over the call numbers: a few comparisons on every exit path. */
-	(void)seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
-	if ((r = add_rules(ctx, &sc_tables[kind], pid, err, errlen)) < 0 ||
-	    (r = add_rules(ctx, &sc_sanitizer_tables[kind], pid, err, errlen)) < 0)
-		goto out;
-	if ((r = export_bpf(ctx, prog)) < 0)
-		snprintf(err, errlen, "cannot export the filter: %s", strerror(-r));
-out:
-	seccomp_release(ctx);
-	return r;
-}
+/* --- Installing --- */
 
 static int check_kernel(char *err, size_t errlen)
 {
@@ -197,22 +105,41 @@ static int check_kernel(char *err, size_t errlen)
 	return 0;
 }
 
-static int build_all(struct sock_fprog prog[SC_KINDS], char *err, size_t errlen)
+/* The ready-made programs, copied with this process's pid where the rules compare with it. */
+static int load_programs(char *err, size_t errlen)
 {
-	pid_t pid = getpid();
-	for (unsigned k = 0; k < SC_KINDS; k++) {
-		char why[256];
-		int r = build((enum sc_kind)k, pid, &prog[k], why, sizeof(why));
-		if (r < 0) {
-			snprintf(err, errlen,
-			         "cannot build the seccomp filter of the %s thread: %s",
-			         kind_names[k], why);
-			while (k--)
-				free(prog[k].filter);
-			return r;
+	uint32_t pid = (uint32_t)getpid();
+	int r = 0;
+	unsigned k;
+	for (k = 0; k < SC_KINDS && !r; k++) {
+		const struct sc_bpf *b = &sc_bpf[k];
+		struct sock_filter *f = malloc(b->len * sizeof(*f));
+		unsigned patched = 0;
+		if (!f) {
+			snprintf(err, errlen, "no memory for the seccomp filters");
+			r = -ENOMEM;
+			break;
+		}
+		memcpy(f, b->insns, b->len * sizeof(*f));
+		for (unsigned i = 0; i < b->len; i++)
+			if (sc_bpf_is_pid_slot(&f[i])) {
+				f[i].k = pid;
+				patched++;
+			}
+		sc.prog[k] = (struct sock_fprog){.len = b->len, .filter = f};
+		/* seccomp-gen counted the same instructions; a mismatch is a broken build. */
+		if (patched != b->pid_slots) {
+			snprintf(err, errlen, "the %s thread's seccomp filter is damaged",
+			         kind_names[k]);
+			r = -EINVAL;
 		}
 	}
-	return 0;
+	if (r)
+		for (unsigned i = 0; i < k && i < SC_KINDS; i++) {
+			free(sc.prog[i].filter);
+			sc.prog[i] = (struct sock_fprog){0};
+		}
+	return r;
 }
 
 int sc_setup(bool off, char *err, size_t errlen)
@@ -230,14 +157,8 @@ int sc_setup(bool off, char *err, size_t errlen)
 	if (sc.state == STATE_ON)
 		return 0;
 	int r = check_kernel(err, errlen);
-	if (r < 0 || (r = build_all(sc.prog, err, errlen)) < 0)
+	if (r < 0 || (r = load_programs(err, errlen)) < 0)
 		return r;
-	for (int nr = 0; nr < NAMES; nr++) {
-		char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
-		if (name)
-			snprintf(sc.names[nr], NAME_LEN, "%s", name);
-		free(name);
-	}
 	struct sigaction sa = {.sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO};
 	sigfillset(&sa.sa_mask); /* nothing else runs inside the handler */
 	if (sigaction(SIGSYS, &sa, NULL) < 0) {
@@ -352,13 +273,6 @@ static void print_sorted(FILE *out, const struct sc_table *t, const char *tag)
 
 int sc_report(FILE *out)
 {
-	struct sock_fprog prog[SC_KINDS];
-	char err[512];
-	int r = build_all(prog, err, sizeof(err));
-	if (r < 0) {
-		log_err("%s", err);
-		return r;
-	}
 	fprintf(out,
 	        "Ember's seccomp filters (x86_64): what each thread may call once it is locked "
 	        "down.\nAnything else ends Ember with status %d and a line naming the call.\n",
@@ -374,10 +288,9 @@ int sc_report(FILE *out)
 		if (with != calls)
 			fprintf(out, " (+%u [sanitizer])", with - calls);
 		fprintf(out, ", %u ioctl requests; Firecracker's: %u; %u BPF instructions\n",
-		        count_ioctls(t), t->firecracker, prog[k].len);
+		        count_ioctls(t), t->firecracker, sc_bpf[k].len);
 		print_sorted(out, t, "");
 		print_sorted(out, &sc_sanitizer_tables[k], "[sanitizer] ");
-		free(prog[k].filter);
 	}
 	fprintf(out,
 	        "\ntotal: vmm %u (Firecracker 50), api %u (Firecracker 31), vcpu %u "

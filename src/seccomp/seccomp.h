@@ -1,6 +1,7 @@
 /*
  * Seccomp: one system-call allowlist per thread kind (vmm, api, vcpu), the rules in one
- * place (filters.c), built with Debian's libseccomp. Acquire, lock down, run: each thread
+ * place (filters.c), compiled to BPF at build time with Debian's libseccomp (gen.c writes
+ * seccomp_bpf.c; Ember links no libseccomp). Acquire, lock down, run: each thread
  * installs its own filter on itself once every resource it needs exists, before the first
  * guest instruction or the first API byte. A forbidden call raises SIGSYS; the handler
  * writes "ember: seccomp: thread <kind> made a forbidden system call <name> (<nr>)" and
@@ -9,6 +10,7 @@
 #ifndef EMBER_SECCOMP_H
 #define EMBER_SECCOMP_H
 
+#include <linux/filter.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,9 +21,10 @@ enum sc_kind { SC_VMM, SC_API, SC_VCPU, SC_KINDS };
 /*
  * Once per process, single-threaded, before any thread locks down: off (--no-seccomp)
  * prints "ember: warning: seccomp is off (--no-seccomp): the guest is not contained" and
- * makes sc_lockdown do nothing. On, it checks that the kernel has seccomp filters, builds
- * the three filters into BPF (so a thread's lockdown is one system call and allocates
- * nothing), and installs the SIGSYS handler. Returns 0, or -errno with a message in err.
+ * makes sc_lockdown do nothing. On, it checks that the kernel has seccomp filters, copies
+ * the three ready-made programs with this process's pid put in (so a thread's lockdown is
+ * one system call and allocates nothing), and installs the SIGSYS handler. Returns 0, or
+ * -errno with a message in err.
  */
 int sc_setup(bool off, char *err, size_t errlen);
 
@@ -50,6 +53,30 @@ unsigned sc_count(enum sc_kind kind);
  * "vcpu") makes a forbidden call, socket(AF_INET, SOCK_STREAM, 0). Returns 0 or -EINVAL. */
 int sc_test_violate(const char *kind);
 #endif
+
+/* --- The compiled programs (seccomp_bpf.c, written by seccomp-gen at build time) --- */
+
+/* Rules comparing an argument with Ember's pid are compiled against this value, above any
+ * pid (pid_max is at most 2^22); sc_setup patches each such comparison (a BPF_JEQ|BPF_K
+ * with this k) to the real pid. No other rule constant may equal it (seccomp-gen checks). */
+#define SC_PID_PLACEHOLDER 0x7ee1d000u
+
+struct sc_bpf {
+	const struct sock_filter *insns;
+	unsigned short len;
+	unsigned pid_slots; /* instructions that compare with SC_PID_PLACEHOLDER */
+};
+extern const struct sc_bpf sc_bpf[SC_KINDS];
+
+/* Whether insn compares the accumulator with the pid placeholder. */
+static inline bool sc_bpf_is_pid_slot(const struct sock_filter *insn)
+{
+	return insn->code == (BPF_JMP | BPF_JEQ | BPF_K) && insn->k == SC_PID_PLACEHOLDER;
+}
+
+/* x86_64 system call names by number (NULL where there is none), for the SIGSYS handler. */
+#define SC_NAMES 512
+extern const char *const sc_syscall_names[SC_NAMES];
 
 /* --- The rule tables (filters.c) --- */
 
