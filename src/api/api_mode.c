@@ -198,6 +198,19 @@ static void on_request(void *ctx, const struct api_http_request *req, struct api
 	api_channel_call(ctx, &cmd, reply);
 }
 
+/* A refusal's message for a log line: the fault_message of the reply's JSON body, or the
+ * body itself should it not be that shape. */
+static void reply_message(const struct api_reply *reply, char *out, size_t outlen)
+{
+	json_t *body = json_loadb(reply->body, reply->len, 0, NULL);
+	const char *msg = json_string_value(json_object_get(body, "fault_message"));
+	if (msg)
+		snprintf(out, outlen, "%s", msg);
+	else
+		snprintf(out, outlen, "%.*s", (int)reply->len, reply->body);
+	json_decref(body);
+}
+
 struct config_run {
 	struct vmm *vmm;
 	char *err;
@@ -211,7 +224,7 @@ static int config_command(const struct api_cmd *cmd, void *ctx)
 	vmm_execute(run->vmm, cmd, &reply);
 	if (reply.status < 400)
 		return 0;
-	snprintf(run->err, run->errlen, "%.*s", (int)reply.len, reply.body);
+	reply_message(&reply, run->err, run->errlen);
 	return -EINVAL;
 }
 
@@ -372,8 +385,8 @@ int api_mode_main(int argc, char **argv, uint64_t host_mem_mib)
 		static struct api_reply reply;
 		vmm_execute(&vmm, &start, &reply);
 		if (reply.status >= 400) {
-			log_err("config file '%s': %.*s", o.config_file, (int)reply.len,
-			        reply.body);
+			reply_message(&reply, err, sizeof(err));
+			log_err("config file '%s': %s", o.config_file, err);
 			status = EXIT_USAGE;
 			goto out;
 		}

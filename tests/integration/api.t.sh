@@ -134,6 +134,13 @@ JSON
 	ember_run_raw --config-file "$T/bad.json" --no-api
 	expect_status 2
 	expect_err 'boot-source'
+	# A refusal while configuring says its message, not the API's JSON body.
+	printf '{"boot-source": {"kernel_image_path": "%s"}, "machine-config": {"vcpu_count": 1, "mem_size_mib": 64}}' \
+		"$T/no-such-kernel" >"$T/bad2.json"
+	ember_run_raw --config-file "$T/bad2.json" --no-api
+	expect_status 2
+	expect_err "^ember: config file '.*bad2.json': .*cannot open kernel '.*no-such-kernel'"
+	expect_no_err 'fault_message'
 	ember_run_raw --no-api
 	expect_status 2
 	expect_err 'config-file'
