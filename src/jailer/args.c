@@ -259,6 +259,12 @@ static int parse_one(struct jail_args *a, struct seen *seen, int argc, char **ar
 			snprintf(err, errlen, "%s '%s': not a number from 0 to 4294967294", f, v);
 			return -EINVAL;
 		}
+		/* Without capabilities uid 0 still owns every root file and may signal every
+		 * root process; gid 0 opens root's group-readable files. */
+		if (n == 0) {
+			snprintf(err, errlen, "%s 0: the jailed process may not run as root", f);
+			return -EINVAL;
+		}
 		if (is_uid) {
 			seen->uid = v;
 			a->uid = n;

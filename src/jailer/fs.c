@@ -59,7 +59,9 @@ static int make_base(struct jail_fs *fs, const char *base)
 	return 0;
 }
 
-/* A directory this start may use but did not make: a real one, not a link. */
+/* A directory this start may use but did not make: a real one, not a link, and root's
+ * alone (as sshd's StrictModes asks), so nobody else can rename or replace what is under it
+ * while the jailer works there as root. */
 static int expect_dir(const char *path)
 {
 	struct stat st;
@@ -67,29 +69,59 @@ static int expect_dir(const char *path)
 		return jail_err("jail", errno, "'%s'", path);
 	if (!S_ISDIR(st.st_mode))
 		return jail_err("jail", 0, "'%s' is not a directory", path);
+	if (st.st_uid != 0 || (st.st_mode & 022))
+		return jail_err("jail", 0,
+		                "'%s' must be root's and not writable by its group or others "
+		                "(owner %u, mode %04o)",
+		                path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
 	return 0;
 }
 
-/* In a root the caller made: neither the exec file (another jail's, running or done) nor
- * a /dev (the jail's holds only what the jailer makes). */
+/* In a root the caller made: neither the exec file nor its pid file (another jail's,
+ * running or done) nor a /dev (the jail's holds only what the jailer makes). */
 static int check_given_root(struct jail *j)
 {
-	static const char *const taken[] = {NULL, "dev"};
-	for (size_t i = 0; i < 2; i++) {
+	char pidfile[JAIL_NAME_MAX + 8];
+	snprintf(pidfile, sizeof(pidfile), "%s.pid", j->name);
+	const char *const taken[] = {j->name, pidfile, "dev"};
+	for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
 		char p[PATH_MAX];
 		struct stat st;
-		if (fmt_path(p, j->fs.root, taken[i] ? taken[i] : j->name) < 0)
+		if (fmt_path(p, j->fs.root, taken[i]) < 0)
 			return jail_err("jail", ENAMETOOLONG, "'%s'", j->fs.root);
 		if (lstat(p, &st) == 0)
-			return taken[i] ? jail_err("jail", 0,
-			                           "'%s' exists: the jailer makes /dev itself", p)
-			                : jail_err("jail", 0,
-			                           "'%s' exists: another jail has the id '%s'", p,
-			                           j->args.id);
+			return i == 2 ? jail_err("jail", 0,
+			                         "'%s' exists: the jailer makes /dev itself", p)
+			              : jail_err("jail", 0,
+			                         "'%s' exists: another jail has the id '%s'", p,
+			                         j->args.id);
 		if (errno != ENOENT)
 			return jail_err("jail", errno, "'%s'", p);
 	}
 	return 0;
+}
+
+/* A root the caller made (with the guest's files in it): a real directory, not writable by
+ * its group or others, made root's while the jailer works in it (fs_give_root hands it to
+ * the jailed uid last, the undo gives it back), and holding nothing the jailer makes. */
+static int take_given_root(struct jail *j)
+{
+	struct jail_fs *fs = &j->fs;
+	struct stat st;
+	if (lstat(fs->root, &st) < 0)
+		return jail_err("jail", errno, "'%s'", fs->root);
+	if (!S_ISDIR(st.st_mode))
+		return jail_err("jail", 0, "'%s' is not a directory", fs->root);
+	if (st.st_mode & 022)
+		return jail_err("jail", 0, "'%s' is writable by its group or others (mode %04o)",
+		                fs->root, (unsigned)(st.st_mode & 07777));
+	/* id_dir is root's alone (checked), so the name cannot be swapped for a link now. */
+	if (fchownat(AT_FDCWD, fs->root, 0, 0, AT_SYMLINK_NOFOLLOW) < 0)
+		return jail_err("jail", errno, "cannot chown '%s' to root", fs->root);
+	fs->root_uid = st.st_uid;
+	fs->root_gid = st.st_gid;
+	fs->chowned_root = true;
+	return check_given_root(j);
 }
 
 int fs_make_jail(struct jail *j)
@@ -106,8 +138,8 @@ int fs_make_jail(struct jail *j)
 	 * from the host's root fd) names the same directories without following links. */
 	if (!realpath(j->args.base_dir, fs->base))
 		return jail_err("jail", errno, "cannot resolve '%s'", j->args.base_dir);
-	if (stat(fs->base, &st) < 0 || !S_ISDIR(st.st_mode))
-		return jail_err("jail", ENOTDIR, "'%s'", fs->base);
+	if ((r = expect_dir(fs->base)))
+		return r;
 	if (fmt_path(fs->exec_dir, fs->base, j->name) < 0 ||
 	    fmt_path(fs->id_dir, fs->exec_dir, j->args.id) < 0 ||
 	    fmt_path(fs->root, fs->id_dir, "root") < 0)
@@ -130,21 +162,20 @@ int fs_make_jail(struct jail *j)
 			*dirs[i].made = true;
 		else if (errno != EEXIST)
 			return jail_err("jail", errno, "cannot create '%s'", dirs[i].path);
-		else if ((r = expect_dir(dirs[i].path)))
+		else if (i < 2 && (r = expect_dir(dirs[i].path)))
 			return r;
 	}
-	if (!fs->made_root) {
-		if ((r = check_given_root(j)))
-			return r;
-		if (lstat(fs->root, &st) < 0)
-			return jail_err("jail", errno, "'%s'", fs->root);
-		fs->root_uid = st.st_uid;
-		fs->root_gid = st.st_gid;
-	}
-	if (chown(fs->root, j->args.uid, j->args.gid) < 0)
-		return jail_err("jail", errno, "cannot chown '%s' to %u:%u", fs->root,
+	if (!fs->made_root)
+		return take_given_root(j);
+	return 0;
+}
+
+int fs_give_root(struct jail *j)
+{
+	/* Inside the jail: "/" is the root, which nobody else could replace. */
+	if (chown("/", j->args.uid, j->args.gid) < 0)
+		return jail_err("jail", errno, "cannot chown '%s' to %u:%u", j->fs.root,
 		                (unsigned)j->args.uid, (unsigned)j->args.gid);
-	fs->chowned_root = !fs->made_root;
 	return 0;
 }
 

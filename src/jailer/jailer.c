@@ -62,6 +62,14 @@ static int check_exec_mountable(struct jail *j, const struct stat *st)
 	char msg[PATH_MAX + 160];
 	struct statvfs sv;
 	mode_t x = st->st_uid == a->uid ? S_IXUSR : st->st_gid == a->gid ? S_IXGRP : S_IXOTH;
+	/* Every start runs this very inode: only root may be able to change it. */
+	if (st->st_uid != 0 || (st->st_mode & 022)) {
+		snprintf(msg, sizeof(msg),
+		         "--exec-file '%s': must be root's and not writable by its group or "
+		         "others to be mounted (owner %u, mode %04o); use --copy-exec",
+		         a->exec_file, (unsigned)st->st_uid, (unsigned)(st->st_mode & 07777));
+		return usage_error(msg);
+	}
 	if (!(st->st_mode & x)) {
 		snprintf(
 		    msg, sizeof(msg),
@@ -95,7 +103,7 @@ static int open_exec(struct jail *j)
 	}
 	memcpy(j->name, name, strlen(name) + 1);
 
-	j->exec_fd = open(path, O_RDONLY | O_CLOEXEC);
+	j->exec_fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a FIFO must not block */
 	if (j->exec_fd < 0) {
 		snprintf(msg, sizeof(msg), "--exec-file '%s': %s", path, strerror(errno));
 		return usage_error(msg);
@@ -125,7 +133,7 @@ static int open_inputs(struct jail *j)
 		return r;
 	if (j->args.netns) {
 		struct statfs sf;
-		j->netns_fd = open(j->args.netns, O_RDONLY | O_CLOEXEC);
+		j->netns_fd = open(j->args.netns, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 		if (j->netns_fd < 0) {
 			snprintf(msg, sizeof(msg), "--netns '%s': %s", j->args.netns,
 			         strerror(errno));
@@ -179,26 +187,35 @@ static int run_jailed(struct jail *j)
 		close(j->null_fd);
 	j->netns_fd = j->null_fd = -1;
 
+	/* What runs is opened now, while the jail's root is still root's alone: once it is
+	 * the jailed uid's (next), that uid could put another file at the path. */
+	int exe = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (exe < 0) {
+		free(argv);
+		return jail_err("exec", errno, "%s", path);
+	}
 	umask(j->umask);
 	/* The limits bind the jailed process, not the jailer's own work (a small fsize or
 	 * no-file would break it); set while still root, which may raise them. */
 	j->rlimits_set = true;
-	int r = proc_set_rlimits(a, j->rlimit_saved);
+	int r = fs_give_root(j);
+	if (!r)
+		r = proc_set_rlimits(a, j->rlimit_saved);
 	if (!r)
 		r = priv_drop(a->uid, a->gid);
 	if (r) {
+		close(exe);
 		free(argv);
 		return r;
 	}
-	execve(path, argv, no_env);
+	execveat(exe, "", argv, no_env, AT_EMPTY_PATH);
 	/* The file was checked to be a static executable, so this is rare (ENOMEM, ETXTBSY).
 	 * The caller still tries to take the jail back, which a non-root uid cannot. */
 	int e = errno;
+	close(exe);
 	free(argv);
-	if (a->uid != 0)
-		return jail_err("exec", e, "%s (privileges are gone: %s may be left behind)", path,
-		                j->fs.root);
-	return jail_err("exec", e, "%s", path);
+	return jail_err("exec", e, "%s (privileges are gone: %s may be left behind)", path,
+	                j->fs.root);
 }
 
 #if defined(__SANITIZE_ADDRESS__)

@@ -169,12 +169,19 @@ int proc_join_netns(int fd, const char *path);
 int proc_daemonize(int null_fd); /* setsid, then stdio onto null_fd */
 
 /* fs.c: the jail's directory, the exec file's copy or mount point, the device nodes. */
+/* <base>/NAME/ID/root, made root's (0700), or a given root taken over (made root's until
+ * fs_give_root); every directory it did not make must be root's and not writable by its
+ * group or others, so nobody can swap a path under the jailer. */
 int fs_make_jail(struct jail *j);
 /* <root>/NAME, root's and the jailed group's to run (0550): a copy of the exec file
  * (--copy-exec), or an empty file for mnt_enter_jail to mount the exec file on. */
 int fs_copy_exec(struct jail *j);
 int fs_make_exec_mount_point(struct jail *j);
-int fs_make_devices(struct jail *j);         /* inside the jail: /dev/{kvm,net/tun,urandom} */
+int fs_make_devices(struct jail *j); /* inside the jail: /dev/{kvm,net/tun,urandom} */
+/* Inside the jail, last before the privileges go: the root becomes the jailed uid's (its API
+ * socket goes there). Until then it is root's alone, so nobody can change what the jailer
+ * makes, runs or undoes in it. */
+int fs_give_root(struct jail *j);
 int fs_write_pid(struct jail *j, pid_t pid); /* inside the jail: /NAME.pid */
 void fs_undo(struct jail *j);
 

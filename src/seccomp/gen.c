@@ -34,6 +34,11 @@ static int die(const char *what, const char *detail)
 	return 1;
 }
 
+static bool has_placeholder(uint64_t v)
+{
+	return (uint32_t)v == SC_PID_PLACEHOLDER || (uint32_t)(v >> 32) == SC_PID_PLACEHOLDER;
+}
+
 static int add_rules(scmp_filter_ctx ctx, const struct sc_table *t)
 {
 	for (unsigned i = 0; i < t->n; i++) {
@@ -41,10 +46,11 @@ static int add_rules(scmp_filter_ctx ctx, const struct sc_table *t)
 		struct scmp_arg_cmp cmp[SC_MAX_ARGS];
 		for (unsigned k = 0; k < rule->nargs; k++) {
 			const struct sc_arg *a = &rule->args[k];
-			/* A constant equal to the placeholder would be patched to the pid too. */
-			if (!a->pid && (a->a == SC_PID_PLACEHOLDER || a->b == SC_PID_PLACEHOLDER))
+			/* A constant with either 32-bit half equal to the placeholder would be
+			 * patched to the pid too (the program compares the halves apart). */
+			if (!a->pid && (has_placeholder(a->a) || has_placeholder(a->b)))
 				return die(rule->name,
-				           "a rule's constant equals SC_PID_PLACEHOLDER");
+				           "a rule's constant holds SC_PID_PLACEHOLDER");
 			cmp[k] = (struct scmp_arg_cmp){
 			    .arg = a->arg,
 			    .op = (enum scmp_compare)a->op,

@@ -185,7 +185,7 @@ void sc_lockdown(enum sc_kind kind)
 	if (e) {
 		log_err("seccomp: cannot lock the %s thread down: %s", kind_names[kind],
 		        strerror(e));
-		exit(EXIT_USAGE);
+		_exit(EXIT_USAGE); /* other threads run: no atexit handlers, no stdio flush */
 	}
 #ifdef EMBER_TEST_HOOKS
 	if (sc.violate == (int)kind + 1)

@@ -33,7 +33,7 @@ jail_need() {
 # The jailer runs only static executables; the ASan build of ember is not one. The jailer
 # says so itself (the --netns here exists nowhere, so nothing is ever made).
 jail_need_static_ember() {
-	"$JAILER" --id probe --exec-file "$EMBER" --uid 0 --gid 0 --netns "$T/none" 2>"$T/probe"
+	"$JAILER" --id probe --exec-file "$EMBER" --uid 1000 --gid 1000 --netns "$T/none" 2>"$T/probe"
 	if grep -q 'dynamically linked' "$T/probe"; then
 		skip "$EMBER is dynamically linked (a sanitizer build?): the jailer runs static ones"
 	fi
@@ -276,7 +276,8 @@ jail_same_mounts() {
 t_jailer_exec_read_only_mount() {
 	jail_need
 	jail_busybox || return
-	chown 1000:1000 "$BB" # the jailed user's own file: only the mount stops it
+	# Root's file (the jailer mounts no other); the mount is checked before the
+	# permissions, so the refusals say read-only.
 	jail_host_mounts >"$T/mounts.before"
 	was=$(stat -c '%a %u %g %s %Y' "$BB")
 	jail_run ro-1 "$BB" -- sh -c 'touch /busybox; chmod 700 /busybox; echo done'
@@ -373,6 +374,34 @@ t_jailer_bad_inputs_leave_nothing() {
 	status=$?
 	[ "$status" = 2 ] || _fail "--uid abc exited $status, expected 2"
 	expect_err "^ember-jailer: --uid 'abc': not a number"
+	# Run in place, the exec file must be root's and writable by nobody else.
+	cp "$T/ejbad" "$T/ejuser" && chown 1000:1000 "$T/ejuser"
+	jail_bad "must be root's and not writable by its group or others to be mounted" \
+		bad-1 "$T/ejuser"
+	cp "$T/ejbad" "$T/ejw" && chmod 0757 "$T/ejw"
+	jail_bad "must be root's and not writable" bad-1 "$T/ejw"
+	# The jailed process never runs as root, not even without capabilities.
+	"$JAILER" --id bad-1 --exec-file "$T/ejbad" --uid 0 --gid 1000 --chroot-base-dir "$BASE" \
+		2>"$T/err"
+	status=$?
+	[ "$status" = 2 ] || _fail "--uid 0 exited $status, expected 2"
+	expect_err "^ember-jailer: --uid 0: the jailed process may not run as root"
+	# Directories others may write to are refused (they could swap what lies under them
+	# while the jailer works there as root), and left as they were.
+	mkdir -p "$BASE" && chmod 0777 "$BASE"
+	jail_run bad-1 "$T/ejbad"
+	[ "$status" = 1 ] || _fail "a world-writable base: status $status, expected 1" "$T/err"
+	expect_err "must be root's and not writable by its group or others"
+	[ "$(find "$BASE" | wc -l)" = 1 ] || _fail "a world-writable base: things were made"
+	rm -rf "$BASE"
+	mkdir -p "$BASE/ejbad/bad-3/root" && chmod 0777 "$BASE/ejbad/bad-3/root"
+	jail_run bad-3 "$T/ejbad"
+	[ "$status" = 1 ] || _fail "a world-writable root: status $status, expected 1" "$T/err"
+	expect_err "is writable by its group or others \\(mode 0777\\)"
+	[ "$(stat -c '%a %u' "$BASE/ejbad/bad-3/root")" = "777 0" ] ||
+		_fail "a refused root was changed: $(stat -c '%a %u' "$BASE/ejbad/bad-3/root")"
+	[ "$(find "$BASE" | wc -l)" = 4 ] || _fail "a world-writable root: things were made"
+	rm -rf "$BASE"
 	# A file the kernel does not have is found only once the cgroup exists: the jail
 	# directory and the cgroup made by then are taken back.
 	if [ -n "$(jail_v1_pids_mount)" ]; then

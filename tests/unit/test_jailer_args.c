@@ -242,15 +242,15 @@ static void test_parse_full(void **state)
 	(void)state;
 	struct jail_args a;
 	char err[256];
-	assert_int_equal(parse(&a, err, sizeof(err), "--cgroup", "pids.max=64", "--uid", "0",
-	                       "--gid", "0", "--id", "x", "--exec-file", "e", "--chroot-base-dir",
+	assert_int_equal(parse(&a, err, sizeof(err), "--cgroup", "pids.max=64", "--uid", "7",
+	                       "--gid", "8", "--id", "x", "--exec-file", "e", "--chroot-base-dir",
 	                       "/tmp/j", "--netns", "/var/run/netns/n", "--cgroup-version", "2",
 	                       "--cgroup", "memory.max=268435456", "--resource-limit", "fsize=10",
 	                       "--resource-limit", "no-file=64", "--daemonize", "--new-pid-ns",
 	                       "--copy-exec", "--", "--api-sock", "/api.sock", "--", "", NULL),
 	                 0);
-	assert_int_equal(a.uid, 0);
-	assert_int_equal(a.gid, 0);
+	assert_int_equal(a.uid, 7);
+	assert_int_equal(a.gid, 8);
 	assert_string_equal(a.base_dir, "/tmp/j");
 	assert_string_equal(a.netns, "/var/run/netns/n");
 	assert_int_equal(a.cgroup_version, 2);
@@ -318,6 +318,14 @@ static void test_parse_bad(void **state)
 	           err);
 	expect_bad("--gid is required", &a,
 	           parse(&a, err, sizeof(err), "--id", "a", "--exec-file", "e", "--uid", "1", NULL),
+	           err);
+	expect_bad("may not run as root", &a,
+	           parse(&a, err, sizeof(err), "--id", "a", "--exec-file", "e", "--uid", "0",
+	                 "--gid", "1", NULL),
+	           err);
+	expect_bad("may not run as root", &a,
+	           parse(&a, err, sizeof(err), "--id", "a", "--exec-file", "e", "--uid", "1",
+	                 "--gid", "0", NULL),
 	           err);
 	expect_bad("--id 'a/b'", &a,
 	           parse(&a, err, sizeof(err), "--id", "a/b", "--exec-file", "e", "--uid", "1",
