@@ -390,6 +390,27 @@ static void api_rules(void **state)
 #endif
 }
 
+/* A SIGSYS sent from outside is not reported as a forbidden call. */
+static void sent_sigsys_child(void *arg)
+{
+	char err[256];
+	(void)arg;
+	if (sc_setup(false, err, sizeof(err)) < 0)
+		_exit(99);
+	kill(getpid(), SIGSYS); /* not locked down: kill is allowed */
+	_exit(98);
+}
+
+static void sent_sigsys_not_a_violation(void **state)
+{
+	struct outcome o;
+	(void)state;
+	run_child(sent_sigsys_child, NULL, &o);
+	assert_int_equal(o.status, 128 + SIGSYS);
+	assert_non_null(strstr(o.err, "ember: SIGSYS sent by process "));
+	assert_null(strstr(o.err, "forbidden system call "));
+}
+
 /* The handler runs even where the thread had every signal blocked (the API thread). */
 static void blocked_sigsys_child(void *arg)
 {
@@ -652,6 +673,7 @@ int main(void)
 		cmocka_unit_test(vmm_rules),
 		cmocka_unit_test(api_rules),
 		cmocka_unit_test(handler_despite_blocked_signals),
+		cmocka_unit_test(sent_sigsys_not_a_violation),
 		cmocka_unit_test(per_thread_filters),
 		cmocka_unit_test(seccomp_status_and_off),
 		cmocka_unit_test(locked_thread_status),
