@@ -52,7 +52,7 @@ HOOK_OBJS := $(filter-out $(HOOK_SRCS:%.c=$(BUILD)/obj/%.o),$(EMBER_OBJS)) \
 # The jailer: a separate static program (issue 6).
 JAILER_SRCS := src/jailer/jailer.c src/jailer/args.c src/jailer/elf.c src/jailer/msg.c \
                src/jailer/proc.c src/jailer/fs.c src/jailer/cgroup.c src/jailer/mount.c \
-               src/jailer/privs.c
+               src/jailer/privs.c src/jailer/path.c
 JAILER_OBJS := $(JAILER_SRCS:%.c=$(BUILD)/obj/%.o)
 
 # Unit tests (cmocka): each links its test file with the sources it exercises.
@@ -84,7 +84,7 @@ test_net_SRCS         := src/virtio/net.c src/virtio/tap.c $(VIRTIO_TEST_SRCS)
 test_vsock_SRCS       := src/virtio/vsock.c $(VIRTIO_TEST_SRCS)
 test_i8042_SRCS       := src/devices/i8042.c
 test_jailer_args_SRCS   := src/jailer/args.c
-test_jailer_cgroup_SRCS := src/jailer/cgroup.c src/jailer/msg.c
+test_jailer_cgroup_SRCS := src/jailer/cgroup.c src/jailer/msg.c src/jailer/path.c
 test_jailer_elf_SRCS    := src/jailer/elf.c
 test_api_parse_SRCS   := src/api/parse.c src/api/config_json.c src/config.c
 test_api_parse_LIBS   := -ljansson

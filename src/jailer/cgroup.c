@@ -130,26 +130,13 @@ int cg_self_find(const char *self, int version, const char *controller, char *ou
 
 /* --- files, relative to the host's root --- */
 
-static const char *host_rel(const char *abs)
-{
-	while (*abs == '/')
-		abs++;
-	return *abs ? abs : ".";
-}
-
-static int join(char *out, const char *dir, const char *name)
-{
-	int n = snprintf(out, PATH_MAX, "%s/%s", dir, name);
-	return n < 0 || n >= PATH_MAX ? -ENAMETOOLONG : 0;
-}
-
 /* Write value to dir/file in one write(2), as cgroup files want. 0 or -errno. */
 static int cg_write(int host_root, const char *dir, const char *file, const char *value)
 {
 	char p[PATH_MAX];
-	if (join(p, dir, file) < 0)
+	if (jail_path_join(p, dir, file) < 0)
 		return -ENAMETOOLONG;
-	int fd = openat(host_root, host_rel(p), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = openat(host_root, jail_host_rel(p), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
 	size_t len = strlen(value);
@@ -163,9 +150,9 @@ static int cg_write(int host_root, const char *dir, const char *file, const char
 static int cg_read(int host_root, const char *dir, const char *file, char *buf, size_t len)
 {
 	char p[PATH_MAX];
-	if (join(p, dir, file) < 0)
+	if (jail_path_join(p, dir, file) < 0)
 		return -ENAMETOOLONG;
-	int fd = openat(host_root, host_rel(p), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = openat(host_root, jail_host_rel(p), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
 	ssize_t n = read(fd, buf, len - 1);
@@ -246,7 +233,7 @@ static int cpuset_inherit(int host_root, const char *dir, const char *parent)
 /* Make dir if it is missing; *made says whether this call made it. */
 static int make_dir(int host_root, const char *dir, bool *made)
 {
-	if (mkdirat(host_root, host_rel(dir), 0755) == 0) {
+	if (mkdirat(host_root, jail_host_rel(dir), 0755) == 0) {
 		*made = true;
 		return 0;
 	}
@@ -358,7 +345,8 @@ int cg_setup(struct jail *j)
 	for (unsigned h = 0; h < cg->n; h++) {
 		struct cg_hier *hi = &cg->hier[h];
 		char parent[PATH_MAX];
-		if (join(parent, hi->mount, j->name) < 0 || join(hi->leaf, parent, a->id) < 0) {
+		if (jail_path_join(parent, hi->mount, j->name) < 0 ||
+		    jail_path_join(hi->leaf, parent, a->id) < 0) {
 			status =
 			    jail_err("cgroup", ENAMETOOLONG, "%s/%s/%s", hi->mount, j->name, a->id);
 			goto out;
@@ -372,7 +360,7 @@ int cg_setup(struct jail *j)
 		if (a->cgroup_version == 1 &&
 		    (status = cpuset_inherit(j->host_root, parent, hi->mount)))
 			goto out;
-		if (mkdirat(j->host_root, host_rel(hi->leaf), 0755) < 0) {
+		if (mkdirat(j->host_root, jail_host_rel(hi->leaf), 0755) < 0) {
 			status =
 			    errno == EEXIST
 			        ? jail_err("cgroup", 0, "%s exists: another jail has the id '%s'",
@@ -427,12 +415,13 @@ void cg_undo(struct jail *j)
 	for (unsigned h = cg->n; h-- > 0;) {
 		struct cg_hier *hi = &cg->hier[h];
 		/* Back where the jailer came from, or to the hierarchy's root if that went. */
-		if (hi->joined && (join(dir, hi->mount, hi->orig) < 0 || cg_enter(j, dir) < 0))
+		if (hi->joined &&
+		    (jail_path_join(dir, hi->mount, hi->orig) < 0 || cg_enter(j, dir) < 0))
 			cg_enter(j, hi->mount);
 		if (hi->made_leaf)
-			unlinkat(j->host_root, host_rel(hi->leaf), AT_REMOVEDIR);
+			unlinkat(j->host_root, jail_host_rel(hi->leaf), AT_REMOVEDIR);
 		/* Shared with the other jails of the same exec file: removed only when empty. */
-		if (hi->made_parent && join(dir, hi->mount, j->name) == 0)
-			unlinkat(j->host_root, host_rel(dir), AT_REMOVEDIR);
+		if (hi->made_parent && jail_path_join(dir, hi->mount, j->name) == 0)
+			unlinkat(j->host_root, jail_host_rel(dir), AT_REMOVEDIR);
 	}
 }

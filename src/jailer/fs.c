@@ -25,12 +25,6 @@ static const struct {
     {"/dev/urandom", 1, 9, 0666},
 };
 
-static int fmt_path(char *out, const char *a, const char *b)
-{
-	int n = snprintf(out, PATH_MAX, "%s/%s", strcmp(a, "/") == 0 ? "" : a, b);
-	return n < 0 || n >= PATH_MAX ? -ENAMETOOLONG : 0;
-}
-
 /* mkdir -p of the base directory, counting the trailing components it made. */
 static int make_base(struct jail_fs *fs, const char *base)
 {
@@ -87,7 +81,7 @@ static int check_given_root(struct jail *j)
 	for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
 		char p[PATH_MAX];
 		struct stat st;
-		if (fmt_path(p, j->fs.root, taken[i]) < 0)
+		if (jail_path_join(p, j->fs.root, taken[i]) < 0)
 			return jail_err("jail", ENAMETOOLONG, "'%s'", j->fs.root);
 		if (lstat(p, &st) == 0)
 			return i == 2 ? jail_err("jail", 0,
@@ -140,9 +134,9 @@ int fs_make_jail(struct jail *j)
 		return jail_err("jail", errno, "cannot resolve '%s'", j->args.base_dir);
 	if ((r = expect_dir(fs->base)))
 		return r;
-	if (fmt_path(fs->exec_dir, fs->base, j->name) < 0 ||
-	    fmt_path(fs->id_dir, fs->exec_dir, j->args.id) < 0 ||
-	    fmt_path(fs->root, fs->id_dir, "root") < 0)
+	if (jail_path_join(fs->exec_dir, fs->base, j->name) < 0 ||
+	    jail_path_join(fs->id_dir, fs->exec_dir, j->args.id) < 0 ||
+	    jail_path_join(fs->root, fs->id_dir, "root") < 0)
 		return jail_err("jail", ENAMETOOLONG, "'%s/%s/%s/root'", fs->base, j->name,
 		                j->args.id);
 
@@ -183,7 +177,7 @@ int fs_give_root(struct jail *j)
  * message. */
 static int exec_create(struct jail *j, const char *step, char dst[PATH_MAX])
 {
-	if (fmt_path(dst, j->fs.root, j->name) < 0) {
+	if (jail_path_join(dst, j->fs.root, j->name) < 0) {
 		jail_err(step, ENAMETOOLONG, "'%s/%s'", j->fs.root, j->name);
 		return -1;
 	}
@@ -303,16 +297,14 @@ static void undo_remove(int host_root, const char *dir, const char *rel, bool is
 {
 	char p[PATH_MAX];
 	if (rel[0]) {
-		if (fmt_path(p, dir, rel) < 0)
+		if (jail_path_join(p, dir, rel) < 0)
 			return;
 	} else {
 		snprintf(p, sizeof(p), "%s", dir);
 	}
 	/* Canonical absolute paths: relative to the host's "/" they name the host's files. */
-	const char *q = p;
-	while (*q == '/')
-		q++;
-	if (*q)
+	const char *q = jail_host_rel(p);
+	if (strcmp(q, ".") != 0) /* never the host's root itself */
 		unlinkat(host_root, q, is_dir ? AT_REMOVEDIR : 0);
 }
 

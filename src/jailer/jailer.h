@@ -92,6 +92,13 @@ int jail_args_parse(struct jail_args *a, int argc, char **argv, char *err, size_
  * within buf. Returns 0, or -ENOEXEC with *why saying what is wrong. */
 int elf_check_static(const unsigned char *buf, size_t len, uint64_t file_size, const char **why);
 
+/* --- path.c --- */
+
+/* dir/name into out (dir "/" gives "/name"). 0, or -ENAMETOOLONG. */
+int jail_path_join(char out[PATH_MAX], const char *dir, const char *name);
+/* An absolute path relative to the host's root fd: its leading slashes dropped; "/" is ".". */
+const char *jail_host_rel(const char *abs);
+
 /* --- msg.c --- */
 
 /* "ember-jailer: STEP: WHAT: strerror(err)\n" on stderr (without ": strerror" when err is 0).
