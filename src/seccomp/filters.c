@@ -177,6 +177,8 @@ static const struct sc_rule vmm_rules[] = {
     ALLOW(exit_group, "the end of Ember"),
 };
 
+const char *const sc_kind_names[SC_KINDS] = {"vmm", "api", "vcpu"};
+
 const struct sc_table sc_tables[SC_KINDS] = {
     [SC_VMM] = TABLE(vmm_rules, 50),
     [SC_API] = TABLE(api_rules, 31),

@@ -26,8 +26,6 @@
 #define DEFAULT_ACTION SCMP_ACT_TRAP
 #endif
 
-static const char *const kind_ids[SC_KINDS] = {"vmm", "api", "vcpu"};
-
 static int die(const char *what, const char *detail)
 {
 	fprintf(stderr, "seccomp-gen: %s: %s\n", what, detail);
@@ -115,7 +113,7 @@ static int emit_kind(enum sc_kind kind, unsigned *pid_slots, size_t *len)
 	if (r)
 		return r;
 	*pid_slots = 0;
-	printf("static const struct sock_filter bpf_%s[] = {\n", kind_ids[kind]);
+	printf("static const struct sock_filter bpf_%s[] = {\n", sc_kind_names[kind]);
 	for (size_t i = 0; i < *len; i++) {
 		*pid_slots += sc_bpf_is_pid_slot(&f[i]);
 		printf("\t{0x%04x, %u, %u, 0x%08x},\n", f[i].code, f[i].jt, f[i].jf, f[i].k);
@@ -137,7 +135,7 @@ int main(void)
 			return 1;
 	printf("const struct sc_bpf sc_bpf[SC_KINDS] = {\n");
 	for (unsigned k = 0; k < SC_KINDS; k++)
-		printf("\t{bpf_%s, %zu, %u},\n", kind_ids[k], len[k], slots[k]);
+		printf("\t{bpf_%s, %zu, %u},\n", sc_kind_names[k], len[k], slots[k]);
 	printf("};\n\nconst char *const sc_syscall_names[SC_NAMES] = {\n");
 	for (int nr = 0; nr < SC_NAMES; nr++) {
 		char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);

@@ -26,8 +26,6 @@
  * headers do not name it). */
 #define SIGSYS_BY_SECCOMP 1
 
-static const char *const kind_names[SC_KINDS] = {"vmm", "api", "vcpu"};
-
 static struct {
 	enum { STATE_UNSET, STATE_OFF, STATE_ON } state;
 	struct sock_fprog prog[SC_KINDS];
@@ -41,7 +39,7 @@ static __thread int thread_kind = -1;
 
 const char *sc_kind_name(enum sc_kind kind)
 {
-	return (unsigned)kind < SC_KINDS ? kind_names[kind] : "unknown";
+	return (unsigned)kind < SC_KINDS ? sc_kind_names[kind] : "unknown";
 }
 
 /* --- The SIGSYS handler: async-signal-safe calls only (write, exit_group) --- */
@@ -80,7 +78,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 		syscall(SYS_exit_group, EXIT_SIGNAL_BASE + SIGSYS);
 	}
 	put_str(line, &n, cap, "ember: seccomp: thread ");
-	put_str(line, &n, cap, thread_kind >= 0 ? kind_names[thread_kind] : "unknown");
+	put_str(line, &n, cap, thread_kind >= 0 ? sc_kind_names[thread_kind] : "unknown");
 	put_str(line, &n, cap, " made a forbidden system call ");
 	if (si->si_arch != AUDIT_ARCH_X86_64)
 		put_str(line, &n, cap, "through a foreign ABI");
@@ -142,7 +140,7 @@ static int load_programs(char *err, size_t errlen)
 		/* seccomp-gen counted the same instructions; a mismatch is a broken build. */
 		if (patched != b->pid_slots) {
 			snprintf(err, errlen, "the %s thread's seccomp filter is damaged",
-			         kind_names[k]);
+			         sc_kind_names[k]);
 			r = -EINVAL;
 		}
 	}
@@ -195,7 +193,7 @@ void sc_lockdown(enum sc_kind kind)
 	           syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &sc.prog[kind]) < 0))
 		e = errno;
 	if (e) {
-		log_err("seccomp: cannot lock the %s thread down: %s", kind_names[kind],
+		log_err("seccomp: cannot lock the %s thread down: %s", sc_kind_names[kind],
 		        strerror(e));
 		_exit(EXIT_USAGE); /* other threads run: no atexit handlers, no stdio flush */
 	}
@@ -209,7 +207,7 @@ void sc_lockdown(enum sc_kind kind)
 int sc_test_violate(const char *kind)
 {
 	for (unsigned k = 0; k < SC_KINDS; k++)
-		if (!strcmp(kind, kind_names[k])) {
+		if (!strcmp(kind, sc_kind_names[k])) {
 			sc.violate = (int)k + 1;
 			return 0;
 		}
@@ -296,7 +294,7 @@ int sc_report(FILE *out)
 		const struct sc_table *t = &sc_tables[k];
 		unsigned calls = count_calls(t, NULL);
 		unsigned with = count_calls(t, &sc_sanitizer_tables[k]);
-		fprintf(out, "\n%s thread: %u system calls", kind_names[k], calls);
+		fprintf(out, "\n%s thread: %u system calls", sc_kind_names[k], calls);
 		if (with != calls)
 			fprintf(out, " (+%u [sanitizer])", with - calls);
 		fprintf(out, ", %u ioctl requests; Firecracker's: %u; %u BPF instructions\n",

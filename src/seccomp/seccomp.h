@@ -112,6 +112,10 @@ struct sc_table {
 
 extern const struct sc_table sc_tables[SC_KINDS];
 
+/* "vmm", "api", "vcpu": the kinds' names, as the report, the SIGSYS line and seccomp-gen's
+ * array names use them. */
+extern const char *const sc_kind_names[SC_KINDS];
+
 /* Rules added to each kind in sanitizer builds (the runtime's own calls); empty else. */
 extern const struct sc_table sc_sanitizer_tables[SC_KINDS];
 
