@@ -61,7 +61,6 @@ static int check_exec_mountable(struct jail *j, const struct stat *st)
 	const struct jail_args *a = &j->args;
 	char msg[PATH_MAX + 160];
 	struct statvfs sv;
-	mode_t x = st->st_uid == a->uid ? S_IXUSR : st->st_gid == a->gid ? S_IXGRP : S_IXOTH;
 	/* Every start runs this very inode: only root may be able to change it. */
 	if (st->st_uid != 0 || (st->st_mode & 022)) {
 		snprintf(msg, sizeof(msg),
@@ -70,6 +69,8 @@ static int check_exec_mountable(struct jail *j, const struct stat *st)
 		         a->exec_file, (unsigned)st->st_uid, (unsigned)(st->st_mode & 07777));
 		return usage_error(msg);
 	}
+	/* Root's file, and UID is never 0: its group bit or its others bit decides. */
+	mode_t x = st->st_gid == a->gid ? S_IXGRP : S_IXOTH;
 	if (!(st->st_mode & x)) {
 		snprintf(
 		    msg, sizeof(msg),
