@@ -19,10 +19,10 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 
 # The monitor, by subsystem.
-CORE_SRCS := src/main.c src/cli.c src/config.c src/log.c src/doctor.c src/file_io.c \
+CORE_SRCS := src/main.c src/cli.c src/base/config.c src/base/log.c src/base/signals.c src/doctor.c src/base/file_io.c \
              src/default_guest.c
-VMM_SRCS  := src/vmm/kvm.c src/vmm/vm.c src/vmm/initrd.c src/vmm/vcpu.c src/vmm/event_loop.c src/vmm/vmm_thread.c \
-             src/vmm/term.c src/vmm/guest_mem.c src/vmm/bus.c src/vmm/vm_virtio.c
+VMM_SRCS  := src/base/kvm.c src/vmm/vm.c src/vmm/initrd.c src/vmm/vcpu.c src/base/event_loop.c src/vmm/vmm_thread.c \
+             src/base/term.c src/base/guest_mem.c src/base/bus.c src/vmm/vm_virtio.c
 X86_SRCS  := src/arch/x86/kernel.c src/arch/x86/boot_tables.c src/arch/x86/boot_vcpu.c \
              src/arch/x86/elf_load.c src/arch/x86/cpuid.c
 DEV_SRCS  := src/devices/serial.c src/devices/i8042.c src/devices/power.c src/devices/pvpanic.c
@@ -60,22 +60,22 @@ UNIT_TESTS := test_guest_mem test_initrd test_kernel test_elf_load test_boot_tab
               test_serial test_config test_aml test_acpi_tables test_power test_virtqueue \
               test_blk test_net test_vsock test_i8042 test_api_parse test_api_http \
               test_jailer_args test_jailer_cgroup test_jailer_elf test_seccomp
-test_guest_mem_SRCS   := src/vmm/guest_mem.c
-test_initrd_SRCS      := src/vmm/initrd.c src/vmm/guest_mem.c src/file_io.c
-test_kernel_SRCS      := src/arch/x86/kernel.c src/arch/x86/elf_load.c src/vmm/guest_mem.c \
-                         src/file_io.c
-test_elf_load_SRCS    := src/arch/x86/elf_load.c src/vmm/guest_mem.c src/file_io.c
-test_boot_tables_SRCS := src/arch/x86/boot_tables.c src/vmm/guest_mem.c
+test_guest_mem_SRCS   := src/base/guest_mem.c
+test_initrd_SRCS      := src/vmm/initrd.c src/base/guest_mem.c src/base/file_io.c
+test_kernel_SRCS      := src/arch/x86/kernel.c src/arch/x86/elf_load.c src/base/guest_mem.c \
+                         src/base/file_io.c
+test_elf_load_SRCS    := src/arch/x86/elf_load.c src/base/guest_mem.c src/base/file_io.c
+test_boot_tables_SRCS := src/arch/x86/boot_tables.c src/base/guest_mem.c
 test_cpuid_SRCS       := src/arch/x86/cpuid.c
-test_bus_SRCS         := src/vmm/bus.c
+test_bus_SRCS         := src/base/bus.c
 test_serial_SRCS      := src/devices/serial.c
-test_config_SRCS      := src/config.c src/cli.c
+test_config_SRCS      := src/base/config.c src/cli.c
 test_aml_SRCS         := src/acpi/aml.c
-test_acpi_tables_SRCS := src/arch/x86/acpi_tables.c src/acpi/aml.c src/vmm/guest_mem.c
+test_acpi_tables_SRCS := src/arch/x86/acpi_tables.c src/acpi/aml.c src/base/guest_mem.c
 test_power_SRCS       := src/devices/power.c src/devices/pvpanic.c
 # Virtio device tests drive a device through the fake guest driver in virtio_harness.c.
 VIRTIO_TEST_SRCS := tests/unit/virtio_harness.c src/virtio/virtqueue.c src/virtio/virtio_dev.c src/virtio/iov.c \
-                    src/vmm/event_loop.c src/vmm/guest_mem.c src/log.c
+                    src/base/event_loop.c src/base/guest_mem.c src/base/log.c
 test_virtqueue_SRCS   := src/virtio/rng.c $(VIRTIO_TEST_SRCS)
 test_blk_SRCS         := src/virtio/blk.c src/virtio/blk_sync.c src/virtio/blk_uring.c \
                          $(VIRTIO_TEST_SRCS)
@@ -86,12 +86,12 @@ test_i8042_SRCS       := src/devices/i8042.c
 test_jailer_args_SRCS   := src/jailer/args.c
 test_jailer_cgroup_SRCS := src/jailer/cgroup.c src/jailer/msg.c src/jailer/path.c
 test_jailer_elf_SRCS    := src/jailer/elf.c
-test_api_parse_SRCS   := src/api/parse.c src/api/config_json.c src/config.c
+test_api_parse_SRCS   := src/api/parse.c src/api/config_json.c src/base/config.c
 test_api_parse_LIBS   := -ljansson
 test_api_http_SRCS    := src/api/http.c src/api/server.c src/api/parse.c src/api/config_json.c \
-                         src/config.c src/log.c $(SECCOMP_SRCS)
+                         src/base/config.c src/base/log.c $(SECCOMP_SRCS)
 test_api_http_LIBS    := -lhttp_parser -ljansson
-test_seccomp_SRCS     := $(SECCOMP_SRCS) src/log.c
+test_seccomp_SRCS     := $(SECCOMP_SRCS) src/base/log.c
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/unit/%)
 
 include tests/guests/guests.mk
@@ -192,7 +192,7 @@ deps:
 FUZZ_CC   ?= clang
 FUZZ_TIME ?= 30
 $(BUILD)/fuzz/fuzz_api_http: tests/fuzz/fuzz_api_http.c src/api/http.c src/api/parse.c \
-		src/api/config_json.c src/config.c src/api/server.h src/api/http.h src/api/api.h
+		src/api/config_json.c src/base/config.c src/api/server.h src/api/http.h src/api/api.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -g -O1 -std=gnu11 $(WARN) -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=all -o $@ $(filter %.c,$^) -lhttp_parser -ljansson

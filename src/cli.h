@@ -2,7 +2,7 @@
 #ifndef EMBER_CLI_H
 #define EMBER_CLI_H
 
-#include "config.h"
+#include "base/config.h"
 
 #include <stddef.h>
 

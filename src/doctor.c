@@ -1,6 +1,6 @@
 /* `ember doctor`: report KVM's presence, flavour and capabilities, and what can run here. */
 #include "doctor.h"
-#include "vmm/kvm.h"
+#include "base/kvm.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -27,9 +27,10 @@ static void explain_flavour(enum kvm_flavour f)
 		       "kernels run directly\n");
 		break;
 	case KVM_FLAVOUR_PVM:
-		printf("guests:   PVM runs freestanding 64-bit guests natively; a stock Linux "
-		       "kernel cannot boot (PVM runs guest kernels at CPL 3 and only PVM-aware "
-		       "kernels cope). Linux guests run in the nested test rig (tests/rig/rig.sh)\n");
+		printf(
+		    "guests:   PVM runs freestanding 64-bit guests natively; a stock Linux "
+		    "kernel cannot boot (PVM runs guest kernels at CPL 3 and only PVM-aware "
+		    "kernels cope). Linux guests run in the nested test rig (tests/rig/rig.sh)\n");
 		break;
 	default:
 		printf("guests:   unknown KVM flavour: try a freestanding guest first\n");
@@ -48,7 +49,8 @@ int doctor_run(void)
 		if (pvm_module)
 			printf("why:      kvm_pvm is in this kernel but did not register %s; it "
 			       "refuses to when this kernel is itself a PVM guest (see dmesg "
-			       "for 'kvm-pvm')\n", KVM_DEVICE);
+			       "for 'kvm-pvm')\n",
+			       KVM_DEVICE);
 		else if (f == KVM_FLAVOUR_NONE)
 			printf("why:      no KVM module is loaded (modprobe kvm_intel or kvm_amd; "
 			       "the CPU or the host's hypervisor must expose VMX or SVM)\n");
@@ -70,8 +72,8 @@ int doctor_run(void)
 		printf("  %-24s %-3s  %s\n", kvm_required_caps[i].name, have ? "yes" : "NO",
 		       kvm_required_caps[i].why);
 	}
-	printf("  %-24s %d\n", "KVM_CAP_MAX_VCPUS", ioctl(fd, KVM_CHECK_EXTENSION,
-							   KVM_CAP_MAX_VCPUS));
+	printf("  %-24s %d\n", "KVM_CAP_MAX_VCPUS",
+	       ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS));
 	close(fd);
 	fd = kvm_open(err, sizeof(err));
 	if (fd < 0) {

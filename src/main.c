@@ -1,10 +1,10 @@
 /* ember: one process per microVM. Dispatches the subcommands. */
 #include "cli.h"
-#include "config.h"
+#include "base/config.h"
 #include "default_guest.h"
 #include "doctor.h"
-#include "exit_status.h"
-#include "log.h"
+#include "base/exit_status.h"
+#include "base/log.h"
 #include "api/api_mode.h"
 #include "seccomp/seccomp.h"
 #include "vmm/vm.h"
@@ -62,7 +62,7 @@ static int cmd_run(int argc, char **argv)
 		log_err("%s", err);
 		return EXIT_USAGE;
 	}
-	if (vm_block_signals() < 0) {
+	if (signals_block() < 0) {
 		log_err("cannot block signals");
 		return EXIT_USAGE;
 	}

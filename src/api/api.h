@@ -8,7 +8,7 @@
 #ifndef EMBER_API_H
 #define EMBER_API_H
 
-#include "../config.h"
+#include "../base/config.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -4,8 +4,8 @@
  * serves the commands too, until the guest ends.
  */
 #include "api_mode.h"
-#include "../exit_status.h"
-#include "../log.h"
+#include "../base/exit_status.h"
+#include "../base/log.h"
 #include "../seccomp/seccomp.h"
 #include "server.h"
 #include "vmm_api.h"
@@ -294,10 +294,7 @@ static void on_metrics_timer(void *ctx, uint32_t events)
 static int wait_for_start(struct vmm *vmm, struct api_channel *chan)
 {
 	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
+	signals_stop_set(&sigs);
 	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0) {
 		log_err("signalfd: %s", strerror(errno));
@@ -341,7 +338,7 @@ int api_mode_main(int argc, char **argv, uint64_t host_mem_mib)
 		log_err("%s", err);
 		return EXIT_USAGE;
 	}
-	if (vm_block_signals() < 0 || api_channel_init(&chan) < 0) {
+	if (signals_block() < 0 || api_channel_init(&chan) < 0) {
 		log_err("cannot set up signals or the API channel");
 		return EXIT_USAGE;
 	}

@@ -4,8 +4,8 @@
  * and every failure says what to do in its fault message.
  */
 #include "vmm_api.h"
-#include "../exit_status.h"
-#include "../log.h"
+#include "../base/exit_status.h"
+#include "../base/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -6,7 +6,7 @@
 #ifndef EMBER_I8042_H
 #define EMBER_I8042_H
 
-#include "../vmm/bus.h"
+#include "../base/bus.h"
 
 #include <pthread.h>
 #include <stdbool.h>

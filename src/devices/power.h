@@ -7,7 +7,7 @@
 #ifndef EMBER_POWER_H
 #define EMBER_POWER_H
 
-#include "../vmm/bus.h"
+#include "../base/bus.h"
 
 #include <stdint.h>
 

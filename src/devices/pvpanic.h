@@ -5,7 +5,7 @@
 #ifndef EMBER_PVPANIC_H
 #define EMBER_PVPANIC_H
 
-#include "../vmm/bus.h"
+#include "../base/bus.h"
 
 #define PVPANIC_PORT     0x505
 #define PVPANIC_PANICKED 0x01 /* "a guest panic has happened and should be processed" */

@@ -71,8 +71,9 @@ static uint8_t msr_value(const struct serial *s)
 {
 	if (s->mcr & MCR_LOOP) {
 		/* Loopback: DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD. */
-		return (uint8_t)((s->mcr & MCR_DTR ? MSR_DSR : 0) | (s->mcr & MCR_RTS ? MSR_CTS : 0) |
-				 (s->mcr & MCR_OUT1 ? MSR_RI : 0) | (s->mcr & MCR_OUT2 ? MSR_DCD : 0));
+		return (
+		    uint8_t)((s->mcr & MCR_DTR ? MSR_DSR : 0) | (s->mcr & MCR_RTS ? MSR_CTS : 0) |
+		             (s->mcr & MCR_OUT1 ? MSR_RI : 0) | (s->mcr & MCR_OUT2 ? MSR_DCD : 0));
 	}
 	return MSR_DCD | MSR_DSR | MSR_CTS;
 }
@@ -137,7 +138,8 @@ static void reg_write(struct serial *s, unsigned reg, uint8_t v)
 			s->dlm = v;
 		} else {
 			if (!(s->ier & IER_THRI) && (v & IER_THRI))
-				s->thr_ipending = true; /* THR is empty the moment THRI is enabled */
+				s->thr_ipending =
+				    true; /* THR is empty the moment THRI is enabled */
 			s->ier = v & IER_MASK;
 		}
 		break;
@@ -183,8 +185,7 @@ static void serial_write(void *dev, uint64_t offset, const uint8_t *data, unsign
 
 const struct bus_ops serial_ops = {.read = serial_read, .write = serial_write};
 
-int serial_init(struct serial *s, int out_fd, void (*set_irq)(void *ctx, int level),
-		void *irq_ctx)
+int serial_init(struct serial *s, int out_fd, void (*set_irq)(void *ctx, int level), void *irq_ctx)
 {
 	memset(s, 0, sizeof(*s));
 	int r = pthread_mutex_init(&s->lock, NULL);

@@ -6,7 +6,7 @@
 #ifndef EMBER_SERIAL_H
 #define EMBER_SERIAL_H
 
-#include "../vmm/bus.h"
+#include "../base/bus.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -33,8 +33,7 @@ extern const struct bus_ops serial_ops;
 
 /* Reset the UART to its power-on state. Output goes to out_fd; set_irq(irq_ctx, level)
  * drives the interrupt line. Returns 0 or -errno. */
-int serial_init(struct serial *s, int out_fd, void (*set_irq)(void *ctx, int level),
-		void *irq_ctx);
+int serial_init(struct serial *s, int out_fd, void (*set_irq)(void *ctx, int level), void *irq_ctx);
 
 void serial_destroy(struct serial *s);
 

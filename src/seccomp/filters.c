@@ -6,7 +6,7 @@
  * the code); see `ember seccomp-report`.
  */
 #include "seccomp.h"
-#include "../vmm/vm.h"
+#include "../base/signals.h"
 
 #include <fcntl.h>
 #include <linux/futex.h>

@@ -3,8 +3,8 @@
  * by gen.c) on a thread, the SIGSYS handler that names a forbidden call, and the report.
  */
 #include "seccomp.h"
-#include "../exit_status.h"
-#include "../log.h"
+#include "../base/exit_status.h"
+#include "../base/log.h"
 
 #include <errno.h>
 #include <linux/audit.h>

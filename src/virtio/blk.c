@@ -6,7 +6,7 @@
 #include "blk.h"
 #include "iov.h"
 #include "blk_engine.h"
-#include "../log.h"
+#include "../base/log.h"
 
 #include <endian.h>
 #include <errno.h>

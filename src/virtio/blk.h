@@ -2,7 +2,7 @@
 #ifndef EMBER_VIRTIO_BLK_H
 #define EMBER_VIRTIO_BLK_H
 
-#include "../config.h"
+#include "../base/config.h"
 #include "virtio.h"
 
 #include <stdbool.h>

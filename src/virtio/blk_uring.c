@@ -4,7 +4,7 @@
  * the device lock. Buffered I/O: the guest sees the host's page cache, and FLUSH syncs it.
  */
 #include "blk_engine.h"
-#include "../log.h"
+#include "../base/log.h"
 
 #include <errno.h>
 #include <liburing.h>

@@ -4,8 +4,7 @@
  * KVM_IOEVENTFD on QueueNotify, interrupts leave through a KVM_IRQFD.
  */
 #include "virtio.h"
-#include "../log.h"
-#include "../vmm/vm.h"
+#include "../base/log.h"
 
 #include <errno.h>
 #include <linux/kvm.h>
@@ -242,12 +241,12 @@ static void mmio_write(void *dev, uint64_t off, const uint8_t *data, unsigned le
 
 static const struct bus_ops virtio_mmio_ops = {.read = mmio_read, .write = mmio_write};
 
-static int assign_kvm_fds(struct vm *vm, struct virtio_dev *vdev, bool deassign)
+static int assign_kvm_fds(int vm_fd, struct virtio_dev *vdev, bool deassign)
 {
 	struct kvm_irqfd irqfd = {.fd = (uint32_t)vdev->irq_fd, .gsi = vdev->gsi};
 	if (deassign)
 		irqfd.flags = KVM_IRQFD_FLAG_DEASSIGN;
-	if (ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0 && !deassign)
+	if (ioctl(vm_fd, KVM_IRQFD, &irqfd) < 0 && !deassign)
 		return -errno;
 	for (unsigned q = 0; q < vdev->ops->num_queues; q++) {
 		struct kvm_ioeventfd io = {
@@ -258,37 +257,37 @@ static int assign_kvm_fds(struct vm *vm, struct virtio_dev *vdev, bool deassign)
 		    .flags =
 		        KVM_IOEVENTFD_FLAG_DATAMATCH | (deassign ? KVM_IOEVENTFD_FLAG_DEASSIGN : 0),
 		};
-		if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0 && !deassign)
+		if (ioctl(vm_fd, KVM_IOEVENTFD, &io) < 0 && !deassign)
 			return -errno;
 	}
 	return 0;
 }
 
-int virtio_mmio_add(struct vm *vm, struct virtio_dev *vdev, uint64_t base, unsigned gsi, char *err,
-                    size_t errlen)
+int virtio_mmio_add(const struct virtio_host *host, struct virtio_dev *vdev, uint64_t base,
+                    unsigned gsi, char *err, size_t errlen)
 {
 	int r = virtio_dev_init(vdev);
 	if (r) {
 		snprintf(err, errlen, "%s: %s", vdev->name, strerror(-r));
 		return r;
 	}
-	vdev->mem = &vm->mem;
+	vdev->mem = host->mem;
 	vdev->base = base;
 	vdev->gsi = gsi;
-	if ((r = virtio_dev_watch_kicks(vdev, &vm->loop)) < 0) {
+	if ((r = virtio_dev_watch_kicks(vdev, host->loop)) < 0) {
 		snprintf(err, errlen, "%s: cannot create its eventfds: %s", vdev->name,
 		         strerror(-r));
 		goto fail;
 	}
-	if ((r = assign_kvm_fds(vm, vdev, false)) < 0) {
+	if ((r = assign_kvm_fds(host->vm_fd, vdev, false)) < 0) {
 		snprintf(err, errlen, "%s: KVM_IRQFD/KVM_IOEVENTFD: %s", vdev->name, strerror(-r));
-		assign_kvm_fds(vm, vdev, true);
+		assign_kvm_fds(host->vm_fd, vdev, true);
 		goto fail;
 	}
-	if ((r = bus_add(&vm->mmio, base, VIRTIO_MMIO_SIZE, &virtio_mmio_ops, vdev, vdev->name))) {
+	if ((r = bus_add(host->mmio, base, VIRTIO_MMIO_SIZE, &virtio_mmio_ops, vdev, vdev->name))) {
 		snprintf(err, errlen, "cannot place %s at 0x%llx: %s", vdev->name,
 		         (unsigned long long)base, strerror(-r));
-		assign_kvm_fds(vm, vdev, true);
+		assign_kvm_fds(host->vm_fd, vdev, true);
 		goto fail;
 	}
 	return 0;
@@ -297,9 +296,9 @@ fail:
 	return r;
 }
 
-void virtio_mmio_remove(struct vm *vm, struct virtio_dev *vdev)
+void virtio_mmio_remove(const struct virtio_host *host, struct virtio_dev *vdev)
 {
-	if (vm->vm_fd >= 0)
-		assign_kvm_fds(vm, vdev, true);
+	if (host->vm_fd >= 0)
+		assign_kvm_fds(host->vm_fd, vdev, true);
 	virtio_dev_release(vdev);
 }

@@ -4,7 +4,7 @@
  */
 #include "net.h"
 #include "iov.h"
-#include "../log.h"
+#include "../base/log.h"
 #include "tap.h"
 
 #include <errno.h>

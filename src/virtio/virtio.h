@@ -16,9 +16,10 @@
 #ifndef EMBER_VIRTIO_H
 #define EMBER_VIRTIO_H
 
-#include "../config.h"
-#include "../vmm/event_loop.h"
-#include "../vmm/guest_mem.h"
+#include "../base/config.h"
+#include "../base/event_loop.h"
+#include "../base/bus.h"
+#include "../base/guest_mem.h"
 #include "virtqueue.h"
 
 #include <pthread.h>
@@ -165,18 +166,26 @@ void virtio_dev_notify_used(struct virtio_dev *vdev, unsigned q);
  * turn: how a device that stopped after a batch (e.g. a guest flooding tx) resumes. */
 void virtio_dev_requeue(struct virtio_dev *vdev, unsigned q);
 
-struct vm;
+/* What a virtio device sees of the machine it sits in, and all it sees: the KVM VM (for
+ * its irqfd and ioeventfds), guest memory, the vmm thread's event loop, the MMIO bus. */
+struct virtio_host {
+	int vm_fd;
+	const struct guest_mem *mem;
+	struct event_loop *loop;
+	struct bus *mmio;
+};
 
 /*
- * Place vdev on the VM's MMIO bus at base with interrupt gsi: registers on the bus, one
+ * Place vdev on host's MMIO bus at base with interrupt gsi: registers on the bus, one
  * KVM_IOEVENTFD per queue on QueueNotify (datamatch: the queue index) and a KVM_IRQFD, the
- * kicks watched on vm->loop. vdev->ops, name, features and config_size must be set.
+ * kicks watched on host->loop. vdev->ops, name, features and config_size must be set.
  * Returns 0, or -errno with a message in err.
  */
-int virtio_mmio_add(struct vm *vm, struct virtio_dev *vdev, uint64_t base, unsigned gsi, char *err,
-                    size_t errlen);
+int virtio_mmio_add(const struct virtio_host *host, struct virtio_dev *vdev, uint64_t base,
+                    unsigned gsi, char *err, size_t errlen);
 
-/* Reset the device (ops->reset) and release what virtio_mmio_add acquired. */
-void virtio_mmio_remove(struct vm *vm, struct virtio_dev *vdev);
+/* Reset the device (ops->reset) and release what virtio_mmio_add acquired. host->vm_fd may
+ * be -1 when the VM is already gone. */
+void virtio_mmio_remove(const struct virtio_host *host, struct virtio_dev *vdev);
 
 #endif

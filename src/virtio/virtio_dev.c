@@ -1,7 +1,7 @@
 /* What every virtio device shares beyond its transport: state, reset, kicks, interrupts
  * and the one way a device reports a hostile guest. */
 #include "virtio.h"
-#include "../log.h"
+#include "../base/log.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -8,7 +8,7 @@
 #ifndef EMBER_VIRTQUEUE_H
 #define EMBER_VIRTQUEUE_H
 
-#include "../vmm/guest_mem.h"
+#include "../base/guest_mem.h"
 
 #include <stdbool.h>
 #include <stdint.h>

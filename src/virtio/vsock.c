@@ -6,7 +6,7 @@
  */
 #include "vsock.h"
 #include "iov.h"
-#include "../log.h"
+#include "../base/log.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -15,7 +15,7 @@
 #ifndef EMBER_VIRTIO_VSOCK_H
 #define EMBER_VIRTIO_VSOCK_H
 
-#include "../config.h"
+#include "../base/config.h"
 #include "virtio.h"
 
 #define VSOCK_MAX_CONNS 256

@@ -1,6 +1,6 @@
 /* The initrd and the guest-command archive appended to it, placed high in guest RAM. */
 #include "initrd.h"
-#include "../file_io.h"
+#include "../base/file_io.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -6,7 +6,7 @@
 #ifndef EMBER_INITRD_H
 #define EMBER_INITRD_H
 
-#include "guest_mem.h"
+#include "../base/guest_mem.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,7 +1,7 @@
 /* A vCPU thread: KVM_RUN, dispatch the exit, repeat. Anything unexpected stops the VM. */
 #include "vm.h"
-#include "../exit_status.h"
-#include "../log.h"
+#include "../base/exit_status.h"
+#include "../base/log.h"
 #include "../seccomp/seccomp.h"
 
 #include <errno.h>
@@ -282,15 +282,4 @@ void vm_stop(struct vm *vm, int status)
 bool vm_stopping(struct vm *vm)
 {
 	return atomic_load(&vm->exit_status) >= 0;
-}
-
-int vm_block_signals(void)
-{
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, VCPU_KICK_SIGNAL);
-	return -pthread_sigmask(SIG_BLOCK, &set, NULL);
 }

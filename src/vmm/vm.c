@@ -5,10 +5,11 @@
 #include "../arch/x86/cpuid.h"
 #include "../arch/x86/kernel.h"
 #include "../arch/x86/layout.h"
-#include "../exit_status.h"
-#include "../log.h"
-#include "event_loop.h"
+#include "../base/exit_status.h"
+#include "../base/log.h"
+#include "../base/event_loop.h"
 #include "initrd.h"
+#include "vmm_thread.h"
 #include "vm_virtio.h"
 
 #include <errno.h>
@@ -453,7 +454,7 @@ int vm_run(struct vm *vm)
 
 int vm_wait(struct vm *vm)
 {
-	event_loop_run(vm); /* locks the vmm thread down once its loop is set up */
+	vmm_thread_run(vm); /* locks the vmm thread down once its loop is set up */
 
 	/* vm_stop set immediate_exit for all; kick again any vCPU it may have missed
 	 * while threads were still starting, then wait for each. */

@@ -6,7 +6,7 @@
 #ifndef EMBER_VM_H
 #define EMBER_VM_H
 
-#include "../config.h"
+#include "../base/config.h"
 #include "../devices/i8042.h"
 #include "../devices/power.h"
 #include "../devices/pvpanic.h"
@@ -15,19 +15,17 @@
 #include "../virtio/net.h"
 #include "../virtio/rng.h"
 #include "../virtio/vsock.h"
-#include "bus.h"
-#include "event_loop.h"
-#include "guest_mem.h"
-#include "kvm.h"
+#include "../base/bus.h"
+#include "../base/event_loop.h"
+#include "../base/guest_mem.h"
+#include "../base/kvm.h"
+#include "../base/signals.h"
 
 #include <linux/kvm.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
-
-/* The signal that interrupts a vCPU thread inside KVM_RUN. */
-#define VCPU_KICK_SIGNAL SIGUSR1
 
 struct vm;
 
@@ -96,7 +94,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 /*
  * Start the vCPU threads and run the vmm loop on the calling thread until the VM stops:
  * the guest resets or powers off, a vCPU faults, or SIGINT/SIGTERM arrives (these must
- * be blocked in the calling thread, see vm_block_signals). Joins every vCPU thread and
+ * be blocked in the calling thread, see signals_block). Joins every vCPU thread and
  * returns the process exit status (exit_status.h).
  */
 int vm_run(struct vm *vm);
@@ -127,11 +125,6 @@ int vm_wait(struct vm *vm);
 
 /* True once vm_stop has been called. */
 bool vm_stopping(struct vm *vm);
-
-/* Block, in the calling thread (and so in threads it creates later), the signals the
- * vmm loop takes through a signalfd and the signal used to kick vCPUs. Call before
- * vm_create. Returns 0 or -errno. */
-int vm_block_signals(void);
 
 /* Start vCPU threads (vcpu.c). Returns 0 or -errno, with a message logged. */
 int vcpu_start(struct vcpu *vcpu);

@@ -7,6 +7,11 @@
 #include <stdio.h>
 #include <string.h>
 
+static struct virtio_host vm_virtio_host(struct vm *vm)
+{
+	return (struct virtio_host){vm->vm_fd, &vm->mem, &vm->loop, &vm->mmio};
+}
+
 static uint64_t slot_base(unsigned i)
 {
 	return LAYOUT_MMIO_DEVICES + (uint64_t)i * VIRTIO_MMIO_SIZE;
@@ -85,9 +90,10 @@ unsigned vm_virtio_acpi(const struct vm *vm, struct acpi_virtio_dev *out)
 
 int vm_virtio_place(struct vm *vm, char *err, size_t errlen)
 {
+	const struct virtio_host host = vm_virtio_host(vm);
 	for (unsigned i = 0; i < vm->nvirtio; i++) {
-		int r = virtio_mmio_add(vm, vm->virtio[i], slot_base(i), VIRTIO_FIRST_GSI + i, err,
-		                        errlen);
+		int r = virtio_mmio_add(&host, vm->virtio[i], slot_base(i), VIRTIO_FIRST_GSI + i,
+		                        err, errlen);
 		if (r < 0)
 			return r;
 		vm->nplaced = i + 1;
@@ -98,8 +104,9 @@ int vm_virtio_place(struct vm *vm, char *err, size_t errlen)
 void vm_virtio_destroy(struct vm *vm)
 {
 	struct vm_devices *d = &vm->dev;
+	const struct virtio_host host = vm_virtio_host(vm);
 	for (unsigned i = 0; i < vm->nplaced; i++)
-		virtio_mmio_remove(vm, vm->virtio[i]);
+		virtio_mmio_remove(&host, vm->virtio[i]);
 	vm->nplaced = 0;
 	vm->nvirtio = 0;
 	for (unsigned i = 0; i < d->nblk; i++)

@@ -7,7 +7,7 @@
 #define EMBER_VM_VIRTIO_H
 
 #include "../arch/x86/acpi_tables.h"
-#include "../config.h"
+#include "../base/config.h"
 
 #include <stddef.h>
 

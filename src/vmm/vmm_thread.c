@@ -1,10 +1,11 @@
 /* The vmm thread's own watches on its event loop: the stop eventfd, signals and the
  * console's standard input; devices add theirs to the same loop. */
-#include "event_loop.h"
-#include "../exit_status.h"
-#include "../log.h"
+#include "vmm_thread.h"
+#include "../base/event_loop.h"
+#include "../base/exit_status.h"
+#include "../base/log.h"
 #include "../seccomp/seccomp.h"
-#include "term.h"
+#include "../base/term.h"
 #include "vm.h"
 
 #include <errno.h>
@@ -96,7 +97,7 @@ static void on_stop(void *ctx, uint32_t events)
 	(void)events; /* the loop condition sees the stop */
 }
 
-void event_loop_run(struct vm *vm)
+void vmm_thread_run(struct vm *vm)
 {
 	struct console_in in = {.vm = vm, .handler = {on_stdin, &in}};
 	struct signals sig = {.vm = vm, .fd = -1, .handler = {on_signal, &sig}};
@@ -104,10 +105,7 @@ void event_loop_run(struct vm *vm)
 	struct event_loop *el = &vm->loop;
 	sigset_t sigs;
 
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
+	signals_stop_set(&sigs);
 	sig.fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sig.fd < 0 || event_loop_add(el, vm->stop_fd, EPOLLIN, &stop) < 0 ||
 	    event_loop_add(el, sig.fd, EPOLLIN, &sig.handler) < 0) {

@@ -5,7 +5,7 @@
 #include "arch/x86/acpi_tables.h"
 #include "arch/x86/layout.h"
 #include "devices/power.h"
-#include "vmm/guest_mem.h"
+#include "base/guest_mem.h"
 
 #include <dirent.h>
 #include <fcntl.h>

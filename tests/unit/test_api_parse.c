@@ -3,7 +3,7 @@
 #include "unit.h"
 
 #include "api/api.h"
-#include "config.h"
+#include "base/config.h"
 
 #include <fcntl.h>
 #include <jansson.h>

@@ -1,7 +1,7 @@
 /* The I/O bus: claiming ranges and finding the one device an access belongs to. */
 #include "unit.h"
 
-#include "vmm/bus.h"
+#include "base/bus.h"
 
 static const struct bus_ops ops; /* never called here: only its address is compared */
 static int dev_a, dev_b;

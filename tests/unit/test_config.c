@@ -4,7 +4,7 @@
 #include <fcntl.h>
 
 #include "cli.h"
-#include "config.h"
+#include "base/config.h"
 
 /* Parse a NULL-terminated list of arguments after "run". getopt_long permutes argv, so
  * each call gets a fresh writable copy of the pointer array. */
@@ -58,8 +58,8 @@ static void parse_devices(void **state)
 	struct parse p;
 
 	PARSE(&p, "--drive", "path=/tmp/a.img,ro,id=data", "--drive", "root,path=r.img,engine=sync",
-	      "--net", "tap=tap0,mac=06:00:ac:10:00:02,mtu=9000", "--vsock", "cid=3,uds=/tmp/v.sock",
-	      "--no-rng");
+	      "--net", "tap=tap0,mac=06:00:ac:10:00:02,mtu=9000", "--vsock",
+	      "cid=3,uds=/tmp/v.sock", "--no-rng");
 	assert_int_equal(p.rc, 0);
 	assert_int_equal(p.cfg.ndrives, 2);
 	assert_string_equal(p.cfg.drives[0].path, "/tmp/a.img");
@@ -109,8 +109,9 @@ static void parse_bad_devices(void **state)
 	expect_bad(&p, "needs cid=N and uds=PATH");
 	PARSE(&p, "--vsock", "cid=3,uds=a", "--vsock", "cid=4,uds=b");
 	expect_bad(&p, "only one --vsock");
-	PARSE(&p, "--drive", "path=0", "--drive", "path=1", "--drive", "path=2", "--drive", "path=3",
-	      "--drive", "path=4", "--drive", "path=5", "--drive", "path=6", "--drive", "path=7");
+	PARSE(&p, "--drive", "path=0", "--drive", "path=1", "--drive", "path=2", "--drive",
+	      "path=3", "--drive", "path=4", "--drive", "path=5", "--drive", "path=6", "--drive",
+	      "path=7");
 	assert_int_equal(p.rc, 0);
 }
 

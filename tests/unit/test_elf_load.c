@@ -4,7 +4,7 @@
 
 #include "arch/x86/elf_load.h"
 #include "arch/x86/layout.h"
-#include "vmm/guest_mem.h"
+#include "base/guest_mem.h"
 
 #include <elf.h>
 

@@ -2,7 +2,7 @@
 #include "unit.h"
 
 #include "arch/x86/layout.h"
-#include "vmm/guest_mem.h"
+#include "base/guest_mem.h"
 
 #define MiB (1ULL << 20)
 #define GiB (1ULL << 30)

@@ -5,12 +5,12 @@
 #include "arch/x86/bootparam.h"
 #include "arch/x86/kernel.h"
 
-#define MiB        (1024ULL * 1024)
+#define MiB         (1024ULL * 1024)
 #define SETUP_SECTS 3
-#define KOFF       ((SETUP_SECTS + 1) * 512)
-#define KSIZE      0x3000
-#define PREF       0x1000000ULL
-#define INIT_SIZE  0x400000
+#define KOFF        ((SETUP_SECTS + 1) * 512)
+#define KSIZE       0x3000
+#define PREF        0x1000000ULL
+#define INIT_SIZE   0x400000
 
 static uint8_t img[KOFF + KSIZE];
 static struct guest_mem gm;

@@ -3,9 +3,9 @@
  * it printed. Also the tables' shape and the report. */
 #include "unit.h"
 
-#include "exit_status.h"
+#include "base/exit_status.h"
 #include "seccomp/seccomp.h"
-#include "vmm/vm.h"
+#include "base/signals.h"
 
 #include <fcntl.h>
 #include <linux/futex.h>

@@ -7,8 +7,8 @@
 #define EMBER_VIRTIO_HARNESS_H
 
 #include "virtio/virtio.h"
-#include "vmm/event_loop.h"
-#include "vmm/guest_mem.h"
+#include "base/event_loop.h"
+#include "base/guest_mem.h"
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -5,7 +5,7 @@
 #ifndef EMBER_X86_ACPI_TABLES_H
 #define EMBER_X86_ACPI_TABLES_H
 
-#include "../../vmm/guest_mem.h"
+#include "../../base/guest_mem.h"
 
 #include <stdint.h>
 

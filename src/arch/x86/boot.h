@@ -6,7 +6,7 @@
 #ifndef EMBER_X86_BOOT_H
 #define EMBER_X86_BOOT_H
 
-#include "../../vmm/guest_mem.h"
+#include "../../base/guest_mem.h"
 #include "kernel.h"
 
 #include <stddef.h>

@@ -33,10 +33,10 @@
 #define BP_CMDLINE_SIZE     0x238 /* u32 */
 #define BP_E820_TABLE       0x2d0 /* E820_MAX_ENTRIES entries of 20 bytes */
 
-#define BP_HEADER_MAGIC      0x53726448u /* "HdrS" */
-#define BP_BOOT_FLAG_MAGIC   0xaa55u
-#define BP_LOADER_UNDEFINED  0xff
-#define BP_LOADFLAG_LOADED_HIGH 0x01
+#define BP_HEADER_MAGIC          0x53726448u /* "HdrS" */
+#define BP_BOOT_FLAG_MAGIC       0xaa55u
+#define BP_LOADER_UNDEFINED      0xff
+#define BP_LOADFLAG_LOADED_HIGH  0x01
 #define BP_LOADFLAG_CAN_USE_HEAP 0x80
 
 #define E820_MAX_ENTRIES 128

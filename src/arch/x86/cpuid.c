@@ -46,8 +46,7 @@ static void topology_leaf(struct kvm_cpuid_entry2 *e, unsigned apic_id, unsigned
 	}
 }
 
-void cpuid_filter(struct kvm_cpuid_entry2 *entries, unsigned n, unsigned apic_id,
-		  unsigned ncpus)
+void cpuid_filter(struct kvm_cpuid_entry2 *entries, unsigned n, unsigned apic_id, unsigned ncpus)
 {
 	uint32_t max_basic = max_leaf_present(entries, n, 0);
 	uint32_t max_ext = max_leaf_present(entries, n, 0x80000000u);
@@ -61,7 +60,7 @@ void cpuid_filter(struct kvm_cpuid_entry2 *entries, unsigned n, unsigned apic_id
 			break;
 		case 1:
 			e->ebx = (e->ebx & 0x0000ffffu) | (apic_id << 24) |
-				 ((ncpus > 255 ? 255 : ncpus) << 16);
+			         ((ncpus > 255 ? 255 : ncpus) << 16);
 			e->ecx |= CPUID_1_ECX_HYPERVISOR;
 			if (ncpus > 1)
 				e->edx |= CPUID_1_EDX_HTT;
@@ -73,7 +72,7 @@ void cpuid_filter(struct kvm_cpuid_entry2 *entries, unsigned n, unsigned apic_id
 			unsigned level = (e->eax >> 5) & 7;
 			unsigned sharing = level >= 3 ? ncpus - 1 : 0;
 			e->eax = (e->eax & 0x3fffu) | ((ncpus - 1) & 0x3f) << 26 |
-				 (sharing & 0xfff) << 14;
+			         (sharing & 0xfff) << 14;
 			break;
 		}
 		case 6:

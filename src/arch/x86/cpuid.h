@@ -15,7 +15,6 @@
  *   Ember emulates neither.
  * ncpus must be >= 1 and apic_id < ncpus.
  */
-void cpuid_filter(struct kvm_cpuid_entry2 *entries, unsigned n, unsigned apic_id,
-		  unsigned ncpus);
+void cpuid_filter(struct kvm_cpuid_entry2 *entries, unsigned n, unsigned apic_id, unsigned ncpus);
 
 #endif

@@ -1,7 +1,7 @@
 /* ELF64 loader: validate every header first, then copy the PT_LOAD segments in. */
 #include "elf_load.h"
 #include "layout.h"
-#include "../../file_io.h"
+#include "../../base/file_io.h"
 
 #include <elf.h>
 #include <errno.h>

@@ -2,7 +2,7 @@
 #ifndef EMBER_X86_ELF_LOAD_H
 #define EMBER_X86_ELF_LOAD_H
 
-#include "../../vmm/guest_mem.h"
+#include "../../base/guest_mem.h"
 
 #include <stdbool.h>
 #include <stddef.h>

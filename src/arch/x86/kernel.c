@@ -1,6 +1,6 @@
 /* Kernel images: tell ELF from bzImage by their bytes, load either, and pick the entry. */
 #include "kernel.h"
-#include "../../file_io.h"
+#include "../../base/file_io.h"
 #include "bootparam.h"
 #include "elf_load.h"
 #include "layout.h"

@@ -7,8 +7,8 @@
 #ifndef EMBER_X86_KERNEL_H
 #define EMBER_X86_KERNEL_H
 
-#include "../../config.h"
-#include "../../vmm/guest_mem.h"
+#include "../../base/config.h"
+#include "../../base/guest_mem.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,13 +1,11 @@
 /*
- * The vmm thread's loop: one epoll set over the stop eventfd, signals, console input and
- * every device's file descriptors (queue kicks, tap, io_uring, vsock sockets).
+ * An epoll loop with a handler per file descriptor: the vmm thread runs one, over every
+ * device's fds (queue kicks, tap, io_uring, vsock sockets) and its own watches.
  */
 #ifndef EMBER_EVENT_LOOP_H
 #define EMBER_EVENT_LOOP_H
 
 #include <stdint.h>
-
-struct vm;
 
 /* What runs when a watched fd is ready: fn(ctx, epoll events). Handlers are owned by the
  * caller (usually embedded in a device) and must outlive their registration. They run on
@@ -41,13 +39,5 @@ int event_loop_del(struct event_loop *el, int fd);
 /* Wait up to timeout_ms (-1: forever) for ready fds and call their handlers once each.
  * Returns how many handlers ran, or -errno. (Tests drive devices with this.) */
 int event_loop_dispatch(struct event_loop *el, int timeout_ms);
-
-/*
- * Run until the VM stops. Feeds standard input to the guest's serial port (in raw mode
- * when it is a terminal, restored before returning; Ctrl-A then x ends the VM as SIGINT
- * would), turns SIGINT, SIGTERM and SIGHUP into vm_stop(128 + signal), and calls the
- * handlers of every fd added to vm->loop.
- */
-void event_loop_run(struct vm *vm);
 
 #endif
