@@ -6,6 +6,8 @@
 #include "vmm_api.h"
 #include "../base/exit_status.h"
 #include "../base/log.h"
+#include "../devices/i8042.h"
+#include "../virtio/virtio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -377,7 +379,7 @@ void vmm_execute(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r)
 			                   "first).");
 			break;
 		}
-		switch (i8042_send_ctrl_alt_del(&v->vm.i8042)) {
+		switch (i8042_send_ctrl_alt_del(vm_device_find(&v->vm, "i8042", 0)->dev)) {
 		case 0:
 			api_reply_no_content(r);
 			break;
@@ -435,8 +437,10 @@ void vmm_flush_metrics(struct vmm *v)
 		                              "fails", (json_int_t)v->stats.fails[op]));
 	json_t *devs = json_array();
 	if (v->started)
-		for (unsigned i = 0; i < v->vm.nvirtio; i++) {
-			struct virtio_dev *d = v->vm.virtio[i];
+		for (unsigned i = 0; i < v->vm.ndevs; i++) {
+			struct virtio_dev *d = v->vm.devs[i].vdev;
+			if (!d)
+				continue;
 			json_array_append_new(
 			    devs,
 			    json_pack("{s:s, s:I, s:I, s:I}", "name", d->name, "kicks",

@@ -1,6 +1,5 @@
 /* Guest RAM: one anonymous host mapping split into regions around the device hole. */
 #include "guest_mem.h"
-#include "../arch/x86/layout.h"
 
 #include <errno.h>
 #include <string.h>
@@ -8,24 +7,25 @@
 
 #define HUGE_2M (2ULL << 20)
 
-unsigned gm_layout(uint64_t ram_bytes, struct gm_region regions[GM_MAX_REGIONS])
+unsigned gm_layout(uint64_t ram_bytes, gpa_t hole, gpa_t high,
+                   struct gm_region regions[GM_MAX_REGIONS])
 {
-	uint64_t low = ram_bytes < LAYOUT_MMIO_HOLE ? ram_bytes : LAYOUT_MMIO_HOLE;
+	uint64_t low = ram_bytes < hole ? ram_bytes : hole;
 	unsigned n = 0;
 
 	if (low) {
 		regions[n] = (struct gm_region){.gpa = 0, .size = low, .host = NULL};
 		n++;
 	}
-	if (ram_bytes > LAYOUT_MMIO_HOLE) {
-		regions[n] = (struct gm_region){
-		    .gpa = LAYOUT_HIGH_RAM, .size = ram_bytes - LAYOUT_MMIO_HOLE, .host = NULL};
+	if (ram_bytes > hole) {
+		regions[n] =
+		    (struct gm_region){.gpa = high, .size = ram_bytes - hole, .host = NULL};
 		n++;
 	}
 	return n;
 }
 
-int gm_create(struct guest_mem *gm, uint64_t ram_bytes)
+int gm_create(struct guest_mem *gm, uint64_t ram_bytes, gpa_t hole, gpa_t high)
 {
 	memset(gm, 0, sizeof(*gm));
 	if (ram_bytes == 0 || ram_bytes > SIZE_MAX - HUGE_2M)
@@ -51,7 +51,7 @@ int gm_create(struct guest_mem *gm, uint64_t ram_bytes)
 	gm->mapping = base;
 	gm->mapping_size = ram_bytes;
 	gm->ram_bytes = ram_bytes;
-	gm->nregions = gm_layout(ram_bytes, gm->regions);
+	gm->nregions = gm_layout(ram_bytes, hole, high, gm->regions);
 	uint64_t offset = 0;
 	for (unsigned i = 0; i < gm->nregions; i++) {
 		gm->regions[i].host = base + offset;

@@ -29,18 +29,20 @@ struct guest_mem {
 };
 
 /*
- * Split ram_bytes of guest RAM around the 32-bit device hole: [0, min(ram, 3 GiB)) and,
- * for larger guests, [4 GiB, 4 GiB + ram - 3 GiB). Fills regions (gpa and size only,
- * host offsets are gpa-relative to the start of the backing: region 1 starts 3 GiB in)
- * and returns their count.
+ * Split ram_bytes of guest RAM around the architecture's device hole, which starts at
+ * hole (where low RAM ends) and ends at high (where RAM resumes): [0, min(ram, hole)) and,
+ * for larger guests, [high, high + ram - hole). Fills regions (gpa and size only, host
+ * offsets are gpa-relative to the start of the backing: region 1 starts hole bytes in)
+ * and returns their count. hole <= high.
  */
-unsigned gm_layout(uint64_t ram_bytes, struct gm_region regions[GM_MAX_REGIONS]);
+unsigned gm_layout(uint64_t ram_bytes, gpa_t hole, gpa_t high,
+                   struct gm_region regions[GM_MAX_REGIONS]);
 
 /*
  * Map ram_bytes of anonymous host memory (2 MiB aligned, transparent huge pages where
  * the host allows) and lay it out with gm_layout(). Returns 0 or -errno.
  */
-int gm_create(struct guest_mem *gm, uint64_t ram_bytes);
+int gm_create(struct guest_mem *gm, uint64_t ram_bytes, gpa_t hole, gpa_t high);
 
 /* Unmap what gm_create() mapped. Safe on a zeroed struct. */
 void gm_destroy(struct guest_mem *gm);

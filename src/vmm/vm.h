@@ -6,20 +6,13 @@
 #ifndef EMBER_VM_H
 #define EMBER_VM_H
 
-#include "../base/config.h"
-#include "../devices/i8042.h"
-#include "../devices/power.h"
-#include "../devices/pvpanic.h"
-#include "../devices/serial.h"
-#include "../virtio/blk.h"
-#include "../virtio/net.h"
-#include "../virtio/rng.h"
-#include "../virtio/vsock.h"
 #include "../base/bus.h"
+#include "../base/config.h"
 #include "../base/event_loop.h"
 #include "../base/guest_mem.h"
 #include "../base/kvm.h"
 #include "../base/signals.h"
+#include "devices.h"
 
 #include <linux/kvm.h>
 #include <pthread.h>
@@ -28,17 +21,6 @@
 #include <stdbool.h>
 
 struct vm;
-
-/* The virtio devices' storage; vm->virtio lists those in use, in bus order. */
-struct vm_devices {
-	struct virtio_blk blk[CONFIG_MAX_DRIVES];
-	unsigned nblk; /* created (blk_destroy is due) */
-	struct virtio_net net[CONFIG_MAX_NETS];
-	unsigned nnet;
-	struct virtio_vsock vsock;
-	bool vsock_made;
-	struct virtio_rng rng;
-};
 
 struct vcpu {
 	struct vm *vm;
@@ -58,19 +40,9 @@ struct vm {
 	struct guest_mem mem;
 	struct bus pio;
 	struct bus mmio;
-	struct serial serial;
-	bool serial_ready;
-	struct i8042 i8042;
-	bool i8042_ready;
-	struct power power;
-	struct pvpanic pvpanic;
-	struct event_loop loop; /* the vmm thread's: devices add their fds */
-	struct vm_devices dev;
-	struct virtio_dev *virtio[CONFIG_MAX_DRIVES + CONFIG_MAX_NETS + 2];
-	unsigned nvirtio; /* created, in bus order */
-	unsigned nplaced; /* of those, on the bus (vm_virtio_place) */
-	bool root_drive;  /* virtio[0] is the root drive */
-	bool root_read_only;
+	struct event_loop loop;                /* the vmm thread's: devices add their fds */
+	struct vm_device devs[VM_MAX_DEVICES]; /* in the device table's order (devices.h) */
+	unsigned ndevs;
 	unsigned nvcpus;
 	struct vcpu vcpus[CONFIG_MAX_VCPUS];
 	atomic_int exit_status; /* -1 while the VM runs; then the process exit status */

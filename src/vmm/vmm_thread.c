@@ -6,6 +6,7 @@
 #include "../base/log.h"
 #include "../seccomp/seccomp.h"
 #include "../base/term.h"
+#include "../devices/serial.h"
 #include "vm.h"
 
 #include <errno.h>
@@ -20,6 +21,7 @@
 
 struct console_in {
 	struct vm *vm;
+	struct serial *uart; /* the guest's console: the device table's serial port */
 	struct el_handler handler;
 	bool active;                     /* stdin is being watched */
 	bool escape;                     /* the previous byte was the escape key */
@@ -30,7 +32,8 @@ struct console_in {
 /* Hand pending input to the guest; returns false while some must wait for FIFO space. */
 static bool feed_guest(struct vm *vm, struct console_in *in)
 {
-	in->off += serial_receive(&vm->serial, in->buf + in->off, in->len - in->off);
+	(void)vm;
+	in->off += serial_receive(in->uart, in->buf + in->off, in->len - in->off);
 	if (in->off < in->len)
 		return false;
 	in->off = in->len = 0;
@@ -99,7 +102,8 @@ static void on_stop(void *ctx, uint32_t events)
 
 void vmm_thread_run(struct vm *vm)
 {
-	struct console_in in = {.vm = vm, .handler = {on_stdin, &in}};
+	struct vm_device *uart = vm_device_find(vm, "serial", 0);
+	struct console_in in = {.vm = vm, .uart = uart->dev, .handler = {on_stdin, &in}};
 	struct signals sig = {.vm = vm, .fd = -1, .handler = {on_signal, &sig}};
 	struct el_handler stop = {on_stop, NULL};
 	struct event_loop *el = &vm->loop;

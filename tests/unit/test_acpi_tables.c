@@ -36,7 +36,7 @@ struct tables {
 static int group_setup(void **state)
 {
 	(void)state;
-	return gm_create(&gm, 64 * MiB) < 0 ? -1 : 0;
+	return gm_create(&gm, 64 * MiB, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM) < 0 ? -1 : 0;
 }
 
 static int group_teardown(void **state)
@@ -127,11 +127,61 @@ static void load(const struct acpi_machine *m, struct tables *t)
 	t->dsdt = table_at(t->dsdt_gpa, "DSDT");
 }
 
-static const struct acpi_virtio_dev VIRTIO[] = {
-    {0xd0000000, 0x1000, 5},
-    {0xd0001000, 0x1000, 6},
-    {0xd0002000, 0x1000, 7},
+/* The virtio windows the tests describe: base and GSI. */
+static const struct {
+	uint64_t base;
+	unsigned irq;
+} VIRTIO[] = {
+    {0xd0000000, 5},
+    {0xd0001000, 6},
+    {0xd0002000, 7},
 };
+
+/* A virtio-mmio window as the machine's device table describes it: Device VRxx. */
+static struct acpi_dev virtio_window(unsigned i, uint64_t base, int gsi)
+{
+	struct acpi_dev d = {.hid = "LNRO0005",
+	                     .uid = (int)i,
+	                     .isa_irq = -1,
+	                     .mem_base = base,
+	                     .mem_size = 0x1000,
+	                     .gsi = gsi};
+	snprintf(d.name, sizeof(d.name), "VR%02X", i & 0xff);
+	return d;
+}
+
+/* A machine like Ember's: COM1, the keyboard controller, pvpanic, then nvirtio windows
+ * from VIRTIO. Returns the count. */
+static unsigned machine_devs(struct acpi_dev *out, unsigned nvirtio)
+{
+	unsigned n = 0;
+	out[n++] = (struct acpi_dev){.name = "COM1",
+	                             .hid = "PNP0501",
+	                             .hid_eisa = true,
+	                             .uid = 0,
+	                             .nio = 1,
+	                             .io = {{0x3f8, 8}},
+	                             .isa_irq = 4,
+	                             .gsi = -1};
+	out[n++] = (struct acpi_dev){.name = "KBD_",
+	                             .hid = "PNP0303",
+	                             .hid_eisa = true,
+	                             .uid = -1,
+	                             .nio = 2,
+	                             .io = {{0x60, 1}, {0x64, 1}},
+	                             .isa_irq = 1,
+	                             .gsi = -1};
+	out[n++] = (struct acpi_dev){.name = "PEVT",
+	                             .hid = "QEMU0001",
+	                             .uid = -1,
+	                             .nio = 1,
+	                             .io = {{0x505, 1}},
+	                             .isa_irq = -1,
+	                             .gsi = -1};
+	for (unsigned i = 0; i < nvirtio; i++)
+		out[n++] = virtio_window(i, VIRTIO[i].base, (int)VIRTIO[i].irq);
+	return n;
+}
 
 /* ---- the tables, field by field ---- */
 
@@ -313,7 +363,8 @@ static int contains(const uint8_t *p, size_t n, const char *s)
 static void dsdt_names(void **state)
 {
 	(void)state;
-	struct acpi_machine m = {.nvcpus = 1, .virtio = VIRTIO, .nvirtio = 3};
+	struct acpi_dev devs[8];
+	struct acpi_machine m = {.nvcpus = 1, .devs = devs, .ndevs = machine_devs(devs, 3)};
 	struct tables t;
 
 	load(&m, &t);
@@ -330,7 +381,7 @@ static void dsdt_names(void **state)
 	assert_false(contains(d, n, "VR03"));
 	assert_true(contains(d, n, "_S5_"));
 
-	m.nvirtio = 0;
+	m.ndevs = machine_devs(devs, 0);
 	load(&m, &t);
 	assert_false(contains(t.dsdt, table_len(t.dsdt), "LNRO0005"));
 }
@@ -338,12 +389,12 @@ static void dsdt_names(void **state)
 static void many_virtio(void **state)
 {
 	(void)state;
-	static struct acpi_virtio_dev v[ACPI_MAX_VIRTIO];
-	struct acpi_machine m = {.nvcpus = ACPI_MAX_VCPUS, .virtio = v, .nvirtio = ACPI_MAX_VIRTIO};
+	static struct acpi_dev v[ACPI_MAX_DEVICES];
+	struct acpi_machine m = {.nvcpus = ACPI_MAX_VCPUS, .devs = v, .ndevs = ACPI_MAX_DEVICES};
 	struct tables t;
 
-	for (unsigned i = 0; i < ACPI_MAX_VIRTIO; i++)
-		v[i] = (struct acpi_virtio_dev){0xd0000000 + 0x1000 * i, 0x1000, 5 + i % 19};
+	for (unsigned i = 0; i < ACPI_MAX_DEVICES; i++)
+		v[i] = virtio_window(i, 0xd0000000 + 0x1000 * i, 5 + (int)(i % 19));
 	load(&m, &t);
 	assert_true(contains(t.dsdt, table_len(t.dsdt), "VRFF"));
 	assert_true(contains(t.dsdt, table_len(t.dsdt), "VR0A"));
@@ -353,25 +404,43 @@ static void many_virtio(void **state)
 static void rejects(void **state)
 {
 	(void)state;
-	static struct acpi_virtio_dev many[ACPI_MAX_VIRTIO + 1];
-	const struct acpi_virtio_dev empty = {0xd0000000, 0, 5};
-	const struct acpi_virtio_dev high = {0x100000000, 0x1000, 5};
-	const struct acpi_virtio_dev straddle = {0xfffff000, 0x2000, 5};
-	const struct acpi_virtio_dev bad_irq = {0xd0000000, 0x1000, ACPI_IOAPIC_PINS};
+	static struct acpi_dev many[ACPI_MAX_DEVICES + 1];
+	const struct acpi_dev high = virtio_window(0, 0x100000000, 5);
+	struct acpi_dev straddle = virtio_window(0, 0xfffff000, 5);
+	straddle.mem_size = 0x2000;
+	const struct acpi_dev bad_irq = virtio_window(0, 0xd0000000, ACPI_IOAPIC_PINS);
+	struct acpi_dev devs[8];
+	machine_devs(devs, 0);
+	struct acpi_dev bad_name = devs[0], digit_name = devs[0], bad_eisa = devs[0];
+	struct acpi_dev no_hid = devs[0], empty_io = devs[0], three_io = devs[1];
+	struct acpi_dev isa_16 = devs[0];
+	memcpy(bad_name.name, "Com1", 5);
+	memcpy(digit_name.name, "1COM", 5);
+	bad_eisa.hid = "PNP05X1";
+	no_hid.hid = NULL;
+	empty_io.io[0].len = 0;
+	three_io.nio = 3;
+	isa_16.isa_irq = 16;
 	const struct acpi_machine bad[] = {
 	    {.nvcpus = 0},
 	    {.nvcpus = ACPI_MAX_VCPUS + 1},
-	    {.nvcpus = 1, .nvirtio = 1},
-	    {.nvcpus = 1, .virtio = &empty, .nvirtio = 1},
-	    {.nvcpus = 1, .virtio = &high, .nvirtio = 1},
-	    {.nvcpus = 1, .virtio = &straddle, .nvirtio = 1},
-	    {.nvcpus = 1, .virtio = &bad_irq, .nvirtio = 1},
-	    {.nvcpus = 1, .virtio = many, .nvirtio = ACPI_MAX_VIRTIO + 1},
+	    {.nvcpus = 1, .ndevs = 1},
+	    {.nvcpus = 1, .devs = &high, .ndevs = 1},
+	    {.nvcpus = 1, .devs = &straddle, .ndevs = 1},
+	    {.nvcpus = 1, .devs = &bad_irq, .ndevs = 1},
+	    {.nvcpus = 1, .devs = many, .ndevs = ACPI_MAX_DEVICES + 1},
+	    {.nvcpus = 1, .devs = &bad_name, .ndevs = 1},
+	    {.nvcpus = 1, .devs = &digit_name, .ndevs = 1},
+	    {.nvcpus = 1, .devs = &bad_eisa, .ndevs = 1},
+	    {.nvcpus = 1, .devs = &no_hid, .ndevs = 1},
+	    {.nvcpus = 1, .devs = &empty_io, .ndevs = 1},
+	    {.nvcpus = 1, .devs = &three_io, .ndevs = 1},
+	    {.nvcpus = 1, .devs = &isa_16, .ndevs = 1},
 	};
 	uint8_t *area = gm_ptr(&gm, LAYOUT_ACPI, LAYOUT_ACPI_END - LAYOUT_ACPI);
 
-	for (unsigned i = 0; i < ACPI_MAX_VIRTIO + 1; i++)
-		many[i] = (struct acpi_virtio_dev){0xd0000000 + 0x1000 * i, 0x1000, 5};
+	for (unsigned i = 0; i < ACPI_MAX_DEVICES + 1; i++)
+		many[i] = virtio_window(i, 0xd0000000 + 0x1000 * i, 5);
 	assert_int_equal(ACPI_MAX_VCPUS, 254);
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		gpa_t rsdp = 0x1234;
@@ -382,8 +451,8 @@ static void rejects(void **state)
 			assert_int_equal(area[j], JUNK);
 	}
 	/* The last window ends exactly at 4 GiB: fine. */
-	const struct acpi_virtio_dev top = {0xfffff000, 0x1000, 23};
-	struct acpi_machine ok = {.nvcpus = 1, .virtio = &top, .nvirtio = 1};
+	const struct acpi_dev top = virtio_window(0, 0xfffff000, 23);
+	struct acpi_machine ok = {.nvcpus = 1, .devs = &top, .ndevs = 1};
 	gpa_t rsdp;
 	assert_int_equal(acpi_tables_write(&gm, &ok, &rsdp), 0);
 }
@@ -396,12 +465,12 @@ static void small_guests(void **state)
 	gpa_t rsdp = 0;
 
 	/* No RAM at 0xe0000. */
-	assert_int_equal(gm_create(&g, 512 * 1024), 0);
+	assert_int_equal(gm_create(&g, 512 * 1024, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM), 0);
 	assert_int_equal(acpi_tables_write(&g, &m, &rsdp), -ENOSPC);
 	gm_destroy(&g);
 
 	/* 1 MiB covers the whole area. */
-	assert_int_equal(gm_create(&g, MiB), 0);
+	assert_int_equal(gm_create(&g, MiB, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM), 0);
 	assert_int_equal(acpi_tables_write(&g, &m, &rsdp), 0);
 	assert_int_equal(rsdp, LAYOUT_ACPI);
 	gm_destroy(&g);
@@ -590,7 +659,9 @@ static void assert_device_has(const char *text, const char *device, const char *
  * AML, and the tables loaded by acpiexec, which evaluates \_S5. */
 static void acpica_check(unsigned nvcpus, unsigned nvirtio)
 {
-	struct acpi_machine m = {.nvcpus = nvcpus, .virtio = VIRTIO, .nvirtio = nvirtio};
+	struct acpi_dev devs[8];
+	struct acpi_machine m = {
+	    .nvcpus = nvcpus, .devs = devs, .ndevs = machine_devs(devs, nvirtio)};
 	struct tables t;
 	struct tmpdir *d = &tmp;
 	char buf[PATH_MAX + 32], *out;

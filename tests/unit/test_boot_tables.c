@@ -36,7 +36,7 @@ static int write_tables(const struct guest_mem *g, const char *cmdline)
 static int group_setup(void **state)
 {
 	(void)state;
-	if (gm_create(&gm, 128 * MiB) < 0)
+	if (gm_create(&gm, 128 * MiB, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM) < 0)
 		return -1;
 	/* Junk where the tables go: the writer must not rely on zeroed memory. */
 	memset(gm_ptr(&gm, 0, 0x30000), 0xcc, 0x30000);
@@ -217,7 +217,7 @@ static struct guest_mem layout_only(uint64_t ram)
 	struct guest_mem g;
 	memset(&g, 0, sizeof(g));
 	g.ram_bytes = ram;
-	g.nregions = gm_layout(ram, g.regions);
+	g.nregions = gm_layout(ram, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM, g.regions);
 	return g;
 }
 
@@ -250,7 +250,7 @@ static void e820_real_3200m(void **state)
 	struct e820_entry e[8];
 
 	/* The same through gm_create (MAP_NORESERVE: nothing is touched). */
-	assert_int_equal(gm_create(&g, 3200 * MiB), 0);
+	assert_int_equal(gm_create(&g, 3200 * MiB, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM), 0);
 	assert_int_equal(boot_e820_build(&g, e, 8), 4);
 	assert_int_equal(e[3].addr, 4 * GiB);
 	assert_int_equal(e[3].size, 128 * MiB);
@@ -313,7 +313,7 @@ static void cmdline_too_long(void **state)
 	struct guest_mem g;
 	static char line[LAYOUT_CMDLINE_SIZE + 1];
 
-	assert_int_equal(gm_create(&g, 16 * MiB), 0);
+	assert_int_equal(gm_create(&g, 16 * MiB, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM), 0);
 	memset(line, 'a', LAYOUT_CMDLINE_SIZE);
 	line[LAYOUT_CMDLINE_SIZE] = '\0';
 	assert_int_equal(write_tables(&g, line), -ENOSPC);
@@ -334,7 +334,7 @@ static void cmdline_round_trip(void **state)
 	static const char line[] =
 	    "console=ttyS0  init=/bin/sh -- \"quoted arg\" 'single' a\\\"b  trailing ";
 
-	assert_int_equal(gm_create(&g, 16 * MiB), 0);
+	assert_int_equal(gm_create(&g, 16 * MiB, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM), 0);
 	memset(gm_ptr(&g, LAYOUT_CMDLINE, LAYOUT_CMDLINE_SIZE), 'x', LAYOUT_CMDLINE_SIZE);
 	assert_int_equal(write_tables(&g, line), 0);
 	const char *cl = gm_ptr(&g, LAYOUT_CMDLINE, sizeof(line));
@@ -354,7 +354,7 @@ static void tables_1m_guest(void **state)
 	struct guest_mem g;
 
 	/* Everything sits below 0x21000, so a 1 MiB guest has room. */
-	assert_int_equal(gm_create(&g, MiB), 0);
+	assert_int_equal(gm_create(&g, MiB, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM), 0);
 	assert_int_equal(write_tables(&g, "x"), 0);
 	const uint8_t *bp = gm_ptr(&g, LAYOUT_ZERO_PAGE, BP_SIZE);
 	assert_int_equal(bp[BP_E820_ENTRIES], 2);
@@ -367,12 +367,12 @@ static void tables_too_little_ram(void **state)
 	struct guest_mem g;
 
 	/* 64 KiB holds the GDT, page tables and boot_params but not the command line. */
-	assert_int_equal(gm_create(&g, 0x10000), 0);
+	assert_int_equal(gm_create(&g, 0x10000, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM), 0);
 	assert_int_equal(write_tables(&g, ""), -ENOSPC);
 	gm_destroy(&g);
 
 	/* 32 KiB ends inside the page directories. */
-	assert_int_equal(gm_create(&g, 0x8000), 0);
+	assert_int_equal(gm_create(&g, 0x8000, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM), 0);
 	assert_int_equal(write_tables(&g, ""), -ENOSPC);
 	gm_destroy(&g);
 }
@@ -384,7 +384,7 @@ static void bzimage_header_initrd_rsdp(void **state)
 	(void)state;
 	struct guest_mem g;
 	struct kernel_image k = {.entry_kind = BOOT_ENTRY_LINUX64, .bzimage = true};
-	assert_int_equal(gm_create(&g, 64 * MiB), 0);
+	assert_int_equal(gm_create(&g, 64 * MiB, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM), 0);
 	/* The image's own header: its fields survive unless the loader owns them. */
 	memset(k.setup_hdr, 0x5a, sizeof(k.setup_hdr));
 	struct boot_data bd = {.cmdline = "c",
@@ -413,7 +413,7 @@ static void pvh_start_info(void **state)
 	(void)state;
 	struct guest_mem g;
 	struct kernel_image k = {.entry_kind = BOOT_ENTRY_PVH};
-	assert_int_equal(gm_create(&g, 5ULL * 1024 * MiB), 0);
+	assert_int_equal(gm_create(&g, 5ULL * 1024 * MiB, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM), 0);
 	struct boot_data bd = {.cmdline = "pvh",
 	                       .kernel = &k,
 	                       .initrd = 0x4000000,

@@ -99,7 +99,7 @@ static void img_init(struct img *im)
 static int group_setup(void **state)
 {
 	(void)state;
-	return gm_create(&gm, GUEST) == 0 ? 0 : -1;
+	return gm_create(&gm, GUEST, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM) == 0 ? 0 : -1;
 }
 
 static int group_teardown(void **state)

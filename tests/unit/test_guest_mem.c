@@ -15,7 +15,7 @@ static void layout_128m(void **state)
 	struct gm_region r[GM_MAX_REGIONS];
 	memset(r, 0x5a, sizeof(r));
 
-	assert_int_equal(gm_layout(128 * MiB, r), 1);
+	assert_int_equal(gm_layout(128 * MiB, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM, r), 1);
 	assert_int_equal(r[0].gpa, 0);
 	assert_int_equal(r[0].size, 128 * MiB);
 }
@@ -27,7 +27,7 @@ static void layout_exactly_3g(void **state)
 	memset(r, 0x5a, sizeof(r));
 
 	/* 3 GiB fills the space below the hole exactly: no high region. */
-	assert_int_equal(gm_layout(3 * GiB, r), 1);
+	assert_int_equal(gm_layout(3 * GiB, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM, r), 1);
 	assert_int_equal(r[0].gpa, 0);
 	assert_int_equal(r[0].size, 3 * GiB);
 }
@@ -37,7 +37,7 @@ static void layout_3g_plus_1m(void **state)
 	(void)state;
 	struct gm_region r[GM_MAX_REGIONS];
 
-	assert_int_equal(gm_layout(3 * GiB + MiB, r), 2);
+	assert_int_equal(gm_layout(3 * GiB + MiB, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM, r), 2);
 	assert_int_equal(r[0].gpa, 0);
 	assert_int_equal(r[0].size, 3 * GiB);
 	assert_int_equal(r[1].gpa, 4 * GiB);
@@ -49,7 +49,7 @@ static void layout_3200m(void **state)
 	(void)state;
 	struct gm_region r[GM_MAX_REGIONS];
 
-	assert_int_equal(gm_layout(3200 * MiB, r), 2);
+	assert_int_equal(gm_layout(3200 * MiB, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM, r), 2);
 	assert_int_equal(r[0].gpa, 0);
 	assert_int_equal(r[0].size, 3 * GiB);
 	assert_int_equal(r[1].gpa, LAYOUT_HIGH_RAM);
@@ -66,7 +66,7 @@ static struct guest_mem small;
 static int small_setup(void **state)
 {
 	(void)state;
-	return gm_create(&small, 128 * MiB) == 0 ? 0 : -1;
+	return gm_create(&small, 128 * MiB, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM) == 0 ? 0 : -1;
 }
 
 static int small_teardown(void **state)
@@ -143,7 +143,7 @@ static void create_small(void **state)
 	(void)state;
 	struct guest_mem gm;
 
-	assert_int_equal(gm_create(&gm, 4 * MiB), 0);
+	assert_int_equal(gm_create(&gm, 4 * MiB, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM), 0);
 	assert_non_null(gm.mapping);
 	assert_int_equal((uintptr_t)gm.mapping % (2 * MiB), 0);
 	assert_int_equal(gm.ram_bytes, 4 * MiB);
@@ -177,7 +177,7 @@ static void create_odd_size(void **state)
 	struct guest_mem gm;
 
 	/* Not a multiple of 2 MiB, not even of a page: the base is still 2 MiB aligned. */
-	assert_int_equal(gm_create(&gm, 3 * MiB + 4096 + 100), 0);
+	assert_int_equal(gm_create(&gm, 3 * MiB + 4096 + 100, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM), 0);
 	assert_int_equal((uintptr_t)gm.mapping % (2 * MiB), 0);
 	uint8_t *last = gm_ptr(&gm, 3 * MiB + 4096 + 99, 1);
 	assert_non_null(last);
@@ -191,7 +191,7 @@ static void create_zero_refused(void **state)
 	(void)state;
 	struct guest_mem gm;
 
-	assert_int_equal(gm_create(&gm, 0), -EINVAL);
+	assert_int_equal(gm_create(&gm, 0, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM), -EINVAL);
 	assert_null(gm.mapping);
 	gm_destroy(&gm);
 }
@@ -202,7 +202,7 @@ static void create_3200m(void **state)
 	struct guest_mem gm;
 
 	/* MAP_NORESERVE: this maps 3200 MiB of address space but touches only a few pages. */
-	assert_int_equal(gm_create(&gm, 3200 * MiB), 0);
+	assert_int_equal(gm_create(&gm, 3200 * MiB, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM), 0);
 	assert_int_equal((uintptr_t)gm.mapping % (2 * MiB), 0);
 	assert_int_equal(gm.ram_bytes, 3200 * MiB);
 	assert_int_equal(gm.nregions, 2);

@@ -1,6 +1,7 @@
 /* The guest-command archive (newc cpio) and where the initrd lands in guest memory. */
 #include "unit.h"
 
+#include "arch/x86/layout.h"
 #include "vmm/initrd.h"
 
 #include <stdlib.h>
@@ -70,7 +71,7 @@ static void initrd_placed_high_and_aligned(void **state)
 	for (size_t i = 0; i < sizeof(file); i++)
 		file[i] = (uint8_t)(i * 13);
 	int fd = unit_memfd(file, sizeof(file));
-	assert_int_equal(gm_create(&g, 64 * MiB), 0);
+	assert_int_equal(gm_create(&g, 64 * MiB, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM), 0);
 
 	/* File alone: the highest page-aligned place that holds it below the limit. */
 	assert_int_equal(initrd_load(&g, fd, sizeof(file), NULL, 0, 16 * MiB, 64 * MiB, &at, &total,

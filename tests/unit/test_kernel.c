@@ -4,6 +4,7 @@
 
 #include "arch/x86/bootparam.h"
 #include "arch/x86/kernel.h"
+#include "arch/x86/layout.h"
 
 #define MiB         (1024ULL * 1024)
 #define SETUP_SECTS 3
@@ -72,7 +73,7 @@ static void expect_refused(size_t size, enum boot_request req, const char *needl
 static int setup(void **state)
 {
 	(void)state;
-	return gm_create(&gm, 64 * MiB);
+	return gm_create(&gm, 64 * MiB, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM);
 }
 
 static int teardown(void **state)

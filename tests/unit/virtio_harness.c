@@ -2,6 +2,7 @@
 #include "unit.h"
 
 #include "virtio_harness.h"
+#include "arch/x86/layout.h"
 
 #define RING_BASE   0x10000ULL /* queue q's rings at RING_BASE + q * RING_STRIDE */
 #define RING_STRIDE 0x10000ULL
@@ -12,7 +13,7 @@ void vh_setup_features(struct vh *h, struct virtio_dev *vdev, uint16_t qsize,
 {
 	memset(h, 0, sizeof(*h));
 	h->vdev = vdev;
-	assert_int_equal(gm_create(&h->gm, VH_RAM), 0);
+	assert_int_equal(gm_create(&h->gm, VH_RAM, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM), 0);
 	assert_int_equal(event_loop_init(&h->loop), 0);
 	assert_int_equal(virtio_dev_init(vdev), 0);
 	vdev->mem = &h->gm;

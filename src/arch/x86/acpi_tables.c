@@ -2,10 +2,7 @@
 #include "acpi_tables.h"
 
 #include "../../acpi/aml.h"
-#include "../../devices/i8042.h"
 #include "../../devices/power.h"
-#include "../../devices/pvpanic.h"
-#include "../../devices/serial.h"
 #include "layout.h"
 
 #include <errno.h>
@@ -97,11 +94,6 @@
 
 /* DSDT revision 2: integers are 64 bits wide. */
 #define DSDT_REVISION 2
-
-#define VIRTIO_MMIO_HID "LNRO0005"
-#define PVPANIC_HID     "QEMU0001"
-#define COM_HID         "PNP0501"
-#define KBD_HID         "PNP0303" /* PS/2 keyboard controller, IBM enhanced keyboard */
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -248,6 +240,30 @@ static void write_madt(uint8_t *t, unsigned nvcpus)
 	sdt_seal(t, len);
 }
 
+/* One device of the machine's table. */
+static void dsdt_device(struct aml *a, const struct acpi_dev *d)
+{
+	aml_device_begin(a, d->name);
+	if (d->hid_eisa)
+		aml_name_eisaid(a, "_HID", d->hid);
+	else
+		aml_name_string_value(a, "_HID", d->hid);
+	if (d->uid >= 0)
+		aml_name_integer(a, "_UID", (uint64_t)d->uid);
+	aml_name(a, "_CRS");
+	aml_restemplate_begin(a);
+	for (unsigned i = 0; i < d->nio; i++)
+		aml_res_io(a, d->io[i].base, d->io[i].len);
+	if (d->isa_irq >= 0)
+		aml_res_irq_noflags(a, (unsigned)d->isa_irq);
+	if (d->mem_size)
+		aml_res_memory32_fixed(a, (uint32_t)d->mem_base, d->mem_size, 1);
+	if (d->gsi >= 0)
+		aml_res_interrupt(a, (uint32_t)d->gsi, AML_IRQ_CONSUMER | AML_IRQ_EDGE);
+	aml_restemplate_end(a);
+	aml_device_end(a);
+}
+
 /* The DSDT's AML into buf[0, cap): returns its length or -ENOSPC. */
 static long build_dsdt_aml(uint8_t *buf, size_t cap, const struct acpi_machine *m)
 {
@@ -255,52 +271,8 @@ static long build_dsdt_aml(uint8_t *buf, size_t cap, const struct acpi_machine *
 
 	aml_init(&a, buf, cap);
 	aml_scope_begin(&a, "\\_SB_");
-
-	aml_device_begin(&a, "COM1");
-	aml_name_eisaid(&a, "_HID", COM_HID);
-	aml_name_integer(&a, "_UID", 0);
-	aml_name(&a, "_CRS");
-	aml_restemplate_begin(&a);
-	aml_res_io(&a, SERIAL_COM1_BASE, SERIAL_REGS);
-	aml_res_irq_noflags(&a, SERIAL_COM1_IRQ);
-	aml_restemplate_end(&a);
-	aml_device_end(&a);
-
-	/* How Linux's i8042 driver finds the controller (without it, it takes the FADT's
-	 * word that there is none): the data port is the first IO, the command port the
-	 * second, and only the keyboard's interrupt is given; no aux (mouse) device. */
-	aml_device_begin(&a, "KBD_");
-	aml_name_eisaid(&a, "_HID", KBD_HID);
-	aml_name(&a, "_CRS");
-	aml_restemplate_begin(&a);
-	aml_res_io(&a, I8042_DATA_PORT, 1);
-	aml_res_io(&a, I8042_COMMAND_PORT, 1);
-	aml_res_irq_noflags(&a, I8042_KBD_IRQ);
-	aml_restemplate_end(&a);
-	aml_device_end(&a);
-
-	aml_device_begin(&a, "PEVT");
-	aml_name_string_value(&a, "_HID", PVPANIC_HID);
-	aml_name(&a, "_CRS");
-	aml_restemplate_begin(&a);
-	aml_res_io(&a, PVPANIC_PORT, 1);
-	aml_restemplate_end(&a);
-	aml_device_end(&a);
-
-	for (unsigned i = 0; i < m->nvirtio; i++) {
-		const struct acpi_virtio_dev *v = &m->virtio[i];
-		static const char hex[] = "0123456789ABCDEF";
-		const char name[5] = {'V', 'R', hex[i >> 4 & 0xf], hex[i & 0xf], '\0'};
-		aml_device_begin(&a, name);
-		aml_name_string_value(&a, "_HID", VIRTIO_MMIO_HID);
-		aml_name_integer(&a, "_UID", i);
-		aml_name(&a, "_CRS");
-		aml_restemplate_begin(&a);
-		aml_res_memory32_fixed(&a, (uint32_t)v->base, v->size, 1);
-		aml_res_interrupt(&a, v->irq, AML_IRQ_CONSUMER | AML_IRQ_EDGE);
-		aml_restemplate_end(&a);
-		aml_device_end(&a);
-	}
+	for (unsigned i = 0; i < m->ndevs; i++)
+		dsdt_device(&a, &m->devs[i]);
 	aml_scope_end(&a);
 
 	/* S5 is the one sleep state: SLP_TYPa (what a hardware-reduced OS writes to the sleep
@@ -314,22 +286,49 @@ static long build_dsdt_aml(uint8_t *buf, size_t cap, const struct acpi_machine *
 	aml_package_end(&a);
 
 	long len = aml_finish(&a);
-	/* Every name and value above is valid, so the only possible failure is space. */
+	/* The names and ids were checked (check_machine), so the only failure left is space. */
 	return len < 0 ? -ENOSPC : len;
+}
+
+/* A name segment: four of [A-Z0-9_], not starting with a digit. */
+static bool name_seg_ok(const char name[5])
+{
+	if (name[4] || (name[0] >= '0' && name[0] <= '9'))
+		return false;
+	for (unsigned i = 0; i < 4; i++) {
+		char c = name[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
+			return false;
+	}
+	return true;
+}
+
+static bool device_ok(const struct acpi_dev *d)
+{
+	uint32_t eisa;
+	if (!name_seg_ok(d->name) || !d->hid || !d->hid[0] || d->nio > 2)
+		return false;
+	if (d->hid_eisa && aml_eisaid_value(d->hid, &eisa) < 0)
+		return false;
+	for (unsigned i = 0; i < d->nio; i++)
+		if (d->io[i].len == 0)
+			return false;
+	if (d->isa_irq > 15 || d->gsi >= ACPI_IOAPIC_PINS)
+		return false;
+	if (d->mem_size && (d->mem_base > UINT32_MAX || d->mem_base + d->mem_size - 1 > UINT32_MAX))
+		return false;
+	return true;
 }
 
 static int check_machine(const struct acpi_machine *m)
 {
 	if (m->nvcpus < 1 || m->nvcpus > ACPI_MAX_VCPUS)
 		return -EINVAL;
-	if (m->nvirtio > ACPI_MAX_VIRTIO || (m->nvirtio && !m->virtio))
+	if (m->ndevs > ACPI_MAX_DEVICES || (m->ndevs && !m->devs))
 		return -EINVAL;
-	for (unsigned i = 0; i < m->nvirtio; i++) {
-		const struct acpi_virtio_dev *v = &m->virtio[i];
-		if (v->size == 0 || v->base > UINT32_MAX || v->base + v->size - 1 > UINT32_MAX ||
-		    v->irq >= ACPI_IOAPIC_PINS)
+	for (unsigned i = 0; i < m->ndevs; i++)
+		if (!device_ok(&m->devs[i]))
 			return -EINVAL;
-	}
 	return 0;
 }
 

@@ -1,0 +1,66 @@
+/*
+ * What the machine (src/vmm) asks of an architecture, and all it asks: the VM's interrupt
+ * controllers and timer, the guest-physical layout, the kernel and its entry, the boot data
+ * and firmware tables, and each vCPU's first state. One implementation per architecture
+ * (src/arch/x86/arch.c, as kvmtool draws the line); the machine includes only this header.
+ */
+#ifndef EMBER_ARCH_H
+#define EMBER_ARCH_H
+
+#include "../base/config.h"
+#include "../base/guest_mem.h"
+#include "x86/acpi_tables.h"
+#include "x86/kernel.h"
+#include "x86/layout.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The guest-physical layout the machine builds on: RAM stops at ARCH_RAM_HOLE and goes on
+ * at ARCH_RAM_HIGH; virtio-mmio windows follow one another from ARCH_VIRTIO_MMIO_BASE,
+ * their interrupts from ARCH_VIRTIO_FIRST_GSI up to ARCH_LAST_GSI. */
+#define ARCH_RAM_HOLE         LAYOUT_MMIO_HOLE
+#define ARCH_RAM_HIGH         LAYOUT_HIGH_RAM
+#define ARCH_VIRTIO_MMIO_BASE LAYOUT_MMIO_DEVICES
+#define ARCH_VIRTIO_FIRST_GSI 5 /* above the ISA devices Ember has (0, 1, 4) */
+#define ARCH_LAST_GSI         (ACPI_IOAPIC_PINS - 1)
+
+/*
+ * Give the new KVM VM (vm_fd, from kvm_fd) what the architecture's guests expect before
+ * any memory or vCPU exists: on x86 the TSS and identity-map pages (VMX), the in-kernel
+ * PIC, IOAPIC and LAPICs with PC interrupt routing, and the PIT. Returns 0, or -errno with
+ * a message in err.
+ */
+int arch_vm_init(int kvm_fd, int vm_fd, char *err, size_t errlen);
+
+/* Load the kernel in fd (size bytes) into gm, entered as req asks; describe it in *k.
+ * Returns 0, or -errno with a message in err (the caller names the file). */
+int arch_kernel_load(const struct guest_mem *gm, int fd, uint64_t size, enum boot_request req,
+                     struct kernel_image *k, char *err, size_t errlen);
+
+/* Where an initrd may lie for kernel k: at or above *low, ending at or below *limit. */
+void arch_initrd_window(const struct kernel_image *k, uint64_t *low, uint64_t *limit);
+
+/* What the guest finds in memory at entry besides its kernel. */
+struct arch_boot {
+	const struct kernel_image *kernel;
+	const char *cmdline;
+	gpa_t initrd; /* 0: none */
+	uint64_t initrd_size;
+	unsigned nvcpus;
+	const struct acpi_dev *devs; /* the machine's devices, for the firmware tables */
+	unsigned ndevs;
+};
+
+/* Write the firmware tables (ACPI) and the boot data (on x86: GDT, page tables, boot_params
+ * or the PVH start info, the command line) into gm. Returns 0, or -errno with a message. */
+int arch_boot_write(const struct guest_mem *gm, const struct arch_boot *b, char *err,
+                    size_t errlen);
+
+/* Set up the n vCPUs of vcpu_fds (index i is vCPU i): CPUID, interrupt controller and, for
+ * vCPU 0, the entry state of kernel k; the others wait to be started by the guest (INIT and
+ * SIPI on x86). Returns 0, or -errno with a message in err. */
+int arch_vcpus_init(int kvm_fd, const int *vcpu_fds, unsigned n, const struct kernel_image *k,
+                    char *err, size_t errlen);
+
+#endif

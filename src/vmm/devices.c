@@ -1,0 +1,481 @@
+/* The device table and what the machine does with it (devices.h). */
+#include "devices.h"
+#include "../base/exit_status.h"
+#include "../base/log.h"
+#include "../devices/i8042.h"
+#include "../devices/power.h"
+#include "../devices/pvpanic.h"
+#include "../devices/serial.h"
+#include "../virtio/blk.h"
+#include "../virtio/net.h"
+#include "../virtio/rng.h"
+#include "../virtio/vsock.h"
+#include "vm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+/* ---- how the platform devices reach the machine ---- */
+
+static void irq_line(struct vm *vm, unsigned irq, int level)
+{
+	struct kvm_irq_level line = {.irq = irq, .level = (uint32_t)level};
+	/* Only fails if the irqchip is gone, i.e. during teardown: nothing to do then. */
+	(void)ioctl(vm->vm_fd, KVM_IRQ_LINE, &line);
+}
+
+static void serial_set_irq(void *ctx, int level)
+{
+	irq_line(ctx, SERIAL_COM1_IRQ, level);
+}
+
+static void kbd_set_irq(void *ctx, int level)
+{
+	irq_line(ctx, I8042_KBD_IRQ, level);
+}
+
+static void guest_reset(void *ctx)
+{
+	vm_stop(ctx, EXIT_GUEST_OK);
+}
+
+static void guest_poweroff(void *ctx, int status)
+{
+	vm_stop(ctx, status);
+}
+
+static void guest_panic(void *ctx)
+{
+	if (!vm_stopping(ctx))
+		log_err("the guest kernel panicked");
+	vm_stop(ctx, EXIT_GUEST_FAULT);
+}
+
+static unsigned one(const struct vm_config *cfg)
+{
+	(void)cfg;
+	return 1;
+}
+
+/* ---- the rows' functions ---- */
+
+static int serial_make(struct vm *vm, const struct vm_config *cfg, struct vm_device *d, char *err,
+                       size_t errlen)
+{
+	(void)cfg;
+	int r = serial_init(d->dev, STDOUT_FILENO, serial_set_irq, vm);
+	if (r)
+		snprintf(err, errlen, "cannot set up the serial port: %s", strerror(-r));
+	return r;
+}
+
+static void serial_unmake(struct vm_device *d)
+{
+	serial_destroy(d->dev);
+}
+
+static int i8042_make(struct vm *vm, const struct vm_config *cfg, struct vm_device *d, char *err,
+                      size_t errlen)
+{
+	(void)cfg;
+	int r = i8042_init(d->dev, guest_reset, kbd_set_irq, vm);
+	if (r)
+		snprintf(err, errlen, "cannot set up the keyboard controller: %s", strerror(-r));
+	return r;
+}
+
+static void i8042_unmake(struct vm_device *d)
+{
+	i8042_destroy(d->dev);
+}
+
+static int power_make(struct vm *vm, const struct vm_config *cfg, struct vm_device *d, char *err,
+                      size_t errlen)
+{
+	(void)cfg, (void)err, (void)errlen;
+	power_init(d->dev, guest_poweroff, guest_reset, vm);
+	return 0;
+}
+
+static int pvpanic_make(struct vm *vm, const struct vm_config *cfg, struct vm_device *d, char *err,
+                        size_t errlen)
+{
+	(void)cfg, (void)err, (void)errlen;
+	pvpanic_init(d->dev, guest_panic, vm);
+	return 0;
+}
+
+static unsigned drives(const struct vm_config *cfg)
+{
+	return cfg->ndrives;
+}
+
+/* Drive index i in bus order: the root drive first, since Linux names disks in probe
+ * order and the root must become /dev/vda. */
+static const struct drive_config *drive_in_bus_order(const struct vm_config *cfg, unsigned i)
+{
+	for (int pass = 0; pass < 2; pass++)
+		for (unsigned k = 0; k < cfg->ndrives; k++)
+			if (cfg->drives[k].is_root == (pass == 0) && i-- == 0)
+				return &cfg->drives[k];
+	return NULL;
+}
+
+static int blk_make(struct vm *vm, const struct vm_config *cfg, struct vm_device *d, char *err,
+                    size_t errlen)
+{
+	(void)vm;
+	struct virtio_blk *b = d->dev;
+	int r = blk_create(b, drive_in_bus_order(cfg, d->index), err, errlen);
+	d->vdev = &b->vdev;
+	return r;
+}
+
+static void blk_unmake(struct vm_device *d)
+{
+	blk_destroy(d->dev);
+}
+
+/* The root drive is first on the bus, so it is /dev/vda. */
+static int blk_cmdline(const struct vm_config *cfg, const struct vm_device *d, char *buf,
+                       size_t len)
+{
+	const struct drive_config *dc = drive_in_bus_order(cfg, d->index);
+	int n = 0;
+	if (dc && dc->is_root)
+		n = snprintf(buf, len, "root=/dev/vda %s ", dc->read_only ? "ro" : "rw");
+	return n < 0 || (size_t)n >= len ? -ENOSPC : n;
+}
+
+static unsigned nets(const struct vm_config *cfg)
+{
+	return cfg->nnets;
+}
+
+static int net_make(struct vm *vm, const struct vm_config *cfg, struct vm_device *d, char *err,
+                    size_t errlen)
+{
+	(void)vm;
+	struct virtio_net *n = d->dev;
+	d->vdev = &n->vdev;
+	return net_create(n, &cfg->nets[d->index], err, errlen);
+}
+
+static void net_unmake(struct vm_device *d)
+{
+	net_destroy(d->dev);
+}
+
+static unsigned vsocks(const struct vm_config *cfg)
+{
+	return cfg->vsock.enabled;
+}
+
+static int vsock_make(struct vm *vm, const struct vm_config *cfg, struct vm_device *d, char *err,
+                      size_t errlen)
+{
+	(void)vm;
+	struct virtio_vsock *v = d->dev;
+	d->vdev = &v->vdev;
+	return vsock_create(v, &cfg->vsock, err, errlen);
+}
+
+static void vsock_unmake(struct vm_device *d)
+{
+	vsock_destroy(d->dev);
+}
+
+static unsigned rngs(const struct vm_config *cfg)
+{
+	return cfg->entropy;
+}
+
+static int rng_make(struct vm *vm, const struct vm_config *cfg, struct vm_device *d, char *err,
+                    size_t errlen)
+{
+	(void)vm, (void)cfg, (void)err, (void)errlen;
+	struct virtio_rng *r = d->dev;
+	rng_create(r);
+	d->vdev = &r->vdev;
+	return 0;
+}
+
+/* ---- the table ---- */
+
+static const struct device_kind serial_kind = {
+    .name = "serial",
+    .size = sizeof(struct serial),
+    .max = 1,
+    .count = one,
+    .create = serial_make,
+    .destroy = serial_unmake,
+    .ports = {{SERIAL_COM1_BASE, SERIAL_REGS, &serial_ops}},
+    .nports = 1,
+    .acpi_name = "COM1",
+    .hid = "PNP0501",
+    .hid_eisa = true,
+    .uid = 0,
+    .isa_irq = SERIAL_COM1_IRQ,
+};
+
+/* How Linux's i8042 driver finds the controller (without it, it takes the FADT's word
+ * that there is none): the data port is the first IO, the command port the second, and
+ * only the keyboard's interrupt is given; no aux (mouse) device. */
+static const struct device_kind i8042_kind = {
+    .name = "i8042",
+    .size = sizeof(struct i8042),
+    .max = 1,
+    .count = one,
+    .create = i8042_make,
+    .destroy = i8042_unmake,
+    .ports = {{I8042_DATA_PORT, 1, &i8042_data_ops}, {I8042_COMMAND_PORT, 1, &i8042_command_ops}},
+    .nports = 2,
+    .acpi_name = "KBD_",
+    .hid = "PNP0303", /* PS/2 keyboard controller, IBM enhanced keyboard */
+    .hid_eisa = true,
+    .uid = -1,
+    .isa_irq = I8042_KBD_IRQ,
+};
+
+/* The FADT describes these registers; the DSDT has no device for them. */
+static const struct device_kind power_kind = {
+    .name = "power",
+    .size = sizeof(struct power),
+    .max = 1,
+    .count = one,
+    .create = power_make,
+    .ports = {{POWER_PORT_BASE, POWER_PORTS, &power_ops}},
+    .nports = 1,
+    .uid = -1,
+    .isa_irq = -1,
+};
+
+static const struct device_kind pvpanic_kind = {
+    .name = "pvpanic",
+    .size = sizeof(struct pvpanic),
+    .max = 1,
+    .count = one,
+    .create = pvpanic_make,
+    .ports = {{PVPANIC_PORT, 1, &pvpanic_ops}},
+    .nports = 1,
+    .acpi_name = "PEVT",
+    .hid = "QEMU0001",
+    .uid = -1,
+    .isa_irq = -1,
+};
+
+static const struct device_kind blk_kind = {
+    .name = "virtio-blk",
+    .size = sizeof(struct virtio_blk),
+    .max = CONFIG_MAX_DRIVES,
+    .count = drives,
+    .create = blk_make,
+    .destroy = blk_unmake,
+    .cmdline = blk_cmdline,
+};
+
+static const struct device_kind net_kind = {
+    .name = "virtio-net",
+    .size = sizeof(struct virtio_net),
+    .max = CONFIG_MAX_NETS,
+    .count = nets,
+    .create = net_make,
+    .destroy = net_unmake,
+};
+
+static const struct device_kind vsock_kind = {
+    .name = "virtio-vsock",
+    .size = sizeof(struct virtio_vsock),
+    .max = 1,
+    .count = vsocks,
+    .create = vsock_make,
+    .destroy = vsock_unmake,
+};
+
+static const struct device_kind rng_kind = {
+    .name = "virtio-rng",
+    .size = sizeof(struct virtio_rng),
+    .max = 1,
+    .count = rngs,
+    .create = rng_make,
+};
+
+const struct device_kind *const device_kinds[] = {
+    &serial_kind, &i8042_kind, &power_kind, &pvpanic_kind,
+    &blk_kind,    &net_kind,   &vsock_kind, &rng_kind,
+};
+const unsigned device_kind_count = sizeof(device_kinds) / sizeof(device_kinds[0]);
+
+/* ---- the machine's side ---- */
+
+int devices_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
+{
+	unsigned windows = 0;
+	vm->ndevs = 0;
+	for (unsigned k = 0; k < device_kind_count; k++) {
+		const struct device_kind *kind = device_kinds[k];
+		unsigned n = kind->count(cfg);
+		if (n > kind->max || vm->ndevs + n > VM_MAX_DEVICES) {
+			snprintf(err, errlen, "at most %u %s devices", kind->max, kind->name);
+			devices_destroy(vm);
+			return -EINVAL;
+		}
+		for (unsigned i = 0; i < n; i++) {
+			struct vm_device *d = &vm->devs[vm->ndevs];
+			*d = (struct vm_device){.kind = kind, .index = i};
+			d->dev = calloc(1, kind->size);
+			if (!d->dev) {
+				snprintf(err, errlen, "out of memory");
+				devices_destroy(vm);
+				return -ENOMEM;
+			}
+			int r = kind->create(vm, cfg, d, err, errlen);
+			if (r < 0) {
+				free(d->dev);
+				devices_destroy(vm);
+				return r;
+			}
+			if (d->vdev) {
+				d->mmio_base =
+				    ARCH_VIRTIO_MMIO_BASE + (uint64_t)windows * VIRTIO_MMIO_SIZE;
+				d->gsi = ARCH_VIRTIO_FIRST_GSI + windows;
+				if (d->gsi > ARCH_LAST_GSI) {
+					snprintf(err, errlen,
+					         "too many virtio devices for the interrupts");
+					vm->ndevs++;
+					devices_destroy(vm);
+					return -EINVAL;
+				}
+				windows++;
+			}
+			vm->ndevs++;
+		}
+	}
+	return 0;
+}
+
+int devices_cmdline(const struct vm *vm, const struct vm_config *cfg, char *buf, size_t len)
+{
+	size_t used = 0;
+	buf[0] = 0;
+	for (unsigned i = 0; i < vm->ndevs; i++) {
+		const struct vm_device *d = &vm->devs[i];
+		if (!d->vdev)
+			continue;
+		int n = snprintf(buf + used, len - used, "virtio_mmio.device=4K@0x%llx:%u ",
+		                 (unsigned long long)d->mmio_base, d->gsi);
+		if (n < 0 || (size_t)n >= len - used)
+			return -ENOSPC;
+		used += (size_t)n;
+	}
+	for (unsigned i = 0; i < vm->ndevs; i++) {
+		const struct vm_device *d = &vm->devs[i];
+		if (!d->kind->cmdline)
+			continue;
+		int n = d->kind->cmdline(cfg, d, buf + used, len - used);
+		if (n < 0)
+			return -ENOSPC;
+		used += (size_t)n;
+	}
+	return (int)used;
+}
+
+unsigned devices_acpi(const struct vm *vm, struct acpi_dev *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	unsigned n = 0, windows = 0;
+	for (unsigned i = 0; i < vm->ndevs; i++) {
+		const struct vm_device *d = &vm->devs[i];
+		const struct device_kind *k = d->kind;
+		struct acpi_dev *a = &out[n];
+		if (d->vdev) {
+			unsigned w = windows++;
+			*a = (struct acpi_dev){.name = {'V', 'R', hex[w >> 4 & 0xf], hex[w & 0xf]},
+			                       .hid = "LNRO0005",
+			                       .uid = (int)w,
+			                       .isa_irq = -1,
+			                       .mem_base = d->mmio_base,
+			                       .mem_size = VIRTIO_MMIO_SIZE,
+			                       .gsi = (int)d->gsi};
+		} else if (k->acpi_name[0]) {
+			*a = (struct acpi_dev){.hid = k->hid,
+			                       .hid_eisa = k->hid_eisa,
+			                       .uid = k->uid,
+			                       .nio = k->nports,
+			                       .isa_irq = k->isa_irq,
+			                       .gsi = -1};
+			memcpy(a->name, k->acpi_name, sizeof(a->name));
+			for (unsigned p = 0; p < k->nports; p++) {
+				a->io[p].base = k->ports[p].base;
+				a->io[p].len = k->ports[p].len;
+			}
+		} else {
+			continue;
+		}
+		n++;
+	}
+	return n;
+}
+
+static struct virtio_host virtio_host(struct vm *vm)
+{
+	return (struct virtio_host){vm->vm_fd, &vm->mem, &vm->loop, &vm->mmio};
+}
+
+int devices_place(struct vm *vm, char *err, size_t errlen)
+{
+	const struct virtio_host host = virtio_host(vm);
+	for (unsigned i = 0; i < vm->ndevs; i++) {
+		struct vm_device *d = &vm->devs[i];
+		const struct device_kind *k = d->kind;
+		int r;
+		if (d->vdev) {
+			r = virtio_mmio_add(&host, d->vdev, d->mmio_base, d->gsi, err, errlen);
+			if (r < 0)
+				return r;
+			d->nplaced = 1;
+			continue;
+		}
+		for (unsigned p = 0; p < k->nports; p++) {
+			const struct dev_ports *port = &k->ports[p];
+			r = bus_add(&vm->pio, port->base, port->len, port->ops, d->dev, k->name);
+			if (r) {
+				snprintf(err, errlen, "cannot place %s at 0x%x: %s", k->name,
+				         (unsigned)port->base, strerror(-r));
+				return r;
+			}
+			d->nplaced = p + 1;
+		}
+	}
+	return 0;
+}
+
+void devices_destroy(struct vm *vm)
+{
+	const struct virtio_host host = virtio_host(vm);
+	for (unsigned i = vm->ndevs; i-- > 0;) {
+		struct vm_device *d = &vm->devs[i];
+		/* A virtio device leaves the bus first: that deassigns its KVM fds and resets it.
+		 */
+		if (d->vdev && d->nplaced)
+			virtio_mmio_remove(&host, d->vdev);
+		d->nplaced = 0;
+		if (d->kind->destroy)
+			d->kind->destroy(d);
+		free(d->dev);
+		d->dev = NULL;
+	}
+	vm->ndevs = 0;
+}
+
+struct vm_device *vm_device_find(struct vm *vm, const char *name, unsigned index)
+{
+	for (unsigned i = 0; i < vm->ndevs; i++)
+		if (vm->devs[i].index == index && !strcmp(vm->devs[i].kind->name, name))
+			return &vm->devs[i];
+	return NULL;
+}
