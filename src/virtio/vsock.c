@@ -166,14 +166,14 @@ struct vsock_state {
 	struct vsock_conn conns[VSOCK_MAX_CONNS];
 };
 
-static void rx_run(struct vsock_state *st);
+static void vsock_rx_run(struct vsock_state *st);
 
-static struct virtio_dev *st_vdev(struct vsock_state *st)
+static struct virtio_dev *vsock_vdev(struct vsock_state *st)
 {
 	return &st->v->vdev;
 }
 
-static unsigned conn_index(const struct vsock_conn *conn)
+static unsigned vsock_conn_index(const struct vsock_conn *conn)
 {
 	return (unsigned)(conn - conn->st->conns);
 }
@@ -185,8 +185,8 @@ static unsigned hash_of(uint32_t host_port, uint32_t guest_port)
 	return ((host_port * 2654435761u) ^ (guest_port * 2246822519u)) >> 24;
 }
 
-static struct vsock_conn *conn_lookup(struct vsock_state *st, uint32_t host_port,
-                                      uint32_t guest_port)
+static struct vsock_conn *vsock_conn_lookup(struct vsock_state *st, uint32_t host_port,
+                                            uint32_t guest_port)
 {
 	int i = st->hash[hash_of(host_port, guest_port)];
 	for (unsigned seen = 0; i >= 0 && seen < VSOCK_MAX_CONNS; seen++) {
@@ -198,14 +198,14 @@ static struct vsock_conn *conn_lookup(struct vsock_state *st, uint32_t host_port
 	return NULL;
 }
 
-static void conn_key(struct vsock_conn *conn, uint32_t host_port, uint32_t guest_port)
+static void vsock_conn_key(struct vsock_conn *conn, uint32_t host_port, uint32_t guest_port)
 {
 	struct vsock_state *st = conn->st;
 	unsigned b = hash_of(host_port, guest_port);
 	conn->host_port = host_port;
 	conn->guest_port = guest_port;
 	conn->hnext = st->hash[b];
-	st->hash[b] = (int16_t)conn_index(conn);
+	st->hash[b] = (int16_t)vsock_conn_index(conn);
 	conn->keyed = true;
 }
 
@@ -213,7 +213,7 @@ static void conn_unkey(struct vsock_conn *conn)
 {
 	struct vsock_state *st = conn->st;
 	int16_t *link = &st->hash[hash_of(conn->host_port, conn->guest_port)];
-	int16_t me = (int16_t)conn_index(conn);
+	int16_t me = (int16_t)vsock_conn_index(conn);
 	for (unsigned seen = 0; *link >= 0 && seen < VSOCK_MAX_CONNS; seen++) {
 		if (*link == me) {
 			*link = conn->hnext;
@@ -224,10 +224,10 @@ static void conn_unkey(struct vsock_conn *conn)
 	conn->keyed = false;
 }
 
-static void conn_enqueue(struct vsock_conn *conn)
+static void vsock_conn_enqueue(struct vsock_conn *conn)
 {
 	struct vsock_state *st = conn->st;
-	unsigned i = conn_index(conn);
+	unsigned i = vsock_conn_index(conn);
 	if (st->queued[i])
 		return;
 	st->runq[(st->runq_head + st->runq_len) % VSOCK_MAX_CONNS] = (uint16_t)i;
@@ -238,7 +238,7 @@ static void conn_enqueue(struct vsock_conn *conn)
 static void conn_close_fd(struct vsock_conn *conn)
 {
 	if (conn->watched)
-		event_loop_del(st_vdev(conn->st)->loop, conn->fd);
+		event_loop_del(vsock_vdev(conn->st)->loop, conn->fd);
 	conn->watched = false;
 	if (conn->fd >= 0)
 		close(conn->fd);
@@ -246,7 +246,7 @@ static void conn_close_fd(struct vsock_conn *conn)
 }
 
 /* Forget the connection: close its socket, give its buffer's memory back. */
-static void conn_free(struct vsock_conn *conn)
+static void vsock_conn_free(struct vsock_conn *conn)
 {
 	if (conn->state == CONN_FREE)
 		return;
@@ -263,7 +263,7 @@ static void conn_free(struct vsock_conn *conn)
 
 /* A free slot, searched round-robin so a freed slot is not reused at once (an event for
  * its old fd may still be on its way). */
-static struct vsock_conn *conn_alloc(struct vsock_state *st, int fd)
+static struct vsock_conn *vsock_conn_alloc(struct vsock_state *st, int fd)
 {
 	for (unsigned k = 0; k < VSOCK_MAX_CONNS; k++) {
 		struct vsock_conn *conn = &st->conns[(st->next_slot + k) % VSOCK_MAX_CONNS];
@@ -275,13 +275,13 @@ static struct vsock_conn *conn_alloc(struct vsock_state *st, int fd)
 		return conn;
 	}
 	if (!st->full_logged)
-		log_warn("%s: all %d connections are in use; refusing more", st_vdev(st)->name,
+		log_warn("%s: all %d connections are in use; refusing more", vsock_vdev(st)->name,
 		         VSOCK_MAX_CONNS);
 	st->full_logged = true;
 	return NULL;
 }
 
-static uint32_t conn_credit(const struct vsock_conn *conn)
+static uint32_t vsock_conn_credit(const struct vsock_conn *conn)
 {
 	uint32_t in_flight = conn->tx_cnt - conn->peer_fwd_cnt;
 	return in_flight >= conn->peer_buf_alloc ? 0 : conn->peer_buf_alloc - in_flight;
@@ -290,14 +290,14 @@ static uint32_t conn_credit(const struct vsock_conn *conn)
 static bool conn_can_read(const struct vsock_conn *conn)
 {
 	return conn->state == CONN_OPEN && !conn->host_eof && !conn->guest_no_rcv &&
-	       conn_credit(conn) > 0;
+	       vsock_conn_credit(conn) > 0;
 }
 
-static void conn_close_host(struct vsock_conn *conn, unsigned tell);
+static void vsock_conn_close_host(struct vsock_conn *conn, unsigned tell);
 
 /* Watch the socket for what the connection can use now: EPOLLIN while reading is possible
  * and not already pending, EPOLLOUT while guest bytes wait in the buffer. */
-static void conn_sync(struct vsock_conn *conn)
+static void vsock_conn_sync(struct vsock_conn *conn)
 {
 	if (conn->fd < 0 || conn->state == CONN_FREE || conn->state == CONN_CLOSING)
 		return;
@@ -308,7 +308,7 @@ static void conn_sync(struct vsock_conn *conn)
 		if (conn->hup) {
 			/* No more events will come: drain what is left directly. */
 			conn->tell |= TELL_DATA;
-			conn_enqueue(conn);
+			vsock_conn_enqueue(conn);
 		} else {
 			ev = EPOLLIN;
 		}
@@ -317,7 +317,7 @@ static void conn_sync(struct vsock_conn *conn)
 		ev |= EPOLLOUT;
 	if (conn->hup)
 		return;
-	struct event_loop *loop = st_vdev(conn->st)->loop;
+	struct event_loop *loop = vsock_vdev(conn->st)->loop;
 	int r = 0;
 	if (!conn->watched) {
 		r = event_loop_add(loop, conn->fd, ev, &conn->h);
@@ -326,9 +326,9 @@ static void conn_sync(struct vsock_conn *conn)
 		r = event_loop_mod(loop, conn->fd, ev, &conn->h);
 	}
 	if (r) {
-		log_warn("%s: cannot watch a connection's socket: %s", st_vdev(conn->st)->name,
+		log_warn("%s: cannot watch a connection's socket: %s", vsock_vdev(conn->st)->name,
 		         strerror(-r));
-		conn_close_host(conn, TELL_SHUTDOWN | TELL_RST);
+		vsock_conn_close_host(conn, TELL_SHUTDOWN | TELL_RST);
 		return;
 	}
 	conn->events = ev;
@@ -338,13 +338,13 @@ static void conn_sync(struct vsock_conn *conn)
  * The Unix side is done with: close it, and tell the guest `tell` (TELL_SHUTDOWN and/or
  * TELL_RST) before the slot frees. A connection the guest has not heard of frees at once.
  */
-static void conn_close_host(struct vsock_conn *conn, unsigned tell)
+static void vsock_conn_close_host(struct vsock_conn *conn, unsigned tell)
 {
 	if (conn->state == CONN_FREE || conn->state == CONN_CLOSING)
 		return;
 	if (conn->state == CONN_LINE ||
 	    (conn->state == CONN_CONNECTING && (conn->tell & TELL_REQUEST))) {
-		conn_free(conn);
+		vsock_conn_free(conn);
 		return;
 	}
 	if (conn->state == CONN_CONNECTING)
@@ -355,7 +355,7 @@ static void conn_close_host(struct vsock_conn *conn, unsigned tell)
 	conn->shutdown_flags = VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND;
 	conn->buf_len = 0;
 	conn->buf_extra = 0;
-	conn_enqueue(conn);
+	vsock_conn_enqueue(conn);
 }
 
 /* Ask for a CREDIT_UPDATE if the guest thinks it is running out of room while we have
@@ -366,18 +366,18 @@ static void conn_credit_check(struct vsock_conn *conn)
 	uint32_t room = unseen >= VSOCK_BUF_ALLOC ? 0 : VSOCK_BUF_ALLOC - unseen;
 	if (conn->fwd_cnt != conn->fwd_cnt_told && room < VSOCK_CREDIT_LOW) {
 		conn->tell |= TELL_CREDIT;
-		conn_enqueue(conn);
+		vsock_conn_enqueue(conn);
 	}
 }
 
 /* Nothing of the guest's is left to write: pass on its shutdown, or end a connection
  * that neither side will send on again. */
-static void conn_drained(struct vsock_conn *conn)
+static void vsock_conn_drained(struct vsock_conn *conn)
 {
 	if (conn->state != CONN_OPEN || conn->buf_len)
 		return;
 	if ((conn->guest_eof && conn->guest_no_rcv) || (conn->guest_eof && conn->host_eof)) {
-		conn_close_host(conn, TELL_RST);
+		vsock_conn_close_host(conn, TELL_RST);
 		return;
 	}
 	if (conn->guest_eof && !conn->wr_shut && !conn->hup) {
@@ -399,7 +399,7 @@ static void conn_consumed(struct vsock_conn *conn, uint32_t w)
 }
 
 /* Write what the buffer holds to the Unix socket, as far as it takes it. */
-static void conn_flush(struct vsock_conn *conn)
+static void vsock_conn_flush(struct vsock_conn *conn)
 {
 	if (conn->state != CONN_OPEN)
 		return;
@@ -417,19 +417,19 @@ static void conn_flush(struct vsock_conn *conn)
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
 		if (w <= 0) {
-			conn_close_host(conn, TELL_SHUTDOWN | TELL_RST);
+			vsock_conn_close_host(conn, TELL_SHUTDOWN | TELL_RST);
 			return;
 		}
 		conn_consumed(conn, (uint32_t)w);
 	}
 	conn_credit_check(conn);
-	conn_drained(conn);
+	vsock_conn_drained(conn);
 }
 
 /* Append len bytes from src (or from the chain at off) to the buffer; the caller checked
  * the room. */
-static void conn_buffer(struct vsock_conn *conn, const struct iovec *iov, unsigned n, size_t off,
-                        const void *src, uint32_t len)
+static void vsock_conn_buffer(struct vsock_conn *conn, const struct iovec *iov, unsigned n,
+                              size_t off, const void *src, uint32_t len)
 {
 	uint32_t tail = (conn->buf_head + conn->buf_len) % VSOCK_BUF_CAP;
 	uint32_t first = VSOCK_BUF_CAP - tail;
@@ -448,7 +448,7 @@ static void conn_buffer(struct vsock_conn *conn, const struct iovec *iov, unsign
 
 /* --- Guest to host (tx queue) --- */
 
-static void rst_reply(struct vsock_state *st, const struct vsock_hdr *hdr)
+static void vsock_rst_reply(struct vsock_state *st, const struct vsock_hdr *hdr)
 {
 	if (hdr->op == VSOCK_OP_RST || st->rst_len == VSOCK_RST_RING)
 		return; /* never answer an RST; a full ring was checked before the pop */
@@ -461,7 +461,7 @@ static void rst_reply(struct vsock_state *st, const struct vsock_hdr *hdr)
 
 /* The guest's RW payload, len bytes after the header of chain c: straight to the Unix
  * socket when nothing is waiting, the rest into the buffer. */
-static void conn_write(struct vsock_conn *conn, const struct vq_chain *c, uint32_t len)
+static void vsock_conn_write(struct vsock_conn *conn, const struct vq_chain *c, uint32_t len)
 {
 	struct vsock_state *st = conn->st;
 	if (!len)
@@ -472,7 +472,7 @@ static void conn_write(struct vsock_conn *conn, const struct vq_chain *c, uint32
 		conn->fwd_cnt += len;
 		return;
 	}
-	conn_flush(conn);
+	vsock_conn_flush(conn);
 	if (conn->state != CONN_OPEN)
 		return;
 	uint32_t w = 0;
@@ -484,7 +484,7 @@ static void conn_write(struct vsock_conn *conn, const struct vq_chain *c, uint32
 			r = sendmsg(conn->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
 		while (r < 0 && errno == EINTR);
 		if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-			conn_close_host(conn, TELL_SHUTDOWN | TELL_RST);
+			vsock_conn_close_host(conn, TELL_SHUTDOWN | TELL_RST);
 			return;
 		}
 		w = r > 0 ? (uint32_t)r : 0;
@@ -493,72 +493,72 @@ static void conn_write(struct vsock_conn *conn, const struct vq_chain *c, uint32
 	uint32_t rest = len - w;
 	if (rest > VSOCK_BUF_CAP - conn->buf_len) {
 		/* More than the credit we gave: the guest broke the protocol. */
-		conn_close_host(conn, TELL_RST);
+		vsock_conn_close_host(conn, TELL_RST);
 		return;
 	}
 	if (rest)
-		conn_buffer(conn, c->iov, c->nout, VSOCK_HDR_SIZE + w, NULL, rest);
+		vsock_conn_buffer(conn, c->iov, c->nout, VSOCK_HDR_SIZE + w, NULL, rest);
 	conn_credit_check(conn);
 }
 
-static void conn_guest_shutdown(struct vsock_conn *conn, uint32_t flags)
+static void vsock_conn_guest_shutdown(struct vsock_conn *conn, uint32_t flags)
 {
 	if (flags & VSOCK_SHUTDOWN_RCV)
 		conn->guest_no_rcv = true;
 	if (flags & VSOCK_SHUTDOWN_SEND)
 		conn->guest_eof = true;
 	if (conn->hup && conn->guest_no_rcv)
-		conn_close_host(conn, TELL_SHUTDOWN | TELL_RST); /* nothing left to carry */
+		vsock_conn_close_host(conn, TELL_SHUTDOWN | TELL_RST); /* nothing left to carry */
 	else
-		conn_drained(conn);
+		vsock_conn_drained(conn);
 }
 
 /* The guest accepted a host-initiated connection: tell the host process, then relay. */
-static void conn_established(struct vsock_conn *conn)
+static void vsock_host_established(struct vsock_conn *conn)
 {
 	char ok[24];
 	int n = snprintf(ok, sizeof(ok), "OK %u\n", conn->host_port);
 	conn->state = CONN_OPEN;
-	conn_buffer(conn, NULL, 0, 0, ok, (uint32_t)n);
+	vsock_conn_buffer(conn, NULL, 0, 0, ok, (uint32_t)n);
 	conn->buf_extra = (uint32_t)n;
-	conn_flush(conn);
+	vsock_conn_flush(conn);
 }
 
 /* A guest REQUEST to host port hdr->dst_port: connect to "<uds_path>_<port>". */
-static void guest_connect(struct vsock_state *st, const struct vsock_hdr *hdr)
+static void vsock_host_connect(struct vsock_state *st, const struct vsock_hdr *hdr)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	int n =
 	    snprintf(addr.sun_path, sizeof(addr.sun_path), "%s_%u", st->uds_path, hdr->dst_port);
 	if (n < 0 || (size_t)n >= sizeof(addr.sun_path)) {
-		rst_reply(st, hdr);
+		vsock_rst_reply(st, hdr);
 		return;
 	}
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		rst_reply(st, hdr);
+		vsock_rst_reply(st, hdr);
 		return;
 	}
 	/* A Unix connect never goes in progress: it succeeds, or fails with nobody listening
 	 * (ENOENT, ECONNREFUSED) or a full backlog (EAGAIN). */
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
 		close(fd);
-		rst_reply(st, hdr);
+		vsock_rst_reply(st, hdr);
 		return;
 	}
-	struct vsock_conn *conn = conn_alloc(st, fd);
+	struct vsock_conn *conn = vsock_conn_alloc(st, fd);
 	if (!conn) {
 		close(fd);
-		rst_reply(st, hdr);
+		vsock_rst_reply(st, hdr);
 		return;
 	}
 	conn->state = CONN_OPEN;
-	conn_key(conn, hdr->dst_port, hdr->src_port);
+	vsock_conn_key(conn, hdr->dst_port, hdr->src_port);
 	conn->peer_buf_alloc = hdr->buf_alloc;
 	conn->peer_fwd_cnt = hdr->fwd_cnt;
 	conn->tell = TELL_RESPONSE;
-	conn_enqueue(conn);
-	conn_sync(conn);
+	vsock_conn_enqueue(conn);
+	vsock_conn_sync(conn);
 }
 
 /* One packet from the guest whose header passed the structural checks. */
@@ -566,62 +566,62 @@ static void tx_packet(struct vsock_state *st, const struct vsock_hdr *hdr, const
 {
 	if (hdr->src_cid != st->guest_cid || hdr->dst_cid != VSOCK_HOST_CID ||
 	    hdr->type != VSOCK_TYPE_STREAM) {
-		rst_reply(st, hdr);
+		vsock_rst_reply(st, hdr);
 		return;
 	}
-	struct vsock_conn *conn = conn_lookup(st, hdr->dst_port, hdr->src_port);
+	struct vsock_conn *conn = vsock_conn_lookup(st, hdr->dst_port, hdr->src_port);
 	if (conn && conn->state == CONN_CLOSING) {
 		/* Our RST is on its way; a new REQUEST means the guest has moved on. */
 		if (hdr->op != VSOCK_OP_RST && hdr->op != VSOCK_OP_REQUEST)
 			return;
-		conn_free(conn);
+		vsock_conn_free(conn);
 		conn = NULL;
 		if (hdr->op == VSOCK_OP_RST)
 			return;
 	}
 	if (!conn) {
 		if (hdr->op == VSOCK_OP_REQUEST)
-			guest_connect(st, hdr);
+			vsock_host_connect(st, hdr);
 		else
-			rst_reply(st, hdr);
+			vsock_rst_reply(st, hdr);
 		return;
 	}
 	conn->peer_buf_alloc = hdr->buf_alloc;
 	conn->peer_fwd_cnt = hdr->fwd_cnt;
 	switch (hdr->op) {
 	case VSOCK_OP_RST:
-		conn_free(conn);
+		vsock_conn_free(conn);
 		return;
 	case VSOCK_OP_RESPONSE:
 		if (conn->state != CONN_CONNECTING || (conn->tell & TELL_REQUEST))
-			conn_close_host(conn, TELL_RST);
+			vsock_conn_close_host(conn, TELL_RST);
 		else
-			conn_established(conn);
+			vsock_host_established(conn);
 		break;
 	case VSOCK_OP_RW:
 		if (conn->state != CONN_OPEN || conn->guest_eof)
-			conn_close_host(conn, TELL_RST);
+			vsock_conn_close_host(conn, TELL_RST);
 		else
-			conn_write(conn, c, hdr->len);
+			vsock_conn_write(conn, c, hdr->len);
 		break;
 	case VSOCK_OP_CREDIT_UPDATE:
 		break; /* the credit fields were taken above */
 	case VSOCK_OP_CREDIT_REQUEST:
 		conn->credit_asked = true;
 		conn->tell |= TELL_CREDIT;
-		conn_enqueue(conn);
+		vsock_conn_enqueue(conn);
 		break;
 	case VSOCK_OP_SHUTDOWN:
 		if (conn->state != CONN_OPEN)
-			conn_close_host(conn, TELL_RST);
+			vsock_conn_close_host(conn, TELL_RST);
 		else
-			conn_guest_shutdown(conn, hdr->flags);
+			vsock_conn_guest_shutdown(conn, hdr->flags);
 		break;
 	default: /* a second REQUEST, or no op at all */
-		conn_close_host(conn, TELL_RST);
+		vsock_conn_close_host(conn, TELL_RST);
 		break;
 	}
-	conn_sync(conn);
+	vsock_conn_sync(conn);
 }
 
 /* --- Failing and stopping --- */
@@ -630,13 +630,13 @@ static void tx_packet(struct vsock_state *st, const struct vsock_hdr *hdr, const
 static void vsock_stop(struct vsock_state *st)
 {
 	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++)
-		conn_free(&st->conns[i]);
+		vsock_conn_free(&st->conns[i]);
 	memset(st->queued, 0, sizeof(st->queued));
 	st->runq_head = st->runq_len = 0;
 	st->rst_head = st->rst_len = 0;
 	st->tx_blocked = false;
 	if (st->listening)
-		event_loop_del(st_vdev(st)->loop, st->listen_fd);
+		event_loop_del(vsock_vdev(st)->loop, st->listen_fd);
 	st->listening = false;
 }
 
@@ -650,7 +650,7 @@ static void vsock_fail(struct vsock_state *st, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	virtio_dev_fail(st_vdev(st), "%s", msg);
+	virtio_dev_fail(vsock_vdev(st), "%s", msg);
 	/* Nothing is served until the driver resets us: stop the sockets too, or their
 	 * level-triggered events would spin the loop. */
 	vsock_stop(st);
@@ -658,7 +658,7 @@ static void vsock_fail(struct vsock_state *st, const char *fmt, ...)
 
 static void tx_run(struct vsock_state *st)
 {
-	struct virtio_dev *vdev = st_vdev(st);
+	struct virtio_dev *vdev = vsock_vdev(st);
 	struct vq *vq = &vdev->vqs[VSOCK_TXQ];
 	struct vq_chain c = {.iov = st->tx_iov, .iov_cap = VQ_MAX_SIZE};
 	const char *why;
@@ -732,7 +732,7 @@ static uint32_t put_hdr(struct vsock_conn *conn, const struct vq_chain *c, uint1
 }
 
 /* What conn should send next, dropping wishes that no longer hold; 0: nothing. */
-static unsigned conn_pending(struct vsock_conn *conn)
+static unsigned vsock_conn_pending(struct vsock_conn *conn)
 {
 	if (conn->state == CONN_FREE)
 		return 0;
@@ -743,7 +743,7 @@ static unsigned conn_pending(struct vsock_conn *conn)
 	if (conn->tell & TELL_DATA) {
 		if (conn_can_read(conn))
 			return TELL_DATA;
-		conn->tell &= ~TELL_DATA; /* re-armed by conn_sync when credit comes */
+		conn->tell &= ~TELL_DATA; /* re-armed by vsock_conn_sync when credit comes */
 	}
 	if (conn->tell & TELL_CREDIT) {
 		if (conn->credit_asked || conn->fwd_cnt != conn->fwd_cnt_told)
@@ -758,7 +758,7 @@ static unsigned conn_pending(struct vsock_conn *conn)
 }
 
 /* Whether the Unix peer has closed (both ways) or the socket has failed. */
-static short peer_gone(int fd)
+static short vsock_host_peer_gone(int fd)
 {
 	struct pollfd p = {.fd = fd, .events = 0};
 	if (poll(&p, 1, 0) <= 0)
@@ -772,7 +772,7 @@ static uint32_t rx_data(struct vsock_conn *conn, const struct vq_chain *c)
 {
 	struct vsock_state *st = conn->st;
 	uint32_t room = c->in_bytes - VSOCK_HDR_SIZE;
-	uint32_t credit = conn_credit(conn);
+	uint32_t credit = vsock_conn_credit(conn);
 	if (room > credit)
 		room = credit;
 	if (room > VSOCK_MAX_PAYLOAD)
@@ -791,20 +791,20 @@ static uint32_t rx_data(struct vsock_conn *conn, const struct vq_chain *c)
 	}
 	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 		conn->tell &= ~TELL_DATA;
-		conn_sync(conn);
+		vsock_conn_sync(conn);
 		return 0;
 	}
-	if (r == 0 && !conn->hup && !peer_gone(conn->fd)) {
+	if (r == 0 && !conn->hup && !vsock_host_peer_gone(conn->fd)) {
 		/* Half-closed: the host process still reads. Tell the guest we send no more. */
 		conn->host_eof = true;
 		conn->tell &= ~TELL_DATA;
 		uint32_t len = put_hdr(conn, c, VSOCK_OP_SHUTDOWN, 0, VSOCK_SHUTDOWN_SEND);
-		conn_drained(conn);
-		conn_sync(conn);
+		vsock_conn_drained(conn);
+		vsock_conn_sync(conn);
 		return len;
 	}
 	/* Closed or broken: SHUTDOWN now, RST next. */
-	conn_close_host(conn, TELL_RST);
+	vsock_conn_close_host(conn, TELL_RST);
 	return put_hdr(conn, c, VSOCK_OP_SHUTDOWN, 0, VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND);
 }
 
@@ -830,7 +830,7 @@ static uint32_t rx_conn(struct vsock_conn *conn, unsigned what, const struct vq_
 		return put_hdr(conn, c, VSOCK_OP_SHUTDOWN, 0, conn->shutdown_flags);
 	default: /* TELL_RST: the last word */
 		len = put_hdr(conn, c, VSOCK_OP_RST, 0, 0);
-		conn_free(conn);
+		vsock_conn_free(conn);
 		return len;
 	}
 }
@@ -854,9 +854,9 @@ static uint32_t rx_rst(struct vsock_state *st, const struct vq_chain *c)
 
 /* Fill rx buffers: RST answers first, then the connections round-robin, one packet each
  * per turn. Bounded; the rest continues from a requeued notify. */
-static void rx_run(struct vsock_state *st)
+static void vsock_rx_run(struct vsock_state *st)
 {
-	struct virtio_dev *vdev = st_vdev(st);
+	struct virtio_dev *vdev = vsock_vdev(st);
 	struct vq *vq = &vdev->vqs[VSOCK_RXQ];
 	struct vq_chain c = {.iov = st->rx_iov, .iov_cap = VQ_MAX_SIZE};
 	const char *why;
@@ -873,7 +873,7 @@ static void rx_run(struct vsock_state *st)
 		unsigned what = 0;
 		if (!st->rst_len) {
 			conn = &st->conns[st->runq[st->runq_head]];
-			what = conn_pending(conn);
+			what = vsock_conn_pending(conn);
 			if (!what) {
 				st->queued[st->runq[st->runq_head]] = false;
 				st->runq_head = (st->runq_head + 1) % VSOCK_MAX_CONNS;
@@ -899,10 +899,10 @@ static void rx_run(struct vsock_state *st)
 			/* To the back of the queue, if it still wants to send. */
 			st->runq_head = (st->runq_head + 1) % VSOCK_MAX_CONNS;
 			st->runq_len--;
-			st->queued[conn_index(conn)] = false;
+			st->queued[vsock_conn_index(conn)] = false;
 			len = rx_conn(conn, what, &c);
 			if (conn->state != CONN_FREE && conn->tell)
-				conn_enqueue(conn);
+				vsock_conn_enqueue(conn);
 		}
 		if (!len) {
 			vq_unpop(vq, 1);
@@ -922,7 +922,7 @@ static void rx_run(struct vsock_state *st)
 /* --- Host side: the listening socket and each connection's socket --- */
 
 /* "CONNECT <port>\n", nothing more or less. */
-static bool parse_connect(const char *line, unsigned len, uint32_t *port)
+static bool host_parse_connect(const char *line, unsigned len, uint32_t *port)
 {
 	static const char verb[] = "CONNECT ";
 	unsigned v = sizeof(verb) - 1;
@@ -944,7 +944,7 @@ static bool parse_connect(const char *line, unsigned len, uint32_t *port)
 }
 
 /* A host port no live connection uses. At most VSOCK_MAX_CONNS are taken, so this ends. */
-static uint32_t alloc_host_port(struct vsock_state *st)
+static uint32_t vsock_conn_new_host_port(struct vsock_state *st)
 {
 	for (;;) {
 		uint32_t p = st->next_host_port++;
@@ -960,7 +960,7 @@ static uint32_t alloc_host_port(struct vsock_state *st)
 
 /* Read the CONNECT line without consuming a byte past its newline: those belong to the
  * guest. */
-static void conn_read_line(struct vsock_conn *conn)
+static void host_read_line(struct vsock_conn *conn)
 {
 	char *at = conn->line + conn->line_len;
 	size_t room = VSOCK_LINE_MAX - conn->line_len;
@@ -968,55 +968,55 @@ static void conn_read_line(struct vsock_conn *conn)
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (n <= 0) {
-		conn_free(conn);
+		vsock_conn_free(conn);
 		return;
 	}
 	const char *nl = memchr(at, '\n', (size_t)n);
 	size_t take = nl ? (size_t)(nl - at) + 1 : (size_t)n;
 	if (recv(conn->fd, at, take, MSG_DONTWAIT) != (ssize_t)take) {
-		conn_free(conn);
+		vsock_conn_free(conn);
 		return;
 	}
 	conn->line_len = (uint8_t)(conn->line_len + take);
 	uint32_t port;
 	if (!nl) {
 		if (conn->line_len == VSOCK_LINE_MAX)
-			conn_free(conn); /* no newline within the bound */
+			vsock_conn_free(conn); /* no newline within the bound */
 		return;
 	}
-	if (!parse_connect(conn->line, conn->line_len, &port)) {
-		conn_free(conn);
+	if (!host_parse_connect(conn->line, conn->line_len, &port)) {
+		vsock_conn_free(conn);
 		return;
 	}
 	conn->state = CONN_CONNECTING;
-	conn_key(conn, alloc_host_port(conn->st), port);
+	vsock_conn_key(conn, vsock_conn_new_host_port(conn->st), port);
 	conn->tell = TELL_REQUEST;
-	conn_enqueue(conn);
+	vsock_conn_enqueue(conn);
 }
 
 /* The Unix peer hung up or the socket failed (epoll said so and poll confirmed). */
-static void conn_hup(struct vsock_conn *conn, bool error)
+static void host_hup(struct vsock_conn *conn, bool error)
 {
 	if (conn->state == CONN_LINE) {
-		conn_free(conn);
+		vsock_conn_free(conn);
 		return;
 	}
 	if (conn->watched)
-		event_loop_del(st_vdev(conn->st)->loop, conn->fd);
+		event_loop_del(vsock_vdev(conn->st)->loop, conn->fd);
 	conn->watched = false;
 	conn->hup = true;
 	conn->buf_len = 0; /* nobody will read it */
 	conn->buf_extra = 0;
 	if (conn->state == CONN_OPEN && !error && !conn->host_eof && !conn->guest_no_rcv)
-		return; /* conn_sync drains what the peer wrote before closing, then ends */
-	conn_close_host(conn, TELL_SHUTDOWN | TELL_RST);
+		return; /* vsock_conn_sync drains what the peer wrote before closing, then ends */
+	vsock_conn_close_host(conn, TELL_SHUTDOWN | TELL_RST);
 }
 
-static void conn_event(void *ctx, uint32_t events)
+static void host_conn_event(void *ctx, uint32_t events)
 {
 	struct vsock_conn *conn = ctx;
 	struct vsock_state *st = conn->st;
-	struct virtio_dev *vdev = st_vdev(st);
+	struct virtio_dev *vdev = vsock_vdev(st);
 
 	virtio_dev_lock(vdev);
 	if (!virtio_dev_live(vdev)) {
@@ -1029,35 +1029,35 @@ static void conn_event(void *ctx, uint32_t events)
 	if (conn->fd < 0 || !conn->watched)
 		goto out;
 	if (events & (EPOLLHUP | EPOLLERR)) {
-		short gone = peer_gone(conn->fd);
+		short gone = vsock_host_peer_gone(conn->fd);
 		if (gone) {
-			conn_hup(conn, gone & POLLERR);
-			conn_sync(conn);
+			host_hup(conn, gone & POLLERR);
+			vsock_conn_sync(conn);
 			goto run;
 		}
 	}
 	if (conn->state == CONN_LINE) {
 		if (events & EPOLLIN)
-			conn_read_line(conn);
+			host_read_line(conn);
 	} else {
 		if (events & EPOLLOUT)
-			conn_flush(conn);
+			vsock_conn_flush(conn);
 		if ((events & EPOLLIN) && conn->state == CONN_OPEN) {
 			conn->tell |= TELL_DATA;
-			conn_enqueue(conn);
+			vsock_conn_enqueue(conn);
 		}
 	}
-	conn_sync(conn);
+	vsock_conn_sync(conn);
 run:
-	rx_run(st);
+	vsock_rx_run(st);
 out:
 	virtio_dev_unlock(vdev);
 }
 
-static void listen_event(void *ctx, uint32_t events)
+static void host_listen_event(void *ctx, uint32_t events)
 {
 	struct vsock_state *st = ctx;
-	struct virtio_dev *vdev = st_vdev(st);
+	struct virtio_dev *vdev = vsock_vdev(st);
 	(void)events;
 
 	virtio_dev_lock(vdev);
@@ -1072,15 +1072,15 @@ static void listen_event(void *ctx, uint32_t events)
 				         strerror(errno));
 			break;
 		}
-		struct vsock_conn *conn = conn_alloc(st, fd);
+		struct vsock_conn *conn = vsock_conn_alloc(st, fd);
 		if (!conn) {
 			close(fd);
 			continue;
 		}
 		conn->state = CONN_LINE;
-		conn_sync(conn);
+		vsock_conn_sync(conn);
 	}
-	rx_run(st);
+	vsock_rx_run(st);
 	virtio_dev_unlock(vdev);
 }
 
@@ -1120,7 +1120,7 @@ static void vsock_notify(struct virtio_dev *vdev, unsigned q)
 	/* rx: new buffers; tx: answers to send. The event queue is never used: Ember sends
 	 * no TRANSPORT_RESET (it has no migration). */
 	if (q != VSOCK_EVQ && virtio_dev_live(vdev))
-		rx_run(st);
+		vsock_rx_run(st);
 }
 
 static const struct virtio_dev_ops vsock_ops = {
@@ -1135,7 +1135,7 @@ static const struct virtio_dev_ops vsock_ops = {
 };
 
 /* Bind and listen on path, after making sure no one else is listening there. */
-static int vsock_listen(struct vsock_state *st, char *err, size_t errlen)
+static int vsock_host_listen(struct vsock_state *st, char *err, size_t errlen)
 {
 	const char *path = st->uds_path;
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
@@ -1227,7 +1227,7 @@ int vsock_create(struct virtio_vsock *v, const struct vsock_config *cfg, char *e
 	st->guest_cid = cfg->guest_cid;
 	strcpy(st->uds_path, cfg->uds_path);
 	st->next_host_port = VSOCK_HOST_PORT_FIRST;
-	st->listen_handler = (struct el_handler){listen_event, st};
+	st->listen_handler = (struct el_handler){host_listen_event, st};
 	memset(st->hash, 0xff, sizeof(st->hash));
 
 	/* Every connection's buffer up front; untouched pages cost nothing. */
@@ -1243,13 +1243,13 @@ int vsock_create(struct virtio_vsock *v, const struct vsock_config *cfg, char *e
 	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++) {
 		struct vsock_conn *conn = &st->conns[i];
 		conn->st = st;
-		conn->h = (struct el_handler){conn_event, conn};
+		conn->h = (struct el_handler){host_conn_event, conn};
 		conn->buf = st->bufs + (size_t)i * VSOCK_BUF_CAP;
 		conn->fd = -1;
 		conn->hnext = -1;
 	}
 
-	r = vsock_listen(st, err, errlen);
+	r = vsock_host_listen(st, err, errlen);
 	if (r)
 		goto fail;
 
