@@ -29,7 +29,8 @@ DEV_SRCS  := src/devices/serial.c src/devices/i8042.c src/devices/power.c src/de
 ACPI_SRCS := src/acpi/aml.c src/arch/x86/acpi_tables.c
 VIRTIO_SRCS := src/virtio/virtqueue.c src/virtio/virtio_dev.c src/virtio/mmio.c src/virtio/rng.c \
                src/virtio/blk.c src/virtio/blk_sync.c src/virtio/blk_uring.c \
-               src/virtio/net.c src/virtio/tap.c src/virtio/vsock.c src/virtio/iov.c
+               src/virtio/net.c src/virtio/tap.c src/virtio/vsock.c src/virtio/vsock_conn.c \
+               src/virtio/vsock_host.c src/virtio/iov.c
 API_SRCS  := src/api/parse.c src/api/config_json.c src/api/http.c src/api/server.c \
              src/api/vmm_api.c src/api/api_mode.c
 # The seccomp filters: the rules (filters.c) are compiled to BPF at build time by
@@ -81,7 +82,8 @@ test_blk_SRCS         := src/virtio/blk.c src/virtio/blk_sync.c src/virtio/blk_u
                          $(VIRTIO_TEST_SRCS)
 test_blk_LIBS         := -luring
 test_net_SRCS         := src/virtio/net.c src/virtio/tap.c $(VIRTIO_TEST_SRCS)
-test_vsock_SRCS       := src/virtio/vsock.c $(VIRTIO_TEST_SRCS)
+test_vsock_SRCS       := src/virtio/vsock.c src/virtio/vsock_conn.c src/virtio/vsock_host.c \
+                         $(VIRTIO_TEST_SRCS)
 test_i8042_SRCS       := src/devices/i8042.c
 test_jailer_args_SRCS   := src/jailer/args.c
 test_jailer_cgroup_SRCS := src/jailer/cgroup.c src/jailer/msg.c src/jailer/path.c

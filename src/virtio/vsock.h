@@ -24,7 +24,7 @@ struct vsock_state;
 
 struct virtio_vsock {
 	struct virtio_dev vdev;
-	/* private: owned by vsock.c */
+	/* private: owned by vsock.c, vsock_conn.c and vsock_host.c (vsock_impl.h) */
 	struct vsock_state *st; /* NULL until vsock_create succeeds */
 };
 
