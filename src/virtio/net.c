@@ -134,107 +134,81 @@ static void net_rx_forget_held(struct virtio_net *n)
 	n->rx_held_room = 0;
 }
 
-/*
- * Move one frame from the tap into the guest's rx buffers. Without MRG_RXBUF one chain
- * takes the whole frame (the driver sizes its buffers for that, 5.1.6.3.1). With it, pop
- * chains until they hold the largest frame the tap can give, or the ring runs dry; read
- * once across all of them, then give the guest the ones the frame filled and put the rest
- * back. A ring with less room than rx_need (the largest frame the guest agreed to) waits
- * for the guest's next kick.
- */
-static enum net_rx_result net_rx_one(struct virtio_net *n)
+/* The rx chains popped for one frame, the held ones first. */
+struct net_rx_batch {
+	unsigned nchains, niov; /* chains, and the rx_iov entries they fill */
+	uint64_t room;          /* bytes they hold */
+	bool ring_empty;        /* vq_pop found no more */
+};
+
+/* Pop rx chains into b until they can take the largest frame (one chain without
+ * MRG_RXBUF), the ring runs dry, or rx_iov could not hold another. Returns false once the
+ * device has failed (a malformed chain). */
+static bool net_rx_gather(struct virtio_net *n, struct net_rx_batch *b)
 {
 	struct vq *vq = &n->vdev.vqs[NET_RXQ];
-	unsigned nchains = n->rx_held, niov = n->rx_held_iov;
-	uint64_t room = n->rx_held_room;
-	bool ring_empty = false;
 	const char *why;
-
-	net_rx_forget_held(n); /* taken: pushed, put back or held again below */
-
 	for (;;) {
-		struct vq_chain *c = &n->rx_chains[nchains];
-		c->iov = n->rx_iov + niov;
-		c->iov_cap = NET_RX_IOV - 1 - niov; /* the last one is for rx_spill */
+		struct vq_chain *c = &n->rx_chains[b->nchains];
+		c->iov = n->rx_iov + b->niov;
+		c->iov_cap = NET_RX_IOV - 1 - b->niov; /* the last one is for rx_spill */
 		int r = vq_pop(vq, c, &why);
 		if (r < 0) {
 			virtio_dev_fail(&n->vdev, "rx queue: %s", why);
-			return NET_RX_STOP;
+			return false;
 		}
 		if (r == 0) {
-			ring_empty = true;
-			break;
+			b->ring_empty = true;
+			return true;
 		}
-		nchains++;
+		b->nchains++;
 		if (c->nout) {
 			virtio_dev_fail(&n->vdev, "rx buffer %u is device-readable", c->head);
-			return NET_RX_STOP;
+			return false;
 		}
 		if (c->in_bytes < NET_HDR_SIZE) {
 			virtio_dev_fail(&n->vdev,
 			                "rx buffer %u has %u bytes, less than the %u-byte header",
 			                c->head, c->in_bytes, NET_HDR_SIZE);
-			return NET_RX_STOP;
+			return false;
 		}
-		niov += c->nin;
-		room += c->in_bytes;
-		if (!n->mrg_rxbuf || room >= NET_MAX_CHAIN)
-			break;
+		b->niov += c->nin;
+		b->room += c->in_bytes;
+		if (!n->mrg_rxbuf || b->room >= NET_MAX_CHAIN)
+			return true;
 		/* Every descriptor is out (nothing more can come) or the next chain might
 		 * not fit rx_iov: read into what there is. A frame that does not fit is
-		 * dropped below. */
-		if (nchains == vq->size || NET_RX_IOV - 1 - niov < 2u * vq->size)
-			break;
+		 * dropped by the caller. */
+		if (b->nchains == vq->size || NET_RX_IOV - 1 - b->niov < 2u * vq->size)
+			return true;
 	}
-	/* Out of room, and more buffers may come: wait for the guest's kick instead of
-	 * polling a tap whose frames have nowhere to go. */
-	if (nchains == 0 || (ring_empty && room < n->rx_need)) {
-		/* Keep the chains rather than put them back: the empty vq_pop asked the guest
-		 * (EVENT_IDX) to kick at its next buffer, and vq_unpop would move that request
-		 * back behind buffers it already published, so the kick would never come. */
-		n->rx_held = nchains;
-		n->rx_held_iov = niov;
-		n->rx_held_room = room;
-		n->rx_stalled = true;
-		net_watch_update(n);
-		return NET_RX_STOP;
-	}
+}
 
-	n->rx_iov[niov].iov_base = &n->rx_spill;
-	n->rx_iov[niov].iov_len = 1;
-	ssize_t len = readv(n->tap_fd, n->rx_iov, (int)niov + 1);
-	if (len < 0) {
-		int e = errno;
-		vq_unpop(vq, (uint16_t)nchains);
-		if (e != EAGAIN && e != EINTR)
-			net_tap_error(n, "read", e);
-		return NET_RX_STOP;
-	}
-	/* The frame reached rx_spill: it did not fit and the tun driver cut it short. Or it
-	 * is longer than the guest's MTU allows. */
-	bool cut = (uint64_t)len > room || len < NET_HDR_SIZE;
-	if (cut || net_rx_too_long(n, n->rx_iov, niov, (uint64_t)len)) {
-		vq_unpop(vq, (uint16_t)nchains);
-		n->rx_dropped++;
-		if (!n->rx_drop_logged) {
-			n->rx_drop_logged = true;
-			if (cut)
-				log_warn(
-				    "%s: dropped a frame from tap '%s' larger than the guest's "
-				    "rx buffers (%llu bytes); said once",
-				    n->vdev.name, n->tap,
-				    (unsigned long long)(room - NET_HDR_SIZE));
-			else
-				log_warn("%s: dropped a %zd-byte frame from tap '%s': over the "
-				         "guest's MTU %u (is the tap's larger?); said once",
-				         n->vdev.name, len - NET_HDR_SIZE, n->tap, n->mtu);
-		}
-		return NET_RX_DROPPED;
-	}
+/* A frame the guest cannot take: cut (it reached rx_spill, or is shorter than the header)
+ * or over the guest's MTU. Counted, and said once per device. */
+static void net_rx_drop(struct virtio_net *n, bool cut, ssize_t len, uint64_t room)
+{
+	n->rx_dropped++;
+	if (n->rx_drop_logged)
+		return;
+	n->rx_drop_logged = true;
+	if (cut)
+		log_warn("%s: dropped a frame from tap '%s' larger than the guest's rx buffers "
+		         "(%llu bytes); said once",
+		         n->vdev.name, n->tap, (unsigned long long)(room - NET_HDR_SIZE));
+	else
+		log_warn("%s: dropped a %zd-byte frame from tap '%s': over the guest's MTU %u (is "
+		         "the tap's larger?); said once",
+		         n->vdev.name, len - NET_HDR_SIZE, n->tap, n->mtu);
+}
 
-	/* How many chains the frame spans: each is filled before the next. */
+/* Give the guest the chains a len-byte frame filled, each before the next, with the
+ * header's num_buffers; put the other chains of nchains back. */
+static void net_rx_deliver(struct virtio_net *n, unsigned nchains, uint32_t len)
+{
+	struct vq *vq = &n->vdev.vqs[NET_RXQ];
 	unsigned used = 0;
-	for (uint64_t left = (uint64_t)len; left; used++)
+	for (uint64_t left = len; left; used++)
 		left -= left < n->rx_chains[used].in_bytes ? left : n->rx_chains[used].in_bytes;
 
 	/* The tun driver writes the header up to num_buffers and skips that field. It also
@@ -246,7 +220,7 @@ static enum net_rx_result net_rx_one(struct virtio_net *n)
 	if (!n->guest_csum)
 		iov_write(n->rx_chains[0].iov, n->rx_chains[0].nin, NET_HDR_FLAGS, "", 1);
 
-	uint32_t left = (uint32_t)len;
+	uint32_t left = len;
 	for (unsigned i = 0; i < used; i++) {
 		uint32_t l = left < n->rx_chains[i].in_bytes ? left : n->rx_chains[i].in_bytes;
 		vq_push(vq, n->rx_chains[i].head, l);
@@ -254,7 +228,58 @@ static enum net_rx_result net_rx_one(struct virtio_net *n)
 	}
 	vq_unpop(vq, (uint16_t)(nchains - used));
 	n->rx_frames++;
-	n->rx_bytes += (uint64_t)len - NET_HDR_SIZE;
+	n->rx_bytes += len - NET_HDR_SIZE;
+}
+
+/*
+ * Move one frame from the tap into the guest's rx buffers. Without MRG_RXBUF one chain
+ * takes the whole frame (the driver sizes its buffers for that, 5.1.6.3.1). With it, pop
+ * chains until they hold the largest frame the tap can give, or the ring runs dry; read
+ * once across all of them, then give the guest the ones the frame filled and put the rest
+ * back. A ring with less room than rx_need (the largest frame the guest agreed to) waits
+ * for the guest's next kick.
+ */
+static enum net_rx_result net_rx_one(struct virtio_net *n)
+{
+	struct vq *vq = &n->vdev.vqs[NET_RXQ];
+	struct net_rx_batch b = {n->rx_held, n->rx_held_iov, n->rx_held_room, false};
+
+	net_rx_forget_held(n); /* taken: pushed, put back or held again below */
+	if (!net_rx_gather(n, &b))
+		return NET_RX_STOP;
+	/* Out of room, and more buffers may come: wait for the guest's kick instead of
+	 * polling a tap whose frames have nowhere to go. */
+	if (b.nchains == 0 || (b.ring_empty && b.room < n->rx_need)) {
+		/* Keep the chains rather than put them back: the empty vq_pop asked the guest
+		 * (EVENT_IDX) to kick at its next buffer, and vq_unpop would move that request
+		 * back behind buffers it already published, so the kick would never come. */
+		n->rx_held = b.nchains;
+		n->rx_held_iov = b.niov;
+		n->rx_held_room = b.room;
+		n->rx_stalled = true;
+		net_watch_update(n);
+		return NET_RX_STOP;
+	}
+
+	n->rx_iov[b.niov].iov_base = &n->rx_spill;
+	n->rx_iov[b.niov].iov_len = 1;
+	ssize_t len = readv(n->tap_fd, n->rx_iov, (int)b.niov + 1);
+	if (len < 0) {
+		int e = errno;
+		vq_unpop(vq, (uint16_t)b.nchains);
+		if (e != EAGAIN && e != EINTR)
+			net_tap_error(n, "read", e);
+		return NET_RX_STOP;
+	}
+	/* The frame reached rx_spill: it did not fit and the tun driver cut it short. Or it
+	 * is longer than the guest's MTU allows. */
+	bool cut = (uint64_t)len > b.room || len < NET_HDR_SIZE;
+	if (cut || net_rx_too_long(n, n->rx_iov, b.niov, (uint64_t)len)) {
+		vq_unpop(vq, (uint16_t)b.nchains);
+		net_rx_drop(n, cut, len, b.room);
+		return NET_RX_DROPPED;
+	}
+	net_rx_deliver(n, b.nchains, (uint32_t)len);
 	return NET_RX_DELIVERED;
 }
 
