@@ -60,7 +60,8 @@ JAILER_OBJS := $(JAILER_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_TESTS := test_guest_mem test_initrd test_kernel test_elf_load test_boot_tables test_cpuid test_bus \
               test_serial test_config test_aml test_acpi_tables test_power test_virtqueue \
               test_blk test_net test_vsock test_i8042 test_api_parse test_api_http \
-              test_jailer_args test_jailer_cgroup test_jailer_elf test_seccomp test_devices
+              test_jailer_args test_jailer_cgroup test_jailer_elf test_seccomp test_devices \
+              test_snapshot_file
 test_guest_mem_SRCS   := src/base/guest_mem.c
 test_initrd_SRCS      := src/vmm/initrd.c src/base/guest_mem.c src/base/file_io.c
 test_kernel_SRCS      := src/arch/x86/kernel.c src/arch/x86/elf_load.c src/base/guest_mem.c \
@@ -74,6 +75,7 @@ test_config_SRCS      := src/base/config.c src/cli.c
 test_aml_SRCS         := src/acpi/aml.c
 test_acpi_tables_SRCS := src/arch/x86/acpi_tables.c src/acpi/aml.c src/base/guest_mem.c
 test_power_SRCS       := src/devices/power.c src/devices/pvpanic.c
+test_snapshot_file_SRCS := src/base/snapshot_file.c src/base/crc32c.c
 # Virtio device tests drive a device through the fake guest driver in virtio_harness.c.
 VIRTIO_TEST_SRCS := tests/unit/virtio_harness.c src/virtio/virtqueue.c src/virtio/virtio_dev.c src/virtio/iov.c \
                     src/base/event_loop.c src/base/guest_mem.c src/base/log.c
