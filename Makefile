@@ -20,11 +20,12 @@ DESTDIR ?=
 
 # The monitor, by subsystem.
 CORE_SRCS := src/main.c src/cli.c src/base/config.c src/base/log.c src/base/signals.c src/doctor.c src/base/file_io.c \
+             src/base/crc32c.c src/base/snapshot_file.c \
              src/default_guest.c
 VMM_SRCS  := src/base/kvm.c src/vmm/vm.c src/vmm/initrd.c src/vmm/vcpu.c src/base/event_loop.c src/vmm/vmm_thread.c \
              src/base/term.c src/base/guest_mem.c src/base/bus.c src/vmm/devices.c
 X86_SRCS  := src/arch/x86/arch.c src/arch/x86/kernel.c src/arch/x86/boot_tables.c src/arch/x86/boot_vcpu.c \
-             src/arch/x86/elf_load.c src/arch/x86/cpuid.c
+             src/arch/x86/elf_load.c src/arch/x86/cpuid.c src/arch/x86/vcpu_state.c
 DEV_SRCS  := src/devices/serial.c src/devices/i8042.c src/devices/power.c src/devices/pvpanic.c
 ACPI_SRCS := src/acpi/aml.c src/arch/x86/acpi_tables.c
 VIRTIO_SRCS := src/virtio/virtqueue.c src/virtio/virtio_dev.c src/virtio/mmio.c src/virtio/rng.c \
@@ -61,7 +62,7 @@ UNIT_TESTS := test_guest_mem test_initrd test_kernel test_elf_load test_boot_tab
               test_serial test_config test_aml test_acpi_tables test_power test_virtqueue \
               test_blk test_net test_vsock test_i8042 test_api_parse test_api_http \
               test_jailer_args test_jailer_cgroup test_jailer_elf test_seccomp test_devices \
-              test_snapshot_file
+              test_snapshot_file test_vcpu_state
 test_guest_mem_SRCS   := src/base/guest_mem.c
 test_initrd_SRCS      := src/vmm/initrd.c src/base/guest_mem.c src/base/file_io.c
 test_kernel_SRCS      := src/arch/x86/kernel.c src/arch/x86/elf_load.c src/base/guest_mem.c \
@@ -76,6 +77,7 @@ test_aml_SRCS         := src/acpi/aml.c
 test_acpi_tables_SRCS := src/arch/x86/acpi_tables.c src/acpi/aml.c src/base/guest_mem.c
 test_power_SRCS       := src/devices/power.c src/devices/pvpanic.c
 test_snapshot_file_SRCS := src/base/snapshot_file.c src/base/crc32c.c
+test_vcpu_state_SRCS  := src/arch/x86/vcpu_state.c src/base/snapshot_file.c src/base/crc32c.c
 # Virtio device tests drive a device through the fake guest driver in virtio_harness.c.
 VIRTIO_TEST_SRCS := tests/unit/virtio_harness.c src/virtio/virtqueue.c src/virtio/virtio_dev.c src/virtio/iov.c \
                     src/base/event_loop.c src/base/guest_mem.c src/base/log.c
