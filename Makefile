@@ -31,7 +31,7 @@ ACPI_SRCS := src/acpi/aml.c src/arch/x86/acpi_tables.c
 VIRTIO_SRCS := src/virtio/virtqueue.c src/virtio/virtio_dev.c src/virtio/mmio.c src/virtio/rng.c \
                src/virtio/blk.c src/virtio/blk_sync.c src/virtio/blk_uring.c \
                src/virtio/net.c src/virtio/tap.c src/virtio/vsock.c src/virtio/vsock_conn.c \
-               src/virtio/vsock_host.c src/virtio/iov.c
+               src/virtio/vsock_host.c src/virtio/iov.c src/virtio/virtio_state.c src/virtio/vsock_state.c
 API_SRCS  := src/api/parse.c src/api/config_json.c src/api/http.c src/api/server.c \
              src/api/vmm_api.c src/api/api_mode.c
 # The seccomp filters: the rules (filters.c) are compiled to BPF at build time by
@@ -101,7 +101,7 @@ test_seccomp_SRCS     := $(SECCOMP_SRCS) src/base/log.c
 # The device table with every device it makes (vcpu.c for vm_stop, which devices call).
 test_devices_SRCS     := src/vmm/devices.c src/vmm/vcpu.c $(DEV_SRCS) $(VIRTIO_SRCS) \
                          src/base/bus.c src/base/event_loop.c src/base/guest_mem.c src/base/log.c \
-                         src/base/config.c $(SECCOMP_SRCS)
+                         src/base/config.c src/base/snapshot_file.c src/base/crc32c.c $(SECCOMP_SRCS)
 test_devices_LIBS     := -luring
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/unit/%)
 
