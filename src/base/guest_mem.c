@@ -28,19 +28,15 @@ unsigned gm_layout(uint64_t ram_bytes, gpa_t hole, gpa_t high,
 	return n;
 }
 
-int gm_create(struct guest_mem *gm, uint64_t ram_bytes, gpa_t hole, gpa_t high)
+/* Reserve ram_bytes of address space on a 2 MiB boundary (over-mapping by 2 MiB and
+ * trimming): with guest and host addresses congruent modulo 2 MiB, KVM can back guest
+ * pages with huge pages. prot: PROT_NONE for a range the caller maps over. */
+static uint8_t *map_aligned(uint64_t ram_bytes, int prot)
 {
-	memset(gm, 0, sizeof(*gm));
-	if (ram_bytes == 0 || ram_bytes > SIZE_MAX - HUGE_2M)
-		return -EINVAL;
-
-	/* Over-map by 2 MiB so guest RAM can start on a 2 MiB boundary: with guest and host
-	 * addresses congruent modulo 2 MiB, KVM can back guest pages with huge pages. */
 	size_t size = (size_t)ram_bytes + HUGE_2M;
-	uint8_t *map = mmap(NULL, size, PROT_READ | PROT_WRITE,
-	                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	uint8_t *map = mmap(NULL, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (map == MAP_FAILED)
-		return -errno;
+		return NULL;
 	uint8_t *base = (uint8_t *)(((uintptr_t)map + HUGE_2M - 1) & ~(uintptr_t)(HUGE_2M - 1));
 	size_t head = (size_t)(base - map);
 	if (head)
@@ -48,9 +44,12 @@ int gm_create(struct guest_mem *gm, uint64_t ram_bytes, gpa_t hole, gpa_t high)
 	size_t tail = size - head - ram_bytes;
 	if (tail)
 		munmap(base + ram_bytes, tail);
-	/* Advice only: fails harmlessly where THP is compiled out. */
-	madvise(base, ram_bytes, MADV_HUGEPAGE);
+	return base;
+}
 
+/* gm describes ram_bytes of RAM at base, laid out around the hole. */
+static void fill(struct guest_mem *gm, uint8_t *base, uint64_t ram_bytes, gpa_t hole, gpa_t high)
+{
 	gm->mapping = base;
 	gm->mapping_size = ram_bytes;
 	gm->ram_bytes = ram_bytes;
@@ -60,6 +59,19 @@ int gm_create(struct guest_mem *gm, uint64_t ram_bytes, gpa_t hole, gpa_t high)
 		gm->regions[i].host = base + offset;
 		offset += gm->regions[i].size;
 	}
+}
+
+int gm_create(struct guest_mem *gm, uint64_t ram_bytes, gpa_t hole, gpa_t high)
+{
+	memset(gm, 0, sizeof(*gm));
+	if (ram_bytes == 0 || ram_bytes > SIZE_MAX - HUGE_2M)
+		return -EINVAL;
+	uint8_t *base = map_aligned(ram_bytes, PROT_READ | PROT_WRITE);
+	if (!base)
+		return -errno;
+	/* Advice only: fails harmlessly where THP is compiled out. */
+	madvise(base, ram_bytes, MADV_HUGEPAGE);
+	fill(gm, base, ram_bytes, hole, high);
 	return 0;
 }
 
@@ -73,34 +85,16 @@ int gm_create_from_file(struct guest_mem *gm, int fd, uint64_t ram_bytes, gpa_t 
 		return -errno;
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != ram_bytes)
 		return -EINVAL;
-	/* Reserve an aligned range (as gm_create), then put the file over it. */
-	size_t size = (size_t)ram_bytes + HUGE_2M;
-	uint8_t *map =
-	    mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (map == MAP_FAILED)
+	uint8_t *base = map_aligned(ram_bytes, PROT_NONE);
+	if (!base)
 		return -errno;
-	uint8_t *base = (uint8_t *)(((uintptr_t)map + HUGE_2M - 1) & ~(uintptr_t)(HUGE_2M - 1));
-	size_t head = (size_t)(base - map);
 	if (mmap(base, (size_t)ram_bytes, PROT_READ | PROT_WRITE,
 	         MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, 0) == MAP_FAILED) {
 		int e = errno;
-		munmap(map, size);
+		munmap(base, (size_t)ram_bytes);
 		return -e;
 	}
-	if (head)
-		munmap(map, head);
-	size_t tail = size - head - ram_bytes;
-	if (tail)
-		munmap(base + ram_bytes, tail);
-	gm->mapping = base;
-	gm->mapping_size = ram_bytes;
-	gm->ram_bytes = ram_bytes;
-	gm->nregions = gm_layout(ram_bytes, hole, high, gm->regions);
-	uint64_t offset = 0;
-	for (unsigned i = 0; i < gm->nregions; i++) {
-		gm->regions[i].host = base + offset;
-		offset += gm->regions[i].size;
-	}
+	fill(gm, base, ram_bytes, hole, high);
 	return 0;
 }
 

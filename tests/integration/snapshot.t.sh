@@ -22,6 +22,21 @@ snap_take() {
 	cp "$T/err" "$T/before.err"
 }
 
+# snap_restore_until N: restore $T/state and $T/mem and end the process once the
+# guest printed count N (or after 30 s); $T/all is then the output before and after.
+snap_restore_until() {
+	snap restore "$T/state" "$T/mem" &
+	pid=$!
+	i=0
+	while [ $i -lt 300 ] && ! grep -q "^count $1\$" "$T/out" 2>/dev/null; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	kill "$pid" 2>/dev/null
+	wait "$pid"
+	cat "$T/before" "$T/out" >"$T/all"
+}
+
 # The last count printed before the snapshot.
 snap_last() {
 	grep -E '^count [0-9]+$' "$1" | tail -n 1 | sed 's/count //'
@@ -35,18 +50,9 @@ t_snapshot_counter_continues() {
 	[ -n "$last" ] || { expect_out '^count [0-9]+$'; return 0; }
 	[ -s "$T/state" ] && [ -s "$T/mem" ] || expect_err 'state and memory files^'
 	# A new process from the files: stop it with the counter at last + 20.
-	snap restore "$T/state" "$T/mem" &
-	pid=$!
-	i=0
-	while [ $i -lt 300 ] && ! grep -q "^count $((last + 20))\$" "$T/out" 2>/dev/null; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	kill "$pid" 2>/dev/null
-	wait "$pid"
+	snap_restore_until $((last + 20))
 	# Before and after, joined: the snapshot may fall inside a line, which the restored
 	# guest finishes. Every count from 1 on appears once, in order.
-	cat "$T/before" "$T/out" >"$T/all"
 	grep -E '^count [0-9]+$' "$T/all" | sed 's/count //' | awk \
 		'$1 != NR { print "line " NR ": count " $1; bad = 1; exit } END { exit bad }' \
 		>"$T/gaps" || _fail "a count repeated or skipped across the restore" "$T/gaps" "$T/all"
@@ -60,16 +66,7 @@ t_snapshot_two_vcpus_continues() {
 	snap_take --vcpus 2
 	expect_status 0
 	last=$(snap_last "$T/before")
-	snap restore "$T/state" "$T/mem" &
-	pid=$!
-	i=0
-	while [ $i -lt 300 ] && ! grep -q "^count $((last + 5))\$" "$T/out" 2>/dev/null; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	kill "$pid" 2>/dev/null
-	wait "$pid"
-	cat "$T/before" "$T/out" >"$T/all"
+	snap_restore_until $((last + 5))
 	grep -E '^count [0-9]+$' "$T/all" | sed 's/count //' | awk '$1 != NR { bad = 1 } END { exit bad }' ||
 		_fail "a count repeated or skipped across the restore" "$T/all"
 	expect_out "^count $((last + 5))\$"
