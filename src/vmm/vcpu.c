@@ -1,4 +1,5 @@
-/* A vCPU thread: KVM_RUN, dispatch the exit, repeat. Anything unexpected stops the VM. */
+/* A vCPU thread: KVM_RUN, dispatch the exit, repeat. Anything unexpected stops the VM.
+ * Device activation and reset are handed to the vmm thread (vcpu_wait_ops). */
 #include "vm.h"
 #include "../base/exit_status.h"
 #include "../base/log.h"
@@ -176,6 +177,35 @@ static void park_if_paused(struct vcpu *v)
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
+/*
+ * A vCPU thread waiting for device work it handed to the vmm thread (virtio_wait_ops):
+ * outside KVM_RUN, on the pause condition, and counted as parked, since vm_pause on the
+ * vmm thread must not wait for a vCPU that waits for the vmm thread. vm_stop ends it.
+ */
+static void wait_device(void *ctx, bool (*done)(void *arg), void *arg)
+{
+	struct vm *vm = ctx;
+	pthread_mutex_lock(&vm->pause_lock);
+	if (!done(arg) && !vm_stopping(vm)) {
+		vm->parked++;
+		pthread_cond_broadcast(&vm->pause_cond);
+		while (!done(arg) && !vm_stopping(vm))
+			pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+		vm->parked--;
+	}
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+static void wake_devices(void *ctx)
+{
+	struct vm *vm = ctx;
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+const struct virtio_wait_ops vcpu_wait_ops = {.wait = wait_device, .wake = wake_devices};
+
 static void kick_vcpus(struct vm *vm)
 {
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
@@ -268,7 +298,8 @@ void vm_stop(struct vm *vm, int status)
 	if (!atomic_compare_exchange_strong(&vm->exit_status, &running, status))
 		return;
 	kick_vcpus(vm);
-	/* Paused vCPUs wait on the condition: wake them so they see the stop. */
+	/* Paused vCPUs, and those waiting for device work, wait on the condition: wake
+	 * them so they see the stop. */
 	if (vm->pause_ready) {
 		pthread_mutex_lock(&vm->pause_lock);
 		pthread_cond_broadcast(&vm->pause_cond);

@@ -129,4 +129,8 @@ bool vm_stopping(struct vm *vm);
 /* Start vCPU threads (vcpu.c). Returns 0 or -errno, with a message logged. */
 int vcpu_start(struct vcpu *vcpu);
 
+/* How a vCPU thread waits for device work it handed to the vmm thread (virtio.h); ctx is
+ * the struct vm. A waiting vCPU counts as parked for vm_pause; vm_stop ends the wait. */
+extern const struct virtio_wait_ops vcpu_wait_ops;
+
 #endif

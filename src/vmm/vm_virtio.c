@@ -9,7 +9,7 @@
 
 static struct virtio_host vm_virtio_host(struct vm *vm)
 {
-	return (struct virtio_host){vm->vm_fd, &vm->mem, &vm->loop, &vm->mmio};
+	return (struct virtio_host){vm->vm_fd, &vm->mem, &vm->loop, &vm->mmio, &vcpu_wait_ops, vm};
 }
 
 static uint64_t slot_base(unsigned i)
