@@ -104,7 +104,9 @@ void vm_destroy(struct vm *vm);
 
 /*
  * Stop the VM with the given exit status; callable from any thread, any number of
- * times: the first status wins. Kicks every vCPU out of KVM_RUN and wakes the vmm loop.
+ * times: the first status wins. Sets every vCPU's immediate_exit, wakes the vmm loop and
+ * every vCPU waiting (paused, or for device work); off the vCPU threads it also signals
+ * each vCPU out of KVM_RUN, on one it leaves that to the vmm thread (vm_wait).
  */
 void vm_stop(struct vm *vm, int status);
 
