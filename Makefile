@@ -60,7 +60,7 @@ JAILER_OBJS := $(JAILER_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_TESTS := test_guest_mem test_initrd test_kernel test_elf_load test_boot_tables test_cpuid test_bus \
               test_serial test_config test_aml test_acpi_tables test_power test_virtqueue \
               test_blk test_net test_vsock test_i8042 test_api_parse test_api_http \
-              test_jailer_args test_jailer_cgroup test_jailer_elf test_seccomp test_devices
+              test_jailer_args test_jailer_cgroup test_jailer_elf test_seccomp test_devices test_vcpu
 test_guest_mem_SRCS   := src/base/guest_mem.c
 test_initrd_SRCS      := src/vmm/initrd.c src/base/guest_mem.c src/base/file_io.c
 test_kernel_SRCS      := src/arch/x86/kernel.c src/arch/x86/elf_load.c src/base/guest_mem.c \
@@ -76,6 +76,7 @@ test_acpi_tables_SRCS := src/arch/x86/acpi_tables.c src/acpi/aml.c src/base/gues
 test_power_SRCS       := src/devices/power.c src/devices/pvpanic.c
 # Virtio device tests drive a device through the fake guest driver in virtio_harness.c.
 VIRTIO_TEST_SRCS := tests/unit/virtio_harness.c src/virtio/virtqueue.c src/virtio/virtio_dev.c src/virtio/iov.c \
+                    src/virtio/mmio.c src/base/bus.c \
                     src/base/event_loop.c src/base/guest_mem.c src/base/log.c
 test_virtqueue_SRCS   := src/virtio/rng.c $(VIRTIO_TEST_SRCS)
 test_blk_SRCS         := src/virtio/blk.c src/virtio/blk_sync.c src/virtio/blk_uring.c \
@@ -99,6 +100,7 @@ test_devices_SRCS     := src/vmm/devices.c src/vmm/vcpu.c $(DEV_SRCS) $(VIRTIO_S
                          src/base/bus.c src/base/event_loop.c src/base/guest_mem.c src/base/log.c \
                          src/base/config.c $(SECCOMP_SRCS)
 test_devices_LIBS     := -luring
+test_vcpu_SRCS        := src/vmm/vcpu.c src/base/bus.c src/base/log.c $(SECCOMP_SRCS)
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/unit/%)
 
 include tests/guests/guests.mk
