@@ -17,6 +17,7 @@
 #define API_PATH_MAX  4096  /* a host path in a request */
 #define API_REPLY_MAX 65536 /* a response body */
 
+/* The endpoints, in the order of their rows in api_endpoints[] (api_json.h). */
 enum api_op {
 	API_GET_INFO,           /* GET / */
 	API_GET_VERSION,        /* GET /version */
@@ -33,10 +34,12 @@ enum api_op {
 	API_PUT_ENTROPY,
 	API_PUT_LOGGER,
 	API_PUT_METRICS,
-	API_ACTION_INSTANCE_START, /* PUT /actions {"action_type": "InstanceStart"} */
-	API_ACTION_SEND_CTRL_ALT_DEL,
+	/* PUT /actions {"action_type": ...}, in the yaml's order of action types. */
 	API_ACTION_FLUSH_METRICS,
+	API_ACTION_INSTANCE_START,
+	API_ACTION_SEND_CTRL_ALT_DEL,
 	API_PATCH_VM, /* PATCH /vm {"state": "Paused" | "Resumed"} */
+	API_OP_COUNT  /* sizes every per-endpoint array */
 };
 
 /* PUT /boot-source. */

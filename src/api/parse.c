@@ -4,6 +4,7 @@
  * so the vmm thread only ever sees well-formed commands.
  */
 #include "api_json.h"
+#include "vmm_api.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -328,8 +329,10 @@ static int get_id(struct pctx *c, const json_t *o, const char *key, const char *
 
 /* ---- bodies, one per request ---- */
 
-static int body_boot_source(struct pctx *c, const json_t *o, struct api_cmd *cmd)
+static int body_boot_source(struct pctx *c, const json_t *o, const char *path_id,
+                            struct api_cmd *cmd)
 {
+	(void)path_id;
 	static const char *const keys[] = {"kernel_image_path", "initrd_path", "boot_args", NULL};
 	struct api_boot_source *b = &cmd->u.boot;
 	TRY(check_keys(c, o, keys));
@@ -342,7 +345,7 @@ static int body_boot_source(struct pctx *c, const json_t *o, struct api_cmd *cmd
 }
 
 /* PUT wants vcpu_count and mem_size_mib; PATCH takes any subset. */
-static int body_machine_config(struct pctx *c, const json_t *o, struct api_cmd *cmd, bool put)
+static int machine_config(struct pctx *c, const json_t *o, struct api_cmd *cmd, bool put)
 {
 	static const char *const keys[] = {"vcpu_count", "mem_size_mib", "smt", "track_dirty_pages",
 	                                   "huge_pages", "cpu_template", NULL};
@@ -379,6 +382,20 @@ static int body_machine_config(struct pctx *c, const json_t *o, struct api_cmd *
 		            "(only \"None\")",
 		            c->where);
 	return 0;
+}
+
+static int body_machine_config_put(struct pctx *c, const json_t *o, const char *path_id,
+                                   struct api_cmd *cmd)
+{
+	(void)path_id;
+	return machine_config(c, o, cmd, true);
+}
+
+static int body_machine_config_patch(struct pctx *c, const json_t *o, const char *path_id,
+                                     struct api_cmd *cmd)
+{
+	(void)path_id;
+	return machine_config(c, o, cmd, false);
 }
 
 static int body_drive_put(struct pctx *c, const json_t *o, const char *path_id, struct api_cmd *cmd)
@@ -495,8 +512,9 @@ static int body_net_patch(struct pctx *c, const json_t *o, const char *path_id, 
 	return 0;
 }
 
-static int body_vsock(struct pctx *c, const json_t *o, struct api_cmd *cmd)
+static int body_vsock(struct pctx *c, const json_t *o, const char *path_id, struct api_cmd *cmd)
 {
+	(void)path_id;
 	static const char *const keys[] = {"guest_cid", "uds_path", "vsock_id", NULL};
 	struct api_vsock *vs = &cmd->u.vsock;
 	uint64_t v = 0;
@@ -511,15 +529,18 @@ static int body_vsock(struct pctx *c, const json_t *o, struct api_cmd *cmd)
 	return 0;
 }
 
-static int body_entropy(struct pctx *c, const json_t *o)
+static int body_entropy(struct pctx *c, const json_t *o, const char *path_id, struct api_cmd *cmd)
 {
+	(void)path_id;
+	(void)cmd;
 	static const char *const keys[] = {"rate_limiter", NULL};
 	TRY(check_keys(c, o, keys));
 	return refuse(c, o, "rate_limiter", no_limiters);
 }
 
-static int body_logger(struct pctx *c, const json_t *o, struct api_cmd *cmd)
+static int body_logger(struct pctx *c, const json_t *o, const char *path_id, struct api_cmd *cmd)
 {
+	(void)path_id;
 	static const char *const keys[] = {"log_path",        "level",  "show_level",
 	                                   "show_log_origin", "module", NULL};
 	/* In enum api_log_level's order. */
@@ -545,8 +566,9 @@ static int body_logger(struct pctx *c, const json_t *o, struct api_cmd *cmd)
 	return 0;
 }
 
-static int body_metrics(struct pctx *c, const json_t *o, struct api_cmd *cmd)
+static int body_metrics(struct pctx *c, const json_t *o, const char *path_id, struct api_cmd *cmd)
 {
+	(void)path_id;
 	static const char *const keys[] = {"metrics_path", "emit_id", "properties", NULL};
 	struct api_metrics *m = &cmd->u.metrics;
 	const json_t *props;
@@ -569,30 +591,44 @@ static int body_metrics(struct pctx *c, const json_t *o, struct api_cmd *cmd)
 	return 0;
 }
 
-static int body_action(struct pctx *c, const json_t *o, struct api_cmd *cmd)
+/* action_type names the op: the rows of PUT /actions, each with its action name. */
+static int body_action(struct pctx *c, const json_t *o, const char *path_id, struct api_cmd *cmd)
 {
 	static const char *const keys[] = {"action_type", NULL};
-	/* The yaml's order; the ops below follow it. */
-	static const char *const types[] = {"FlushMetrics", "InstanceStart", "SendCtrlAltDel",
-	                                    NULL};
-	static const enum api_op ops[] = {API_ACTION_FLUSH_METRICS, API_ACTION_INSTANCE_START,
-	                                  API_ACTION_SEND_CTRL_ALT_DEL};
-	int e = 0;
+	const char *types[API_OP_COUNT + 1];
+	enum api_op ops[API_OP_COUNT];
+	int n = 0, e = 0;
+
+	(void)path_id;
+	for (int op = 0; op < API_OP_COUNT; op++)
+		if (api_endpoints[op].action) {
+			types[n] = api_endpoints[op].action;
+			ops[n++] = (enum api_op)op;
+		}
+	types[n] = NULL;
 	TRY(check_keys(c, o, keys));
 	TRY(get_enum(c, o, "action_type", REQ, types, false, &e, NULL));
 	cmd->op = ops[e];
 	return 0;
 }
 
-static int body_vm(struct pctx *c, const json_t *o, struct api_cmd *cmd)
+static int body_vm(struct pctx *c, const json_t *o, const char *path_id, struct api_cmd *cmd)
 {
 	static const char *const keys[] = {"state", NULL};
 	static const char *const states[] = {"Paused", "Resumed", NULL};
 	int e = 0;
+	(void)path_id;
 	TRY(check_keys(c, o, keys));
 	TRY(get_enum(c, o, "state", REQ, states, false, &e, NULL));
 	cmd->u.vm.paused = e == 0;
 	return 0;
+}
+
+/* GET requests: a body is refused before it gets here; a config file never names them. */
+static int body_none(struct pctx *c, const json_t *o, const char *path_id, struct api_cmd *cmd)
+{
+	(void)o, (void)path_id, (void)cmd;
+	return fail(c, "%s takes no body", c->where);
 }
 
 int api_json_body(enum api_op op, const char *path_id, const char *where, const json_t *body,
@@ -602,80 +638,78 @@ int api_json_body(enum api_op op, const char *path_id, const char *where, const 
 
 	memset(cmd, 0, sizeof(*cmd));
 	cmd->op = op;
+	if ((unsigned)op >= API_OP_COUNT)
+		return fail(&c, "%s: no such request", where);
 	if (!json_is_object(body))
 		return fail(&c, "%s must be a JSON object, not %s", where, type_name(body));
-	switch (op) {
-	case API_PUT_BOOT_SOURCE:
-		return body_boot_source(&c, body, cmd);
-	case API_PUT_MACHINE_CONFIG:
-		return body_machine_config(&c, body, cmd, true);
-	case API_PATCH_MACHINE_CONFIG:
-		return body_machine_config(&c, body, cmd, false);
-	case API_PUT_DRIVE:
-		return body_drive_put(&c, body, path_id, cmd);
-	case API_PATCH_DRIVE:
-		return body_drive_patch(&c, body, path_id, cmd);
-	case API_PUT_NET:
-		return body_net_put(&c, body, path_id, cmd);
-	case API_PATCH_NET:
-		return body_net_patch(&c, body, path_id, cmd);
-	case API_PUT_VSOCK:
-		return body_vsock(&c, body, cmd);
-	case API_PUT_ENTROPY:
-		return body_entropy(&c, body);
-	case API_PUT_LOGGER:
-		return body_logger(&c, body, cmd);
-	case API_PUT_METRICS:
-		return body_metrics(&c, body, cmd);
-	case API_ACTION_INSTANCE_START:
-	case API_ACTION_SEND_CTRL_ALT_DEL:
-	case API_ACTION_FLUSH_METRICS:
-		return body_action(&c, body, cmd);
-	case API_PATCH_VM:
-		return body_vm(&c, body, cmd);
-	case API_GET_INFO:
-	case API_GET_VERSION:
-	case API_GET_VM_CONFIG:
-	case API_GET_MACHINE_CONFIG:
-		break;
-	}
-	return fail(&c, "%s takes no body", where);
+	return api_endpoints[op].parse(&c, body, path_id, cmd);
 }
 
-/* ---- routes ---- */
+/* ---- the endpoints ---- */
 
-/* Every route of the API. A route with an id ends with '/' and takes exactly one more path
- * segment, the resource's id (what names it in messages). */
-static const struct api_route {
-	const char *method;
-	const char *path;
-	enum api_op op;
-	const char *id_what; /* NULL: the path is exact */
-} api_routes[] = {
-    {"GET", "/", API_GET_INFO, NULL},
-    {"GET", "/version", API_GET_VERSION, NULL},
-    {"GET", "/vm/config", API_GET_VM_CONFIG, NULL},
-    {"GET", "/machine-config", API_GET_MACHINE_CONFIG, NULL},
-    {"PUT", "/boot-source", API_PUT_BOOT_SOURCE, NULL},
-    {"PUT", "/machine-config", API_PUT_MACHINE_CONFIG, NULL},
-    {"PATCH", "/machine-config", API_PATCH_MACHINE_CONFIG, NULL},
-    {"PUT", "/drives/", API_PUT_DRIVE, "drive"},
-    {"PATCH", "/drives/", API_PATCH_DRIVE, "drive"},
-    {"PUT", "/network-interfaces/", API_PUT_NET, "network interface"},
-    {"PATCH", "/network-interfaces/", API_PATCH_NET, "network interface"},
-    {"PUT", "/vsock", API_PUT_VSOCK, NULL},
-    {"PUT", "/entropy", API_PUT_ENTROPY, NULL},
-    {"PUT", "/logger", API_PUT_LOGGER, NULL},
-    {"PUT", "/metrics", API_PUT_METRICS, NULL},
-    {"PUT", "/actions", API_ACTION_INSTANCE_START, NULL}, /* action_type picks the op */
-    {"PATCH", "/vm", API_PATCH_VM, NULL},
+#define AFTER_START "The requested operation is not supported after starting the microVM."
+
+/*
+ * Every endpoint of the API, one row each, indexed by its op. A path with an id ends with
+ * '/' and takes exactly one more segment, the resource's id (id_what names it in
+ * messages). Routes are matched in this order. The rows of PUT /actions share the route:
+ * the body's action_type picks the row by its action name.
+ */
+const struct api_endpoint api_endpoints[API_OP_COUNT] = {
+    [API_GET_INFO] = {"GET", "/", NULL, NULL, "get_instance_info", body_none, vmm_get_info, API_ANY,
+                      NULL},
+    [API_GET_VERSION] = {"GET", "/version", NULL, NULL, "get_version", body_none, vmm_get_version,
+                         API_ANY, NULL},
+    [API_GET_VM_CONFIG] = {"GET", "/vm/config", NULL, NULL, "get_vm_config", body_none,
+                           vmm_get_vm_config, API_ANY, NULL},
+    [API_GET_MACHINE_CONFIG] = {"GET", "/machine-config", NULL, NULL, "get_machine_config",
+                                body_none, vmm_get_machine_config, API_ANY, NULL},
+    [API_PUT_BOOT_SOURCE] = {"PUT", "/boot-source", NULL, NULL, "put_boot_source", body_boot_source,
+                             vmm_put_boot_source, API_BEFORE_BOOT, AFTER_START},
+    [API_PUT_MACHINE_CONFIG] = {"PUT", "/machine-config", NULL, NULL, "put_machine_config",
+                                body_machine_config_put, vmm_put_machine_config, API_BEFORE_BOOT,
+                                AFTER_START},
+    [API_PATCH_MACHINE_CONFIG] = {"PATCH", "/machine-config", NULL, NULL, "patch_machine_config",
+                                  body_machine_config_patch, vmm_patch_machine_config,
+                                  API_BEFORE_BOOT, AFTER_START},
+    [API_PUT_DRIVE] = {"PUT", "/drives/", "drive", NULL, "put_drive", body_drive_put, vmm_put_drive,
+                       API_BEFORE_BOOT, AFTER_START},
+    /* After boot too: the refusal names the drive (changing a running one is not done). */
+    [API_PATCH_DRIVE] = {"PATCH", "/drives/", "drive", NULL, "patch_drive", body_drive_patch,
+                         vmm_patch_drive, API_ANY, NULL},
+    [API_PUT_NET] = {"PUT", "/network-interfaces/", "network interface", NULL,
+                     "put_network_interface", body_net_put, vmm_put_net, API_BEFORE_BOOT,
+                     AFTER_START},
+    [API_PATCH_NET] = {"PATCH", "/network-interfaces/", "network interface", NULL,
+                       "patch_network_interface", body_net_patch, vmm_patch_net, API_ANY, NULL},
+    [API_PUT_VSOCK] = {"PUT", "/vsock", NULL, NULL, "put_vsock", body_vsock, vmm_put_vsock,
+                       API_BEFORE_BOOT, AFTER_START},
+    [API_PUT_ENTROPY] = {"PUT", "/entropy", NULL, NULL, "put_entropy", body_entropy,
+                         vmm_put_entropy, API_BEFORE_BOOT, AFTER_START},
+    [API_PUT_LOGGER] = {"PUT", "/logger", NULL, NULL, "put_logger", body_logger, vmm_put_logger,
+                        API_BEFORE_BOOT, AFTER_START},
+    [API_PUT_METRICS] = {"PUT", "/metrics", NULL, NULL, "put_metrics", body_metrics,
+                         vmm_put_metrics, API_BEFORE_BOOT, AFTER_START},
+    [API_ACTION_FLUSH_METRICS] = {"PUT", "/actions", NULL, "FlushMetrics", "flush_metrics",
+                                  body_action, vmm_flush_metrics_action, API_ANY, NULL},
+    [API_ACTION_INSTANCE_START] = {"PUT", "/actions", NULL, "InstanceStart", "instance_start",
+                                   body_action, vmm_instance_start, API_BEFORE_BOOT,
+                                   "The microVM is already running: InstanceStart was "
+                                   "already done."},
+    [API_ACTION_SEND_CTRL_ALT_DEL] = {"PUT", "/actions", NULL, "SendCtrlAltDel",
+                                      "send_ctrl_alt_del", body_action, vmm_send_ctrl_alt_del,
+                                      API_AFTER_BOOT,
+                                      "SendCtrlAltDel needs a running microVM "
+                                      "(InstanceStart first)."},
+    [API_PATCH_VM] = {"PATCH", "/vm", NULL, NULL, "patch_vm", body_vm, vmm_patch_vm, API_AFTER_BOOT,
+                      "the microVM is not running (InstanceStart first)"},
 };
 
-/* The route for method and path; *id points into path at the id for routes that take one. */
-static const struct api_route *route_find(const char *method, const char *path, const char **id)
+const struct api_endpoint *api_route_find(const char *method, const char *path, const char **id)
 {
-	for (size_t i = 0; i < sizeof(api_routes) / sizeof(api_routes[0]); i++) {
-		const struct api_route *r = &api_routes[i];
+	*id = NULL;
+	for (size_t op = 0; op < API_OP_COUNT; op++) {
+		const struct api_endpoint *r = &api_endpoints[op];
 		if (strcmp(r->method, method))
 			continue;
 		if (!r->id_what && !strcmp(r->path, path))
@@ -697,7 +731,7 @@ int api_parse(const char *method, const char *path, const char *body, size_t len
 	json_error_t jerr;
 
 	memset(cmd, 0, sizeof(*cmd));
-	const struct api_route *r = route_find(method, path, &id);
+	const struct api_endpoint *r = api_route_find(method, path, &id);
 	if (!r) {
 		api_reply_fault(reply, "Invalid request method and/or path: %.16s %.256s", method,
 		                path);
@@ -713,7 +747,7 @@ int api_parse(const char *method, const char *path, const char *body, size_t len
 			api_reply_fault(reply, "GET %s takes no body", path);
 			return -EINVAL;
 		}
-		cmd->op = r->op;
+		cmd->op = (enum api_op)(r - api_endpoints);
 		return 0;
 	}
 	if (!len) {
@@ -729,7 +763,8 @@ int api_parse(const char *method, const char *path, const char *body, size_t len
 		                method, path, jerr.text, jerr.line, jerr.column);
 		return -EINVAL;
 	}
-	int rc = api_json_body(r->op, id, path + 1, root, cmd, err, sizeof(err));
+	int rc = api_json_body((enum api_op)(r - api_endpoints), id, path + 1, root, cmd, err,
+	                       sizeof(err));
 	json_decref(root);
 	if (rc < 0) {
 		memset(cmd, 0, sizeof(*cmd));

@@ -4,6 +4,7 @@
  * and every failure says what to do in its fault message.
  */
 #include "vmm_api.h"
+#include "api_json.h"
 #include "../base/exit_status.h"
 #include "../base/log.h"
 
@@ -15,30 +16,6 @@
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
-
-#define AFTER_START "The requested operation is not supported after starting the microVM."
-
-static const char *const op_names[] = {
-    [API_GET_INFO] = "get_instance_info",
-    [API_GET_VERSION] = "get_version",
-    [API_GET_VM_CONFIG] = "get_vm_config",
-    [API_GET_MACHINE_CONFIG] = "get_machine_config",
-    [API_PUT_BOOT_SOURCE] = "put_boot_source",
-    [API_PUT_MACHINE_CONFIG] = "put_machine_config",
-    [API_PATCH_MACHINE_CONFIG] = "patch_machine_config",
-    [API_PUT_DRIVE] = "put_drive",
-    [API_PATCH_DRIVE] = "patch_drive",
-    [API_PUT_NET] = "put_network_interface",
-    [API_PATCH_NET] = "patch_network_interface",
-    [API_PUT_VSOCK] = "put_vsock",
-    [API_PUT_ENTROPY] = "put_entropy",
-    [API_PUT_LOGGER] = "put_logger",
-    [API_PUT_METRICS] = "put_metrics",
-    [API_ACTION_INSTANCE_START] = "instance_start",
-    [API_ACTION_SEND_CTRL_ALT_DEL] = "send_ctrl_alt_del",
-    [API_ACTION_FLUSH_METRICS] = "flush_metrics",
-    [API_PATCH_VM] = "patch_vm",
-};
 
 /* Every string of a configuration lives in its vmm_strings slot: point cfg at str's. */
 static void point_strings(struct vm_config *cfg, struct vmm_strings *str, bool have_args)
@@ -101,8 +78,9 @@ static bool draft_commit(struct vmm *v, struct draft *d, struct api_reply *r)
 	return true;
 }
 
-static void put_boot_source(struct vmm *v, const struct api_boot_source *b, struct api_reply *r)
+void vmm_put_boot_source(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r)
 {
+	const struct api_boot_source *b = &cmd->u.boot;
 	struct draft *d = draft_begin(v);
 	snprintf(d->str.kernel, sizeof(d->str.kernel), "%s", b->kernel_image_path);
 	snprintf(d->str.initrd, sizeof(d->str.initrd), "%s",
@@ -136,6 +114,16 @@ static void set_machine(struct vmm *v, const struct api_machine_config *m, bool 
 	draft_commit(v, d, r);
 }
 
+void vmm_put_machine_config(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r)
+{
+	set_machine(v, &cmd->u.machine, true, r);
+}
+
+void vmm_patch_machine_config(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r)
+{
+	set_machine(v, &cmd->u.machine, false, r);
+}
+
 static int find_drive(const struct vm_config *cfg, const char *id)
 {
 	for (unsigned i = 0; i < cfg->ndrives; i++)
@@ -152,8 +140,9 @@ static int find_net(const struct vm_config *cfg, const char *id)
 	return -1;
 }
 
-static void put_drive(struct vmm *v, const struct api_drive *a, struct api_reply *r)
+void vmm_put_drive(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r)
 {
+	const struct api_drive *a = &cmd->u.drive;
 	struct draft *d = draft_begin(v);
 	int i = find_drive(&v->cfg, a->drive_id);
 	if (i < 0) {
@@ -178,8 +167,9 @@ static void put_drive(struct vmm *v, const struct api_drive *a, struct api_reply
 	draft_commit(v, d, r);
 }
 
-static void patch_drive(struct vmm *v, const struct api_drive *a, struct api_reply *r)
+void vmm_patch_drive(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r)
 {
+	const struct api_drive *a = &cmd->u.drive;
 	int i = find_drive(&v->cfg, a->drive_id);
 	if (i < 0) {
 		api_reply_fault(r, "no drive with the id '%s'", a->drive_id);
@@ -196,8 +186,9 @@ static void patch_drive(struct vmm *v, const struct api_drive *a, struct api_rep
 	draft_commit(v, d, r);
 }
 
-static void put_net(struct vmm *v, const struct api_net *a, struct api_reply *r)
+void vmm_put_net(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r)
 {
+	const struct api_net *a = &cmd->u.net;
 	struct draft *d = draft_begin(v);
 	int i = find_net(&v->cfg, a->iface_id);
 	if (i < 0) {
@@ -215,8 +206,9 @@ static void put_net(struct vmm *v, const struct api_net *a, struct api_reply *r)
 	draft_commit(v, d, r);
 }
 
-static void put_vsock(struct vmm *v, const struct api_vsock *a, struct api_reply *r)
+void vmm_put_vsock(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r)
 {
+	const struct api_vsock *a = &cmd->u.vsock;
 	struct draft *d = draft_begin(v);
 	d->cfg.vsock.enabled = true;
 	d->cfg.vsock.guest_cid = a->guest_cid;
@@ -224,8 +216,9 @@ static void put_vsock(struct vmm *v, const struct api_vsock *a, struct api_reply
 	draft_commit(v, d, r);
 }
 
-static void put_logger(struct vmm *v, const struct api_logger *a, struct api_reply *r)
+void vmm_put_logger(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r)
 {
+	const struct api_logger *a = &cmd->u.logger;
 	if (v->logger_set) {
 		api_reply_fault(r, "the logger is already configured");
 		return;
@@ -246,8 +239,9 @@ static void put_logger(struct vmm *v, const struct api_logger *a, struct api_rep
 	api_reply_no_content(r);
 }
 
-static void put_metrics(struct vmm *v, const struct api_metrics *a, struct api_reply *r)
+void vmm_put_metrics(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r)
 {
+	const struct api_metrics *a = &cmd->u.metrics;
 	if (v->metrics_fd >= 0) {
 		api_reply_fault(r, "metrics are already configured");
 		return;
@@ -263,8 +257,9 @@ static void put_metrics(struct vmm *v, const struct api_metrics *a, struct api_r
 	api_reply_no_content(r);
 }
 
-static void instance_start(struct vmm *v, struct api_reply *r)
+void vmm_instance_start(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r)
 {
+	(void)cmd;
 	char err[9000];
 	if (!v->have_boot_source) {
 		api_reply_fault(r, "Cannot start microvm without kernel configuration "
@@ -301,125 +296,104 @@ static void reply_json(struct api_reply *r, json_t *j)
 	json_decref(j);
 }
 
-void vmm_execute(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r)
+void vmm_get_info(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r)
+{
+	(void)cmd;
+	reply_json(r, json_pack("{s:s, s:s, s:s, s:s}", "id", v->id, "state", state_name(v),
+	                        "vmm_version", EMBER_VERSION, "app_name", "Ember"));
+}
+
+void vmm_get_version(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r)
+{
+	(void)v, (void)cmd;
+	reply_json(r, json_pack("{s:s}", "firecracker_version", EMBER_VERSION));
+}
+
+void vmm_get_vm_config(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r)
+{
+	(void)cmd;
+	api_render_vm_config(&v->cfg, r);
+}
+
+void vmm_get_machine_config(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r)
 {
 	const struct vm_config *c = &v->cfg;
-	bool config_change = cmd->op >= API_PUT_BOOT_SOURCE && cmd->op <= API_PUT_METRICS &&
-	                     cmd->op != API_PATCH_DRIVE && cmd->op != API_PATCH_NET;
+	(void)cmd;
+	reply_json(r, json_pack("{s:i, s:I, s:b, s:b, s:s}", "vcpu_count", (int)c->vcpus,
+	                        "mem_size_mib", (json_int_t)c->mem_mib, "smt", 0,
+	                        "track_dirty_pages", 0, "huge_pages", "None"));
+}
 
-	if (config_change && v->started) {
-		api_reply_fault(r, AFTER_START);
-		goto out;
-	}
-	switch (cmd->op) {
-	case API_GET_INFO:
-		reply_json(r, json_pack("{s:s, s:s, s:s, s:s}", "id", v->id, "state", state_name(v),
-		                        "vmm_version", EMBER_VERSION, "app_name", "Ember"));
-		break;
-	case API_GET_VERSION:
-		reply_json(r, json_pack("{s:s}", "firecracker_version", EMBER_VERSION));
-		break;
-	case API_GET_VM_CONFIG:
-		api_render_vm_config(c, r);
-		break;
-	case API_GET_MACHINE_CONFIG:
-		reply_json(r, json_pack("{s:i, s:I, s:b, s:b, s:s}", "vcpu_count", (int)c->vcpus,
-		                        "mem_size_mib", (json_int_t)c->mem_mib, "smt", 0,
-		                        "track_dirty_pages", 0, "huge_pages", "None"));
-		break;
-	case API_PUT_BOOT_SOURCE:
-		put_boot_source(v, &cmd->u.boot, r);
-		break;
-	case API_PUT_MACHINE_CONFIG:
-	case API_PATCH_MACHINE_CONFIG:
-		set_machine(v, &cmd->u.machine, cmd->op == API_PUT_MACHINE_CONFIG, r);
-		break;
-	case API_PUT_DRIVE:
-		put_drive(v, &cmd->u.drive, r);
-		break;
-	case API_PATCH_DRIVE:
-		patch_drive(v, &cmd->u.drive, r);
-		break;
-	case API_PUT_NET:
-		put_net(v, &cmd->u.net, r);
-		break;
-	case API_PATCH_NET:
-		/* Only rate limiters can be patched, and the parser refuses those. */
-		if (find_net(c, cmd->u.net.iface_id) < 0)
-			api_reply_fault(r, "no network interface with the id '%s'",
-			                cmd->u.net.iface_id);
-		else
-			api_reply_no_content(r);
-		break;
-	case API_PUT_VSOCK:
-		put_vsock(v, &cmd->u.vsock, r);
-		break;
-	case API_PUT_ENTROPY:
-		v->cfg.entropy = true;
+void vmm_patch_net(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r)
+{
+	/* Only rate limiters can be patched, and the parser refuses those. */
+	if (find_net(&v->cfg, cmd->u.net.iface_id) < 0)
+		api_reply_fault(r, "no network interface with the id '%s'", cmd->u.net.iface_id);
+	else
+		api_reply_no_content(r);
+}
+
+void vmm_put_entropy(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r)
+{
+	(void)cmd;
+	v->cfg.entropy = true;
+	api_reply_no_content(r);
+}
+
+void vmm_send_ctrl_alt_del(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r)
+{
+	(void)cmd;
+	switch (i8042_send_ctrl_alt_del(&v->vm.i8042)) {
+	case 0:
 		api_reply_no_content(r);
 		break;
-	case API_PUT_LOGGER:
-		put_logger(v, &cmd->u.logger, r);
+	case -EAGAIN:
+		api_reply_fault(r,
+		                "the guest has its keyboard switched off: the keys would be lost");
 		break;
-	case API_PUT_METRICS:
-		put_metrics(v, &cmd->u.metrics, r);
-		break;
-	case API_ACTION_INSTANCE_START:
-		if (v->started)
-			api_reply_fault(r, "The microVM is already running: InstanceStart was "
-			                   "already done.");
-		else
-			instance_start(v, r);
-		break;
-	case API_ACTION_SEND_CTRL_ALT_DEL:
-		if (!v->started) {
-			api_reply_fault(r, "SendCtrlAltDel needs a running microVM (InstanceStart "
-			                   "first).");
-			break;
-		}
-		switch (i8042_send_ctrl_alt_del(&v->vm.i8042)) {
-		case 0:
-			api_reply_no_content(r);
-			break;
-		case -EAGAIN:
-			api_reply_fault(r, "the guest has its keyboard switched off: the keys "
-			                   "would be lost");
-			break;
-		default:
-			api_reply_fault(r, "the guest is not reading its keyboard: its buffer "
-			                   "is full");
-			break;
-		}
-		break;
-	case API_ACTION_FLUSH_METRICS:
-		if (v->metrics_fd < 0) {
-			api_reply_fault(r, "metrics are not configured (PUT /metrics first)");
-			break;
-		}
-		vmm_flush_metrics(v);
-		api_reply_no_content(r);
-		break;
-	case API_PATCH_VM:
-		if (!v->started) {
-			api_reply_fault(r, "the microVM is not running (InstanceStart first)");
-			break;
-		}
-		if (cmd->u.vm.paused && !v->paused)
-			vm_pause(&v->vm);
-		else if (!cmd->u.vm.paused && v->paused)
-			vm_resume(&v->vm);
-		v->paused = cmd->u.vm.paused;
-		log_info("the microVM is %s", v->paused ? "paused" : "running");
-		api_reply_no_content(r);
+	default:
+		api_reply_fault(r, "the guest is not reading its keyboard: its buffer is full");
 		break;
 	}
-out:
-	if ((unsigned)cmd->op < sizeof(op_names) / sizeof(op_names[0])) {
-		v->stats.count[cmd->op]++;
-		if (r->status >= 400)
-			v->stats.fails[cmd->op]++;
-		log_info("API %s: %d", op_names[cmd->op], r->status);
+}
+
+void vmm_flush_metrics_action(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r)
+{
+	(void)cmd;
+	if (v->metrics_fd < 0) {
+		api_reply_fault(r, "metrics are not configured (PUT /metrics first)");
+		return;
 	}
+	vmm_flush_metrics(v);
+	api_reply_no_content(r);
+}
+
+void vmm_patch_vm(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r)
+{
+	if (cmd->u.vm.paused && !v->paused)
+		vm_pause(&v->vm);
+	else if (!cmd->u.vm.paused && v->paused)
+		vm_resume(&v->vm);
+	v->paused = cmd->u.vm.paused;
+	log_info("the microVM is %s", v->paused ? "paused" : "running");
+	api_reply_no_content(r);
+}
+
+void vmm_execute(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r)
+{
+	if ((unsigned)cmd->op >= API_OP_COUNT) {
+		api_reply_fault(r, "no such request");
+		return;
+	}
+	const struct api_endpoint *e = &api_endpoints[cmd->op];
+	if (!(e->when & (v->started ? API_AFTER_BOOT : API_BEFORE_BOOT)))
+		api_reply_fault(r, "%s", e->refusal);
+	else
+		e->execute(v, cmd, r);
+	v->stats.count[cmd->op]++;
+	if (r->status >= 400)
+		v->stats.fails[cmd->op]++;
+	log_info("API %s: %d", e->name, r->status);
 }
 
 void vmm_flush_metrics(struct vmm *v)
@@ -429,8 +403,8 @@ void vmm_flush_metrics(struct vmm *v)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	json_t *api = json_object();
-	for (unsigned op = 0; op < sizeof(op_names) / sizeof(op_names[0]); op++)
-		json_object_set_new(api, op_names[op],
+	for (unsigned op = 0; op < API_OP_COUNT; op++)
+		json_object_set_new(api, api_endpoints[op].name,
 		                    json_pack("{s:I, s:I}", "count", (json_int_t)v->stats.count[op],
 		                              "fails", (json_int_t)v->stats.fails[op]));
 	json_t *devs = json_array();

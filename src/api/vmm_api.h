@@ -26,8 +26,8 @@ struct vmm_strings {
 
 /* Per request type: how many came and how many failed (the metrics). */
 struct vmm_api_stats {
-	unsigned long long count[API_PATCH_VM + 1];
-	unsigned long long fails[API_PATCH_VM + 1];
+	unsigned long long count[API_OP_COUNT];
+	unsigned long long fails[API_OP_COUNT];
 };
 
 struct vmm {
@@ -52,6 +52,29 @@ void vmm_init(struct vmm *v, const char *id, uint64_t host_mem_mib);
  * message; the state is unchanged on 400). InstanceStart builds the VM and starts its
  * vCPUs; the caller then runs the vmm loop (vm_wait). */
 void vmm_execute(struct vmm *v, const struct api_cmd *cmd, struct api_reply *reply);
+
+/* The endpoints' execute functions (their rows in api_endpoints[], api_json.h): each
+ * fills the reply and changes nothing when it refuses. vmm_execute has checked that the
+ * endpoint may run now. */
+void vmm_get_info(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r);
+void vmm_get_version(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r);
+void vmm_get_vm_config(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r);
+void vmm_get_machine_config(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r);
+void vmm_put_boot_source(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r);
+void vmm_put_machine_config(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r);
+void vmm_patch_machine_config(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r);
+void vmm_put_drive(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r);
+void vmm_patch_drive(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r);
+void vmm_put_net(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r);
+void vmm_patch_net(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r);
+void vmm_put_vsock(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r);
+void vmm_put_entropy(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r);
+void vmm_put_logger(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r);
+void vmm_put_metrics(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r);
+void vmm_flush_metrics_action(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r);
+void vmm_instance_start(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r);
+void vmm_send_ctrl_alt_del(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r);
+void vmm_patch_vm(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r);
 
 /* Write one metrics line now, if a metrics file is set. */
 void vmm_flush_metrics(struct vmm *v);

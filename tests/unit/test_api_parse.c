@@ -3,6 +3,8 @@
 #include "unit.h"
 
 #include "api/api.h"
+#include "api/api_json.h"
+#include "api/vmm_api.h"
 #include "base/config.h"
 
 #include <fcntl.h>
@@ -1306,9 +1308,85 @@ static void config_file_bad(void **state)
 	assert_non_null(memchr(small, '\0', sizeof(small)));
 }
 
+/* ---- the endpoint table: adding a row needs nothing else ---- */
+
+/* Every row is whole, and its route leads back to it. */
+static void endpoint_rows(void **state)
+{
+	(void)state;
+	for (unsigned op = 0; op < API_OP_COUNT; op++) {
+		const struct api_endpoint *e = &api_endpoints[op];
+		const char *id;
+		char path[64];
+
+		assert_non_null(e->method);
+		assert_non_null(e->path);
+		assert_non_null(e->name);
+		assert_non_null(e->parse);
+		assert_non_null(e->execute);
+		assert_true(e->when == API_BEFORE_BOOT || e->when == API_AFTER_BOOT ||
+		            e->when == API_ANY);
+		if (e->when != API_ANY)
+			assert_non_null(e->refusal);
+		for (unsigned j = 0; j < op; j++)
+			assert_string_not_equal(api_endpoints[j].name, e->name);
+
+		snprintf(path, sizeof(path), "%s%s", e->path, e->id_what ? "some-id" : "");
+		const struct api_endpoint *r = api_route_find(e->method, path, &id);
+		assert_non_null(r);
+		if (e->id_what)
+			assert_string_equal(id, "some-id");
+		if (!e->action) {
+			assert_ptr_equal(r, e);
+			continue;
+		}
+		/* PUT /actions: the body's action_type picks the row. */
+		assert_non_null(r->action);
+		assert_accepted(e->method, path, fmt("{\"action_type\": \"%s\"}", e->action));
+		assert_int_equal(cmd.op, op);
+	}
+}
+
+/* Every op is executed, counted in its own stats slot and named in the metrics line. */
+static void endpoint_stats(void **state)
+{
+	(void)state;
+	static struct vmm v;
+	static struct api_cmd c;
+	char tmpl[] = "/tmp/ember-metrics-XXXXXX";
+	static char line[16384];
+
+	vmm_init(&v, "stats-test", 1024);
+	v.logger_set = true; /* PUT /logger with nothing set: refused, the log stays as it is */
+	for (unsigned op = 0; op < API_OP_COUNT; op++) {
+		memset(&c, 0, sizeof(c));
+		c.op = (enum api_op)op;
+		vmm_execute(&v, &c, &reply);
+		assert_true(reply.status >= 200 && reply.status < 500);
+	}
+	for (unsigned op = 0; op < API_OP_COUNT; op++)
+		assert_int_equal(v.stats.count[op], 1);
+	assert_int_equal(sizeof(v.stats.count) / sizeof(v.stats.count[0]), API_OP_COUNT);
+	assert_int_equal(sizeof(v.stats.fails) / sizeof(v.stats.fails[0]), API_OP_COUNT);
+
+	int fd = mkstemp(tmpl);
+	assert_true(fd >= 0);
+	unlink(tmpl);
+	v.metrics_fd = fd;
+	vmm_flush_metrics(&v);
+	ssize_t n = pread(fd, line, sizeof(line) - 1, 0);
+	assert_true(n > 0);
+	line[n] = '\0';
+	for (unsigned op = 0; op < API_OP_COUNT; op++)
+		assert_non_null(strstr(line, fmt("\"%s\":{\"count\":1,", api_endpoints[op].name)));
+	vmm_destroy(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(endpoint_rows),
+	    cmocka_unit_test(endpoint_stats),
 	    cmocka_unit_test(get_routes),
 	    cmocka_unit_test(unknown_paths_and_methods),
 	    cmocka_unit_test(empty_body),
