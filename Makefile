@@ -75,6 +75,7 @@ test_acpi_tables_SRCS := src/arch/x86/acpi_tables.c src/acpi/aml.c src/base/gues
 test_power_SRCS       := src/devices/power.c src/devices/pvpanic.c
 # Virtio device tests drive a device through the fake guest driver in virtio_harness.c.
 VIRTIO_TEST_SRCS := tests/unit/virtio_harness.c src/virtio/virtqueue.c src/virtio/virtio_dev.c src/virtio/iov.c \
+                    src/base/config.c \
                     src/base/event_loop.c src/base/guest_mem.c src/base/log.c
 test_virtqueue_SRCS   := src/virtio/rng.c $(VIRTIO_TEST_SRCS)
 test_blk_SRCS         := src/virtio/blk.c src/virtio/blk_sync.c src/virtio/blk_uring.c \

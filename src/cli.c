@@ -107,9 +107,12 @@ static bool next_item(char **cursor, char **key, char **value)
 		return -EINVAL;                                                                    \
 	} while (0)
 
-static const char *const default_drive_ids[CONFIG_MAX_DRIVES] = {
-    "drive0", "drive1", "drive2", "drive3", "drive4", "drive5", "drive6", "drive7"};
-static const char *const default_net_ids[CONFIG_MAX_NETS] = {"net0", "net1", "net2", "net3"};
+/* Copy an option's value into a configuration string, or say it is too long. */
+#define SET_OR_FAIL(field, value, ...)                                                             \
+	do {                                                                                       \
+		if (CONFIG_SET(field, value) < 0)                                                  \
+			OPT_FAIL(__VA_ARGS__);                                                     \
+	} while (0)
 
 static int parse_drive(char *spec, struct vm_config *cfg, char *err, size_t errlen)
 {
@@ -117,13 +120,17 @@ static int parse_drive(char *spec, struct vm_config *cfg, char *err, size_t errl
 	if (cfg->ndrives == CONFIG_MAX_DRIVES)
 		OPT_FAIL("at most %d --drive options", CONFIG_MAX_DRIVES);
 	struct drive_config *d = &cfg->drives[cfg->ndrives];
-	*d = (struct drive_config){.id = default_drive_ids[cfg->ndrives]};
+	memset(d, 0, sizeof(*d));
+	snprintf(d->id, sizeof(d->id), "drive%u", cfg->ndrives);
 	while (next_item(&spec, &key, &value)) {
 		bool flag = !value;
 		if (!strcmp(key, "path") && value) {
-			d->path = value;
+			SET_OR_FAIL(d->path, value, "--drive path= is %zu bytes; at most %zu",
+			            strlen(value), sizeof(d->path) - 1);
 		} else if (!strcmp(key, "id") && value) {
-			d->id = value;
+			SET_OR_FAIL(d->id, value,
+			            "drive id '%s' must be 1 to %d letters, digits, '_' or '-'",
+			            value, CONFIG_ID_MAX);
 		} else if (!strcmp(key, "ro") && flag) {
 			d->read_only = true;
 		} else if (!strcmp(key, "root") && flag) {
@@ -144,7 +151,7 @@ static int parse_drive(char *spec, struct vm_config *cfg, char *err, size_t errl
 			         key, value ? "=..." : "");
 		}
 	}
-	if (!d->path || !d->path[0])
+	if (!d->path[0])
 		OPT_FAIL("--drive needs path=FILE");
 	cfg->ndrives++;
 	return 0;
@@ -169,15 +176,22 @@ static int parse_net(char *spec, struct vm_config *cfg, char *err, size_t errlen
 	if (cfg->nnets == CONFIG_MAX_NETS)
 		OPT_FAIL("at most %d --net options", CONFIG_MAX_NETS);
 	struct net_config *n = &cfg->nets[cfg->nnets];
-	*n = (struct net_config){.id = default_net_ids[cfg->nnets]};
+	memset(n, 0, sizeof(*n));
+	snprintf(n->id, sizeof(n->id), "net%u", cfg->nnets);
 	while (next_item(&spec, &key, &value)) {
 		if (!value)
 			OPT_FAIL("--net: unknown item '%s' (tap=NAME, mac=MAC, mtu=N, id=NAME)",
 			         key);
 		if (!strcmp(key, "tap")) {
-			n->tap = value;
+			SET_OR_FAIL(n->tap, value,
+			            "tap name '%s' must be 1 to %d bytes without '/'", value,
+			            CONFIG_TAP_MAX - 1);
 		} else if (!strcmp(key, "id")) {
-			n->id = value;
+			SET_OR_FAIL(
+			    n->id, value,
+			    "network interface id '%s' must be 1 to %d letters, digits, '_' "
+			    "or '-'",
+			    value, CONFIG_ID_MAX);
 		} else if (!strcmp(key, "mac")) {
 			if (parse_mac(value, n->mac) < 0)
 				OPT_FAIL("--net mac= takes six hex bytes like 06:00:ac:10:00:02, "
@@ -196,7 +210,7 @@ static int parse_net(char *spec, struct vm_config *cfg, char *err, size_t errlen
 			         key);
 		}
 	}
-	if (!n->tap || !n->tap[0])
+	if (!n->tap[0])
 		OPT_FAIL("--net needs tap=NAME");
 	cfg->nnets++;
 	return 0;
@@ -216,15 +230,23 @@ static int parse_vsock(char *spec, struct vm_config *cfg, char *err, size_t errl
 				         UINT32_MAX - 1, value);
 			vs->guest_cid = (uint32_t)v;
 		} else if (value && !strcmp(key, "uds")) {
-			vs->uds_path = value;
+			SET_OR_FAIL(vs->uds_path, value, "vsock uds path must be 1 to %d bytes",
+			            CONFIG_UDS_PATH_MAX);
 		} else {
 			OPT_FAIL("--vsock: unknown item '%s' (cid=N, uds=PATH)", key);
 		}
 	}
-	if (!vs->guest_cid || !vs->uds_path || !vs->uds_path[0])
+	if (!vs->guest_cid || !vs->uds_path[0])
 		OPT_FAIL("--vsock needs cid=N and uds=PATH");
 	vs->enabled = true;
 	return 0;
+}
+
+static int too_long(char *err, size_t errlen, const char *opt, const char *value)
+{
+	snprintf(err, errlen, "%s: the path is %zu bytes; at most %d", opt, strlen(value),
+	         CONFIG_PATH_MAX - 1);
+	return -EINVAL;
 }
 
 int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_t errlen)
@@ -246,6 +268,7 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
 	    {"no-seccomp", no_argument, NULL, 'S'},
 	    {NULL, 0, NULL, 0},
 	};
+	const char *cmdline = CONFIG_DEFAULT_CMDLINE, *append = "";
 	uint64_t v;
 	int c;
 
@@ -260,7 +283,8 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
 		value_at = optarg && optarg == argv[optind - 1] ? optind - 1 : -1;
 		switch (c) {
 		case 'k':
-			cfg->kernel_path = optarg;
+			if (CONFIG_SET(cfg->kernel_path, optarg) < 0)
+				return too_long(err, errlen, "--kernel", optarg);
 			break;
 		case 'm':
 			/* The upper bound only keeps mem_mib << 20 from overflowing; the host's
@@ -281,16 +305,17 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
 			cfg->vcpus = (unsigned)v;
 			break;
 		case 'l':
-			cfg->cmdline = optarg;
+			cmdline = optarg;
 			break;
 		case 's':
 			cfg->print_stats = true;
 			break;
 		case 'i':
-			cfg->initrd_path = optarg;
+			if (CONFIG_SET(cfg->initrd_path, optarg) < 0)
+				return too_long(err, errlen, "--initrd", optarg);
 			break;
 		case 'a':
-			cfg->append = optarg;
+			append = optarg;
 			break;
 		case 'b':
 			if (!strcmp(optarg, "auto")) {
@@ -343,7 +368,17 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
 		         argv[optind]);
 		return -EINVAL;
 	}
+	/* The whole line's limit, with config_validate's words; each part then fits. */
+	size_t cl = strlen(cmdline) + (append[0] ? 1 + strlen(append) : 0);
+	if (cl > CONFIG_CMDLINE_MAX) {
+		snprintf(err, errlen, "the kernel command line is %zu bytes; the limit is %d", cl,
+		         CONFIG_CMDLINE_MAX);
+		return -EINVAL;
+	}
+	CONFIG_SET(cfg->cmdline, cmdline);
+	CONFIG_SET(cfg->append, append);
 	if (optind < argc) {
+		/* Borrowed: argv lives as long as the process. */
 		cfg->cmd_argv = &argv[optind];
 		cfg->cmd_argc = (unsigned)(argc - optind);
 	}

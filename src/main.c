@@ -50,11 +50,13 @@ static int cmd_run(int argc, char **argv)
 	if (r == 1)
 		return 0;
 	/* No kernel named: the default guest, kernel and initrd together. */
-	if (r == 0 && !cfg.kernel_path) {
+	if (r == 0 && !cfg.kernel_path[0]) {
 		r = default_guest_find(&guest, err, sizeof(err));
-		cfg.kernel_path = guest.kernel;
-		if (!cfg.initrd_path)
-			cfg.initrd_path = guest.initrd;
+		/* Its paths have the configuration's size: the copies fit. */
+		if (r == 0)
+			CONFIG_SET(cfg.kernel_path, guest.kernel);
+		if (r == 0 && !cfg.initrd_path[0])
+			CONFIG_SET(cfg.initrd_path, guest.initrd);
 	}
 	cfg.cmd_tty = isatty(STDIN_FILENO);
 	if (r < 0 || config_validate(&cfg, host_mem_mib(), err, sizeof(err)) < 0 ||

@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define API_PATH_MAX  4096  /* a host path in a request */
-#define API_REPLY_MAX 65536 /* a response body */
+#define API_PATH_MAX  CONFIG_PATH_MAX /* a host path in a request */
+#define API_REPLY_MAX 65536           /* a response body */
 
 /* The endpoints, in the order of their rows in api_endpoints[] (api_json.h). */
 enum api_op {
@@ -76,7 +76,7 @@ struct api_drive {
  * /network-interfaces/{iface_id}. */
 struct api_net {
 	char iface_id[CONFIG_ID_MAX + 1];
-	char host_dev_name[16];
+	char host_dev_name[CONFIG_TAP_MAX];
 	bool has_guest_mac;
 	uint8_t guest_mac[6];
 	unsigned mtu; /* 0: absent */

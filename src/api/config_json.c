@@ -166,28 +166,24 @@ static void append(struct builder *b, json_t *a, json_t *v)
 		b->failed++;
 }
 
-/* s as a JSON string, or null. */
+/* s as a JSON string, or null when it is unset (""). */
 static json_t *str_or_null(const char *s)
 {
-	return s ? api_json_string(s) : json_null();
+	return s[0] ? api_json_string(s) : json_null();
 }
 
 static json_t *render_boot_source(struct builder *b, const struct vm_config *cfg)
 {
 	json_t *o = json_object();
-	json_t *args = json_null();
+	json_t *args = NULL;
 	/* Ember has one command line: the default or --cmdline, and --append's words. */
-	if (cfg->cmdline) {
-		size_t n = strlen(cfg->cmdline) + (cfg->append ? 1 + strlen(cfg->append) : 0) + 1;
-		char *full = malloc(n);
-		if (full && config_full_cmdline(cfg, full, n) >= 0)
-			args = api_json_string(full);
-		else
-			args = NULL;
-		free(full);
-	}
+	size_t n = strlen(cfg->cmdline) + (cfg->append[0] ? 1 + strlen(cfg->append) : 0) + 1;
+	char *full = malloc(n);
+	if (full && config_full_cmdline(cfg, full, n) >= 0)
+		args = api_json_string(full);
+	free(full);
 	/* No kernel yet: "" as Firecracker shows an unset boot source. */
-	set(b, o, "kernel_image_path", api_json_string(cfg->kernel_path ? cfg->kernel_path : ""));
+	set(b, o, "kernel_image_path", api_json_string(cfg->kernel_path));
 	set(b, o, "initrd_path", str_or_null(cfg->initrd_path));
 	set(b, o, "boot_args", args);
 	return o;

@@ -17,24 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Every string of a configuration lives in its vmm_strings slot: point cfg at str's. */
-static void point_strings(struct vm_config *cfg, struct vmm_strings *str, bool have_args)
-{
-	cfg->kernel_path = str->kernel[0] ? str->kernel : NULL;
-	cfg->initrd_path = str->initrd[0] ? str->initrd : NULL;
-	cfg->cmdline = have_args ? str->cmdline : CONFIG_DEFAULT_CMDLINE;
-	cfg->append = NULL;
-	for (unsigned i = 0; i < cfg->ndrives; i++) {
-		cfg->drives[i].id = str->drive_id[i];
-		cfg->drives[i].path = str->drive_path[i];
-	}
-	for (unsigned i = 0; i < cfg->nnets; i++) {
-		cfg->nets[i].id = str->net_id[i];
-		cfg->nets[i].tap = str->net_tap[i];
-	}
-	cfg->vsock.uds_path = cfg->vsock.enabled ? str->uds : NULL;
-}
-
 void vmm_init(struct vmm *v, const char *id, uint64_t host_mem_mib)
 {
 	memset(v, 0, sizeof(*v));
@@ -43,37 +25,24 @@ void vmm_init(struct vmm *v, const char *id, uint64_t host_mem_mib)
 	v->cfg.entropy = false; /* Firecracker's default: only with PUT /entropy */
 	v->metrics_fd = -1;
 	v->host_mem_mib = host_mem_mib;
-	point_strings(&v->cfg, &v->str, false);
 }
 
 /* A copy to change: committed only when the whole result checks out. */
-struct draft {
-	struct vm_config cfg;
-	struct vmm_strings str;
-	bool have_args;
-};
-
-static struct draft *draft_begin(const struct vmm *v)
+static struct vm_config *draft_begin(const struct vmm *v)
 {
-	static struct draft d; /* the vmm thread is the only user */
-	d.cfg = v->cfg;
-	d.str = v->str;
-	d.have_args = v->have_boot_args;
+	static struct vm_config d; /* the vmm thread is the only user */
+	d = v->cfg;
 	return &d;
 }
 
-static bool draft_commit(struct vmm *v, struct draft *d, struct api_reply *r)
+static bool draft_commit(struct vmm *v, const struct vm_config *d, struct api_reply *r)
 {
 	char err[512];
-	point_strings(&d->cfg, &d->str, d->have_args);
-	if (config_validate_devices(&d->cfg, err, sizeof(err)) < 0) {
+	if (config_validate_devices(d, err, sizeof(err)) < 0) {
 		api_reply_fault(r, "%s", err);
 		return false;
 	}
-	v->cfg = d->cfg;
-	v->str = d->str;
-	v->have_boot_args = d->have_args;
-	point_strings(&v->cfg, &v->str, d->have_args);
+	v->cfg = *d;
 	api_reply_no_content(r);
 	return true;
 }
@@ -81,13 +50,12 @@ static bool draft_commit(struct vmm *v, struct draft *d, struct api_reply *r)
 void vmm_put_boot_source(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r)
 {
 	const struct api_boot_source *b = &cmd->u.boot;
-	struct draft *d = draft_begin(v);
-	snprintf(d->str.kernel, sizeof(d->str.kernel), "%s", b->kernel_image_path);
-	snprintf(d->str.initrd, sizeof(d->str.initrd), "%s",
-	         b->has_initrd_path ? b->initrd_path : "");
-	d->have_args = b->has_boot_args;
-	snprintf(d->str.cmdline, sizeof(d->str.cmdline), "%s",
-	         b->has_boot_args ? b->boot_args : "");
+	struct vm_config *d = draft_begin(v);
+	/* The command's fields have the configuration's sizes: these copies fit. */
+	CONFIG_SET(d->kernel_path, b->kernel_image_path);
+	CONFIG_SET(d->initrd_path, b->has_initrd_path ? b->initrd_path : "");
+	CONFIG_SET(d->cmdline, b->has_boot_args ? b->boot_args : CONFIG_DEFAULT_CMDLINE);
+	d->append[0] = '\0';
 	if (draft_commit(v, d, r))
 		v->have_boot_source = true;
 }
@@ -95,13 +63,13 @@ void vmm_put_boot_source(struct vmm *v, const struct api_cmd *cmd, struct api_re
 static void set_machine(struct vmm *v, const struct api_machine_config *m, bool put,
                         struct api_reply *r)
 {
-	struct draft *d = draft_begin(v);
+	struct vm_config *d = draft_begin(v);
 	if (put && (!m->has_vcpu_count || !m->has_mem_size_mib)) {
 		api_reply_fault(r, "machine-config needs vcpu_count and mem_size_mib");
 		return;
 	}
 	if (m->has_vcpu_count)
-		d->cfg.vcpus = m->vcpu_count;
+		d->vcpus = m->vcpu_count;
 	if (m->has_mem_size_mib) {
 		if (m->mem_size_mib > v->host_mem_mib) {
 			api_reply_fault(r, "mem_size_mib %llu is more than this host's %llu MiB",
@@ -109,7 +77,7 @@ static void set_machine(struct vmm *v, const struct api_machine_config *m, bool 
 			                (unsigned long long)v->host_mem_mib);
 			return;
 		}
-		d->cfg.mem_mib = m->mem_size_mib;
+		d->mem_mib = m->mem_size_mib;
 	}
 	draft_commit(v, d, r);
 }
@@ -143,27 +111,27 @@ static int find_net(const struct vm_config *cfg, const char *id)
 void vmm_put_drive(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r)
 {
 	const struct api_drive *a = &cmd->u.drive;
-	struct draft *d = draft_begin(v);
+	struct vm_config *d = draft_begin(v);
 	int i = find_drive(&v->cfg, a->drive_id);
 	if (i < 0) {
-		if (d->cfg.ndrives == CONFIG_MAX_DRIVES) {
+		if (d->ndrives == CONFIG_MAX_DRIVES) {
 			api_reply_fault(r, "at most %d drives", CONFIG_MAX_DRIVES);
 			return;
 		}
-		i = (int)d->cfg.ndrives++;
+		i = (int)d->ndrives++;
 	}
 	if (!a->has_path_on_host) {
 		api_reply_fault(r, "drive '%s' needs path_on_host", a->drive_id);
 		return;
 	}
-	struct drive_config *dc = &d->cfg.drives[i];
+	struct drive_config *dc = &d->drives[i];
 	*dc = (struct drive_config){
 	    .read_only = a->is_read_only,
 	    .is_root = a->is_root_device,
 	    .engine = a->has_io_engine ? a->io_engine : DRIVE_ENGINE_AUTO,
 	};
-	snprintf(d->str.drive_id[i], sizeof(d->str.drive_id[i]), "%s", a->drive_id);
-	snprintf(d->str.drive_path[i], sizeof(d->str.drive_path[i]), "%s", a->path_on_host);
+	CONFIG_SET(dc->id, a->drive_id);
+	CONFIG_SET(dc->path, a->path_on_host);
 	draft_commit(v, d, r);
 }
 
@@ -180,39 +148,39 @@ void vmm_patch_drive(struct vmm *v, const struct api_cmd *cmd, struct api_reply 
 		                a->drive_id);
 		return;
 	}
-	struct draft *d = draft_begin(v);
+	struct vm_config *d = draft_begin(v);
 	if (a->has_path_on_host)
-		snprintf(d->str.drive_path[i], sizeof(d->str.drive_path[i]), "%s", a->path_on_host);
+		CONFIG_SET(d->drives[i].path, a->path_on_host);
 	draft_commit(v, d, r);
 }
 
 void vmm_put_net(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r)
 {
 	const struct api_net *a = &cmd->u.net;
-	struct draft *d = draft_begin(v);
+	struct vm_config *d = draft_begin(v);
 	int i = find_net(&v->cfg, a->iface_id);
 	if (i < 0) {
-		if (d->cfg.nnets == CONFIG_MAX_NETS) {
+		if (d->nnets == CONFIG_MAX_NETS) {
 			api_reply_fault(r, "at most %d network interfaces", CONFIG_MAX_NETS);
 			return;
 		}
-		i = (int)d->cfg.nnets++;
+		i = (int)d->nnets++;
 	}
-	struct net_config *nc = &d->cfg.nets[i];
+	struct net_config *nc = &d->nets[i];
 	*nc = (struct net_config){.has_mac = a->has_guest_mac, .mtu = a->mtu};
 	memcpy(nc->mac, a->guest_mac, sizeof(nc->mac));
-	snprintf(d->str.net_id[i], sizeof(d->str.net_id[i]), "%s", a->iface_id);
-	snprintf(d->str.net_tap[i], sizeof(d->str.net_tap[i]), "%s", a->host_dev_name);
+	CONFIG_SET(nc->id, a->iface_id);
+	CONFIG_SET(nc->tap, a->host_dev_name);
 	draft_commit(v, d, r);
 }
 
 void vmm_put_vsock(struct vmm *v, const struct api_cmd *cmd, struct api_reply *r)
 {
 	const struct api_vsock *a = &cmd->u.vsock;
-	struct draft *d = draft_begin(v);
-	d->cfg.vsock.enabled = true;
-	d->cfg.vsock.guest_cid = a->guest_cid;
-	snprintf(d->str.uds, sizeof(d->str.uds), "%s", a->uds_path);
+	struct vm_config *d = draft_begin(v);
+	d->vsock.enabled = true;
+	d->vsock.guest_cid = a->guest_cid;
+	CONFIG_SET(d->vsock.uds_path, a->uds_path);
 	draft_commit(v, d, r);
 }
 

@@ -12,18 +12,6 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-/* Owned copies of every string the configuration points at (the CLI's point into argv). */
-struct vmm_strings {
-	char kernel[API_PATH_MAX];
-	char initrd[API_PATH_MAX];
-	char cmdline[CONFIG_CMDLINE_MAX + 1];
-	char drive_id[CONFIG_MAX_DRIVES][CONFIG_ID_MAX + 1];
-	char drive_path[CONFIG_MAX_DRIVES][API_PATH_MAX];
-	char net_id[CONFIG_MAX_NETS][CONFIG_ID_MAX + 1];
-	char net_tap[CONFIG_MAX_NETS][16];
-	char uds[CONFIG_UDS_PATH_MAX + 1];
-};
-
 /* Per request type: how many came and how many failed (the metrics). */
 struct vmm_api_stats {
 	unsigned long long count[API_OP_COUNT];
@@ -33,10 +21,8 @@ struct vmm_api_stats {
 struct vmm {
 	char id[CONFIG_ID_MAX + 1]; /* the instance id (--id) */
 	struct vm_config cfg;
-	struct vmm_strings str;
 	bool have_boot_source;
-	bool have_boot_args; /* boot_args replaced the default command line */
-	bool started;        /* InstanceStart succeeded: vm is live */
+	bool started; /* InstanceStart succeeded: vm is live */
 	bool paused;
 	struct vm vm;
 	bool logger_set;

@@ -923,9 +923,9 @@ static void check_golden(const char *name, const char *body, size_t len)
 static void full_config(struct vm_config *c)
 {
 	config_defaults(c);
-	c->kernel_path = "/srv/vm/vmlinux";
-	c->initrd_path = "/srv/vm/initrd.cpio";
-	c->append = "quiet";
+	strcpy(c->kernel_path, "/srv/vm/vmlinux");
+	strcpy(c->initrd_path, "/srv/vm/initrd.cpio");
+	strcpy(c->append, "quiet");
 	c->vcpus = 2;
 	c->mem_mib = 512;
 	c->drives[0] = (struct drive_config){.id = "rootfs",
@@ -977,8 +977,8 @@ static void render_odd_strings(void **state)
 	(void)state;
 	struct vm_config c;
 	full_config(&c);
-	c.kernel_path = "/srv/\xff\"k\n";
-	c.drives[0].path = "/srv/\xc3";
+	strcpy(c.kernel_path, "/srv/\xff\"k\n");
+	strcpy(c.drives[0].path, "/srv/\xc3");
 	api_render_vm_config(&c, &reply);
 	assert_int_equal(reply.status, 200);
 	json_error_t jerr;
@@ -993,37 +993,37 @@ static void render_odd_strings(void **state)
 static void render_largest(void **state)
 {
 	(void)state;
-	static char paths[CONFIG_MAX_DRIVES + 2][API_PATH_MAX];
-	static char ids[CONFIG_MAX_DRIVES + CONFIG_MAX_NETS][CONFIG_ID_MAX + 1];
-	static char cmdline[CONFIG_CMDLINE_MAX + 1];
-	struct vm_config c;
+	static struct vm_config c;
 	full_config(&c);
+	/* Every string at its longest: the struct's own sizes. */
+	char *paths[CONFIG_MAX_DRIVES + 2];
+	for (unsigned i = 0; i < CONFIG_MAX_DRIVES; i++)
+		paths[i] = c.drives[i].path;
+	paths[CONFIG_MAX_DRIVES] = c.kernel_path;
+	paths[CONFIG_MAX_DRIVES + 1] = c.initrd_path;
 	for (unsigned i = 0; i < CONFIG_MAX_DRIVES + 2; i++) {
-		memset(paths[i], 'p', API_PATH_MAX - 1);
-		paths[i][API_PATH_MAX - 1] = '\0';
+		memset(paths[i], 'p', CONFIG_PATH_MAX - 1);
+		paths[i][CONFIG_PATH_MAX - 1] = '\0';
 	}
 	for (unsigned i = 0; i < CONFIG_MAX_DRIVES + CONFIG_MAX_NETS; i++) {
-		memset(ids[i], 'a' + (char)i, CONFIG_ID_MAX);
-		ids[i][CONFIG_ID_MAX] = '\0';
+		char *id =
+		    i < CONFIG_MAX_DRIVES ? c.drives[i].id : c.nets[i - CONFIG_MAX_DRIVES].id;
+		memset(id, 'a' + (char)i, CONFIG_ID_MAX);
+		id[CONFIG_ID_MAX] = '\0';
 	}
-	memset(cmdline, 'c', CONFIG_CMDLINE_MAX);
-	c.cmdline = cmdline;
-	c.append = NULL;
-	c.kernel_path = paths[CONFIG_MAX_DRIVES];
-	c.initrd_path = paths[CONFIG_MAX_DRIVES + 1];
-	for (unsigned i = 0; i < CONFIG_MAX_DRIVES; i++)
-		c.drives[i] = (struct drive_config){.id = ids[i], .path = paths[i]};
+	memset(c.cmdline, 'c', CONFIG_CMDLINE_MAX);
+	c.cmdline[CONFIG_CMDLINE_MAX] = '\0';
+	c.append[0] = '\0';
 	c.ndrives = CONFIG_MAX_DRIVES;
 	for (unsigned i = 0; i < CONFIG_MAX_NETS; i++)
-		c.nets[i] =
-		    (struct net_config){.id = ids[CONFIG_MAX_DRIVES + i], .tap = "tap012345678901"};
+		strcpy(c.nets[i].tap, "tap012345678901");
 	c.nnets = CONFIG_MAX_NETS;
 	api_render_vm_config(&c, &reply);
 	assert_int_equal(reply.status, 200);
 
 	/* Paths of control bytes escape six-fold: too big, said with a 500, not cut. */
 	for (unsigned i = 0; i < CONFIG_MAX_DRIVES + 2; i++)
-		memset(paths[i], '\x01', API_PATH_MAX - 1);
+		memset(paths[i], '\x01', CONFIG_PATH_MAX - 1);
 	api_render_vm_config(&c, &reply);
 	assert_int_equal(reply.status, 500);
 	json_t *o = json_loadb(reply.body, reply.len, 0, NULL);
