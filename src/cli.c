@@ -1,5 +1,7 @@
-/* Parsing the `run` command line into a vm_config. */
+/* Parsing the `run` command line into a vm_config, and that into the controller's
+ * settings and commands. */
 #include "cli.h"
+#include "api/api.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -382,5 +384,83 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
 		cfg->cmd_argv = &argv[optind];
 		cfg->cmd_argc = (unsigned)(argc - optind);
 	}
+	return 0;
+}
+
+void cli_settings(const struct vm_config *cfg, uint64_t host_mem_mib, struct ctl_settings *set)
+{
+	*set = (struct ctl_settings){
+	    .id = "anonymous-instance",
+	    .host_mem_mib = host_mem_mib,
+	    .no_seccomp = cfg->no_seccomp,
+	    .op_name = api_op_name,
+	    .boot = cfg->boot,
+	    .cmd_argv = cfg->cmd_argv,
+	    .cmd_argc = cfg->cmd_argc,
+	    .cmd_tty = cfg->cmd_tty,
+	    .print_stats = cfg->print_stats,
+	};
+	CONFIG_SET(set->append, cfg->append);
+}
+
+int cli_commands(const struct vm_config *cfg, struct ctl *c, char *err, size_t errlen)
+{
+	static struct ctl_cmd cmd; /* some 12 KiB: the vmm thread's, reused */
+
+#define RUN(op_)                                                                                   \
+	do {                                                                                       \
+		cmd.op = (op_);                                                                    \
+		if (api_command(c, &cmd, err, errlen) < 0)                                         \
+			return -EINVAL;                                                            \
+		memset(&cmd, 0, sizeof(cmd));                                                      \
+	} while (0)
+
+	/* In a config file's order: the machine, the boot source, then the devices. The
+	 * configuration was checked whole (config_validate), so each command succeeds. */
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.u.machine = (struct ctl_machine_config){.has_vcpu_count = true,
+	                                            .has_mem_size_mib = true,
+	                                            .vcpu_count = cfg->vcpus,
+	                                            .mem_size_mib = cfg->mem_mib};
+	RUN(CTL_PUT_MACHINE_CONFIG);
+
+	struct ctl_boot_source *b = &cmd.u.boot;
+	CONFIG_SET(b->kernel_image_path, cfg->kernel_path);
+	b->has_initrd_path = cfg->initrd_path[0] != '\0';
+	CONFIG_SET(b->initrd_path, cfg->initrd_path);
+	b->has_boot_args = true;
+	CONFIG_SET(b->boot_args, cfg->cmdline);
+	RUN(CTL_PUT_BOOT_SOURCE);
+
+	for (unsigned i = 0; i < cfg->ndrives; i++) {
+		const struct drive_config *dc = &cfg->drives[i];
+		struct ctl_drive *d = &cmd.u.drive;
+		CONFIG_SET(d->drive_id, dc->id);
+		CONFIG_SET(d->path_on_host, dc->path);
+		d->has_path_on_host = d->has_is_root_device = d->has_is_read_only = true;
+		d->is_root_device = dc->is_root;
+		d->is_read_only = dc->read_only;
+		d->has_io_engine = dc->engine != DRIVE_ENGINE_AUTO;
+		d->io_engine = dc->engine;
+		RUN(CTL_PUT_DRIVE);
+	}
+	for (unsigned i = 0; i < cfg->nnets; i++) {
+		const struct net_config *nc = &cfg->nets[i];
+		struct ctl_net *n = &cmd.u.net;
+		CONFIG_SET(n->iface_id, nc->id);
+		CONFIG_SET(n->host_dev_name, nc->tap);
+		n->has_guest_mac = nc->has_mac;
+		memcpy(n->guest_mac, nc->mac, sizeof(n->guest_mac));
+		n->mtu = nc->mtu;
+		RUN(CTL_PUT_NET);
+	}
+	if (cfg->vsock.enabled) {
+		cmd.u.vsock.guest_cid = cfg->vsock.guest_cid;
+		CONFIG_SET(cmd.u.vsock.uds_path, cfg->vsock.uds_path);
+		RUN(CTL_PUT_VSOCK);
+	}
+	if (cfg->entropy)
+		RUN(CTL_PUT_ENTROPY);
+#undef RUN
 	return 0;
 }
