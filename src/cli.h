@@ -7,6 +7,42 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/log.h"
+
+#include <stdbool.h>
+
+#define CLI_DEFAULT_SOCKET "/run/ember.socket"
+
+/* The two ways of running, as the option table's rows name the ones that accept them. */
+enum { CLI_RUN = 1, CLI_API = 2 };
+
+/* The API mode's options (Firecracker's flags). */
+struct cli_api_opts {
+	const char *api_sock;
+	const char *config_file;
+	const char *id;
+	const char *log_path;
+	const char *metrics_path;
+	enum log_level level;
+	bool show_level;
+	bool no_api;
+	bool no_seccomp;
+	size_t max_payload;
+};
+
+/*
+ * Parse the API mode's options (the whole argv) into o, from the defaults (the socket
+ * CLI_DEFAULT_SOCKET, id "anonymous-instance", level Info, Firecracker's payload limit).
+ * Returns 0, 1 if --help was asked for (usage printed), or -EINVAL with a message in err.
+ */
+int cli_parse_api(int argc, char **argv, struct cli_api_opts *o, char *err, size_t errlen);
+
+/* Whether argv[1] is one of the API mode's options. */
+bool cli_api_mode_wanted(const char *arg);
+
+/* The API mode's usage text, to stdout. */
+void cli_api_usage(void);
+
 /*
  * Parse `run` options (argv[0] is "run") into cfg, starting from config_defaults().
  * Returns 0, 1 if --help was asked for (usage printed), or -EINVAL with a message in err.

@@ -87,7 +87,7 @@ int main(int argc, char **argv)
 #endif
 	if (!strcmp(argv[1], "run"))
 		return cmd_run(argc - 1, argv + 1);
-	if (api_mode_wanted(argv[1]))
+	if (cli_api_mode_wanted(argv[1]))
 		return api_mode_main(argc, argv, host_mem_mib());
 	if (!strcmp(argv[1], "doctor"))
 		return doctor_run();

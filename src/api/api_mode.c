@@ -4,182 +4,20 @@
  * thread until the VM ends.
  */
 #include "api_mode.h"
+#include "../cli.h"
 #include "../base/exit_status.h"
 #include "../base/log.h"
-#include "../seccomp/seccomp.h"
 #include "server.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define DEFAULT_SOCKET  "/run/ember.socket"
 #define CONFIG_FILE_MAX (1 << 20)
-
-struct options {
-	const char *api_sock;
-	const char *config_file;
-	const char *id;
-	const char *log_path;
-	const char *metrics_path;
-	enum log_level level;
-	bool show_level;
-	bool no_api;
-	bool no_seccomp;
-	size_t max_payload;
-};
-
-static void usage(void)
-{
-	printf("usage: ember [--api-sock PATH] [--config-file FILE] [--no-api] [--id ID]\n"
-	       "             [--http-api-max-payload-size BYTES] [--log-path FILE]\n"
-	       "             [--level Error|Warning|Info|Debug|Trace|Off] [--show-level]\n"
-	       "             [--metrics-path FILE] [--no-seccomp]\n"
-	       "\n"
-	       "Firecracker's way: serve its REST API on the Unix socket PATH (default %s,\n"
-	       "mode 0600) and boot the microVM on PUT /actions InstanceStart; or boot at once\n"
-	       "from FILE (the JSON of GET /vm/config), with or without the API.\n",
-	       DEFAULT_SOCKET);
-}
-
-bool api_mode_wanted(const char *arg)
-{
-	static const char *const flags[] = {"--api-sock",
-	                                    "--config-file",
-	                                    "--no-api",
-	                                    "--id",
-	                                    "--http-api-max-payload-size",
-	                                    "--log-path",
-	                                    "--level",
-	                                    "--show-level",
-	                                    "--metrics-path",
-	                                    "--no-seccomp"};
-	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
-		size_t n = strlen(flags[i]);
-		if (!strncmp(arg, flags[i], n) && (arg[n] == 0 || arg[n] == '='))
-			return true;
-	}
-	return false;
-}
-
-static int parse_level(const char *s, enum log_level *out)
-{
-	static const char *const names[] = {"off", "error", "warning", "info", "debug", "trace"};
-	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (!strcasecmp(s, names[i])) {
-			*out = (enum log_level)i;
-			return 0;
-		}
-	return -EINVAL;
-}
-
-static int parse_options(int argc, char **argv, struct options *o)
-{
-	static const struct option opts[] = {
-	    {"api-sock", required_argument, NULL, 's'},
-	    {"config-file", required_argument, NULL, 'c'},
-	    {"no-api", no_argument, NULL, 'n'},
-	    {"id", required_argument, NULL, 'i'},
-	    {"http-api-max-payload-size", required_argument, NULL, 'p'},
-	    {"log-path", required_argument, NULL, 'l'},
-	    {"level", required_argument, NULL, 'L'},
-	    {"show-level", no_argument, NULL, 'S'},
-	    {"metrics-path", required_argument, NULL, 'm'},
-	    {"no-seccomp", no_argument, NULL, 'N'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	*o = (struct options){.api_sock = DEFAULT_SOCKET,
-	                      .id = "anonymous-instance",
-	                      .level = LOG_INFO,
-	                      .max_payload = API_DEFAULT_MAX_PAYLOAD};
-	optind = 0;
-	opterr = 0;
-	int c;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		char *end;
-		unsigned long long v;
-		switch (c) {
-		case 's':
-			o->api_sock = optarg;
-			break;
-		case 'c':
-			o->config_file = optarg;
-			break;
-		case 'n':
-			o->no_api = true;
-			break;
-		case 'i':
-			o->id = optarg;
-			break;
-		case 'p':
-			errno = 0;
-			v = strtoull(optarg, &end, 10);
-			if (errno || *end || optarg[0] < '0' || optarg[0] > '9' || v < 1024 ||
-			    v > (1u << 30)) {
-				log_err(
-				    "--http-api-max-payload-size takes a number of bytes from 1024 "
-				    "to %u, not '%s'",
-				    1u << 30, optarg);
-				return -EINVAL;
-			}
-			o->max_payload = (size_t)v;
-			break;
-		case 'l':
-			o->log_path = optarg;
-			break;
-		case 'L':
-			if (parse_level(optarg, &o->level) < 0) {
-				log_err("--level takes Error, Warning, Info, Debug, Trace or Off, "
-				        "not '%s'",
-				        optarg);
-				return -EINVAL;
-			}
-			break;
-		case 'S':
-			o->show_level = true;
-			break;
-		case 'm':
-			o->metrics_path = optarg;
-			break;
-		case 'N':
-			o->no_seccomp = true;
-			break;
-		case 'h':
-			usage();
-			return 1;
-		case ':':
-			log_err("%s needs a value", argv[optind - 1]);
-			return -EINVAL;
-		default:
-			log_err("unknown option '%s' (see 'ember --api-sock --help')",
-			        argv[optind - 1]);
-			return -EINVAL;
-		}
-	}
-	if (optind < argc) {
-		log_err("unexpected argument '%s'", argv[optind]);
-		return -EINVAL;
-	}
-	size_t idlen = strlen(o->id);
-	if (idlen < 1 || idlen > CONFIG_ID_MAX ||
-	    strspn(o->id, "abcdefghijklmnopqrstuvwxyz"
-	                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	                  "0123456789_-") != idlen) {
-		log_err("--id must be 1 to %d letters, digits, '_' or '-'", CONFIG_ID_MAX);
-		return -EINVAL;
-	}
-	if (o->no_api && !o->config_file) {
-		log_err("--no-api needs --config-file: nothing else could start the microVM");
-		return -EINVAL;
-	}
-	return 0;
-}
 
 /* The handler on the API thread: parse, then hand over to the vmm thread. */
 static void on_request(void *ctx, const struct api_http_request *req, struct ctl_reply *reply)
@@ -243,11 +81,13 @@ int api_mode_main(int argc, char **argv, uint64_t host_mem_mib)
 	static struct ctl ctl;
 	struct api_server *server = NULL;
 	struct ctl_settings set = {.host_mem_mib = host_mem_mib, .op_name = api_op_name};
-	struct options o;
+	struct cli_api_opts o;
 	char err[9000];
 	int status;
 
-	int r = parse_options(argc, argv, &o);
+	int r = cli_parse_api(argc, argv, &o, err, sizeof(err));
+	if (r < 0)
+		log_err("%s", err);
 	if (r)
 		return r > 0 ? 0 : EXIT_USAGE;
 	snprintf(set.id, sizeof(set.id), "%s", o.id);

@@ -616,6 +616,60 @@ static void validate_short_err_buffer(void **state)
 	assert_non_null(memchr(err, '\0', sizeof(err)));
 }
 
+/* ---- the API mode's options: the same table, the other mode ---- */
+
+static int parse_api(struct cli_api_opts *o, char *err, size_t errlen, const char *const *args)
+{
+	static char store[16][256];
+	char *argv[17];
+	int argc = 0;
+	argv[argc++] = strcpy(store[0], "ember");
+	for (; args[argc - 1]; argc++)
+		argv[argc] = strcpy(store[argc], args[argc - 1]);
+	argv[argc] = NULL;
+	return cli_parse_api(argc, argv, o, err, errlen);
+}
+
+#define PARSE_API(o, err, ...)                                                                     \
+	parse_api((o), (err), sizeof(err), (const char *const[]){__VA_ARGS__, NULL})
+
+static void api_options(void **state)
+{
+	(void)state;
+	struct cli_api_opts o;
+	char err[256];
+
+	assert_int_equal(PARSE_API(&o, err, "--api-sock", "/tmp/s", "--id", "vm1", "--level",
+	                           "debug", "--show-level", "--no-seccomp",
+	                           "--http-api-max-payload-size=2048"),
+	                 0);
+	assert_string_equal(o.api_sock, "/tmp/s");
+	assert_string_equal(o.id, "vm1");
+	assert_int_equal(o.level, LOG_DEBUG);
+	assert_true(o.show_level && o.no_seccomp);
+	assert_int_equal(o.max_payload, 2048);
+	/* The defaults. */
+	assert_int_equal(PARSE_API(&o, err, "--no-seccomp"), 0);
+	assert_string_equal(o.api_sock, CLI_DEFAULT_SOCKET);
+	assert_string_equal(o.id, "anonymous-instance");
+	/* A run option is not one of this mode's, and the other way round. */
+	assert_int_equal(PARSE_API(&o, err, "--id", "x", "--kernel", "k"), -EINVAL);
+	assert_err_mentions(err, "unknown option '--kernel' (see 'ember --api-sock --help')");
+	struct parse p;
+	PARSE(&p, "--api-sock", "/tmp/s");
+	expect_bad(&p, "unknown option '--api-sock' (see 'ember --help')");
+	assert_int_equal(PARSE_API(&o, err, "--no-api"), -EINVAL);
+	assert_err_mentions(err, "--no-api needs --config-file");
+	/* Which first word means the API mode: its options but --help. */
+	assert_true(cli_api_mode_wanted("--api-sock"));
+	assert_true(cli_api_mode_wanted("--config-file=x"));
+	assert_true(cli_api_mode_wanted("--no-seccomp"));
+	assert_false(cli_api_mode_wanted("--help"));
+	assert_false(cli_api_mode_wanted("--kernel"));
+	assert_false(cli_api_mode_wanted("--api-socket"));
+	assert_false(cli_api_mode_wanted("run"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -636,6 +690,7 @@ int main(void)
 	    cmocka_unit_test(parse_boot_initrd_append),
 	    cmocka_unit_test(full_cmdline_and_command_limits),
 	    cmocka_unit_test(parse_too_long),
+	    cmocka_unit_test(api_options),
 	    cmocka_unit_test(parse_after_failure),
 	    cmocka_unit_test(parse_after_help_cluster),
 	    cmocka_unit_test(validate_ok),
