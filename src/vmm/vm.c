@@ -161,7 +161,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 		r = kernel_fd;
 		goto out;
 	}
-	if (cfg->initrd_path) {
+	if (cfg->initrd_path[0]) {
 		initrd_fd = open_image("initrd", cfg->initrd_path, &initrd_size, err, errlen);
 		if (initrd_fd < 0) {
 			r = initrd_fd;
