@@ -23,7 +23,8 @@ CORE_SRCS := src/main.c src/cli.c src/base/config.c src/base/log.c src/base/sign
              src/base/crc32c.c src/base/snapshot_file.c \
              src/default_guest.c
 VMM_SRCS  := src/base/kvm.c src/vmm/vm.c src/vmm/initrd.c src/vmm/vcpu.c src/base/event_loop.c src/vmm/vmm_thread.c \
-             src/base/term.c src/base/guest_mem.c src/base/bus.c src/vmm/devices.c src/vmm/snapshot.c
+             src/base/term.c src/base/guest_mem.c src/base/bus.c src/vmm/devices.c src/vmm/snapshot.c \
+             src/vmm/controller.c src/vmm/ctl_json.c
 X86_SRCS  := src/arch/x86/arch.c src/arch/x86/kernel.c src/arch/x86/boot_tables.c src/arch/x86/boot_vcpu.c \
              src/arch/x86/elf_load.c src/arch/x86/cpuid.c src/arch/x86/vcpu_state.c
 DEV_SRCS  := src/devices/serial.c src/devices/i8042.c src/devices/power.c src/devices/pvpanic.c
@@ -33,7 +34,7 @@ VIRTIO_SRCS := src/virtio/virtqueue.c src/virtio/virtio_dev.c src/virtio/mmio.c 
                src/virtio/net.c src/virtio/tap.c src/virtio/vsock.c src/virtio/vsock_conn.c \
                src/virtio/vsock_host.c src/virtio/iov.c src/virtio/virtio_state.c src/virtio/vsock_state.c
 API_SRCS  := src/api/parse.c src/api/config_json.c src/api/http.c src/api/server.c \
-             src/api/vmm_api.c src/api/api_mode.c
+             src/api/api_mode.c
 # The seccomp filters: the rules (filters.c) are compiled to BPF at build time by
 # seccomp-gen (gen.c, with Debian's libseccomp-dev), which writes seccomp_bpf.c; Ember
 # itself links no libseccomp and compiles nothing as it starts.
@@ -44,6 +45,10 @@ LIBS := -luring -ljansson -lhttp_parser
 EMBER_SRCS := $(CORE_SRCS) $(VMM_SRCS) $(X86_SRCS) $(DEV_SRCS) $(ACPI_SRCS) $(VIRTIO_SRCS) \
               $(API_SRCS) src/seccomp/seccomp.c src/seccomp/filters.c
 EMBER_OBJS := $(EMBER_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/seccomp_bpf.o
+# The monitor but main.c: the front ends' tests link it (a row of the endpoint table names
+# both its parse and its execute function, and the CLI runs its commands on the controller).
+MONITOR_SRCS := $(filter-out src/main.c src/seccomp/seccomp.c src/seccomp/filters.c,$(EMBER_SRCS)) \
+                $(SECCOMP_SRCS)
 
 # The test-hooks build: the same objects but for the files with #ifdef EMBER_TEST_HOOKS,
 # built again with it (a hidden --seccomp-test-violate=KIND flag). Only tests run it.
@@ -61,7 +66,7 @@ JAILER_OBJS := $(JAILER_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_TESTS := test_guest_mem test_initrd test_kernel test_elf_load test_boot_tables test_cpuid test_bus \
               test_serial test_config test_aml test_acpi_tables test_power test_virtqueue \
               test_blk test_net test_vsock test_i8042 test_api_parse test_api_http \
-              test_jailer_args test_jailer_cgroup test_jailer_elf test_seccomp test_devices \
+              test_jailer_args test_jailer_cgroup test_jailer_elf test_seccomp test_devices test_vcpu \
               test_snapshot_file test_vcpu_state
 test_guest_mem_SRCS   := src/base/guest_mem.c
 test_initrd_SRCS      := src/vmm/initrd.c src/base/guest_mem.c src/base/file_io.c
@@ -72,7 +77,8 @@ test_boot_tables_SRCS := src/arch/x86/boot_tables.c src/base/guest_mem.c
 test_cpuid_SRCS       := src/arch/x86/cpuid.c
 test_bus_SRCS         := src/base/bus.c
 test_serial_SRCS      := src/devices/serial.c
-test_config_SRCS      := src/base/config.c src/cli.c
+test_config_SRCS      := $(MONITOR_SRCS)
+test_config_LIBS      := $(LIBS)
 test_aml_SRCS         := src/acpi/aml.c
 test_acpi_tables_SRCS := src/arch/x86/acpi_tables.c src/acpi/aml.c src/base/guest_mem.c
 test_power_SRCS       := src/devices/power.c src/devices/pvpanic.c
@@ -80,6 +86,7 @@ test_snapshot_file_SRCS := src/base/snapshot_file.c src/base/crc32c.c
 test_vcpu_state_SRCS  := src/arch/x86/vcpu_state.c src/base/snapshot_file.c src/base/crc32c.c
 # Virtio device tests drive a device through the fake guest driver in virtio_harness.c.
 VIRTIO_TEST_SRCS := tests/unit/virtio_harness.c src/virtio/virtqueue.c src/virtio/virtio_dev.c src/virtio/iov.c \
+                    src/virtio/mmio.c src/base/bus.c src/base/config.c \
                     src/base/event_loop.c src/base/guest_mem.c src/base/log.c
 test_virtqueue_SRCS   := src/virtio/rng.c $(VIRTIO_TEST_SRCS)
 test_blk_SRCS         := src/virtio/blk.c src/virtio/blk_sync.c src/virtio/blk_uring.c \
@@ -92,17 +99,17 @@ test_i8042_SRCS       := src/devices/i8042.c
 test_jailer_args_SRCS   := src/jailer/args.c
 test_jailer_cgroup_SRCS := src/jailer/cgroup.c src/jailer/msg.c src/jailer/path.c
 test_jailer_elf_SRCS    := src/jailer/elf.c
-test_api_parse_SRCS   := src/api/parse.c src/api/config_json.c src/base/config.c
-test_api_parse_LIBS   := -ljansson
-test_api_http_SRCS    := src/api/http.c src/api/server.c src/api/parse.c src/api/config_json.c \
-                         src/base/config.c src/base/log.c $(SECCOMP_SRCS)
-test_api_http_LIBS    := -lhttp_parser -ljansson
+test_api_parse_SRCS   := $(MONITOR_SRCS)
+test_api_parse_LIBS   := $(LIBS)
+test_api_http_SRCS    := $(MONITOR_SRCS)
+test_api_http_LIBS    := $(LIBS)
 test_seccomp_SRCS     := $(SECCOMP_SRCS) src/base/log.c
 # The device table with every device it makes (vcpu.c for vm_stop, which devices call).
 test_devices_SRCS     := src/vmm/devices.c src/vmm/vcpu.c $(DEV_SRCS) $(VIRTIO_SRCS) \
                          src/base/bus.c src/base/event_loop.c src/base/guest_mem.c src/base/log.c \
                          src/base/config.c src/base/snapshot_file.c src/base/crc32c.c $(SECCOMP_SRCS)
 test_devices_LIBS     := -luring
+test_vcpu_SRCS        := src/vmm/vcpu.c src/base/bus.c src/base/log.c $(SECCOMP_SRCS)
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/unit/%)
 
 include tests/guests/guests.mk
@@ -215,11 +222,12 @@ deps:
 # FUZZ_TIME seconds (default 30) from the seed corpus in tests/fuzz/corpus_http.
 FUZZ_CC   ?= clang
 FUZZ_TIME ?= 30
-$(BUILD)/fuzz/fuzz_api_http: tests/fuzz/fuzz_api_http.c src/api/http.c src/api/parse.c \
-		src/api/config_json.c src/base/config.c src/api/server.h src/api/http.h src/api/api.h
+$(BUILD)/fuzz/fuzz_api_http: tests/fuzz/fuzz_api_http.c $(MONITOR_SRCS) src/api/server.h \
+		src/api/http.h src/api/api.h
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -g -O1 -std=gnu11 $(WARN) -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined \
-		-fno-sanitize-recover=all -o $@ $(filter %.c,$^) -lhttp_parser -ljansson
+	$(FUZZ_CC) -g -O1 -std=gnu11 $(WARN) -D_GNU_SOURCE -DEMBER_VERSION='"$(VERSION)"' -Isrc \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ \
+		$(filter %.c,$^) $(LIBS)
 
 fuzz: deps $(BUILD)/fuzz/fuzz_api_http
 	@mkdir -p $(BUILD)/fuzz/corpus_http

@@ -1,5 +1,9 @@
-/* Parsing the `run` command line into a vm_config. */
+/* Parsing the `run` command line into a vm_config, and that into the controller's
+ * settings and commands. */
 #include "cli.h"
+#include "api/api.h"
+#include "api/server.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -107,9 +111,12 @@ static bool next_item(char **cursor, char **key, char **value)
 		return -EINVAL;                                                                    \
 	} while (0)
 
-static const char *const default_drive_ids[CONFIG_MAX_DRIVES] = {
-    "drive0", "drive1", "drive2", "drive3", "drive4", "drive5", "drive6", "drive7"};
-static const char *const default_net_ids[CONFIG_MAX_NETS] = {"net0", "net1", "net2", "net3"};
+/* Copy an option's value into a configuration string, or say it is too long. */
+#define SET_OR_FAIL(field, value, ...)                                                             \
+	do {                                                                                       \
+		if (CONFIG_SET(field, value) < 0)                                                  \
+			OPT_FAIL(__VA_ARGS__);                                                     \
+	} while (0)
 
 static int parse_drive(char *spec, struct vm_config *cfg, char *err, size_t errlen)
 {
@@ -117,13 +124,17 @@ static int parse_drive(char *spec, struct vm_config *cfg, char *err, size_t errl
 	if (cfg->ndrives == CONFIG_MAX_DRIVES)
 		OPT_FAIL("at most %d --drive options", CONFIG_MAX_DRIVES);
 	struct drive_config *d = &cfg->drives[cfg->ndrives];
-	*d = (struct drive_config){.id = default_drive_ids[cfg->ndrives]};
+	memset(d, 0, sizeof(*d));
+	snprintf(d->id, sizeof(d->id), "drive%u", cfg->ndrives);
 	while (next_item(&spec, &key, &value)) {
 		bool flag = !value;
 		if (!strcmp(key, "path") && value) {
-			d->path = value;
+			SET_OR_FAIL(d->path, value, "--drive path= is %zu bytes; at most %zu",
+			            strlen(value), sizeof(d->path) - 1);
 		} else if (!strcmp(key, "id") && value) {
-			d->id = value;
+			SET_OR_FAIL(d->id, value,
+			            "drive id '%s' must be 1 to %d letters, digits, '_' or '-'",
+			            value, CONFIG_ID_MAX);
 		} else if (!strcmp(key, "ro") && flag) {
 			d->read_only = true;
 		} else if (!strcmp(key, "root") && flag) {
@@ -144,7 +155,7 @@ static int parse_drive(char *spec, struct vm_config *cfg, char *err, size_t errl
 			         key, value ? "=..." : "");
 		}
 	}
-	if (!d->path || !d->path[0])
+	if (!d->path[0])
 		OPT_FAIL("--drive needs path=FILE");
 	cfg->ndrives++;
 	return 0;
@@ -169,15 +180,22 @@ static int parse_net(char *spec, struct vm_config *cfg, char *err, size_t errlen
 	if (cfg->nnets == CONFIG_MAX_NETS)
 		OPT_FAIL("at most %d --net options", CONFIG_MAX_NETS);
 	struct net_config *n = &cfg->nets[cfg->nnets];
-	*n = (struct net_config){.id = default_net_ids[cfg->nnets]};
+	memset(n, 0, sizeof(*n));
+	snprintf(n->id, sizeof(n->id), "net%u", cfg->nnets);
 	while (next_item(&spec, &key, &value)) {
 		if (!value)
 			OPT_FAIL("--net: unknown item '%s' (tap=NAME, mac=MAC, mtu=N, id=NAME)",
 			         key);
 		if (!strcmp(key, "tap")) {
-			n->tap = value;
+			SET_OR_FAIL(n->tap, value,
+			            "tap name '%s' must be 1 to %d bytes without '/'", value,
+			            CONFIG_TAP_MAX - 1);
 		} else if (!strcmp(key, "id")) {
-			n->id = value;
+			SET_OR_FAIL(
+			    n->id, value,
+			    "network interface id '%s' must be 1 to %d letters, digits, '_' "
+			    "or '-'",
+			    value, CONFIG_ID_MAX);
 		} else if (!strcmp(key, "mac")) {
 			if (parse_mac(value, n->mac) < 0)
 				OPT_FAIL("--net mac= takes six hex bytes like 06:00:ac:10:00:02, "
@@ -196,7 +214,7 @@ static int parse_net(char *spec, struct vm_config *cfg, char *err, size_t errlen
 			         key);
 		}
 	}
-	if (!n->tap || !n->tap[0])
+	if (!n->tap[0])
 		OPT_FAIL("--net needs tap=NAME");
 	cfg->nnets++;
 	return 0;
@@ -216,125 +234,326 @@ static int parse_vsock(char *spec, struct vm_config *cfg, char *err, size_t errl
 				         UINT32_MAX - 1, value);
 			vs->guest_cid = (uint32_t)v;
 		} else if (value && !strcmp(key, "uds")) {
-			vs->uds_path = value;
+			SET_OR_FAIL(vs->uds_path, value, "vsock uds path must be 1 to %d bytes",
+			            CONFIG_UDS_PATH_MAX);
 		} else {
 			OPT_FAIL("--vsock: unknown item '%s' (cid=N, uds=PATH)", key);
 		}
 	}
-	if (!vs->guest_cid || !vs->uds_path || !vs->uds_path[0])
+	if (!vs->guest_cid || !vs->uds_path[0])
 		OPT_FAIL("--vsock needs cid=N and uds=PATH");
 	vs->enabled = true;
 	return 0;
 }
 
+static int too_long(char *err, size_t errlen, const char *opt, const char *value)
+{
+	snprintf(err, errlen, "%s: the path is %zu bytes; at most %d", opt, strlen(value),
+	         CONFIG_PATH_MAX - 1);
+	return -EINVAL;
+}
+
+/* ---- one option table for both ways of running ---- */
+
+/* What a parse fills: the run's configuration, or the API mode's options. */
+struct parse_state {
+	struct vm_config *cfg;        /* CLI_RUN */
+	struct cli_api_opts *api;     /* CLI_API */
+	const char *cmdline, *append; /* ember run: checked whole at the end */
+};
+
+typedef int (*apply_fn)(struct parse_state *p, char *arg, char *err, size_t errlen);
+
+#define FAIL_WITH(...)                                                                             \
+	do {                                                                                       \
+		snprintf(err, errlen, __VA_ARGS__);                                                \
+		return -EINVAL;                                                                    \
+	} while (0)
+
+static int opt_kernel(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	return CONFIG_SET(p->cfg->kernel_path, arg) < 0 ? too_long(err, errlen, "--kernel", arg)
+	                                                : 0;
+}
+
+static int opt_initrd(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	return CONFIG_SET(p->cfg->initrd_path, arg) < 0 ? too_long(err, errlen, "--initrd", arg)
+	                                                : 0;
+}
+
+static int opt_mem(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	uint64_t v;
+	/* The upper bound only keeps mem_mib << 20 from overflowing; the host's own size is
+	 * checked in config_validate. */
+	if (parse_u64(arg, UINT64_MAX >> 21, &v) < 0)
+		FAIL_WITH("--mem takes a whole number of MiB, not '%s'", arg);
+	p->cfg->mem_mib = v;
+	return 0;
+}
+
+static int opt_vcpus(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	uint64_t v;
+	if (parse_u64(arg, 1u << 20, &v) < 0)
+		FAIL_WITH("--vcpus takes a whole number, not '%s'", arg);
+	p->cfg->vcpus = (unsigned)v;
+	return 0;
+}
+
+static int opt_cmdline(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	(void)err, (void)errlen;
+	p->cmdline = arg;
+	return 0;
+}
+
+static int opt_append(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	(void)err, (void)errlen;
+	p->append = arg;
+	return 0;
+}
+
+static int opt_stats(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	(void)arg, (void)err, (void)errlen;
+	p->cfg->print_stats = true;
+	return 0;
+}
+
+static int opt_boot(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	static const char *const names[] = {"auto", "linux", "pvh"};
+	static const enum boot_request modes[] = {BOOT_REQUEST_AUTO, BOOT_REQUEST_LINUX64,
+	                                          BOOT_REQUEST_PVH};
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(arg, names[i])) {
+			p->cfg->boot = modes[i];
+			return 0;
+		}
+	FAIL_WITH("--boot takes auto, linux or pvh, not '%s'", arg);
+}
+
+static int opt_drive(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	return parse_drive(arg, p->cfg, err, errlen);
+}
+
+static int opt_net(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	return parse_net(arg, p->cfg, err, errlen);
+}
+
+static int opt_vsock(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	return parse_vsock(arg, p->cfg, err, errlen);
+}
+
+static int opt_no_rng(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	(void)arg, (void)err, (void)errlen;
+	p->cfg->entropy = false;
+	return 0;
+}
+
+static int opt_no_seccomp(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	(void)arg, (void)err, (void)errlen;
+	if (p->cfg)
+		p->cfg->no_seccomp = true;
+	if (p->api)
+		p->api->no_seccomp = true;
+	return 0;
+}
+
+static int opt_api_sock(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	(void)err, (void)errlen;
+	p->api->api_sock = arg;
+	return 0;
+}
+
+static int opt_config_file(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	(void)err, (void)errlen;
+	p->api->config_file = arg;
+	return 0;
+}
+
+static int opt_no_api(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	(void)arg, (void)err, (void)errlen;
+	p->api->no_api = true;
+	return 0;
+}
+
+static int opt_id(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	(void)err, (void)errlen;
+	p->api->id = arg;
+	return 0;
+}
+
+static int opt_max_payload(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	uint64_t v;
+	if (parse_u64(arg, 1u << 30, &v) < 0 || v < 1024)
+		FAIL_WITH("--http-api-max-payload-size takes a number of bytes from 1024 to %u, "
+		          "not '%s'",
+		          1u << 30, arg);
+	p->api->max_payload = (size_t)v;
+	return 0;
+}
+
+static int opt_log_path(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	(void)err, (void)errlen;
+	p->api->log_path = arg;
+	return 0;
+}
+
+static int opt_level(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	static const char *const names[] = {"off", "error", "warning", "info", "debug", "trace"};
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcasecmp(arg, names[i])) {
+			p->api->level = (enum log_level)i;
+			return 0;
+		}
+	FAIL_WITH("--level takes Error, Warning, Info, Debug, Trace or Off, not '%s'", arg);
+}
+
+static int opt_show_level(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	(void)arg, (void)err, (void)errlen;
+	p->api->show_level = true;
+	return 0;
+}
+
+static int opt_metrics_path(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	(void)err, (void)errlen;
+	p->api->metrics_path = arg;
+	return 0;
+}
+
+/* Every option of both ways of running: its name, whether it takes a value, the modes
+ * that accept it, what it sets. --help (NULL apply) prints the mode's usage. */
+static const struct cli_option {
+	const char *name;
+	int has_arg;
+	unsigned modes;
+	apply_fn apply;
+} cli_options[] = {
+    {"kernel", required_argument, CLI_RUN, opt_kernel},
+    {"mem", required_argument, CLI_RUN, opt_mem},
+    {"vcpus", required_argument, CLI_RUN, opt_vcpus},
+    {"cmdline", required_argument, CLI_RUN, opt_cmdline},
+    {"stats", no_argument, CLI_RUN, opt_stats},
+    {"initrd", required_argument, CLI_RUN, opt_initrd},
+    {"append", required_argument, CLI_RUN, opt_append},
+    {"boot", required_argument, CLI_RUN, opt_boot},
+    {"drive", required_argument, CLI_RUN, opt_drive},
+    {"net", required_argument, CLI_RUN, opt_net},
+    {"vsock", required_argument, CLI_RUN, opt_vsock},
+    {"no-rng", no_argument, CLI_RUN, opt_no_rng},
+    {"no-seccomp", no_argument, CLI_RUN | CLI_API, opt_no_seccomp},
+    {"api-sock", required_argument, CLI_API, opt_api_sock},
+    {"config-file", required_argument, CLI_API, opt_config_file},
+    {"no-api", no_argument, CLI_API, opt_no_api},
+    {"id", required_argument, CLI_API, opt_id},
+    {"http-api-max-payload-size", required_argument, CLI_API, opt_max_payload},
+    {"log-path", required_argument, CLI_API, opt_log_path},
+    {"level", required_argument, CLI_API, opt_level},
+    {"show-level", no_argument, CLI_API, opt_show_level},
+    {"metrics-path", required_argument, CLI_API, opt_metrics_path},
+    {"help", no_argument, CLI_RUN | CLI_API, NULL},
+};
+
+#define NOPTIONS (sizeof(cli_options) / sizeof(cli_options[0]))
+
+bool cli_api_mode_wanted(const char *arg)
+{
+	if (strncmp(arg, "--", 2))
+		return false;
+	arg += 2;
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const struct cli_option *o = &cli_options[i];
+		size_t n = strlen(o->name);
+		if ((o->modes & CLI_API) && o->apply && !strncmp(arg, o->name, n) &&
+		    (arg[n] == 0 || arg[n] == '='))
+			return true;
+	}
+	return false;
+}
+
+void cli_api_usage(void)
+{
+	printf("usage: ember [--api-sock PATH] [--config-file FILE] [--no-api] [--id ID]\n"
+	       "             [--http-api-max-payload-size BYTES] [--log-path FILE]\n"
+	       "             [--level Error|Warning|Info|Debug|Trace|Off] [--show-level]\n"
+	       "             [--metrics-path FILE] [--no-seccomp]\n"
+	       "\n"
+	       "Firecracker's way: serve its REST API on the Unix socket PATH (default %s,\n"
+	       "mode 0600) and boot the microVM on PUT /actions InstanceStart; or boot at once\n"
+	       "from FILE (the JSON of GET /vm/config), with or without the API.\n",
+	       CLI_DEFAULT_SOCKET);
+}
+
+/* The one getopt loop: the options of mode, each applied by its row. Returns 0 (optind is
+ * the first argument not taken), 1 after --help (usage printed), or -EINVAL with a
+ * message in err. */
+static int parse(unsigned mode, int argc, char **argv, struct parse_state *p, int *value_at,
+                 char *err, size_t errlen)
+{
+	struct option opts[NOPTIONS + 1];
+	size_t n = 0;
+	int c;
+
+	for (size_t i = 0; i < NOPTIONS; i++)
+		if (cli_options[i].modes & mode)
+			opts[n++] =
+			    (struct option){cli_options[i].name, cli_options[i].has_arg, NULL,
+			                    cli_options[i].apply ? 256 + (int)i : 'h'};
+	opts[n] = (struct option){NULL, 0, NULL, 0};
+	optind = 0; /* 0, not 1: also resets glibc's state inside a short-option cluster */
+	opterr = 0;
+	*value_at = -1;
+	/* ember run: "+", stop at the first word that is not an option, so nothing after it is
+	 * taken for one of ours; the guest command itself must follow "--". */
+	while ((c = getopt_long(argc, argv, mode == CLI_RUN ? "+:h" : ":h", opts, NULL)) != -1) {
+		/* Where the last option's value was, so "--cmdline --" is a value. */
+		*value_at = optarg && optarg == argv[optind - 1] ? optind - 1 : -1;
+		if (c == 'h') {
+			if (mode == CLI_RUN)
+				cli_usage();
+			else
+				cli_api_usage();
+			return 1;
+		}
+		if (c == ':')
+			FAIL_WITH("%s needs a value", argv[optind - 1]);
+		if (c < 256)
+			FAIL_WITH("unknown option '%s' (see 'ember %s--help')", argv[optind - 1],
+			          mode == CLI_RUN ? "" : "--api-sock ");
+		if (cli_options[c - 256].apply(p, optarg, err, errlen) < 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
 int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_t errlen)
 {
-	static const struct option opts[] = {
-	    {"kernel", required_argument, NULL, 'k'},
-	    {"mem", required_argument, NULL, 'm'},
-	    {"vcpus", required_argument, NULL, 'c'},
-	    {"cmdline", required_argument, NULL, 'l'},
-	    {"stats", no_argument, NULL, 's'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"initrd", required_argument, NULL, 'i'},
-	    {"append", required_argument, NULL, 'a'},
-	    {"boot", required_argument, NULL, 'b'},
-	    {"drive", required_argument, NULL, 'd'},
-	    {"net", required_argument, NULL, 'n'},
-	    {"vsock", required_argument, NULL, 'v'},
-	    {"no-rng", no_argument, NULL, 'R'},
-	    {"no-seccomp", no_argument, NULL, 'S'},
-	    {NULL, 0, NULL, 0},
-	};
-	uint64_t v;
-	int c;
+	struct parse_state p = {.cfg = cfg, .cmdline = CONFIG_DEFAULT_CMDLINE, .append = ""};
+	int value_at;
 
 	config_defaults(cfg);
 	cfg->entropy = true; /* the CLI's default; the API's (Firecracker's) is none */
-	optind = 0;          /* 0, not 1: also resets glibc's state inside a short-option cluster */
-	opterr = 0;
-	/* "+": stop at the first word that is not an option, so nothing after it is taken
-	 * for one of ours; the guest command itself must follow "--". */
-	int value_at = -1; /* where the last option's value was, so "--cmdline --" is a value */
-	while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
-		value_at = optarg && optarg == argv[optind - 1] ? optind - 1 : -1;
-		switch (c) {
-		case 'k':
-			cfg->kernel_path = optarg;
-			break;
-		case 'm':
-			/* The upper bound only keeps mem_mib << 20 from overflowing; the host's
-			 * own size is checked in config_validate. */
-			if (parse_u64(optarg, UINT64_MAX >> 21, &v) < 0) {
-				snprintf(err, errlen, "--mem takes a whole number of MiB, not '%s'",
-				         optarg);
-				return -EINVAL;
-			}
-			cfg->mem_mib = v;
-			break;
-		case 'c':
-			if (parse_u64(optarg, 1u << 20, &v) < 0) {
-				snprintf(err, errlen, "--vcpus takes a whole number, not '%s'",
-				         optarg);
-				return -EINVAL;
-			}
-			cfg->vcpus = (unsigned)v;
-			break;
-		case 'l':
-			cfg->cmdline = optarg;
-			break;
-		case 's':
-			cfg->print_stats = true;
-			break;
-		case 'i':
-			cfg->initrd_path = optarg;
-			break;
-		case 'a':
-			cfg->append = optarg;
-			break;
-		case 'b':
-			if (!strcmp(optarg, "auto")) {
-				cfg->boot = BOOT_REQUEST_AUTO;
-			} else if (!strcmp(optarg, "linux")) {
-				cfg->boot = BOOT_REQUEST_LINUX64;
-			} else if (!strcmp(optarg, "pvh")) {
-				cfg->boot = BOOT_REQUEST_PVH;
-			} else {
-				snprintf(err, errlen, "--boot takes auto, linux or pvh, not '%s'",
-				         optarg);
-				return -EINVAL;
-			}
-			break;
-		case 'd':
-			if (parse_drive(optarg, cfg, err, errlen) < 0)
-				return -EINVAL;
-			break;
-		case 'n':
-			if (parse_net(optarg, cfg, err, errlen) < 0)
-				return -EINVAL;
-			break;
-		case 'v':
-			if (parse_vsock(optarg, cfg, err, errlen) < 0)
-				return -EINVAL;
-			break;
-		case 'R':
-			cfg->entropy = false;
-			break;
-		case 'S':
-			cfg->no_seccomp = true;
-			break;
-		case 'h':
-			cli_usage();
-			return 1;
-		case ':':
-			snprintf(err, errlen, "%s needs a value", argv[optind - 1]);
-			return -EINVAL;
-		default:
-			snprintf(err, errlen, "unknown option '%s' (see 'ember --help')",
-			         argv[optind - 1]);
-			return -EINVAL;
-		}
-	}
+	int r = parse(CLI_RUN, argc, argv, &p, &value_at, err, errlen);
+	if (r)
+		return r;
 	bool ended_by_mark =
 	    optind > 1 && optind - 1 != value_at && !strcmp(argv[optind - 1], "--");
 	if (optind < argc && !ended_by_mark) {
@@ -343,9 +562,118 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
 		         argv[optind]);
 		return -EINVAL;
 	}
+	/* The whole line's limit, with config_validate's words; each part then fits. */
+	size_t cl = strlen(p.cmdline) + (p.append[0] ? 1 + strlen(p.append) : 0);
+	if (cl > CONFIG_CMDLINE_MAX) {
+		snprintf(err, errlen, "the kernel command line is %zu bytes; the limit is %d", cl,
+		         CONFIG_CMDLINE_MAX);
+		return -EINVAL;
+	}
+	CONFIG_SET(cfg->cmdline, p.cmdline);
+	CONFIG_SET(cfg->append, p.append);
 	if (optind < argc) {
+		/* Borrowed: argv lives as long as the process. */
 		cfg->cmd_argv = &argv[optind];
 		cfg->cmd_argc = (unsigned)(argc - optind);
 	}
+	return 0;
+}
+
+int cli_parse_api(int argc, char **argv, struct cli_api_opts *o, char *err, size_t errlen)
+{
+	struct parse_state p = {.api = o};
+	int value_at;
+
+	*o = (struct cli_api_opts){.api_sock = CLI_DEFAULT_SOCKET,
+	                           .id = "anonymous-instance",
+	                           .level = LOG_INFO,
+	                           .max_payload = API_DEFAULT_MAX_PAYLOAD};
+	int r = parse(CLI_API, argc, argv, &p, &value_at, err, errlen);
+	if (r)
+		return r;
+	if (optind < argc)
+		FAIL_WITH("unexpected argument '%s'", argv[optind]);
+	if (!config_id_ok(o->id))
+		FAIL_WITH("--id must be 1 to %d letters, digits, '_' or '-'", CONFIG_ID_MAX);
+	if (o->no_api && !o->config_file)
+		FAIL_WITH("--no-api needs --config-file: nothing else could start the microVM");
+	return 0;
+}
+
+void cli_settings(const struct vm_config *cfg, uint64_t host_mem_mib, struct ctl_settings *set)
+{
+	*set = (struct ctl_settings){
+	    .id = "anonymous-instance",
+	    .host_mem_mib = host_mem_mib,
+	    .no_seccomp = cfg->no_seccomp,
+	    .op_name = api_op_name,
+	    .boot = cfg->boot,
+	    .cmd_argv = cfg->cmd_argv,
+	    .cmd_argc = cfg->cmd_argc,
+	    .cmd_tty = cfg->cmd_tty,
+	    .print_stats = cfg->print_stats,
+	};
+	CONFIG_SET(set->append, cfg->append);
+}
+
+int cli_commands(const struct vm_config *cfg, struct ctl *c, char *err, size_t errlen)
+{
+	static struct ctl_cmd cmd; /* some 12 KiB: the vmm thread's, reused */
+
+#define RUN(op_)                                                                                   \
+	do {                                                                                       \
+		cmd.op = (op_);                                                                    \
+		if (api_command(c, &cmd, err, errlen) < 0)                                         \
+			return -EINVAL;                                                            \
+		memset(&cmd, 0, sizeof(cmd));                                                      \
+	} while (0)
+
+	/* In a config file's order: the machine, the boot source, then the devices. The
+	 * configuration was checked whole (config_validate), so each command succeeds. */
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.u.machine = (struct ctl_machine_config){.has_vcpu_count = true,
+	                                            .has_mem_size_mib = true,
+	                                            .vcpu_count = cfg->vcpus,
+	                                            .mem_size_mib = cfg->mem_mib};
+	RUN(CTL_PUT_MACHINE_CONFIG);
+
+	struct ctl_boot_source *b = &cmd.u.boot;
+	CONFIG_SET(b->kernel_image_path, cfg->kernel_path);
+	b->has_initrd_path = cfg->initrd_path[0] != '\0';
+	CONFIG_SET(b->initrd_path, cfg->initrd_path);
+	b->has_boot_args = true;
+	CONFIG_SET(b->boot_args, cfg->cmdline);
+	RUN(CTL_PUT_BOOT_SOURCE);
+
+	for (unsigned i = 0; i < cfg->ndrives; i++) {
+		const struct drive_config *dc = &cfg->drives[i];
+		struct ctl_drive *d = &cmd.u.drive;
+		CONFIG_SET(d->drive_id, dc->id);
+		CONFIG_SET(d->path_on_host, dc->path);
+		d->has_path_on_host = d->has_is_root_device = d->has_is_read_only = true;
+		d->is_root_device = dc->is_root;
+		d->is_read_only = dc->read_only;
+		d->has_io_engine = dc->engine != DRIVE_ENGINE_AUTO;
+		d->io_engine = dc->engine;
+		RUN(CTL_PUT_DRIVE);
+	}
+	for (unsigned i = 0; i < cfg->nnets; i++) {
+		const struct net_config *nc = &cfg->nets[i];
+		struct ctl_net *n = &cmd.u.net;
+		CONFIG_SET(n->iface_id, nc->id);
+		CONFIG_SET(n->host_dev_name, nc->tap);
+		n->has_guest_mac = nc->has_mac;
+		memcpy(n->guest_mac, nc->mac, sizeof(n->guest_mac));
+		n->mtu = nc->mtu;
+		RUN(CTL_PUT_NET);
+	}
+	if (cfg->vsock.enabled) {
+		cmd.u.vsock.guest_cid = cfg->vsock.guest_cid;
+		CONFIG_SET(cmd.u.vsock.uds_path, cfg->vsock.uds_path);
+		RUN(CTL_PUT_VSOCK);
+	}
+	if (cfg->entropy)
+		RUN(CTL_PUT_ENTROPY);
+#undef RUN
 	return 0;
 }

@@ -5,6 +5,43 @@
 #include "base/config.h"
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "base/log.h"
+
+#include <stdbool.h>
+
+#define CLI_DEFAULT_SOCKET "/run/ember.socket"
+
+/* The two ways of running, as the option table's rows name the ones that accept them. */
+enum { CLI_RUN = 1, CLI_API = 2 };
+
+/* The API mode's options (Firecracker's flags). */
+struct cli_api_opts {
+	const char *api_sock;
+	const char *config_file;
+	const char *id;
+	const char *log_path;
+	const char *metrics_path;
+	enum log_level level;
+	bool show_level;
+	bool no_api;
+	bool no_seccomp;
+	size_t max_payload;
+};
+
+/*
+ * Parse the API mode's options (the whole argv) into o, from the defaults (the socket
+ * CLI_DEFAULT_SOCKET, id "anonymous-instance", level Info, Firecracker's payload limit).
+ * Returns 0, 1 if --help was asked for (usage printed), or -EINVAL with a message in err.
+ */
+int cli_parse_api(int argc, char **argv, struct cli_api_opts *o, char *err, size_t errlen);
+
+/* Whether argv[1] is one of the API mode's options. */
+bool cli_api_mode_wanted(const char *arg);
+
+/* The API mode's usage text, to stdout. */
+void cli_api_usage(void);
 
 /*
  * Parse `run` options (argv[0] is "run") into cfg, starting from config_defaults().
@@ -12,6 +49,17 @@
  * Numbers must be plain decimal integers with nothing after them.
  */
 int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_t errlen);
+
+struct ctl;
+struct ctl_settings;
+
+/* What cfg asks that is not a command (the boot mode, --append, the guest command, --stats,
+ * --no-seccomp) as the controller's settings, for a host of host_mem_mib. */
+void cli_settings(const struct vm_config *cfg, uint64_t host_mem_mib, struct ctl_settings *set);
+
+/* The rest of cfg (checked by config_validate) as the controller's commands, in a config
+ * file's order, executed on c. Returns 0, or -EINVAL with the refusal in err. */
+int cli_commands(const struct vm_config *cfg, struct ctl *c, char *err, size_t errlen);
 
 /* Print the usage text to stdout. */
 void cli_usage(void);

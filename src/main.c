@@ -7,11 +7,10 @@
 #include "base/log.h"
 #include "api/api_mode.h"
 #include "seccomp/seccomp.h"
-#include "vmm/vm.h"
+#include "vmm/controller.h"
 
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
@@ -27,53 +26,44 @@ static uint64_t host_mem_mib(void)
 	return ((uint64_t)si.totalram * si.mem_unit) >> 20;
 }
 
-/* Peak RSS, and how much of it is guest RAM the guest touched: the rest is the monitor. */
-static void print_stats(const struct vm *vm)
-{
-	struct rusage ru;
-	int64_t guest = gm_resident_bytes(&vm->mem);
-	if (getrusage(RUSAGE_SELF, &ru) < 0 || guest < 0)
-		return;
-	long guest_kib = (long)(guest >> 10);
-	log_err("stats: peak RSS %ld KiB; guest RAM resident %ld KiB; monitor %ld KiB",
-	        ru.ru_maxrss, guest_kib, ru.ru_maxrss - guest_kib);
-}
-
+/* ember run: the flags into a configuration, checked with the command line's words; then
+ * the same commands the API or a config file would give the controller, InstanceStart, and
+ * the controller's run. */
 static int cmd_run(int argc, char **argv)
 {
 	static struct default_guest guest;
-	struct vm_config cfg;
+	static struct vm_config cfg;
+	static struct ctl ctl;
+	static struct ctl_settings set;
 	char err[9000];
-	struct vm vm;
 
 	int r = cli_parse_run(argc, argv, &cfg, err, sizeof(err));
 	if (r == 1)
 		return 0;
 	/* No kernel named: the default guest, kernel and initrd together. */
-	if (r == 0 && !cfg.kernel_path) {
+	if (r == 0 && !cfg.kernel_path[0]) {
 		r = default_guest_find(&guest, err, sizeof(err));
-		cfg.kernel_path = guest.kernel;
-		if (!cfg.initrd_path)
-			cfg.initrd_path = guest.initrd;
+		/* Its paths have the configuration's size: the copies fit. */
+		if (r == 0)
+			CONFIG_SET(cfg.kernel_path, guest.kernel);
+		if (r == 0 && !cfg.initrd_path[0])
+			CONFIG_SET(cfg.initrd_path, guest.initrd);
 	}
 	cfg.cmd_tty = isatty(STDIN_FILENO);
-	if (r < 0 || config_validate(&cfg, host_mem_mib(), err, sizeof(err)) < 0 ||
-	    sc_setup(cfg.no_seccomp, err, sizeof(err)) < 0) {
+	if (r < 0 || config_validate(&cfg, host_mem_mib(), err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return EXIT_USAGE;
 	}
-	if (signals_block() < 0) {
-		log_err("cannot block signals");
-		return EXIT_USAGE;
-	}
-	if (vm_create(&vm, &cfg, err, sizeof(err)) < 0) {
+	cli_settings(&cfg, host_mem_mib(), &set);
+	if (ctl_init(&ctl, &set, err, sizeof(err)) < 0 ||
+	    cli_commands(&cfg, &ctl, err, sizeof(err)) < 0 ||
+	    ctl_start(&ctl, err, sizeof(err)) < 0) {
 		log_err("%s", err);
+		ctl_destroy(&ctl);
 		return EXIT_USAGE;
 	}
-	int status = vm_run(&vm);
-	if (cfg.print_stats)
-		print_stats(&vm);
-	vm_destroy(&vm);
+	int status = ctl_run(&ctl);
+	ctl_destroy(&ctl);
 	return status;
 }
 
@@ -97,7 +87,7 @@ int main(int argc, char **argv)
 #endif
 	if (!strcmp(argv[1], "run"))
 		return cmd_run(argc - 1, argv + 1);
-	if (api_mode_wanted(argv[1]))
+	if (cli_api_mode_wanted(argv[1]))
 		return api_mode_main(argc, argv, host_mem_mib());
 	if (!strcmp(argv[1], "doctor"))
 		return doctor_run();

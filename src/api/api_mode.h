@@ -6,9 +6,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Whether argv[1] is one of the API mode's options. */
-bool api_mode_wanted(const char *arg);
-
 /* Run the API mode with the whole argv; returns the process exit status. */
 int api_mode_main(int argc, char **argv, uint64_t host_mem_mib);
 

@@ -35,7 +35,7 @@ struct api_http_conn {
 	size_t field_len, value_len;
 	bool in_value;
 	bool expect_continue;
-	struct api_reply reply;
+	struct ctl_reply reply;
 	size_t body_len;
 	char body[]; /* max_payload + 1: a NUL follows the body */
 };
@@ -148,7 +148,7 @@ static const http_parser_settings http_settings = {
     .on_message_complete = on_message_complete,
 };
 
-bool api_http_put_response(char *out, size_t cap, size_t *len, const struct api_reply *r,
+bool api_http_put_response(char *out, size_t cap, size_t *len, const struct ctl_reply *r,
                            bool close)
 {
 	static const char broken[] =
@@ -157,7 +157,7 @@ bool api_http_put_response(char *out, size_t cap, size_t *len, const struct api_
 	const char *body = r->body;
 	size_t body_len = r->len;
 
-	if (status < 200 || status > 599 || body_len > API_REPLY_MAX) {
+	if (status < 200 || status > 599 || body_len > CTL_REPLY_MAX) {
 		status = 500;
 		body = broken;
 		body_len = sizeof(broken) - 1;
@@ -221,7 +221,7 @@ static int respond(struct api_http_conn *c, char *out, size_t out_cap, size_t *o
 
 /* A malformed or refused request: a 400 saying why, then close. */
 #define refuse(c, out, cap, len, ...)                                                              \
-	(api_reply_fault(&(c)->reply, __VA_ARGS__), respond((c), (out), (cap), (len), true))
+	(ctl_reply_fault(&(c)->reply, __VA_ARGS__), respond((c), (out), (cap), (len), true))
 
 /* The request line and headers are in (the parser is paused just before their final LF):
  * check them before any body byte is read. Returns 1 to close, 0 to go on. */
@@ -287,7 +287,7 @@ static int message_done(struct api_http_conn *c, api_handler_fn fn, void *ctx, c
 	c->in_body = false;
 	c->head_bytes = 0;
 	if (c->refused) {
-		api_reply_fault(&c->reply, "HTTP method %s is not supported; use GET, PUT or PATCH",
+		ctl_reply_fault(&c->reply, "HTTP method %s is not supported; use GET, PUT or PATCH",
 		                method);
 	} else {
 		c->body[c->body_len] = '\0';

@@ -14,12 +14,12 @@
  * Append to out (capacity cap, *len bytes used) the response for r: "HTTP/1.1 <code>
  * <reason>", "Server: Ember", "Content-Length: N" and "Content-Type: application/json" when
  * there is a body (a 204 has neither), "Connection: close" when close is set, then the
- * body. A status outside 200..599 or a body longer than API_REPLY_MAX becomes a 500 with a
+ * body. A status outside 200..599 or a body longer than CTL_REPLY_MAX becomes a 500 with a
  * fault message: the handler broke its contract, the client still gets a well-formed answer.
  * Returns false, with out unchanged, if it does not fit (never with cap - *len >=
  * API_HTTP_RESPONSE_MAX).
  */
-bool api_http_put_response(char *out, size_t cap, size_t *len, const struct api_reply *r,
+bool api_http_put_response(char *out, size_t cap, size_t *len, const struct ctl_reply *r,
                            bool close);
 
 /* Tests only (server.c): the idle timeout of servers started from now on, in ms; 0 means

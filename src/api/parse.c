@@ -1,9 +1,10 @@
 /*
- * API requests into typed commands: the routes, and one checker per request body (also
- * used by the config file). Everything a client sends is checked here, on the API thread,
- * so the vmm thread only ever sees well-formed commands.
+ * API requests into the controller's typed commands: the endpoint table, and one checker
+ * per request body (also used by the config file). Everything a client sends is checked here, on
+ * the API thread, so the vmm thread only ever sees well-formed commands.
  */
 #include "api_json.h"
+#include "../base/log.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -15,103 +16,6 @@
 /* mem_size_mib's ceiling only keeps mem_size_mib << 20 (and a little more) from overflowing,
  * as the CLI's --mem; the host's own size is the vmm's check. */
 #define API_MEM_MIB_MAX (UINT64_MAX >> 21)
-
-/* ---- strings ---- */
-
-/* The length of the valid UTF-8 sequence at p (n bytes left, n >= 1), or 0 if there is none:
- * no overlong forms, no surrogates, nothing above U+10FFFF (what jansson accepts). */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-	unsigned c = p[0];
-	uint32_t cp, min;
-	size_t len;
-
-	if (c < 0x80)
-		return 1;
-	if ((c & 0xe0) == 0xc0) {
-		len = 2, cp = c & 0x1f, min = 0x80;
-	} else if ((c & 0xf0) == 0xe0) {
-		len = 3, cp = c & 0x0f, min = 0x800;
-	} else if ((c & 0xf8) == 0xf0) {
-		len = 4, cp = c & 0x07, min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
-json_t *api_json_string(const char *s)
-{
-	size_t n = strlen(s), o = 0;
-	json_t *j = json_stringn(s, n);
-	if (j)
-		return j;
-	/* Not UTF-8 (or no memory): replace what is not. Each byte becomes at most 3. */
-	unsigned char *buf = malloc(n * 3 + 1);
-	if (!buf)
-		return NULL;
-	const unsigned char *p = (const unsigned char *)s;
-	for (size_t i = 0; i < n;) {
-		size_t len = utf8_seq(p + i, n - i);
-		if (len) {
-			memcpy(buf + o, p + i, len);
-			o += len;
-			i += len;
-		} else {
-			memcpy(buf + o, "\xef\xbf\xbd", 3);
-			o += 3;
-			i++;
-		}
-	}
-	j = json_stringn((const char *)buf, o);
-	free(buf);
-	return j;
-}
-
-/* ---- replies ---- */
-
-void api_reply_no_content(struct api_reply *r)
-{
-	r->status = 204;
-	r->len = 0;
-	r->body[0] = '\0';
-}
-
-void api_reply_fault(struct api_reply *r, const char *fmt, ...)
-{
-	/* The body stays small whatever the message quotes (a long path, say). */
-	char msg[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-
-	r->status = 400;
-	json_t *o = json_object();
-	json_t *s = api_json_string(msg);
-	size_t n = 0;
-	if (o && s && json_object_set_new(o, "fault_message", s) == 0)
-		n = json_dumpb(o, r->body, sizeof(r->body) - 1, JSON_COMPACT);
-	else
-		json_decref(s);
-	json_decref(o);
-	if (n == 0 || n >= sizeof(r->body)) {
-		static const char oom[] = "{\"fault_message\":\"out of memory\"}";
-		memcpy(r->body, oom, sizeof(oom));
-		n = sizeof(oom) - 1;
-	}
-	r->len = n;
-	r->body[n] = '\0';
-}
 
 /* ---- fields ---- */
 
@@ -328,10 +232,12 @@ static int get_id(struct pctx *c, const json_t *o, const char *key, const char *
 
 /* ---- bodies, one per request ---- */
 
-static int body_boot_source(struct pctx *c, const json_t *o, struct api_cmd *cmd)
+static int body_boot_source(struct pctx *c, const json_t *o, const char *path_id,
+                            struct ctl_cmd *cmd)
 {
+	(void)path_id;
 	static const char *const keys[] = {"kernel_image_path", "initrd_path", "boot_args", NULL};
-	struct api_boot_source *b = &cmd->u.boot;
+	struct ctl_boot_source *b = &cmd->u.boot;
 	TRY(check_keys(c, o, keys));
 	TRY(get_str(c, o, "kernel_image_path", REQ | NONEMPTY, b->kernel_image_path,
 	            sizeof(b->kernel_image_path), NULL));
@@ -342,14 +248,14 @@ static int body_boot_source(struct pctx *c, const json_t *o, struct api_cmd *cmd
 }
 
 /* PUT wants vcpu_count and mem_size_mib; PATCH takes any subset. */
-static int body_machine_config(struct pctx *c, const json_t *o, struct api_cmd *cmd, bool put)
+static int machine_config(struct pctx *c, const json_t *o, struct ctl_cmd *cmd, bool put)
 {
 	static const char *const keys[] = {"vcpu_count", "mem_size_mib", "smt", "track_dirty_pages",
 	                                   "huge_pages", "cpu_template", NULL};
 	static const char *const huge[] = {"None", "Transparent", "2M", NULL};
 	static const char *const templates[] = {"None", "C3",  "T2",   "T2S",
 	                                        "T2CL", "T2A", "V1N1", NULL};
-	struct api_machine_config *m = &cmd->u.machine;
+	struct ctl_machine_config *m = &cmd->u.machine;
 	int flags = put ? REQ : OPT;
 	uint64_t v = 0;
 	int e = 0;
@@ -381,14 +287,28 @@ static int body_machine_config(struct pctx *c, const json_t *o, struct api_cmd *
 	return 0;
 }
 
-static int body_drive_put(struct pctx *c, const json_t *o, const char *path_id, struct api_cmd *cmd)
+static int body_machine_config_put(struct pctx *c, const json_t *o, const char *path_id,
+                                   struct ctl_cmd *cmd)
+{
+	(void)path_id;
+	return machine_config(c, o, cmd, true);
+}
+
+static int body_machine_config_patch(struct pctx *c, const json_t *o, const char *path_id,
+                                     struct ctl_cmd *cmd)
+{
+	(void)path_id;
+	return machine_config(c, o, cmd, false);
+}
+
+static int body_drive_put(struct pctx *c, const json_t *o, const char *path_id, struct ctl_cmd *cmd)
 {
 	static const char *const keys[] = {
 	    "drive_id",     "partuuid",     "is_root_device", "cache_type", "is_read_only",
 	    "path_on_host", "rate_limiter", "io_engine",      "socket",     NULL};
 	static const char *const caches[] = {"Unsafe", "Writeback", NULL};
 	static const char *const engines[] = {"Sync", "Async", NULL};
-	struct api_drive *d = &cmd->u.drive;
+	struct ctl_drive *d = &cmd->u.drive;
 	int e = 0;
 
 	TRY(check_keys(c, o, keys));
@@ -410,10 +330,10 @@ static int body_drive_put(struct pctx *c, const json_t *o, const char *path_id, 
 }
 
 static int body_drive_patch(struct pctx *c, const json_t *o, const char *path_id,
-                            struct api_cmd *cmd)
+                            struct ctl_cmd *cmd)
 {
 	static const char *const keys[] = {"drive_id", "path_on_host", "rate_limiter", NULL};
-	struct api_drive *d = &cmd->u.drive;
+	struct ctl_drive *d = &cmd->u.drive;
 	TRY(check_keys(c, o, keys));
 	TRY(get_id(c, o, "drive_id", "drive", path_id, d->drive_id));
 	TRY(refuse(c, o, "rate_limiter", no_limiters));
@@ -446,11 +366,11 @@ static bool parse_mac(const char *s, size_t n, uint8_t mac[6])
 	return true;
 }
 
-static int body_net_put(struct pctx *c, const json_t *o, const char *path_id, struct api_cmd *cmd)
+static int body_net_put(struct pctx *c, const json_t *o, const char *path_id, struct ctl_cmd *cmd)
 {
 	static const char *const keys[] = {"iface_id",        "host_dev_name",   "guest_mac", "mtu",
 	                                   "rx_rate_limiter", "tx_rate_limiter", NULL};
-	struct api_net *n = &cmd->u.net;
+	struct ctl_net *n = &cmd->u.net;
 	const char *s;
 	size_t len;
 	uint64_t v = 0;
@@ -485,7 +405,7 @@ static int body_net_put(struct pctx *c, const json_t *o, const char *path_id, st
 	return 0;
 }
 
-static int body_net_patch(struct pctx *c, const json_t *o, const char *path_id, struct api_cmd *cmd)
+static int body_net_patch(struct pctx *c, const json_t *o, const char *path_id, struct ctl_cmd *cmd)
 {
 	static const char *const keys[] = {"iface_id", "rx_rate_limiter", "tx_rate_limiter", NULL};
 	TRY(check_keys(c, o, keys));
@@ -495,10 +415,11 @@ static int body_net_patch(struct pctx *c, const json_t *o, const char *path_id, 
 	return 0;
 }
 
-static int body_vsock(struct pctx *c, const json_t *o, struct api_cmd *cmd)
+static int body_vsock(struct pctx *c, const json_t *o, const char *path_id, struct ctl_cmd *cmd)
 {
+	(void)path_id;
 	static const char *const keys[] = {"guest_cid", "uds_path", "vsock_id", NULL};
-	struct api_vsock *vs = &cmd->u.vsock;
+	struct ctl_vsock *vs = &cmd->u.vsock;
 	uint64_t v = 0;
 	const char *s;
 	size_t n;
@@ -511,21 +432,24 @@ static int body_vsock(struct pctx *c, const json_t *o, struct api_cmd *cmd)
 	return 0;
 }
 
-static int body_entropy(struct pctx *c, const json_t *o)
+static int body_entropy(struct pctx *c, const json_t *o, const char *path_id, struct ctl_cmd *cmd)
 {
+	(void)path_id;
+	(void)cmd;
 	static const char *const keys[] = {"rate_limiter", NULL};
 	TRY(check_keys(c, o, keys));
 	return refuse(c, o, "rate_limiter", no_limiters);
 }
 
-static int body_logger(struct pctx *c, const json_t *o, struct api_cmd *cmd)
+static int body_logger(struct pctx *c, const json_t *o, const char *path_id, struct ctl_cmd *cmd)
 {
+	(void)path_id;
 	static const char *const keys[] = {"log_path",        "level",  "show_level",
 	                                   "show_log_origin", "module", NULL};
-	/* In enum api_log_level's order. */
+	/* In enum ctl_log_level's order. */
 	static const char *const levels[] = {"Off",   "Error", "Warning", "Info",
 	                                     "Debug", "Trace", NULL};
-	struct api_logger *l = &cmd->u.logger;
+	struct ctl_logger *l = &cmd->u.logger;
 	const char *s;
 	size_t n;
 	int e = 0, rc;
@@ -534,7 +458,7 @@ static int body_logger(struct pctx *c, const json_t *o, struct api_cmd *cmd)
 	TRY(get_str(c, o, "log_path", NONEMPTY, l->log_path, sizeof(l->log_path),
 	            &l->has_log_path));
 	TRY(get_enum(c, o, "level", OPT, levels, true, &e, &l->has_level));
-	l->level = (enum api_log_level)e;
+	l->level = (enum ctl_log_level)e;
 	TRY(get_bool(c, o, "show_level", OPT, &l->show_level, NULL));
 	TRY(get_bool(c, o, "show_log_origin", OPT, &l->show_log_origin, NULL));
 	rc = str_member(c, o, "module", OPT, &s, &n);
@@ -545,10 +469,11 @@ static int body_logger(struct pctx *c, const json_t *o, struct api_cmd *cmd)
 	return 0;
 }
 
-static int body_metrics(struct pctx *c, const json_t *o, struct api_cmd *cmd)
+static int body_metrics(struct pctx *c, const json_t *o, const char *path_id, struct ctl_cmd *cmd)
 {
+	(void)path_id;
 	static const char *const keys[] = {"metrics_path", "emit_id", "properties", NULL};
-	struct api_metrics *m = &cmd->u.metrics;
+	struct ctl_metrics *m = &cmd->u.metrics;
 	const json_t *props;
 	bool emit_id = false;
 	int rc;
@@ -569,113 +494,163 @@ static int body_metrics(struct pctx *c, const json_t *o, struct api_cmd *cmd)
 	return 0;
 }
 
-static int body_action(struct pctx *c, const json_t *o, struct api_cmd *cmd)
+/* action_type names the op: the rows of PUT /actions, each with its action name. */
+static int body_action(struct pctx *c, const json_t *o, const char *path_id, struct ctl_cmd *cmd)
 {
 	static const char *const keys[] = {"action_type", NULL};
-	/* The yaml's order; the ops below follow it. */
-	static const char *const types[] = {"FlushMetrics", "InstanceStart", "SendCtrlAltDel",
-	                                    NULL};
-	static const enum api_op ops[] = {API_ACTION_FLUSH_METRICS, API_ACTION_INSTANCE_START,
-	                                  API_ACTION_SEND_CTRL_ALT_DEL};
-	int e = 0;
+	const char *types[CTL_OP_COUNT + 1];
+	enum ctl_op ops[CTL_OP_COUNT];
+	int n = 0, e = 0;
+
+	(void)path_id;
+	for (int op = 0; op < CTL_OP_COUNT; op++)
+		if (api_endpoints[op].action) {
+			types[n] = api_endpoints[op].action;
+			ops[n++] = (enum ctl_op)op;
+		}
+	types[n] = NULL;
 	TRY(check_keys(c, o, keys));
 	TRY(get_enum(c, o, "action_type", REQ, types, false, &e, NULL));
 	cmd->op = ops[e];
 	return 0;
 }
 
-static int body_vm(struct pctx *c, const json_t *o, struct api_cmd *cmd)
+static int body_vm(struct pctx *c, const json_t *o, const char *path_id, struct ctl_cmd *cmd)
 {
 	static const char *const keys[] = {"state", NULL};
 	static const char *const states[] = {"Paused", "Resumed", NULL};
 	int e = 0;
+	(void)path_id;
 	TRY(check_keys(c, o, keys));
 	TRY(get_enum(c, o, "state", REQ, states, false, &e, NULL));
 	cmd->u.vm.paused = e == 0;
 	return 0;
 }
 
-int api_json_body(enum api_op op, const char *path_id, const char *where, const json_t *body,
-                  struct api_cmd *cmd, char *err, size_t errlen)
+/* GET requests: a body is refused before it gets here; a config file never names them. */
+static int body_none(struct pctx *c, const json_t *o, const char *path_id, struct ctl_cmd *cmd)
+{
+	(void)o, (void)path_id, (void)cmd;
+	return fail(c, "%s takes no body", c->where);
+}
+
+int api_json_body(enum ctl_op op, const char *path_id, const char *where, const json_t *body,
+                  struct ctl_cmd *cmd, char *err, size_t errlen)
 {
 	struct pctx c = {.where = where, .err = err, .errlen = errlen};
 
 	memset(cmd, 0, sizeof(*cmd));
 	cmd->op = op;
+	if ((unsigned)op >= CTL_OP_COUNT)
+		return fail(&c, "%s: no such request", where);
 	if (!json_is_object(body))
 		return fail(&c, "%s must be a JSON object, not %s", where, type_name(body));
-	switch (op) {
-	case API_PUT_BOOT_SOURCE:
-		return body_boot_source(&c, body, cmd);
-	case API_PUT_MACHINE_CONFIG:
-		return body_machine_config(&c, body, cmd, true);
-	case API_PATCH_MACHINE_CONFIG:
-		return body_machine_config(&c, body, cmd, false);
-	case API_PUT_DRIVE:
-		return body_drive_put(&c, body, path_id, cmd);
-	case API_PATCH_DRIVE:
-		return body_drive_patch(&c, body, path_id, cmd);
-	case API_PUT_NET:
-		return body_net_put(&c, body, path_id, cmd);
-	case API_PATCH_NET:
-		return body_net_patch(&c, body, path_id, cmd);
-	case API_PUT_VSOCK:
-		return body_vsock(&c, body, cmd);
-	case API_PUT_ENTROPY:
-		return body_entropy(&c, body);
-	case API_PUT_LOGGER:
-		return body_logger(&c, body, cmd);
-	case API_PUT_METRICS:
-		return body_metrics(&c, body, cmd);
-	case API_ACTION_INSTANCE_START:
-	case API_ACTION_SEND_CTRL_ALT_DEL:
-	case API_ACTION_FLUSH_METRICS:
-		return body_action(&c, body, cmd);
-	case API_PATCH_VM:
-		return body_vm(&c, body, cmd);
-	case API_GET_INFO:
-	case API_GET_VERSION:
-	case API_GET_VM_CONFIG:
-	case API_GET_MACHINE_CONFIG:
-		break;
-	}
-	return fail(&c, "%s takes no body", where);
+	return api_endpoints[op].parse(&c, body, path_id, cmd);
 }
 
-/* ---- routes ---- */
+/* ---- the endpoints ---- */
 
-/* Every route of the API. A route with an id ends with '/' and takes exactly one more path
- * segment, the resource's id (what names it in messages). */
-static const struct api_route {
-	const char *method;
-	const char *path;
-	enum api_op op;
-	const char *id_what; /* NULL: the path is exact */
-} api_routes[] = {
-    {"GET", "/", API_GET_INFO, NULL},
-    {"GET", "/version", API_GET_VERSION, NULL},
-    {"GET", "/vm/config", API_GET_VM_CONFIG, NULL},
-    {"GET", "/machine-config", API_GET_MACHINE_CONFIG, NULL},
-    {"PUT", "/boot-source", API_PUT_BOOT_SOURCE, NULL},
-    {"PUT", "/machine-config", API_PUT_MACHINE_CONFIG, NULL},
-    {"PATCH", "/machine-config", API_PATCH_MACHINE_CONFIG, NULL},
-    {"PUT", "/drives/", API_PUT_DRIVE, "drive"},
-    {"PATCH", "/drives/", API_PATCH_DRIVE, "drive"},
-    {"PUT", "/network-interfaces/", API_PUT_NET, "network interface"},
-    {"PATCH", "/network-interfaces/", API_PATCH_NET, "network interface"},
-    {"PUT", "/vsock", API_PUT_VSOCK, NULL},
-    {"PUT", "/entropy", API_PUT_ENTROPY, NULL},
-    {"PUT", "/logger", API_PUT_LOGGER, NULL},
-    {"PUT", "/metrics", API_PUT_METRICS, NULL},
-    {"PUT", "/actions", API_ACTION_INSTANCE_START, NULL}, /* action_type picks the op */
-    {"PATCH", "/vm", API_PATCH_VM, NULL},
+#define AFTER_START "The requested operation is not supported after starting the microVM."
+
+/*
+ * Every endpoint of the API, one row each, indexed by its op. A path with an id ends with
+ * '/' and takes exactly one more segment, the resource's id (id_what names it in
+ * messages). Routes are matched in this order. The rows of PUT /actions share the route:
+ * the body's action_type picks the row by its action name.
+ */
+const struct api_endpoint api_endpoints[CTL_OP_COUNT] = {
+    [CTL_GET_INFO] = {"GET", "/", NULL, NULL, "get_instance_info", body_none, ctl_get_info, API_ANY,
+                      NULL},
+    [CTL_GET_VERSION] = {"GET", "/version", NULL, NULL, "get_version", body_none, ctl_get_version,
+                         API_ANY, NULL},
+    [CTL_GET_VM_CONFIG] = {"GET", "/vm/config", NULL, NULL, "get_vm_config", body_none,
+                           ctl_get_vm_config, API_ANY, NULL},
+    [CTL_GET_MACHINE_CONFIG] = {"GET", "/machine-config", NULL, NULL, "get_machine_config",
+                                body_none, ctl_get_machine_config, API_ANY, NULL},
+    [CTL_PUT_BOOT_SOURCE] = {"PUT", "/boot-source", NULL, NULL, "put_boot_source", body_boot_source,
+                             ctl_put_boot_source, API_BEFORE_BOOT, AFTER_START},
+    [CTL_PUT_MACHINE_CONFIG] = {"PUT", "/machine-config", NULL, NULL, "put_machine_config",
+                                body_machine_config_put, ctl_put_machine_config, API_BEFORE_BOOT,
+                                AFTER_START},
+    [CTL_PATCH_MACHINE_CONFIG] = {"PATCH", "/machine-config", NULL, NULL, "patch_machine_config",
+                                  body_machine_config_patch, ctl_patch_machine_config,
+                                  API_BEFORE_BOOT, AFTER_START},
+    [CTL_PUT_DRIVE] = {"PUT", "/drives/", "drive", NULL, "put_drive", body_drive_put, ctl_put_drive,
+                       API_BEFORE_BOOT, AFTER_START},
+    /* After boot too: the refusal names the drive (changing a running one is not done). */
+    [CTL_PATCH_DRIVE] = {"PATCH", "/drives/", "drive", NULL, "patch_drive", body_drive_patch,
+                         ctl_patch_drive, API_ANY, NULL},
+    [CTL_PUT_NET] = {"PUT", "/network-interfaces/", "network interface", NULL,
+                     "put_network_interface", body_net_put, ctl_put_net, API_BEFORE_BOOT,
+                     AFTER_START},
+    [CTL_PATCH_NET] = {"PATCH", "/network-interfaces/", "network interface", NULL,
+                       "patch_network_interface", body_net_patch, ctl_patch_net, API_ANY, NULL},
+    [CTL_PUT_VSOCK] = {"PUT", "/vsock", NULL, NULL, "put_vsock", body_vsock, ctl_put_vsock,
+                       API_BEFORE_BOOT, AFTER_START},
+    [CTL_PUT_ENTROPY] = {"PUT", "/entropy", NULL, NULL, "put_entropy", body_entropy,
+                         ctl_put_entropy, API_BEFORE_BOOT, AFTER_START},
+    [CTL_PUT_LOGGER] = {"PUT", "/logger", NULL, NULL, "put_logger", body_logger, ctl_put_logger,
+                        API_BEFORE_BOOT, AFTER_START},
+    [CTL_PUT_METRICS] = {"PUT", "/metrics", NULL, NULL, "put_metrics", body_metrics,
+                         ctl_put_metrics, API_BEFORE_BOOT, AFTER_START},
+    [CTL_ACTION_FLUSH_METRICS] = {"PUT", "/actions", NULL, "FlushMetrics", "flush_metrics",
+                                  body_action, ctl_flush_metrics_action, API_ANY, NULL},
+    [CTL_ACTION_INSTANCE_START] = {"PUT", "/actions", NULL, "InstanceStart", "instance_start",
+                                   body_action, ctl_instance_start, API_BEFORE_BOOT,
+                                   "The microVM is already running: InstanceStart was "
+                                   "already done."},
+    [CTL_ACTION_SEND_CTRL_ALT_DEL] = {"PUT", "/actions", NULL, "SendCtrlAltDel",
+                                      "send_ctrl_alt_del", body_action, ctl_send_ctrl_alt_del,
+                                      API_AFTER_BOOT,
+                                      "SendCtrlAltDel needs a running microVM "
+                                      "(InstanceStart first)."},
+    [CTL_PATCH_VM] = {"PATCH", "/vm", NULL, NULL, "patch_vm", body_vm, ctl_patch_vm, API_AFTER_BOOT,
+                      "the microVM is not running (InstanceStart first)"},
 };
 
-/* The route for method and path; *id points into path at the id for routes that take one. */
-static const struct api_route *route_find(const char *method, const char *path, const char **id)
+void api_execute(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
 {
-	for (size_t i = 0; i < sizeof(api_routes) / sizeof(api_routes[0]); i++) {
-		const struct api_route *r = &api_routes[i];
+	if ((unsigned)cmd->op >= CTL_OP_COUNT) {
+		ctl_reply_fault(r, "no such request");
+		return;
+	}
+	const struct api_endpoint *e = &api_endpoints[cmd->op];
+	if (!(e->when & (c->started ? API_AFTER_BOOT : API_BEFORE_BOOT)))
+		ctl_reply_fault(r, "%s", e->refusal);
+	else
+		e->execute(c, cmd, r);
+	ctl_count(c, cmd->op, r->status >= 400);
+	log_info("API %s: %d", e->name, r->status);
+}
+
+const char *api_op_name(enum ctl_op op)
+{
+	return (unsigned)op < CTL_OP_COUNT ? api_endpoints[op].name : "unknown";
+}
+
+int api_command(struct ctl *c, const struct ctl_cmd *cmd, char *err, size_t errlen)
+{
+	static struct ctl_reply reply; /* the vmm thread is the only caller */
+	api_execute(c, cmd, &reply);
+	if (reply.status < 400)
+		return 0;
+	/* The fault_message of the reply's JSON body, or the body itself should it not be
+	 * that shape. */
+	json_t *body = json_loadb(reply.body, reply.len, 0, NULL);
+	const char *msg = json_string_value(json_object_get(body, "fault_message"));
+	if (msg)
+		snprintf(err, errlen, "%s", msg);
+	else
+		snprintf(err, errlen, "%.*s", (int)reply.len, reply.body);
+	json_decref(body);
+	return -EINVAL;
+}
+
+const struct api_endpoint *api_route_find(const char *method, const char *path, const char **id)
+{
+	*id = NULL;
+	for (size_t op = 0; op < CTL_OP_COUNT; op++) {
+		const struct api_endpoint *r = &api_endpoints[op];
 		if (strcmp(r->method, method))
 			continue;
 		if (!r->id_what && !strcmp(r->path, path))
@@ -690,50 +665,51 @@ static const struct api_route *route_find(const char *method, const char *path, 
 }
 
 int api_parse(const char *method, const char *path, const char *body, size_t len,
-              struct api_cmd *cmd, struct api_reply *reply)
+              struct ctl_cmd *cmd, struct ctl_reply *reply)
 {
 	const char *id = NULL;
 	char err[API_ERR_MAX];
 	json_error_t jerr;
 
 	memset(cmd, 0, sizeof(*cmd));
-	const struct api_route *r = route_find(method, path, &id);
+	const struct api_endpoint *r = api_route_find(method, path, &id);
 	if (!r) {
-		api_reply_fault(reply, "Invalid request method and/or path: %.16s %.256s", method,
+		ctl_reply_fault(reply, "Invalid request method and/or path: %.16s %.256s", method,
 		                path);
 		return -EINVAL;
 	}
 	if (id && !config_id_ok(id)) {
-		api_reply_fault(reply, "%s id '%.100s' must be 1 to %d letters, digits, '_' or '-'",
+		ctl_reply_fault(reply, "%s id '%.100s' must be 1 to %d letters, digits, '_' or '-'",
 		                r->id_what, id, CONFIG_ID_MAX);
 		return -EINVAL;
 	}
 	if (!strcmp(method, "GET")) {
 		if (len) {
-			api_reply_fault(reply, "GET %s takes no body", path);
+			ctl_reply_fault(reply, "GET %s takes no body", path);
 			return -EINVAL;
 		}
-		cmd->op = r->op;
+		cmd->op = (enum ctl_op)(r - api_endpoints);
 		return 0;
 	}
 	if (!len) {
-		api_reply_fault(reply, "%s %s needs a JSON object as its body", method, path);
+		ctl_reply_fault(reply, "%s %s needs a JSON object as its body", method, path);
 		return -EINVAL;
 	}
 	/* Duplicate keys are refused: which one wins would be a guess. Trailing bytes after
 	 * the value are refused by default. */
 	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
-		api_reply_fault(reply,
+		ctl_reply_fault(reply,
 		                "the body of %s %s is not valid JSON: %s (line %d, column %d)",
 		                method, path, jerr.text, jerr.line, jerr.column);
 		return -EINVAL;
 	}
-	int rc = api_json_body(r->op, id, path + 1, root, cmd, err, sizeof(err));
+	int rc = api_json_body((enum ctl_op)(r - api_endpoints), id, path + 1, root, cmd, err,
+	                       sizeof(err));
 	json_decref(root);
 	if (rc < 0) {
 		memset(cmd, 0, sizeof(*cmd));
-		api_reply_fault(reply, "%s", err);
+		ctl_reply_fault(reply, "%s", err);
 	}
 	return rc;
 }

@@ -152,11 +152,11 @@ static void client_service(struct api_server *s, struct api_client *c)
  * closed: it learns at once instead of waiting in the backlog for a slot. */
 static void refuse_client(int fd)
 {
-	struct api_reply r;
+	struct ctl_reply r;
 	char out[512];
 	size_t len = 0;
 
-	api_reply_fault(&r, "too many API clients (at most %d at once)", API_MAX_CLIENTS);
+	ctl_reply_fault(&r, "too many API clients (at most %d at once)", API_MAX_CLIENTS);
 	r.status = 503;
 	if (api_http_put_response(out, sizeof(out), &len, &r, true))
 		(void)!send(fd, out, len, MSG_DONTWAIT | MSG_NOSIGNAL);

@@ -29,7 +29,7 @@ struct api_http_request {
 /* Called on the API thread for every well-formed request; must fill reply. It may block
  * (waiting for the vmm thread): the other clients wait meanwhile. */
 typedef void (*api_handler_fn)(void *ctx, const struct api_http_request *req,
-                               struct api_reply *reply);
+                               struct ctl_reply *reply);
 
 struct api_server;
 
@@ -47,12 +47,12 @@ struct api_server *api_server_start(const char *path, size_t max_payload, api_ha
 
 /* Stop the thread, close every client, unlink the socket (if it is still ours), free. The
  * handler must not be waiting on the caller meanwhile (close what it waits on first, e.g.
- * api_channel_close), or this waits for ever. */
+ * ctl_channel_close), or this waits for ever. */
 void api_server_stop(struct api_server *s);
 
 /* Room a caller of api_http_conn_feed keeps free in out: the largest response (the
- * status line and headers, at most 256 bytes, and an API_REPLY_MAX body). */
-#define API_HTTP_RESPONSE_MAX (API_REPLY_MAX + 256)
+ * status line and headers, at most 256 bytes, and an CTL_REPLY_MAX body). */
+#define API_HTTP_RESPONSE_MAX (CTL_REPLY_MAX + 256)
 
 /*
  * The HTTP layer alone (the server runs one per client; tests and the fuzzer use it

@@ -12,13 +12,22 @@ void config_defaults(struct vm_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->mem_mib = CONFIG_DEFAULT_MEM_MIB;
 	cfg->vcpus = 1;
-	cfg->cmdline = CONFIG_DEFAULT_CMDLINE;
+	memcpy(cfg->cmdline, CONFIG_DEFAULT_CMDLINE, sizeof(CONFIG_DEFAULT_CMDLINE));
+}
+
+int config_set_str(char *dst, size_t size, const char *src)
+{
+	size_t n = strlen(src);
+	if (n >= size)
+		return -ENAMETOOLONG;
+	memcpy(dst, src, n + 1);
+	return 0;
 }
 
 int config_full_cmdline(const struct vm_config *cfg, char *buf, size_t len)
 {
-	int n = cfg->append ? snprintf(buf, len, "%s %s", cfg->cmdline, cfg->append)
-	                    : snprintf(buf, len, "%s", cfg->cmdline);
+	int n = cfg->append[0] ? snprintf(buf, len, "%s %s", cfg->cmdline, cfg->append)
+	                       : snprintf(buf, len, "%s", cfg->cmdline);
 	if (n < 0 || (size_t)n >= len)
 		return -ENOSPC;
 	return n;
@@ -45,10 +54,10 @@ int config_validate_devices(const struct vm_config *cfg, char *err, size_t errle
 	}
 	for (unsigned i = 0; i < cfg->ndrives; i++) {
 		const struct drive_config *d = &cfg->drives[i];
-		if (!d->id || !config_id_ok(d->id)) {
+		if (!config_id_ok(d->id)) {
 			snprintf(err, errlen,
-			         "drive id '%s' must be 1 to %d letters, digits, '_' or '-'",
-			         d->id ? d->id : "", CONFIG_ID_MAX);
+			         "drive id '%s' must be 1 to %d letters, digits, '_' or '-'", d->id,
+			         CONFIG_ID_MAX);
 			return -EINVAL;
 		}
 		for (unsigned j = 0; j < i; j++)
@@ -56,7 +65,7 @@ int config_validate_devices(const struct vm_config *cfg, char *err, size_t errle
 				snprintf(err, errlen, "two drives have the id '%s'", d->id);
 				return -EINVAL;
 			}
-		if (!d->path || !d->path[0]) {
+		if (!d->path[0]) {
 			snprintf(err, errlen, "drive '%s' has no path", d->id);
 			return -EINVAL;
 		}
@@ -68,11 +77,11 @@ int config_validate_devices(const struct vm_config *cfg, char *err, size_t errle
 	}
 	for (unsigned i = 0; i < cfg->nnets; i++) {
 		const struct net_config *n = &cfg->nets[i];
-		if (!n->id || !config_id_ok(n->id)) {
+		if (!config_id_ok(n->id)) {
 			snprintf(err, errlen,
 			         "network interface id '%s' must be 1 to %d letters, digits, '_' "
 			         "or '-'",
-			         n->id ? n->id : "", CONFIG_ID_MAX);
+			         n->id, CONFIG_ID_MAX);
 			return -EINVAL;
 		}
 		for (unsigned j = 0; j < i; j++) {
@@ -81,15 +90,15 @@ int config_validate_devices(const struct vm_config *cfg, char *err, size_t errle
 				         n->id);
 				return -EINVAL;
 			}
-			if (n->tap && cfg->nets[j].tap && !strcmp(cfg->nets[j].tap, n->tap)) {
+			if (!strcmp(cfg->nets[j].tap, n->tap)) {
 				snprintf(err, errlen, "two network interfaces use the tap '%s'",
 				         n->tap);
 				return -EINVAL;
 			}
 		}
-		if (!n->tap || !n->tap[0] || strlen(n->tap) > 15 || strchr(n->tap, '/')) {
-			snprintf(err, errlen, "tap name '%s' must be 1 to 15 bytes without '/'",
-			         n->tap ? n->tap : "");
+		if (!n->tap[0] || strlen(n->tap) > CONFIG_TAP_MAX - 1 || strchr(n->tap, '/')) {
+			snprintf(err, errlen, "tap name '%s' must be 1 to %d bytes without '/'",
+			         n->tap, CONFIG_TAP_MAX - 1);
 			return -EINVAL;
 		}
 	}
@@ -101,7 +110,7 @@ int config_validate_devices(const struct vm_config *cfg, char *err, size_t errle
 			snprintf(err, errlen, "vsock guest CID must be 3 to %u", UINT32_MAX - 1);
 			return -EINVAL;
 		}
-		if (!v->uds_path || !v->uds_path[0] || strlen(v->uds_path) > CONFIG_UDS_PATH_MAX) {
+		if (!v->uds_path[0] || strlen(v->uds_path) > CONFIG_UDS_PATH_MAX) {
 			snprintf(err, errlen, "vsock uds path must be 1 to %d bytes",
 			         CONFIG_UDS_PATH_MAX);
 			return -EINVAL;
@@ -112,7 +121,7 @@ int config_validate_devices(const struct vm_config *cfg, char *err, size_t errle
 
 int config_validate(const struct vm_config *cfg, uint64_t host_mem_mib, char *err, size_t errlen)
 {
-	if (!cfg->kernel_path || !cfg->kernel_path[0]) {
+	if (!cfg->kernel_path[0]) {
 		snprintf(err, errlen, "no kernel given (use --kernel FILE)");
 		return -EINVAL;
 	}
@@ -131,7 +140,7 @@ int config_validate(const struct vm_config *cfg, uint64_t host_mem_mib, char *er
 		         cfg->mem_mib, host_mem_mib);
 		return -EINVAL;
 	}
-	size_t cl = strlen(cfg->cmdline) + (cfg->append ? 1 + strlen(cfg->append) : 0);
+	size_t cl = strlen(cfg->cmdline) + (cfg->append[0] ? 1 + strlen(cfg->append) : 0);
 	if (cl > CONFIG_CMDLINE_MAX) {
 		snprintf(err, errlen, "the kernel command line is %zu bytes; the limit is %d", cl,
 		         CONFIG_CMDLINE_MAX);
@@ -153,7 +162,7 @@ int config_validate(const struct vm_config *cfg, uint64_t host_mem_mib, char *er
 			         bytes, CONFIG_CMD_MAX_BYTES);
 			return -EINVAL;
 		}
-		if (!cfg->initrd_path) {
+		if (!cfg->initrd_path[0]) {
 			snprintf(err, errlen,
 			         "a guest command needs an initrd whose init runs it "
 			         "(the default guest's, or --initrd FILE)");

@@ -1,6 +1,8 @@
 /*
- * The configuration of one microVM. The command line fills it today; the API and the
- * config file (later) fill the same struct, so every flag is a field here.
+ * The configuration of one microVM. The command line, the API and the config file fill
+ * the same struct, so every flag is a field here. It owns its strings (fixed arrays, ""
+ * when unset): a copy of the struct is a whole copy. Only the guest command (cmd_argv)
+ * is borrowed, from the process's argv, which lives as long as the process.
  */
 #ifndef EMBER_CONFIG_H
 #define EMBER_CONFIG_H
@@ -25,8 +27,10 @@
 
 #define CONFIG_MAX_DRIVES   8
 #define CONFIG_MAX_NETS     4
-#define CONFIG_ID_MAX       64 /* bytes of a device id, as Firecracker's drive_id */
-#define CONFIG_UDS_PATH_MAX 96 /* sun_path's 107 bytes less "_<port>" for guest connections */
+#define CONFIG_ID_MAX       64   /* bytes of a device id, as Firecracker's drive_id */
+#define CONFIG_UDS_PATH_MAX 96   /* sun_path's 107 bytes less "_<port>" for guest connections */
+#define CONFIG_PATH_MAX     4096 /* a host path, NUL included */
+#define CONFIG_TAP_MAX      16   /* a tap's name, NUL included (IFNAMSIZ) */
 
 /* How a drive's requests reach the host: io_uring unless it cannot be set up here. */
 enum drive_engine {
@@ -37,8 +41,8 @@ enum drive_engine {
 
 /* A virtio-blk disk: a raw image file or a block device. */
 struct drive_config {
-	const char *id; /* the user's name for it ("rootfs"); also the GET_ID serial */
-	const char *path;
+	char id[CONFIG_ID_MAX + 1]; /* the user's name for it ("rootfs"); also the GET_ID serial */
+	char path[CONFIG_PATH_MAX];
 	bool read_only; /* the guest sees VIRTIO_BLK_F_RO and writes fail with IOERR */
 	bool is_root;   /* the guest's root: it becomes /dev/vda and root=/dev/vda is added */
 	enum drive_engine engine;
@@ -46,8 +50,8 @@ struct drive_config {
 
 /* A virtio-net interface over an existing host tap device. */
 struct net_config {
-	const char *id;
-	const char *tap; /* the host tap's name */
+	char id[CONFIG_ID_MAX + 1];
+	char tap[CONFIG_TAP_MAX]; /* the host tap's name */
 	uint8_t mac[6];
 	bool has_mac; /* else the guest picks a random one */
 	unsigned mtu; /* 0: not announced (the guest uses 1500) */
@@ -56,8 +60,9 @@ struct net_config {
 /* virtio-vsock, with Firecracker's host side: a Unix socket path. */
 struct vsock_config {
 	bool enabled;
-	uint32_t guest_cid;   /* >= 3 */
-	const char *uds_path; /* host connects here; guest connections go to <uds_path>_<port> */
+	uint32_t guest_cid; /* >= 3 */
+	/* host connects here; guest connections go to <uds_path>_<port> */
+	char uds_path[CONFIG_UDS_PATH_MAX + 1];
 };
 
 /* How to enter the kernel: as its format suggests, or a named entry. */
@@ -68,10 +73,11 @@ enum boot_request {
 };
 
 struct vm_config {
-	const char *kernel_path;
-	const char *initrd_path; /* NULL: none */
-	const char *cmdline;     /* the whole command line: CONFIG_DEFAULT_CMDLINE unless set */
-	const char *append;      /* NULL, or words added after cmdline with one space */
+	char kernel_path[CONFIG_PATH_MAX]; /* "": none yet */
+	char initrd_path[CONFIG_PATH_MAX]; /* "": none */
+	/* The whole command line: CONFIG_DEFAULT_CMDLINE unless set. */
+	char cmdline[CONFIG_CMDLINE_MAX + 1];
+	char append[CONFIG_CMDLINE_MAX + 1]; /* "", or words added after cmdline with one space */
 	enum boot_request boot;
 	uint64_t mem_mib;
 	unsigned vcpus;
@@ -88,6 +94,11 @@ struct vm_config {
 	unsigned cmd_argc;
 	bool cmd_tty; /* Ember's stdin is a terminal: the init keeps the guest tty cooked */
 };
+
+/* Copy src into the string field dst (size bytes with the NUL). Returns 0, or -ENAMETOOLONG
+ * (dst unchanged) when it does not fit. */
+int config_set_str(char *dst, size_t size, const char *src);
+#define CONFIG_SET(field, src) config_set_str((field), sizeof(field), (src))
 
 /* Fill *cfg with the defaults (128 MiB, 1 vCPU, the default command line, no kernel). */
 void config_defaults(struct vm_config *cfg);

@@ -64,6 +64,7 @@
 #define FUTEX_OP_BITS (0xffffffffu & ~(unsigned)(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME))
 #define FUTEX_IS(op)  MASKED(1, FUTEX_OP_BITS, op, "arg1 op == " #op)
 #define FUTEX_WHY     "locks and condition variables (glibc's mutexes, pthread_join)"
+#define FUTEX_VCPU    "locks; the condition a vCPU sleeps on while paused or waiting for device work"
 
 /* mmap: malloc's large blocks (one arena, grown with brk, so no mprotect), never executable. */
 #define NO_EXEC "malloc's large blocks, never executable"
@@ -74,30 +75,21 @@
 	}
 
 /* The vCPU threads: KVM_RUN and the exits it returns (port I/O, MMIO: the devices' register
- * handlers, which also (de)activate virtio devices when the guest writes their status). */
+ * handlers). Everything else is the vmm thread's: a virtio Status write hands activation or
+ * reset to it through an eventfd, and a stop wakes it to signal the other vCPUs. */
 static const struct sc_rule vcpu_rules[] = {
     ALLOW_IF(ioctl, "run the guest", EQ(1, KVM_RUN)),
     ALLOW_IF(ioctl, "the guest's RIP for a fault's message", EQ(1, KVM_GET_REGS)),
     ALLOW_IF(ioctl, "the serial port's and keyboard's interrupts, raised by port writes",
              EQ(1, KVM_IRQ_LINE)),
-    ALLOW_IF(ioctl, "virtio-net offloads, set when the guest (de)activates the device",
-             EQ(1, TUNSETOFFLOAD)),
-    ALLOW(write, "the serial console (stdout), log lines, interrupt and kick eventfds"),
-    ALLOW(read, "virtio-blk's completion eventfd, drained when the guest activates it"),
-    ALLOW(epoll_ctl, "devices watch or unwatch their fds when the guest activates or resets "
-                     "them"),
-    ALLOW(close, "virtio-vsock closes its connections when the guest resets it"),
-    ALLOW(io_uring_enter, "virtio-blk waits for requests in flight when the guest resets it"),
-    ALLOW_IF(madvise, "vsock returns a closed connection's buffer; glibc a thread's stack",
-             EQ(2, MADV_DONTNEED)),
-    ALLOW_IF(futex, FUTEX_WHY, FUTEX_IS(FUTEX_WAIT)),
-    ALLOW_IF(futex, FUTEX_WHY, FUTEX_IS(FUTEX_WAKE)),
-    ALLOW_IF(futex, FUTEX_WHY, FUTEX_IS(FUTEX_WAIT_BITSET)),
-    ALLOW_IF(tgkill, "vm_stop kicks the other vCPUs out of KVM_RUN", IS_PID(0),
-             EQ(2, VCPU_KICK_SIGNAL)),
-    ALLOW(getpid, "pthread_kill's tgkill names the process"),
-    ALLOW(rt_sigprocmask, "pthread_kill and thread exit block signals for a moment"),
+    ALLOW(write, "the serial console (stdout), log lines; eventfds: interrupts, kicks, the "
+                 "device work and stop that wake the vmm thread"),
+    ALLOW_IF(futex, FUTEX_VCPU, FUTEX_IS(FUTEX_WAIT)),
+    ALLOW_IF(futex, FUTEX_VCPU, FUTEX_IS(FUTEX_WAKE)),
+    ALLOW_IF(futex, FUTEX_VCPU, FUTEX_IS(FUTEX_WAIT_BITSET)),
     ALLOW(rt_sigreturn, "return from the kick signal's handler"),
+    ALLOW(rt_sigprocmask, "thread exit blocks signals"),
+    ALLOW_IF(madvise, "glibc frees the thread's stack as it ends", EQ(2, MADV_DONTNEED)),
     ALLOW(clock_gettime, "log-file timestamps, where the vDSO cannot serve them"),
     ALLOW(exit, "the thread ends when the VM stops"),
     ALLOW(exit_group, "the SIGSYS handler ends the process"),
@@ -129,8 +121,9 @@ static const struct sc_rule api_rules[] = {
  * InstanceStart, and the teardown after the guest stops. */
 static const struct sc_rule vmm_rules[] = {
     ALLOW(epoll_wait, "the event loop"),
-    ALLOW(epoll_ctl, "devices watch and unwatch their fds"),
-    ALLOW(read, "eventfds (kicks, io_uring, stop, API channel), stdin, signalfd, timerfd"),
+    ALLOW(epoll_ctl, "devices watch and unwatch their fds (activation, reset)"),
+    ALLOW(read, "eventfds (kicks, device work, io_uring, stop, API channel), stdin, signalfd, "
+                "timerfd"),
     ALLOW(write, "eventfds (interrupts, requeues), log lines, metrics"),
     ALLOW(readv, "virtio-net receives from its tap"),
     ALLOW(writev, "virtio-net sends to its tap"),
@@ -138,7 +131,8 @@ static const struct sc_rule vmm_rules[] = {
     ALLOW(pwritev, "virtio-blk's synchronous engine writes"),
     ALLOW(fdatasync, "virtio-blk's synchronous engine flushes"),
     ALLOW(fallocate, "virtio-blk's synchronous engine discards and zeroes"),
-    ALLOW(io_uring_enter, "virtio-blk's io_uring engine (a ring restricted to its four ops)"),
+    ALLOW(io_uring_enter, "virtio-blk's io_uring engine (a ring restricted to its four ops); "
+                          "a reset waits for requests in flight"),
     ALLOW(getrandom, "virtio-rng"),
     ALLOW_IF(socket, "virtio-vsock connects guest connections to <uds>_<port>", EQ(0, AF_UNIX),
              MASKED(1, 0xf, SOCK_STREAM, "arg1 type == SOCK_STREAM")),
@@ -149,10 +143,11 @@ static const struct sc_rule vmm_rules[] = {
     ALLOW(sendmsg, "virtio-vsock relays guest to host"),
     ALLOW(shutdown, "virtio-vsock: the guest shut its side"),
     ALLOW(poll, "virtio-vsock confirms a hang-up epoll reported"),
-    ALLOW(close, "devices close connections; teardown"),
+    ALLOW(close, "devices close connections (virtio-vsock's at reset); teardown"),
     ALLOW_IF(ioctl, "console input and SendCtrlAltDel raise serial and keyboard interrupts",
              EQ(1, KVM_IRQ_LINE)),
-    ALLOW_IF(ioctl, "virtio-net's offloads cleared at reset (teardown)", EQ(1, TUNSETOFFLOAD)),
+    ALLOW_IF(ioctl, "virtio-net's offloads, set at activation and cleared at reset",
+             EQ(1, TUNSETOFFLOAD)),
     ALLOW_IF(ioctl, "the console's terminal mode, restored at exit (stdin only)", EQ(0, 0),
              EQ(1, TCSETS)),
     ALLOW_IF(ioctl, "snapshot: the guest's CPUID", EQ(1, KVM_GET_CPUID2)),
@@ -179,7 +174,8 @@ static const struct sc_rule vmm_rules[] = {
     ALLOW_IF(futex, FUTEX_WHY, FUTEX_IS(FUTEX_WAIT)),
     ALLOW_IF(futex, FUTEX_WHY, FUTEX_IS(FUTEX_WAKE)),
     ALLOW_IF(futex, FUTEX_WHY, FUTEX_IS(FUTEX_WAIT_BITSET)),
-    ALLOW_IF(tgkill, "kick vCPUs out of KVM_RUN (stop, pause)", IS_PID(0), EQ(2, VCPU_KICK_SIGNAL)),
+    ALLOW_IF(tgkill, "kick vCPUs out of KVM_RUN (stop, including one a vCPU asked; pause)",
+             IS_PID(0), EQ(2, VCPU_KICK_SIGNAL)),
     ALLOW(getpid, "pthread_kill's tgkill names the process"),
     ALLOW(rt_sigprocmask, "pthread_kill blocks signals for a moment"),
     ALLOW_IF(mmap, NO_EXEC, NONE_OF(2, PROT_EXEC)),

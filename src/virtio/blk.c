@@ -547,7 +547,7 @@ static int blk_pick_engine(struct virtio_blk *b, const struct drive_config *cfg,
 
 int blk_create(struct virtio_blk *b, const struct drive_config *cfg, char *err, size_t errlen)
 {
-	const char *id = cfg->id ? cfg->id : "";
+	const char *id = cfg->id;
 	struct stat st;
 	uint64_t size;
 	int r;

@@ -1,7 +1,9 @@
 /*
  * The virtio-mmio transport, version 2 (virtio 1.2, 4.2): one 4 KiB register window per
- * device. Register accesses arrive on vCPU threads; kicks bypass them through a
- * KVM_IOEVENTFD on QueueNotify, interrupts leave through a KVM_IRQFD.
+ * device. Register accesses arrive on vCPU threads, which only record state: activation
+ * and reset go to the vmm thread (virtio_dev_request) and the vCPU waits for them. Kicks
+ * bypass the registers through a KVM_IOEVENTFD on QueueNotify, interrupts leave through a
+ * KVM_IRQFD.
  */
 #include "virtio.h"
 #include "../base/log.h"
@@ -100,12 +102,23 @@ static void set_half(uint64_t *v, bool high, uint32_t half)
 	*v = high ? (*v & 0xffffffffULL) | (uint64_t)half << 32 : (*v & ~0xffffffffULL) | half;
 }
 
-static void write_status(struct virtio_dev *vdev, uint32_t v)
+/* Returns the ticket of the work handed to the vmm thread, or 0 when there is none. */
+static uint64_t write_status(struct virtio_dev *vdev, uint32_t v)
 {
 	uint32_t old = vdev->status;
+	/* The device is being reset: the writer waits for that, and nothing changes. */
+	if (vdev->work == VIRTIO_WORK_RESET)
+		return vdev->work_asked;
 	if (v == 0) {
-		virtio_dev_reset(vdev);
-		return;
+		/* Never activated, nothing pending: the reset only clears memory, so do it
+		 * here (Linux resets every device as it probes it). */
+		if (!vdev->activated && vdev->work == VIRTIO_WORK_NONE) {
+			virtio_dev_reset(vdev);
+			return 0;
+		}
+		/* Status reads stay non-zero until the vmm thread has reset the device, as
+		 * virtio 1.2, 2.4 (device reset) allows; the writer does not run on until then. */
+		return virtio_dev_request(vdev, VIRTIO_WORK_RESET);
 	}
 	/* Bits are only ever added, in the order of 3.1.1; the device's own NEEDS_RESET
 	 * stays until reset. */
@@ -121,11 +134,13 @@ static void write_status(struct virtio_dev *vdev, uint32_t v)
 		if (!(v & VIRTIO_STATUS_FEATURES_OK))
 			virtio_dev_fail(vdev, "DRIVER_OK without FEATURES_OK");
 		else if (!vdev->failed)
-			virtio_dev_activate(vdev);
+			return virtio_dev_request(vdev, VIRTIO_WORK_ACTIVATE);
 	}
+	return 0;
 }
 
-static void write_register(struct virtio_dev *vdev, uint64_t off, uint32_t v)
+/* Returns the ticket of work handed to the vmm thread (write_status), or 0. */
+static uint64_t write_register(struct virtio_dev *vdev, uint64_t off, uint32_t v)
 {
 	struct vq *vq = selected_queue(vdev);
 	/* A queue's layout may change only while it is not in use. */
@@ -178,8 +193,7 @@ static void write_register(struct virtio_dev *vdev, uint64_t off, uint32_t v)
 		atomic_fetch_and(&vdev->interrupt_status, ~v);
 		break;
 	case REG_STATUS:
-		write_status(vdev, v);
-		break;
+		return write_status(vdev, v);
 	case REG_QUEUE_DESC_LOW:
 	case REG_QUEUE_DESC_HIGH:
 		if (idle)
@@ -198,6 +212,7 @@ static void write_register(struct virtio_dev *vdev, uint64_t off, uint32_t v)
 	default:
 		break; /* read-only and reserved registers ignore writes */
 	}
+	return 0;
 }
 
 static bool config_range_ok(const struct virtio_dev *vdev, uint64_t off, unsigned len)
@@ -224,6 +239,7 @@ static void mmio_read(void *dev, uint64_t off, uint8_t *data, unsigned len)
 static void mmio_write(void *dev, uint64_t off, const uint8_t *data, unsigned len)
 {
 	struct virtio_dev *vdev = dev;
+	uint64_t ticket = 0;
 	virtio_dev_lock(vdev);
 	if (off >= VIRTIO_MMIO_CONFIG) {
 		if (config_range_ok(vdev, off, len) && vdev->ops->config_write) {
@@ -234,12 +250,16 @@ static void mmio_write(void *dev, uint64_t off, const uint8_t *data, unsigned le
 	} else if (len == 4 && !(off & 3)) {
 		uint32_t v;
 		memcpy(&v, data, 4);
-		write_register(vdev, off, v);
+		ticket = write_register(vdev, off, v);
 	}
 	virtio_dev_unlock(vdev);
+	/* The guest must not run on until the device is what it wrote (Linux re-initialises
+	 * right after writing 0, and ORs new bits into the Status it reads back). */
+	if (ticket)
+		virtio_dev_await(vdev, ticket);
 }
 
-static const struct bus_ops virtio_mmio_ops = {.read = mmio_read, .write = mmio_write};
+const struct bus_ops virtio_mmio_bus_ops = {.read = mmio_read, .write = mmio_write};
 
 static int assign_kvm_fds(int vm_fd, struct virtio_dev *vdev, bool deassign)
 {
@@ -272,6 +292,8 @@ int virtio_mmio_add(const struct virtio_host *host, struct virtio_dev *vdev, uin
 		return r;
 	}
 	vdev->mem = host->mem;
+	vdev->wait_ops = host->wait_ops;
+	vdev->wait_ctx = host->wait_ctx;
 	vdev->base = base;
 	vdev->gsi = gsi;
 	if ((r = virtio_dev_watch_kicks(vdev, host->loop)) < 0) {
@@ -284,7 +306,8 @@ int virtio_mmio_add(const struct virtio_host *host, struct virtio_dev *vdev, uin
 		assign_kvm_fds(host->vm_fd, vdev, true);
 		goto fail;
 	}
-	if ((r = bus_add(host->mmio, base, VIRTIO_MMIO_SIZE, &virtio_mmio_ops, vdev, vdev->name))) {
+	if ((r = bus_add(host->mmio, base, VIRTIO_MMIO_SIZE, &virtio_mmio_bus_ops, vdev,
+	                 vdev->name))) {
 		snprintf(err, errlen, "cannot place %s at 0x%llx: %s", vdev->name,
 		         (unsigned long long)base, strerror(-r));
 		assign_kvm_fds(host->vm_fd, vdev, true);

@@ -481,7 +481,7 @@ static const struct virtio_dev_ops net_ops = {
 
 int net_create(struct virtio_net *n, const struct net_config *cfg, char *err, size_t errlen)
 {
-	const char *id = cfg->id ? cfg->id : cfg->tap ? cfg->tap : "";
+	const char *id = cfg->id[0] ? cfg->id : cfg->tap;
 
 	memset(n, 0, sizeof(*n));
 	n->vdev.ops = &net_ops;

@@ -7,7 +7,10 @@
  * Threads: register accesses arrive on vCPU threads; queue kicks (ioeventfds) and device
  * fds run on the vmm thread (event_loop.h). Both take vdev->lock, so every ops callback
  * runs with the lock held, and a device's own event handlers must take it too
- * (virtio_dev_lock).
+ * (virtio_dev_lock). A vCPU thread only records state: a Status write that activates or
+ * resets the device hands that work to the vmm thread (an eventfd), and the vCPU waits
+ * for it outside the guest (virtio_wait_ops), so ops->activate and ops->reset always run
+ * on the vmm thread and the vCPU threads' seccomp filter stays small.
  *
  * The guest is hostile: a malformed request makes the device call virtio_dev_fail(), which
  * sets DEVICE_NEEDS_RESET, interrupts the driver, logs once, and stops the device until the
@@ -63,6 +66,22 @@
 
 struct virtio_dev;
 
+/* Device work a Status write hands to the vmm thread. At most one is pending: a reset
+ * replaces a pending activation, and nothing else is asked while a reset is pending. */
+enum virtio_work { VIRTIO_WORK_NONE, VIRTIO_WORK_ACTIVATE, VIRTIO_WORK_RESET };
+
+/* How a vCPU thread waits for device work it handed to the vmm thread; the host provides
+ * these (vcpu.c), tests their own. */
+struct virtio_wait_ops {
+	/* On the vCPU thread, no device lock held: return once done(arg) is true, or earlier
+	 * when the VM stops. Meanwhile the thread counts as outside the guest (a pause does
+	 * not wait for it). Allocates nothing. */
+	void (*wait)(void *ctx, bool (*done)(void *arg), void *arg);
+	/* On the vmm thread, no device lock held: some device work is done; every waiter
+	 * checks its done() again. */
+	void (*wake)(void *ctx);
+};
+
 struct virtio_dev_ops {
 	const char *kind;        /* "virtio-blk": the start of every log line */
 	uint32_t device_id;      /* VIRTIO_ID_* */
@@ -75,11 +94,12 @@ struct virtio_dev_ops {
 	void (*config_write)(struct virtio_dev *vdev, uint32_t off, const uint8_t *data,
 	                     unsigned len);
 	/* The driver set DRIVER_OK and every ready queue is active (vq_activate). Start
-	 * serving (e.g. watch a tap fd). Returns 0, or -errno and the device needs reset. */
+	 * serving (e.g. watch a tap fd). vmm thread. Returns 0, or -errno and the device needs
+	 * reset. */
 	int (*activate)(struct virtio_dev *vdev);
 	/* The driver wrote 0 to Status (or the VM is going away): drop every request and
 	 * stop touching guest memory before returning (wait for in-flight I/O). Queues and
-	 * transport state are reset by the transport afterwards. */
+	 * transport state are reset by the transport afterwards. vmm thread (or teardown). */
 	void (*reset)(struct virtio_dev *vdev);
 	/* The driver kicked queue q (vmm thread). Called only while the device is live
 	 * (virtio_dev_live) and the queue active. */
@@ -107,12 +127,19 @@ struct virtio_dev {
 	bool activated; /* ops->activate succeeded: ops->reset is due at reset */
 	bool failed;    /* NEEDS_RESET is set: serve nothing until reset */
 	bool fail_logged;
+	enum virtio_work work;   /* asked by a Status write, not yet done by the vmm thread */
+	uint64_t work_asked;     /* work requests made (each a ticket to wait for) */
+	atomic_ullong work_done; /* work_asked when the vmm thread last finished the work */
 	atomic_uint interrupt_status;
 	struct vq vqs[VIRTIO_MAX_QUEUES];
 	/* Counters for the metrics, read without the lock. */
-	atomic_ullong stat_kicks;        /* notifications handled */
-	atomic_ullong stat_interrupts;   /* interrupts raised */
-	atomic_ullong stat_failures;     /* times the device needed a reset */
+	atomic_ullong stat_kicks;               /* notifications handled */
+	atomic_ullong stat_interrupts;          /* interrupts raised */
+	atomic_ullong stat_failures;            /* times the device needed a reset */
+	const struct virtio_wait_ops *wait_ops; /* set by virtio_mmio_add, with its ctx */
+	void *wait_ctx;
+	int work_fd; /* eventfd: wakes the vmm thread for the pending work */
+	struct el_handler work_handler;
 	int irq_fd;                      /* KVM_IRQFD eventfd */
 	int kick_fds[VIRTIO_MAX_QUEUES]; /* KVM_IOEVENTFD eventfds on QueueNotify */
 	struct el_handler kick_handlers[VIRTIO_MAX_QUEUES];
@@ -126,17 +153,29 @@ struct virtio_dev {
  * config_size are kept. Returns 0 or -errno. */
 int virtio_dev_init(struct virtio_dev *vdev);
 
-/* Create the irq eventfd and one kick eventfd per queue, and watch the kicks on loop
- * (each runs ops->notify on the vmm thread while the device is live). Returns 0 or
+/* Create the irq eventfd, the work eventfd and one kick eventfd per queue, and watch the
+ * work and the kicks on loop: pending work runs on the vmm thread (then wait_ops->wake),
+ * and before a kick is served, so a kick the vmm thread sees first is not lost; a kick
+ * runs ops->notify while the device is live. vdev->wait_ops must be set. Returns 0 or
  * -errno; virtio_dev_release undoes it. */
 int virtio_dev_watch_kicks(struct virtio_dev *vdev, struct event_loop *loop);
 
-/* Device reset, lock held: ops->reset, every queue and the transport state cleared. */
+/* Device reset, lock held, vmm thread (or teardown): ops->reset, every queue and the
+ * transport state cleared, pending work dropped. */
 void virtio_dev_reset(struct virtio_dev *vdev);
 
-/* The driver set DRIVER_OK, lock held: activate every ready queue, then ops->activate;
- * on a bad queue or a failed activate the device fails (NEEDS_RESET). */
+/* The driver set DRIVER_OK, lock held, vmm thread: activate every ready queue, then
+ * ops->activate; on a bad queue or a failed activate the device fails (NEEDS_RESET). */
 void virtio_dev_activate(struct virtio_dev *vdev);
+
+/* A vCPU thread's Status write asks for work, lock held: record it, wake the vmm thread
+ * (once per pending work: a flood of writes costs nothing more), and return the ticket
+ * to pass to virtio_dev_await once the lock is dropped. */
+uint64_t virtio_dev_request(struct virtio_dev *vdev, enum virtio_work work);
+
+/* On the vCPU thread, lock not held: wait until the work of ticket is done (or the VM
+ * stops), through wait_ops. */
+void virtio_dev_await(struct virtio_dev *vdev, uint64_t ticket);
 
 /* Reset (taking the lock), stop watching the kicks and close the eventfds. */
 void virtio_dev_release(struct virtio_dev *vdev);
@@ -144,7 +183,8 @@ void virtio_dev_release(struct virtio_dev *vdev);
 void virtio_dev_lock(struct virtio_dev *vdev);
 void virtio_dev_unlock(struct virtio_dev *vdev);
 
-/* True when the driver set DRIVER_OK and the device has not failed: it may serve. */
+/* True when the driver set DRIVER_OK, the vmm thread has activated the device and it
+ * has not failed: it may serve. */
 bool virtio_dev_live(const struct virtio_dev *vdev);
 
 /* The negotiated value of feature bit `bit`. */
@@ -167,13 +207,20 @@ void virtio_dev_notify_used(struct virtio_dev *vdev, unsigned q);
 void virtio_dev_requeue(struct virtio_dev *vdev, unsigned q);
 
 /* What a virtio device sees of the machine it sits in, and all it sees: the KVM VM (for
- * its irqfd and ioeventfds), guest memory, the vmm thread's event loop, the MMIO bus. */
+ * its irqfd and ioeventfds), guest memory, the vmm thread's event loop, the MMIO bus, and
+ * how a vCPU thread waits for device work (with its context). */
 struct virtio_host {
 	int vm_fd;
 	const struct guest_mem *mem;
 	struct event_loop *loop;
 	struct bus *mmio;
+	const struct virtio_wait_ops *wait_ops;
+	void *wait_ctx;
 };
+
+/* The register window's handlers: virtio_mmio_add puts them on the bus with the device as
+ * their dev; tests call them as a vCPU would. */
+extern const struct bus_ops virtio_mmio_bus_ops;
 
 /*
  * Place vdev on host's MMIO bus at base with interrupt gsi: registers on the bus, one

@@ -1,5 +1,6 @@
-/* What every virtio device shares beyond its transport: state, reset, kicks, interrupts
- * and the one way a device reports a hostile guest. */
+/* What every virtio device shares beyond its transport: state, reset, activation handed
+ * from vCPU threads to the vmm thread, kicks, interrupts and the one way a device reports
+ * a hostile guest. */
 #include "virtio.h"
 #include "../base/log.h"
 
@@ -13,7 +14,10 @@
 
 int virtio_dev_init(struct virtio_dev *vdev)
 {
-	vdev->irq_fd = -1;
+	vdev->irq_fd = vdev->work_fd = -1;
+	vdev->work = VIRTIO_WORK_NONE;
+	vdev->work_asked = 0;
+	atomic_init(&vdev->work_done, 0);
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		vdev->kick_fds[q] = -1;
 	vdev->status = 0;
@@ -38,7 +42,8 @@ void virtio_dev_unlock(struct virtio_dev *vdev)
 
 bool virtio_dev_live(const struct virtio_dev *vdev)
 {
-	return (vdev->status & VIRTIO_STATUS_DRIVER_OK) && !vdev->failed;
+	return (vdev->status & VIRTIO_STATUS_DRIVER_OK) && !vdev->failed &&
+	       vdev->work != VIRTIO_WORK_ACTIVATE;
 }
 
 bool virtio_dev_has(const struct virtio_dev *vdev, unsigned bit)
@@ -88,6 +93,65 @@ void virtio_dev_requeue(struct virtio_dev *vdev, unsigned q)
 		(void)!write(vdev->kick_fds[q], &one, sizeof(one));
 }
 
+uint64_t virtio_dev_request(struct virtio_dev *vdev, enum virtio_work work)
+{
+	if (vdev->work == VIRTIO_WORK_NONE) {
+		uint64_t one = 1;
+		vdev->work_asked++;
+		/* Fails only if the counter would overflow: the vmm thread is due anyway. */
+		(void)!write(vdev->work_fd, &one, sizeof(one));
+	}
+	if (vdev->work != VIRTIO_WORK_RESET)
+		vdev->work = work;
+	return vdev->work_asked;
+}
+
+struct ticket {
+	struct virtio_dev *vdev;
+	uint64_t n;
+};
+
+static bool ticket_done(void *arg)
+{
+	const struct ticket *t = arg;
+	return atomic_load(&t->vdev->work_done) >= t->n;
+}
+
+void virtio_dev_await(struct virtio_dev *vdev, uint64_t ticket)
+{
+	struct ticket t = {vdev, ticket};
+	vdev->wait_ops->wait(vdev->wait_ctx, ticket_done, &t);
+}
+
+/* vmm thread, lock held: do the pending work. Returns whether there was any; then the
+ * caller wakes the waiters once the lock is dropped. */
+static bool run_work(struct virtio_dev *vdev)
+{
+	enum virtio_work work = vdev->work;
+	if (work == VIRTIO_WORK_NONE)
+		return false;
+	vdev->work = VIRTIO_WORK_NONE; /* live from here: ops->activate may rely on it */
+	if (work == VIRTIO_WORK_RESET)
+		virtio_dev_reset(vdev);
+	else if (!vdev->failed)
+		virtio_dev_activate(vdev);
+	atomic_store(&vdev->work_done, vdev->work_asked);
+	return true;
+}
+
+static void on_work(void *ctx, uint32_t events)
+{
+	struct virtio_dev *vdev = ctx;
+	uint64_t count;
+	(void)events;
+	(void)!read(vdev->work_fd, &count, sizeof(count)); /* EAGAIN: a kick ran it already */
+	virtio_dev_lock(vdev);
+	bool ran = run_work(vdev);
+	virtio_dev_unlock(vdev);
+	if (ran)
+		vdev->wait_ops->wake(vdev->wait_ctx);
+}
+
 static void on_kick(void *ctx, uint32_t events)
 {
 	struct virtio_kick_ctx *k = ctx;
@@ -98,9 +162,13 @@ static void on_kick(void *ctx, uint32_t events)
 		return; /* EAGAIN: another reader got it */
 	atomic_fetch_add(&vdev->stat_kicks, 1);
 	virtio_dev_lock(vdev);
+	/* Another vCPU may kick a queue before the work fd's turn: activate first. */
+	bool ran = run_work(vdev);
 	if (virtio_dev_live(vdev) && vdev->vqs[k->q].active)
 		vdev->ops->notify(vdev, k->q);
 	virtio_dev_unlock(vdev);
+	if (ran)
+		vdev->wait_ops->wake(vdev->wait_ctx);
 }
 
 int virtio_dev_watch_kicks(struct virtio_dev *vdev, struct event_loop *loop)
@@ -109,13 +177,20 @@ int virtio_dev_watch_kicks(struct virtio_dev *vdev, struct event_loop *loop)
 	vdev->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vdev->irq_fd < 0)
 		return -errno;
+	vdev->work_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vdev->work_fd < 0)
+		return -errno;
+	vdev->work_handler = (struct el_handler){on_work, vdev};
+	int r = event_loop_add(loop, vdev->work_fd, EPOLLIN, &vdev->work_handler);
+	if (r)
+		return r;
 	for (unsigned q = 0; q < vdev->ops->num_queues; q++) {
 		vdev->kick_fds[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (vdev->kick_fds[q] < 0)
 			return -errno;
 		vdev->kick_ctx[q] = (struct virtio_kick_ctx){vdev, q};
 		vdev->kick_handlers[q] = (struct el_handler){on_kick, &vdev->kick_ctx[q]};
-		int r = event_loop_add(loop, vdev->kick_fds[q], EPOLLIN, &vdev->kick_handlers[q]);
+		r = event_loop_add(loop, vdev->kick_fds[q], EPOLLIN, &vdev->kick_handlers[q]);
 		if (r)
 			return r;
 	}
@@ -127,6 +202,8 @@ void virtio_dev_reset(struct virtio_dev *vdev)
 	if (vdev->activated)
 		vdev->ops->reset(vdev);
 	vdev->activated = false;
+	vdev->work = VIRTIO_WORK_NONE;
+	atomic_store(&vdev->work_done, vdev->work_asked);
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		vq_reset(&vdev->vqs[q]);
 	vdev->status = 0;
@@ -172,8 +249,13 @@ void virtio_dev_release(struct virtio_dev *vdev)
 		close(vdev->kick_fds[q]);
 		vdev->kick_fds[q] = -1;
 	}
+	if (vdev->work_fd >= 0) {
+		if (vdev->loop)
+			event_loop_del(vdev->loop, vdev->work_fd);
+		close(vdev->work_fd);
+	}
 	if (vdev->irq_fd >= 0)
 		close(vdev->irq_fd);
-	vdev->irq_fd = -1;
+	vdev->irq_fd = vdev->work_fd = -1;
 	pthread_mutex_destroy(&vdev->lock);
 }

@@ -408,7 +408,7 @@ int vsock_create(struct virtio_vsock *v, const struct vsock_config *cfg, char *e
 		         cfg->guest_cid);
 		return -EINVAL;
 	}
-	if (!cfg->uds_path || !cfg->uds_path[0]) {
+	if (!cfg->uds_path[0]) {
 		snprintf(err, errlen, "vsock needs a Unix socket path (uds_path)");
 		return -EINVAL;
 	}

@@ -539,7 +539,7 @@ unsigned devices_acpi(const struct vm *vm, struct acpi_dev *out)
 
 static struct virtio_host virtio_host(struct vm *vm)
 {
-	return (struct virtio_host){vm->vm_fd, &vm->mem, &vm->loop, &vm->mmio};
+	return (struct virtio_host){vm->vm_fd, &vm->mem, &vm->loop, &vm->mmio, &vcpu_wait_ops, vm};
 }
 
 int devices_place(struct vm *vm, char *err, size_t errlen)

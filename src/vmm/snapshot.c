@@ -99,7 +99,7 @@ static bool terminated(const char *s, size_t cap)
 	return memchr(s, 0, cap) != NULL;
 }
 
-/* The configuration back, its strings pointing into m (kept by the VM). */
+/* The configuration back from m, every field checked. */
 static int machine_unpack(struct snap_machine *m, struct vm_config *c, char *err, size_t errlen)
 {
 	int r = 0;
@@ -116,27 +116,32 @@ static int machine_unpack(struct snap_machine *m, struct vm_config *c, char *err
 	c->entropy = m->entropy;
 	c->vsock.enabled = m->vsock;
 	c->vsock.guest_cid = m->guest_cid;
-	c->vsock.uds_path = m->vsock ? m->uds_path : NULL;
+	if (m->vsock &&
+	    config_set_str(c->vsock.uds_path, sizeof(c->vsock.uds_path), m->uds_path) < 0)
+		FAIL(-EINVAL, "the snapshot's vsock path is too long");
 	for (unsigned i = 0; i < m->ndrives; i++) {
 		if (!terminated(m->drives[i].id, sizeof(m->drives[i].id)) ||
 		    !terminated(m->drives[i].path, sizeof(m->drives[i].path)) ||
 		    m->drives[i].engine > DRIVE_ENGINE_SYNC || m->drives[i].read_only > 1 ||
 		    m->drives[i].is_root > 1)
 			FAIL(-EINVAL, "the snapshot's drive %u is out of range", i);
-		c->drives[i] = (struct drive_config){.id = m->drives[i].id,
-		                                     .path = m->drives[i].path,
-		                                     .read_only = m->drives[i].read_only,
+		c->drives[i] = (struct drive_config){.read_only = m->drives[i].read_only,
 		                                     .is_root = m->drives[i].is_root,
 		                                     .engine = m->drives[i].engine};
+		if (config_set_str(c->drives[i].id, sizeof(c->drives[i].id), m->drives[i].id) < 0 ||
+		    config_set_str(c->drives[i].path, sizeof(c->drives[i].path),
+		                   m->drives[i].path) < 0)
+			FAIL(-EINVAL, "the snapshot's drive %u is out of range", i);
 	}
 	for (unsigned i = 0; i < m->nnets; i++) {
 		if (!terminated(m->nets[i].id, sizeof(m->nets[i].id)) ||
 		    !terminated(m->nets[i].tap, sizeof(m->nets[i].tap)) || m->nets[i].has_mac > 1)
 			FAIL(-EINVAL, "the snapshot's interface %u is out of range", i);
-		c->nets[i] = (struct net_config){.id = m->nets[i].id,
-		                                 .tap = m->nets[i].tap,
-		                                 .has_mac = m->nets[i].has_mac,
-		                                 .mtu = m->nets[i].mtu};
+		c->nets[i] =
+		    (struct net_config){.has_mac = m->nets[i].has_mac, .mtu = m->nets[i].mtu};
+		if (config_set_str(c->nets[i].id, sizeof(c->nets[i].id), m->nets[i].id) < 0 ||
+		    config_set_str(c->nets[i].tap, sizeof(c->nets[i].tap), m->nets[i].tap) < 0)
+			FAIL(-EINVAL, "the snapshot's interface %u is out of range", i);
 		memcpy(c->nets[i].mac, m->nets[i].mac, 6);
 	}
 out:
@@ -265,12 +270,14 @@ static int apply_overrides(struct vm_config *c, const struct vm_restore_opts *o,
 		if (k == c->nnets)
 			FAIL(-EINVAL, "the snapshot has no network interface '%s'",
 			     o->nets[i].iface_id);
-		c->nets[k].tap = o->nets[i].tap;
+		if (config_set_str(c->nets[k].tap, sizeof(c->nets[k].tap), o->nets[i].tap) < 0)
+			FAIL(-EINVAL, "tap name '%s' is too long", o->nets[i].tap);
 	}
 	if (o->vsock_uds) {
 		if (!c->vsock.enabled)
 			FAIL(-EINVAL, "the snapshot has no vsock device to override");
-		c->vsock.uds_path = o->vsock_uds;
+		if (config_set_str(c->vsock.uds_path, sizeof(c->vsock.uds_path), o->vsock_uds) < 0)
+			FAIL(-EINVAL, "vsock path '%s' is too long", o->vsock_uds);
 	}
 	c->no_seccomp = o->no_seccomp;
 	c->print_stats = o->print_stats;

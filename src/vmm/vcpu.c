@@ -1,8 +1,11 @@
-/* A vCPU thread: KVM_RUN, dispatch the exit, repeat. Anything unexpected stops the VM. */
+/* A vCPU thread: KVM_RUN, dispatch the exit, repeat. Anything unexpected stops the VM.
+ * Work that is not the vCPU's (device activation and reset, signalling other threads) is
+ * handed to the vmm thread, so the vCPU seccomp filter allows little beyond KVM_RUN. */
 #include "vm.h"
 #include "../base/exit_status.h"
 #include "../base/log.h"
 #include "../seccomp/seccomp.h"
+#include "../virtio/virtio.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -159,6 +162,9 @@ static void kick_handler(int sig)
 	(void)sig; /* its only job is to interrupt KVM_RUN */
 }
 
+/* Set on vCPU threads: vm_stop there leaves the signalling to the vmm thread. */
+static __thread bool on_vcpu_thread;
+
 /* While the VM is paused, wait here, outside KVM_RUN. */
 static void park_if_paused(struct vcpu *v)
 {
@@ -181,13 +187,43 @@ static void park_if_paused(struct vcpu *v)
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
-static void kick_vcpus(struct vm *vm)
+/*
+ * A vCPU thread waiting for device work it handed to the vmm thread (virtio_wait_ops):
+ * outside KVM_RUN, on the pause condition, and counted as parked, since vm_pause on the
+ * vmm thread must not wait for a vCPU that waits for the vmm thread. vm_stop ends it.
+ */
+static void wait_device(void *ctx, bool (*done)(void *arg), void *arg)
+{
+	struct vm *vm = ctx;
+	pthread_mutex_lock(&vm->pause_lock);
+	if (!done(arg) && !vm_stopping(vm)) {
+		vm->parked++;
+		pthread_cond_broadcast(&vm->pause_cond);
+		while (!done(arg) && !vm_stopping(vm))
+			pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+		vm->parked--;
+	}
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+static void wake_devices(void *ctx)
+{
+	struct vm *vm = ctx;
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+const struct virtio_wait_ops vcpu_wait_ops = {.wait = wait_device, .wake = wake_devices};
+
+/* immediate_exit covers a vCPU about to enter KVM_RUN; the signal (when signal) one
+ * inside. */
+static void kick_vcpus(struct vm *vm, bool signal)
 {
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
-		/* immediate_exit covers a vCPU about to enter KVM_RUN; the signal one inside. */
 		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-		if (v->started && !pthread_equal(v->thread, pthread_self()))
+		if (signal && v->started && !pthread_equal(v->thread, pthread_self()))
 			pthread_kill(v->thread, VCPU_KICK_SIGNAL);
 	}
 }
@@ -200,7 +236,7 @@ void vm_pause(struct vm *vm)
 	pthread_mutex_lock(&vm->pause_lock);
 	__atomic_store_n(&vm->paused, true, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&vm->pause_lock);
-	kick_vcpus(vm);
+	kick_vcpus(vm, true);
 	pthread_mutex_lock(&vm->pause_lock);
 	while (vm->parked < started && !vm_stopping(vm))
 		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
@@ -224,6 +260,7 @@ static void *vcpu_thread(void *arg)
 	char name[16];
 	sigset_t kick;
 
+	on_vcpu_thread = true;
 	snprintf(name, sizeof(name), "ember-vcpu%u", v->index);
 	pthread_setname_np(pthread_self(), name);
 	sigemptyset(&kick);
@@ -272,8 +309,11 @@ void vm_stop(struct vm *vm, int status)
 	int running = -1;
 	if (!atomic_compare_exchange_strong(&vm->exit_status, &running, status))
 		return;
-	kick_vcpus(vm);
-	/* Paused vCPUs wait on the condition: wake them so they see the stop. */
+	/* A vCPU thread sends no signal: the vmm thread, woken below, kicks every vCPU
+	 * before it joins them (vm_wait). */
+	kick_vcpus(vm, !on_vcpu_thread);
+	/* Paused vCPUs, and those waiting for device work, wait on the condition: wake
+	 * them so they see the stop. */
 	if (vm->pause_ready) {
 		pthread_mutex_lock(&vm->pause_lock);
 		pthread_cond_broadcast(&vm->pause_cond);

@@ -199,7 +199,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 		r = kernel_fd;
 		goto out;
 	}
-	if (cfg->initrd_path) {
+	if (cfg->initrd_path[0]) {
 		initrd_fd = open_image("initrd", cfg->initrd_path, &initrd_size, err, errlen);
 		if (initrd_fd < 0) {
 			r = initrd_fd;
@@ -305,8 +305,9 @@ int vm_wait(struct vm *vm)
 {
 	vmm_thread_run(vm); /* locks the vmm thread down once its loop is set up */
 
-	/* vm_stop set immediate_exit for all; kick again any vCPU it may have missed
-	 * while threads were still starting, then wait for each. */
+	/* vm_stop set immediate_exit for all, but a vCPU that stopped the VM signalled no
+	 * other (and a vCPU thread may have been starting): kick each out of KVM_RUN here,
+	 * then wait for it. */
 	for (unsigned i = 0; i < vm->nvcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		if (!v->started)

@@ -80,7 +80,9 @@ void vm_destroy(struct vm *vm);
 
 /*
  * Stop the VM with the given exit status; callable from any thread, any number of
- * times: the first status wins. Kicks every vCPU out of KVM_RUN and wakes the vmm loop.
+ * times: the first status wins. Sets every vCPU's immediate_exit, wakes the vmm loop and
+ * every vCPU waiting (paused, or for device work); off the vCPU threads it also signals
+ * each vCPU out of KVM_RUN, on one it leaves that to the vmm thread (vm_wait).
  */
 void vm_stop(struct vm *vm, int status);
 
@@ -104,5 +106,9 @@ bool vm_stopping(struct vm *vm);
 
 /* Start vCPU threads (vcpu.c). Returns 0 or -errno, with a message logged. */
 int vcpu_start(struct vcpu *vcpu);
+
+/* How a vCPU thread waits for device work it handed to the vmm thread (virtio.h); ctx is
+ * the struct vm. A waiting vCPU counts as parked for vm_pause; vm_stop ends the wait. */
+extern const struct virtio_wait_ops vcpu_wait_ops;
 
 #endif

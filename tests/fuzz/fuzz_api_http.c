@@ -31,14 +31,14 @@
 
 static unsigned calls;
 
-static void echo(void *ctx, const struct api_http_request *req, struct api_reply *reply)
+static void echo(void *ctx, const struct api_http_request *req, struct ctl_reply *reply)
 {
 	(void)ctx;
 	calls++;
 	if (strlen(req->method) == 0 || req->path[0] == '\0')
 		abort();
 	if (req->body_len == 0 && req->path[1] == 'n') {
-		api_reply_no_content(reply);
+		ctl_reply_no_content(reply);
 		return;
 	}
 	int n =

@@ -29,7 +29,7 @@ struct echo {
 	size_t reply_len; /* 0: the usual JSON; else a reply this long (even if invalid) */
 };
 
-static void echo(void *ctx, const struct api_http_request *req, struct api_reply *reply)
+static void echo(void *ctx, const struct api_http_request *req, struct ctl_reply *reply)
 {
 	struct echo *e = ctx;
 	unsigned n = ++e->calls;
@@ -40,7 +40,7 @@ static void echo(void *ctx, const struct api_http_request *req, struct api_reply
 	memcpy(e->body, req->body, e->body_len);
 	e->body[e->body_len] = '\0';
 	if (e->status == 204) {
-		api_reply_no_content(reply);
+		ctl_reply_no_content(reply);
 		return;
 	}
 	reply->status = e->status ? e->status : 200;
@@ -61,7 +61,7 @@ struct resp {
 	int status;
 	bool has_len, has_type, close, server;
 	size_t len; /* Content-Length */
-	char body[API_REPLY_MAX + 1];
+	char body[CTL_REPLY_MAX + 1];
 	size_t size; /* the whole response */
 };
 
@@ -629,7 +629,7 @@ static void query_stripped(void **state)
 	feed_free(f);
 }
 
-static void forgetful(void *ctx, const struct api_http_request *req, struct api_reply *reply)
+static void forgetful(void *ctx, const struct api_http_request *req, struct ctl_reply *reply)
 {
 	(void)ctx;
 	(void)req;
@@ -656,7 +656,7 @@ static void response_format(void **state)
 		int status;
 		size_t len;
 	} broken[] = {{99, 0},        {100, 0}, {199, 0},
-	              {600, 0},       {-1, 0},  {200, API_REPLY_MAX + 1},
+	              {600, 0},       {-1, 0},  {200, CTL_REPLY_MAX + 1},
 	              {200, SIZE_MAX}};
 	for (unsigned i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
 		f->e.status = broken[i].status;
@@ -674,13 +674,13 @@ static void response_format(void **state)
 	                 0);
 	next(f, &r);
 	assert_int_equal(r.status, 500);
-	/* A body of exactly API_REPLY_MAX bytes fits. */
+	/* A body of exactly CTL_REPLY_MAX bytes fits. */
 	f->e.status = 200;
-	f->e.reply_len = API_REPLY_MAX;
+	f->e.reply_len = CTL_REPLY_MAX;
 	assert_int_equal(feed_str(f, "GET /x HTTP/1.1\r\n\r\n"), 0);
 	next(f, &r);
 	assert_int_equal(r.status, 200);
-	assert_int_equal(r.len, API_REPLY_MAX);
+	assert_int_equal(r.len, CTL_REPLY_MAX);
 	feed_free(f);
 }
 

@@ -3,14 +3,16 @@
 #include "unit.h"
 
 #include "api/api.h"
+#include "api/api_json.h"
+#include "vmm/controller.h"
 #include "base/config.h"
 
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 
-static struct api_cmd cmd;
-static struct api_reply reply;
+static struct ctl_cmd cmd;
+static struct ctl_reply reply;
 
 /* ---- helpers ---- */
 
@@ -104,11 +106,11 @@ static void get_routes(void **state)
 	(void)state;
 	static const struct {
 		const char *path;
-		enum api_op op;
-	} gets[] = {{"/", API_GET_INFO},
-	            {"/version", API_GET_VERSION},
-	            {"/vm/config", API_GET_VM_CONFIG},
-	            {"/machine-config", API_GET_MACHINE_CONFIG}};
+		enum ctl_op op;
+	} gets[] = {{"/", CTL_GET_INFO},
+	            {"/version", CTL_GET_VERSION},
+	            {"/vm/config", CTL_GET_VM_CONFIG},
+	            {"/machine-config", CTL_GET_MACHINE_CONFIG}};
 	for (size_t i = 0; i < sizeof(gets) / sizeof(gets[0]); i++) {
 		assert_accepted("GET", gets[i].path, NULL);
 		assert_int_equal(cmd.op, gets[i].op);
@@ -239,7 +241,7 @@ static void boot_source(void **state)
 	    "PUT", "/boot-source",
 	    "{\"kernel_image_path\": \"/srv/vmlinux\", \"initrd_path\": \"/srv/initrd\","
 	    " \"boot_args\": \"console=ttyS0 quiet\"}");
-	assert_int_equal(cmd.op, API_PUT_BOOT_SOURCE);
+	assert_int_equal(cmd.op, CTL_PUT_BOOT_SOURCE);
 	assert_string_equal(cmd.u.boot.kernel_image_path, "/srv/vmlinux");
 	assert_true(cmd.u.boot.has_initrd_path);
 	assert_string_equal(cmd.u.boot.initrd_path, "/srv/initrd");
@@ -302,12 +304,12 @@ static void boot_source(void **state)
 static void machine_config_put(void **state)
 {
 	(void)state;
-	const struct api_machine_config *m = &cmd.u.machine;
+	const struct ctl_machine_config *m = &cmd.u.machine;
 	assert_accepted("PUT", "/machine-config",
 	                "{\"vcpu_count\": 2, \"mem_size_mib\": 256, \"smt\": false,"
 	                " \"track_dirty_pages\": true, \"huge_pages\": \"Transparent\","
 	                " \"cpu_template\": \"None\"}");
-	assert_int_equal(cmd.op, API_PUT_MACHINE_CONFIG);
+	assert_int_equal(cmd.op, CTL_PUT_MACHINE_CONFIG);
 	assert_true(m->has_vcpu_count && m->has_mem_size_mib && m->has_smt &&
 	            m->has_track_dirty_pages && m->has_huge_pages);
 	assert_int_equal(m->vcpu_count, 2);
@@ -374,9 +376,9 @@ static void machine_config_put(void **state)
 static void machine_config_patch(void **state)
 {
 	(void)state;
-	const struct api_machine_config *m = &cmd.u.machine;
+	const struct ctl_machine_config *m = &cmd.u.machine;
 	assert_accepted("PATCH", "/machine-config", "{\"vcpu_count\": 4}");
-	assert_int_equal(cmd.op, API_PATCH_MACHINE_CONFIG);
+	assert_int_equal(cmd.op, CTL_PATCH_MACHINE_CONFIG);
 	assert_true(m->has_vcpu_count);
 	assert_int_equal(m->vcpu_count, 4);
 	assert_false(m->has_mem_size_mib || m->has_smt || m->has_track_dirty_pages ||
@@ -396,13 +398,13 @@ static void machine_config_patch(void **state)
 static void drive_put(void **state)
 {
 	(void)state;
-	const struct api_drive *d = &cmd.u.drive;
+	const struct ctl_drive *d = &cmd.u.drive;
 	assert_accepted("PUT", "/drives/rootfs",
 	                "{\"drive_id\": \"rootfs\", \"path_on_host\": \"/srv/rootfs.ext4\","
 	                " \"is_root_device\": true, \"is_read_only\": true, \"cache_type\": "
 	                "\"Writeback\", \"io_engine\": \"Async\", \"partuuid\": null,"
 	                " \"rate_limiter\": null, \"socket\": null}");
-	assert_int_equal(cmd.op, API_PUT_DRIVE);
+	assert_int_equal(cmd.op, CTL_PUT_DRIVE);
 	assert_string_equal(d->drive_id, "rootfs");
 	assert_true(d->has_path_on_host && d->has_is_root_device && d->has_is_read_only &&
 	            d->has_io_engine);
@@ -515,10 +517,10 @@ static void drive_put(void **state)
 static void drive_patch(void **state)
 {
 	(void)state;
-	const struct api_drive *d = &cmd.u.drive;
+	const struct ctl_drive *d = &cmd.u.drive;
 	assert_accepted("PATCH", "/drives/rootfs",
 	                "{\"drive_id\": \"rootfs\", \"path_on_host\": \"/srv/new.ext4\"}");
-	assert_int_equal(cmd.op, API_PATCH_DRIVE);
+	assert_int_equal(cmd.op, CTL_PATCH_DRIVE);
 	assert_string_equal(d->drive_id, "rootfs");
 	assert_true(d->has_path_on_host);
 	assert_string_equal(d->path_on_host, "/srv/new.ext4");
@@ -548,12 +550,12 @@ static void drive_patch(void **state)
 static void net_put(void **state)
 {
 	(void)state;
-	const struct api_net *n = &cmd.u.net;
+	const struct ctl_net *n = &cmd.u.net;
 	assert_accepted("PUT", "/network-interfaces/eth0",
 	                "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": "
 	                "\"06:00:AC:10:00:02\", \"mtu\": 1400, \"rx_rate_limiter\": null,"
 	                " \"tx_rate_limiter\": null}");
-	assert_int_equal(cmd.op, API_PUT_NET);
+	assert_int_equal(cmd.op, CTL_PUT_NET);
 	assert_string_equal(n->iface_id, "eth0");
 	assert_string_equal(n->host_dev_name, "tap0");
 	assert_true(n->has_guest_mac);
@@ -646,7 +648,7 @@ static void net_patch(void **state)
 {
 	(void)state;
 	assert_accepted("PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\"}");
-	assert_int_equal(cmd.op, API_PATCH_NET);
+	assert_int_equal(cmd.op, CTL_PATCH_NET);
 	assert_string_equal(cmd.u.net.iface_id, "eth0");
 	assert_accepted("PATCH", "/network-interfaces/eth0",
 	                "{\"iface_id\": \"eth0\", \"rx_rate_limiter\": null}");
@@ -669,7 +671,7 @@ static void vsock(void **state)
 {
 	(void)state;
 	assert_accepted("PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/run/v.sock\"}");
-	assert_int_equal(cmd.op, API_PUT_VSOCK);
+	assert_int_equal(cmd.op, CTL_PUT_VSOCK);
 	assert_int_equal(cmd.u.vsock.guest_cid, 3);
 	assert_string_equal(cmd.u.vsock.uds_path, "/run/v.sock");
 	assert_accepted(
@@ -704,7 +706,7 @@ static void entropy(void **state)
 {
 	(void)state;
 	assert_accepted("PUT", "/entropy", "{}");
-	assert_int_equal(cmd.op, API_PUT_ENTROPY);
+	assert_int_equal(cmd.op, CTL_PUT_ENTROPY);
 	assert_accepted("PUT", "/entropy", "{\"rate_limiter\": null}");
 	assert_refused("PUT", "/entropy",
 	               "{\"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": 1}}}",
@@ -717,15 +719,15 @@ static void entropy(void **state)
 static void logger(void **state)
 {
 	(void)state;
-	const struct api_logger *l = &cmd.u.logger;
+	const struct ctl_logger *l = &cmd.u.logger;
 	assert_accepted("PUT", "/logger",
 	                "{\"log_path\": \"/run/log.fifo\", \"level\": \"Warning\", \"show_level\": "
 	                "true, \"show_log_origin\": true, \"module\": \"\"}");
-	assert_int_equal(cmd.op, API_PUT_LOGGER);
+	assert_int_equal(cmd.op, CTL_PUT_LOGGER);
 	assert_true(l->has_log_path);
 	assert_string_equal(l->log_path, "/run/log.fifo");
 	assert_true(l->has_level);
-	assert_int_equal(l->level, API_LOG_WARNING);
+	assert_int_equal(l->level, CTL_LOG_WARNING);
 	assert_true(l->show_level);
 	assert_true(l->show_log_origin);
 
@@ -734,10 +736,10 @@ static void logger(void **state)
 
 	static const struct {
 		const char *name;
-		enum api_log_level level;
-	} levels[] = {{"Error", API_LOG_ERROR}, {"warning", API_LOG_WARNING},
-	              {"INFO", API_LOG_INFO},   {"debug", API_LOG_DEBUG},
-	              {"TrAcE", API_LOG_TRACE}, {"off", API_LOG_OFF}};
+		enum ctl_log_level level;
+	} levels[] = {{"Error", CTL_LOG_ERROR}, {"warning", CTL_LOG_WARNING},
+	              {"INFO", CTL_LOG_INFO},   {"debug", CTL_LOG_DEBUG},
+	              {"TrAcE", CTL_LOG_TRACE}, {"off", CTL_LOG_OFF}};
 	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
 		assert_accepted("PUT", "/logger", fmt("{\"level\": \"%s\"}", levels[i].name));
 		assert_int_equal(l->level, levels[i].level);
@@ -756,7 +758,7 @@ static void metrics(void **state)
 {
 	(void)state;
 	assert_accepted("PUT", "/metrics", "{\"metrics_path\": \"/run/metrics.fifo\"}");
-	assert_int_equal(cmd.op, API_PUT_METRICS);
+	assert_int_equal(cmd.op, CTL_PUT_METRICS);
 	assert_string_equal(cmd.u.metrics.metrics_path, "/run/metrics.fifo");
 	assert_accepted("PUT", "/metrics",
 	                "{\"metrics_path\": \"m\", \"emit_id\": false, \"properties\": {}}");
@@ -779,11 +781,11 @@ static void actions(void **state)
 {
 	(void)state;
 	assert_accepted("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
-	assert_int_equal(cmd.op, API_ACTION_INSTANCE_START);
+	assert_int_equal(cmd.op, CTL_ACTION_INSTANCE_START);
 	assert_accepted("PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}");
-	assert_int_equal(cmd.op, API_ACTION_SEND_CTRL_ALT_DEL);
+	assert_int_equal(cmd.op, CTL_ACTION_SEND_CTRL_ALT_DEL);
 	assert_accepted("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}");
-	assert_int_equal(cmd.op, API_ACTION_FLUSH_METRICS);
+	assert_int_equal(cmd.op, CTL_ACTION_FLUSH_METRICS);
 	assert_refused("PUT", "/actions", "{\"action_type\": \"instancestart\"}", "InstanceStart");
 	assert_refused("PUT", "/actions", "{\"action_type\": \"Reboot\"}",
 	               "\"FlushMetrics\", \"InstanceStart\" or \"SendCtrlAltDel\"");
@@ -798,7 +800,7 @@ static void vm_state(void **state)
 {
 	(void)state;
 	assert_accepted("PATCH", "/vm", "{\"state\": \"Paused\"}");
-	assert_int_equal(cmd.op, API_PATCH_VM);
+	assert_int_equal(cmd.op, CTL_PATCH_VM);
 	assert_true(cmd.u.vm.paused);
 	assert_accepted("PATCH", "/vm", "{\"state\": \"Resumed\"}");
 	assert_false(cmd.u.vm.paused);
@@ -813,7 +815,7 @@ static void vm_state(void **state)
 static void failure_clears_command(void **state)
 {
 	(void)state;
-	static const uint8_t zero[sizeof(struct api_cmd)];
+	static const uint8_t zero[sizeof(struct ctl_cmd)];
 	assert_int_equal(req("PUT", "/boot-source", "{\"kernel_image_path\": \"/k\", \"x\": 1}"),
 	                 -EINVAL);
 	assert_memory_equal(&cmd, zero, sizeof(cmd));
@@ -827,12 +829,12 @@ static void replies(void **state)
 {
 	(void)state;
 	memset(&reply, 'x', sizeof(reply));
-	api_reply_no_content(&reply);
+	ctl_reply_no_content(&reply);
 	assert_int_equal(reply.status, 204);
 	assert_int_equal(reply.len, 0);
 
 	/* Quotes, backslashes, control bytes and bytes that are not UTF-8 still make valid JSON. */
-	api_reply_fault(&reply, "bad \"%s\" \\ \t\x01 \xff\xfe end", "q");
+	ctl_reply_fault(&reply, "bad \"%s\" \\ \t\x01 \xff\xfe end", "q");
 	const char *m = fault_message();
 	assert_string_equal(m, "bad \"q\" \\ \t\x01 \xef\xbf\xbd\xef\xbf\xbd end");
 	/* The path is quoted back even when it is hostile. */
@@ -843,12 +845,12 @@ static void replies(void **state)
 	char big[5000];
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
-	api_reply_fault(&reply, "%s", big);
+	ctl_reply_fault(&reply, "%s", big);
 	assert_true(strlen(fault_message()) < 1024);
 	/* A cut through a UTF-8 sequence does not break the JSON. */
 	for (size_t i = 0; i + 2 < sizeof(big); i += 2)
 		memcpy(big + i, "\xc3\xa9", 2);
-	api_reply_fault(&reply, "%s", big); /* 1023 bytes: half an é at the end */
+	ctl_reply_fault(&reply, "%s", big); /* 1023 bytes: half an é at the end */
 	m = fault_message();
 	assert_string_equal(m + strlen(m) - 5, "\xc3\xa9\xef\xbf\xbd");
 }
@@ -921,9 +923,9 @@ static void check_golden(const char *name, const char *body, size_t len)
 static void full_config(struct vm_config *c)
 {
 	config_defaults(c);
-	c->kernel_path = "/srv/vm/vmlinux";
-	c->initrd_path = "/srv/vm/initrd.cpio";
-	c->append = "quiet";
+	strcpy(c->kernel_path, "/srv/vm/vmlinux");
+	strcpy(c->initrd_path, "/srv/vm/initrd.cpio");
+	strcpy(c->append, "quiet");
 	c->vcpus = 2;
 	c->mem_mib = 512;
 	c->drives[0] = (struct drive_config){.id = "rootfs",
@@ -952,7 +954,7 @@ static void render_empty(void **state)
 	struct vm_config c;
 	config_defaults(&c);
 	memset(&reply, 'x', sizeof(reply));
-	api_render_vm_config(&c, &reply);
+	ctl_render_vm_config(&c, &reply);
 	assert_int_equal(reply.status, 200);
 	assert_int_equal(reply.len, strlen(reply.body));
 	check_golden("vm_config_empty.json", reply.body, reply.len);
@@ -963,7 +965,7 @@ static void render_full(void **state)
 	(void)state;
 	struct vm_config c;
 	full_config(&c);
-	api_render_vm_config(&c, &reply);
+	ctl_render_vm_config(&c, &reply);
 	assert_int_equal(reply.status, 200);
 	assert_int_equal(reply.len, strlen(reply.body));
 	check_golden("vm_config_full.json", reply.body, reply.len);
@@ -975,9 +977,9 @@ static void render_odd_strings(void **state)
 	(void)state;
 	struct vm_config c;
 	full_config(&c);
-	c.kernel_path = "/srv/\xff\"k\n";
-	c.drives[0].path = "/srv/\xc3";
-	api_render_vm_config(&c, &reply);
+	strcpy(c.kernel_path, "/srv/\xff\"k\n");
+	strcpy(c.drives[0].path, "/srv/\xc3");
+	ctl_render_vm_config(&c, &reply);
 	assert_int_equal(reply.status, 200);
 	json_error_t jerr;
 	json_t *o = json_loadb(reply.body, reply.len, JSON_REJECT_DUPLICATES, &jerr);
@@ -991,38 +993,38 @@ static void render_odd_strings(void **state)
 static void render_largest(void **state)
 {
 	(void)state;
-	static char paths[CONFIG_MAX_DRIVES + 2][API_PATH_MAX];
-	static char ids[CONFIG_MAX_DRIVES + CONFIG_MAX_NETS][CONFIG_ID_MAX + 1];
-	static char cmdline[CONFIG_CMDLINE_MAX + 1];
-	struct vm_config c;
+	static struct vm_config c;
 	full_config(&c);
+	/* Every string at its longest: the struct's own sizes. */
+	char *paths[CONFIG_MAX_DRIVES + 2];
+	for (unsigned i = 0; i < CONFIG_MAX_DRIVES; i++)
+		paths[i] = c.drives[i].path;
+	paths[CONFIG_MAX_DRIVES] = c.kernel_path;
+	paths[CONFIG_MAX_DRIVES + 1] = c.initrd_path;
 	for (unsigned i = 0; i < CONFIG_MAX_DRIVES + 2; i++) {
-		memset(paths[i], 'p', API_PATH_MAX - 1);
-		paths[i][API_PATH_MAX - 1] = '\0';
+		memset(paths[i], 'p', CONFIG_PATH_MAX - 1);
+		paths[i][CONFIG_PATH_MAX - 1] = '\0';
 	}
 	for (unsigned i = 0; i < CONFIG_MAX_DRIVES + CONFIG_MAX_NETS; i++) {
-		memset(ids[i], 'a' + (char)i, CONFIG_ID_MAX);
-		ids[i][CONFIG_ID_MAX] = '\0';
+		char *id =
+		    i < CONFIG_MAX_DRIVES ? c.drives[i].id : c.nets[i - CONFIG_MAX_DRIVES].id;
+		memset(id, 'a' + (char)i, CONFIG_ID_MAX);
+		id[CONFIG_ID_MAX] = '\0';
 	}
-	memset(cmdline, 'c', CONFIG_CMDLINE_MAX);
-	c.cmdline = cmdline;
-	c.append = NULL;
-	c.kernel_path = paths[CONFIG_MAX_DRIVES];
-	c.initrd_path = paths[CONFIG_MAX_DRIVES + 1];
-	for (unsigned i = 0; i < CONFIG_MAX_DRIVES; i++)
-		c.drives[i] = (struct drive_config){.id = ids[i], .path = paths[i]};
+	memset(c.cmdline, 'c', CONFIG_CMDLINE_MAX);
+	c.cmdline[CONFIG_CMDLINE_MAX] = '\0';
+	c.append[0] = '\0';
 	c.ndrives = CONFIG_MAX_DRIVES;
 	for (unsigned i = 0; i < CONFIG_MAX_NETS; i++)
-		c.nets[i] =
-		    (struct net_config){.id = ids[CONFIG_MAX_DRIVES + i], .tap = "tap012345678901"};
+		strcpy(c.nets[i].tap, "tap012345678901");
 	c.nnets = CONFIG_MAX_NETS;
-	api_render_vm_config(&c, &reply);
+	ctl_render_vm_config(&c, &reply);
 	assert_int_equal(reply.status, 200);
 
 	/* Paths of control bytes escape six-fold: too big, said with a 500, not cut. */
 	for (unsigned i = 0; i < CONFIG_MAX_DRIVES + 2; i++)
-		memset(paths[i], '\x01', API_PATH_MAX - 1);
-	api_render_vm_config(&c, &reply);
+		memset(paths[i], '\x01', CONFIG_PATH_MAX - 1);
+	ctl_render_vm_config(&c, &reply);
 	assert_int_equal(reply.status, 500);
 	json_t *o = json_loadb(reply.body, reply.len, 0, NULL);
 	assert_non_null(o);
@@ -1037,10 +1039,10 @@ static void render_largest(void **state)
 static struct {
 	unsigned n;
 	unsigned stop_at; /* return 7 from this call (1-based); 0: never */
-	struct api_cmd cmds[MAX_SEEN];
+	struct ctl_cmd cmds[MAX_SEEN];
 } seen;
 
-static int record(const struct api_cmd *c, void *ctx)
+static int record(const struct ctl_cmd *c, void *ctx)
 {
 	assert_ptr_equal(ctx, &seen);
 	assert_true(seen.n < MAX_SEEN);
@@ -1058,7 +1060,7 @@ static int parse_config(const char *text, char *err, size_t errlen)
 static void config_file_good(void **state)
 {
 	(void)state;
-	char err[API_REPLY_MAX];
+	char err[CTL_REPLY_MAX];
 	size_t len;
 	char *text = read_golden("config_file_full.json", &len);
 	int rc = parse_config(text, err, sizeof(err));
@@ -1066,23 +1068,23 @@ static void config_file_good(void **state)
 		print_error("%s\n", err);
 	assert_int_equal(rc, 0);
 
-	static const enum api_op order[] = {
-	    API_PUT_LOGGER,      API_PUT_METRICS, API_PUT_MACHINE_CONFIG,
-	    API_PUT_BOOT_SOURCE, API_PUT_DRIVE,   API_PUT_DRIVE,
-	    API_PUT_NET,         API_PUT_VSOCK,   API_PUT_ENTROPY};
+	static const enum ctl_op order[] = {
+	    CTL_PUT_LOGGER,      CTL_PUT_METRICS, CTL_PUT_MACHINE_CONFIG,
+	    CTL_PUT_BOOT_SOURCE, CTL_PUT_DRIVE,   CTL_PUT_DRIVE,
+	    CTL_PUT_NET,         CTL_PUT_VSOCK,   CTL_PUT_ENTROPY};
 	assert_int_equal(seen.n, sizeof(order) / sizeof(order[0]));
 	for (unsigned i = 0; i < seen.n; i++)
 		assert_int_equal(seen.cmds[i].op, order[i]);
 
-	const struct api_logger *l = &seen.cmds[0].u.logger;
+	const struct ctl_logger *l = &seen.cmds[0].u.logger;
 	assert_string_equal(l->log_path, "/run/ember/log.fifo");
-	assert_int_equal(l->level, API_LOG_DEBUG);
+	assert_int_equal(l->level, CTL_LOG_DEBUG);
 	assert_string_equal(seen.cmds[1].u.metrics.metrics_path, "/run/ember/metrics.fifo");
-	const struct api_machine_config *m = &seen.cmds[2].u.machine;
+	const struct ctl_machine_config *m = &seen.cmds[2].u.machine;
 	assert_int_equal(m->vcpu_count, 2);
 	assert_int_equal(m->mem_size_mib, 1024);
 	assert_true(m->huge_pages_transparent);
-	const struct api_boot_source *b = &seen.cmds[3].u.boot;
+	const struct ctl_boot_source *b = &seen.cmds[3].u.boot;
 	assert_string_equal(b->kernel_image_path, "/srv/vm/vmlinux");
 	assert_string_equal(b->initrd_path, "/srv/vm/initrd.cpio");
 	assert_string_equal(b->boot_args, "console=ttyS0 reboot=k panic=1");
@@ -1113,8 +1115,8 @@ static void config_file_good(void **state)
 	                              err, sizeof(err)),
 	                 0);
 	assert_int_equal(seen.n, 2);
-	assert_int_equal(seen.cmds[0].op, API_PUT_MACHINE_CONFIG);
-	assert_int_equal(seen.cmds[1].op, API_PUT_BOOT_SOURCE);
+	assert_int_equal(seen.cmds[0].op, CTL_PUT_MACHINE_CONFIG);
+	assert_int_equal(seen.cmds[1].op, CTL_PUT_BOOT_SOURCE);
 }
 
 /* GET /vm/config's output is a config file that gives the same VM back. */
@@ -1124,7 +1126,7 @@ static void config_file_round_trip(void **state)
 	char err[512], cmdline[CONFIG_CMDLINE_MAX + 1];
 	struct vm_config c;
 	full_config(&c);
-	api_render_vm_config(&c, &reply);
+	ctl_render_vm_config(&c, &reply);
 	assert_int_equal(reply.status, 200);
 	int rc = parse_config(reply.body, err, sizeof(err));
 	if (rc)
@@ -1132,22 +1134,22 @@ static void config_file_round_trip(void **state)
 	assert_int_equal(rc, 0);
 	assert_int_equal(seen.n, 7);
 
-	const struct api_machine_config *m = &seen.cmds[0].u.machine;
-	assert_int_equal(seen.cmds[0].op, API_PUT_MACHINE_CONFIG);
+	const struct ctl_machine_config *m = &seen.cmds[0].u.machine;
+	assert_int_equal(seen.cmds[0].op, CTL_PUT_MACHINE_CONFIG);
 	assert_int_equal(m->vcpu_count, c.vcpus);
 	assert_int_equal(m->mem_size_mib, c.mem_mib);
 	assert_false(m->smt || m->track_dirty_pages || m->huge_pages_transparent);
 
-	const struct api_boot_source *b = &seen.cmds[1].u.boot;
-	assert_int_equal(seen.cmds[1].op, API_PUT_BOOT_SOURCE);
+	const struct ctl_boot_source *b = &seen.cmds[1].u.boot;
+	assert_int_equal(seen.cmds[1].op, CTL_PUT_BOOT_SOURCE);
 	assert_string_equal(b->kernel_image_path, c.kernel_path);
 	assert_string_equal(b->initrd_path, c.initrd_path);
 	assert_true(config_full_cmdline(&c, cmdline, sizeof(cmdline)) > 0);
 	assert_string_equal(b->boot_args, cmdline);
 
 	for (unsigned i = 0; i < c.ndrives; i++) {
-		const struct api_drive *d = &seen.cmds[2 + i].u.drive;
-		assert_int_equal(seen.cmds[2 + i].op, API_PUT_DRIVE);
+		const struct ctl_drive *d = &seen.cmds[2 + i].u.drive;
+		assert_int_equal(seen.cmds[2 + i].op, CTL_PUT_DRIVE);
 		assert_string_equal(d->drive_id, c.drives[i].id);
 		assert_string_equal(d->path_on_host, c.drives[i].path);
 		assert_int_equal(d->is_root_device, c.drives[i].is_root);
@@ -1156,17 +1158,17 @@ static void config_file_round_trip(void **state)
 		                                   ? DRIVE_ENGINE_SYNC
 		                                   : DRIVE_ENGINE_IO_URING);
 	}
-	const struct api_net *n = &seen.cmds[4].u.net;
-	assert_int_equal(seen.cmds[4].op, API_PUT_NET);
+	const struct ctl_net *n = &seen.cmds[4].u.net;
+	assert_int_equal(seen.cmds[4].op, CTL_PUT_NET);
 	assert_string_equal(n->iface_id, c.nets[0].id);
 	assert_string_equal(n->host_dev_name, c.nets[0].tap);
 	assert_true(n->has_guest_mac);
 	assert_memory_equal(n->guest_mac, c.nets[0].mac, 6);
 	assert_int_equal(n->mtu, c.nets[0].mtu);
-	assert_int_equal(seen.cmds[5].op, API_PUT_VSOCK);
+	assert_int_equal(seen.cmds[5].op, CTL_PUT_VSOCK);
 	assert_int_equal(seen.cmds[5].u.vsock.guest_cid, c.vsock.guest_cid);
 	assert_string_equal(seen.cmds[5].u.vsock.uds_path, c.vsock.uds_path);
-	assert_int_equal(seen.cmds[6].op, API_PUT_ENTROPY);
+	assert_int_equal(seen.cmds[6].op, CTL_PUT_ENTROPY);
 
 	/* The same from the golden file itself. */
 	size_t len;
@@ -1306,9 +1308,88 @@ static void config_file_bad(void **state)
 	assert_non_null(memchr(small, '\0', sizeof(small)));
 }
 
+/* ---- the endpoint table: adding a row needs nothing else ---- */
+
+/* Every row is whole, and its route leads back to it. */
+static void endpoint_rows(void **state)
+{
+	(void)state;
+	for (unsigned op = 0; op < CTL_OP_COUNT; op++) {
+		const struct api_endpoint *e = &api_endpoints[op];
+		const char *id;
+		char path[64];
+
+		assert_non_null(e->method);
+		assert_non_null(e->path);
+		assert_non_null(e->name);
+		assert_non_null(e->parse);
+		assert_non_null(e->execute);
+		assert_true(e->when == API_BEFORE_BOOT || e->when == API_AFTER_BOOT ||
+		            e->when == API_ANY);
+		if (e->when != API_ANY)
+			assert_non_null(e->refusal);
+		for (unsigned j = 0; j < op; j++)
+			assert_string_not_equal(api_endpoints[j].name, e->name);
+
+		snprintf(path, sizeof(path), "%s%s", e->path, e->id_what ? "some-id" : "");
+		const struct api_endpoint *r = api_route_find(e->method, path, &id);
+		assert_non_null(r);
+		if (e->id_what)
+			assert_string_equal(id, "some-id");
+		if (!e->action) {
+			assert_ptr_equal(r, e);
+			continue;
+		}
+		/* PUT /actions: the body's action_type picks the row. */
+		assert_non_null(r->action);
+		assert_accepted(e->method, path, fmt("{\"action_type\": \"%s\"}", e->action));
+		assert_int_equal(cmd.op, op);
+	}
+}
+
+/* Every op is executed, counted in its own stats slot and named in the metrics line. */
+static void endpoint_stats(void **state)
+{
+	(void)state;
+	static struct ctl v;
+	static struct ctl_cmd c;
+	char tmpl[] = "/tmp/ember-metrics-XXXXXX";
+	static char line[16384];
+
+	const struct ctl_settings set = {
+	    .id = "stats-test", .host_mem_mib = 1024, .no_seccomp = true, .op_name = api_op_name};
+	char err[256];
+	assert_int_equal(ctl_init(&v, &set, err, sizeof(err)), 0);
+	v.logger_set = true; /* PUT /logger with nothing set: refused, the log stays as it is */
+	for (unsigned op = 0; op < CTL_OP_COUNT; op++) {
+		memset(&c, 0, sizeof(c));
+		c.op = (enum ctl_op)op;
+		api_execute(&v, &c, &reply);
+		assert_true(reply.status >= 200 && reply.status < 500);
+	}
+	for (unsigned op = 0; op < CTL_OP_COUNT; op++)
+		assert_int_equal(v.stats.count[op], 1);
+	assert_int_equal(sizeof(v.stats.count) / sizeof(v.stats.count[0]), CTL_OP_COUNT);
+	assert_int_equal(sizeof(v.stats.fails) / sizeof(v.stats.fails[0]), CTL_OP_COUNT);
+
+	int fd = mkstemp(tmpl);
+	assert_true(fd >= 0);
+	unlink(tmpl);
+	v.metrics_fd = fd;
+	ctl_flush_metrics(&v);
+	ssize_t n = pread(fd, line, sizeof(line) - 1, 0);
+	assert_true(n > 0);
+	line[n] = '\0';
+	for (unsigned op = 0; op < CTL_OP_COUNT; op++)
+		assert_non_null(strstr(line, fmt("\"%s\":{\"count\":1,", api_endpoints[op].name)));
+	ctl_destroy(&v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(endpoint_rows),
+	    cmocka_unit_test(endpoint_stats),
 	    cmocka_unit_test(get_routes),
 	    cmocka_unit_test(unknown_paths_and_methods),
 	    cmocka_unit_test(empty_body),

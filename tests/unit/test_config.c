@@ -158,17 +158,16 @@ static void parse_defaults(void **state)
 	assert_int_equal(p.cfg.mem_mib, CONFIG_DEFAULT_MEM_MIB);
 	assert_int_equal(p.cfg.mem_mib, 128);
 	assert_int_equal(p.cfg.vcpus, 1);
-	assert_non_null(p.cfg.cmdline);
 	assert_string_equal(p.cfg.cmdline, CONFIG_DEFAULT_CMDLINE);
-	assert_null(p.cfg.append);
-	assert_null(p.cfg.initrd_path);
+	assert_string_equal(p.cfg.append, "");
+	assert_string_equal(p.cfg.initrd_path, "");
 	assert_int_equal(p.cfg.boot, BOOT_REQUEST_AUTO);
 	assert_int_equal(p.cfg.cmd_argc, 0);
 
 	/* No arguments at all parses (config_validate then asks for a kernel). */
 	PARSE(&p, NULL);
 	assert_int_equal(p.rc, 0);
-	assert_null(p.cfg.kernel_path);
+	assert_string_equal(p.cfg.kernel_path, "");
 }
 
 static void parse_big_values(void **state)
@@ -373,11 +372,11 @@ static void full_cmdline_and_command_limits(void **state)
 	char *argv[] = {"true", NULL};
 
 	config_defaults(&c);
-	c.kernel_path = "k";
-	c.cmdline = "a b";
+	strcpy(c.kernel_path, "k");
+	strcpy(c.cmdline, "a b");
 	assert_int_equal(config_full_cmdline(&c, buf, sizeof(buf)), 3);
 	assert_string_equal(buf, "a b");
-	c.append = "c";
+	strcpy(c.append, "c");
 	assert_int_equal(config_full_cmdline(&c, buf, sizeof(buf)), 5);
 	assert_string_equal(buf, "a b c");
 	assert_int_equal(config_full_cmdline(&c, buf, 5), -ENOSPC);
@@ -387,11 +386,46 @@ static void full_cmdline_and_command_limits(void **state)
 	c.cmd_argc = 1;
 	assert_int_equal(config_validate(&c, 1024, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "needs an initrd"));
-	c.initrd_path = "i";
+	strcpy(c.initrd_path, "i");
 	assert_int_equal(config_validate(&c, 1024, err, sizeof(err)), 0);
 	c.cmd_argc = CONFIG_CMD_MAX_ARGS + 1;
 	assert_int_equal(config_validate(&c, 1024, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "arguments"));
+}
+
+/* The configuration owns its strings: a value longer than its field is refused, never cut. */
+static void parse_too_long(void **state)
+{
+	(void)state;
+	struct parse p;
+	static char big[CONFIG_PATH_MAX + 16];
+
+	memset(big, 'a', sizeof(big) - 1);
+	PARSE(&p, "--kernel", big);
+	expect_bad(&p, "--kernel: the path is 4111 bytes; at most 4095");
+	PARSE(&p, "--initrd", big);
+	expect_bad(&p, "--initrd: the path is");
+	memcpy(big, "path=", 5);
+	PARSE(&p, "--drive", big);
+	expect_bad(&p, "--drive path= is 4106 bytes; at most 4095");
+	PARSE(&p, "--drive",
+	      "path=x,id=an-id-of-more-than-sixty-four-bytes-is-more-than-a-drive-may-have");
+	expect_bad(&p, "must be 1 to 64 letters");
+	PARSE(&p, "--net", "tap=sixteen-bytes-xx");
+	expect_bad(&p, "tap name 'sixteen-bytes-xx' must be 1 to 15 bytes");
+	memset(big, 'a', sizeof(big) - 1);
+	memcpy(big, "cid=3,uds=", 10);
+	big[200] = '\0';
+	PARSE(&p, "--vsock", big);
+	expect_bad(&p, "vsock uds path must be 1 to 96 bytes");
+	memset(big, 'a', sizeof(big) - 1);
+	PARSE(&p, "--cmdline", big);
+	expect_bad(&p, "the kernel command line is 4111 bytes; the limit is 4095");
+	big[CONFIG_CMDLINE_MAX] = '\0';
+	PARSE(&p, "--cmdline", big);
+	assert_int_equal(p.rc, 0);
+	PARSE(&p, "--cmdline", big, "--append", "x");
+	expect_bad(&p, "the kernel command line is 4097 bytes");
 }
 
 static void parse_after_failure(void **state)
@@ -439,7 +473,7 @@ static struct vm_config good(void)
 {
 	struct vm_config c;
 	config_defaults(&c);
-	c.kernel_path = "vmlinux";
+	strcpy(c.kernel_path, "vmlinux");
 	return c;
 }
 
@@ -470,10 +504,7 @@ static void validate_no_kernel(void **state)
 	struct vm_config c = good();
 	char err[256];
 
-	c.kernel_path = NULL;
-	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);
-	assert_err_mentions(err, "kernel");
-	c.kernel_path = "";
+	c.kernel_path[0] = '\0';
 	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);
 	assert_err_mentions(err, "kernel");
 }
@@ -517,15 +548,19 @@ static void validate_cmdline(void **state)
 	(void)state;
 	struct vm_config c = good();
 	char err[256];
-	static char line[CONFIG_CMDLINE_MAX + 2];
 
-	memset(line, 'a', CONFIG_CMDLINE_MAX + 1);
-	line[CONFIG_CMDLINE_MAX + 1] = '\0';
-	c.cmdline = line;
+	/* The command line with its append, one byte over. */
+	memset(c.cmdline, 'a', CONFIG_CMDLINE_MAX - 2);
+	c.cmdline[CONFIG_CMDLINE_MAX - 2] = '\0';
+	strcpy(c.append, "bc");
 	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);
 	assert_err_mentions(err, "command line");
 	/* Exactly the maximum fits. */
-	line[CONFIG_CMDLINE_MAX] = '\0';
+	strcpy(c.append, "b");
+	assert_int_equal(validate(&c, err, sizeof(err)), 0);
+	c.append[0] = '\0';
+	memset(c.cmdline, 'a', CONFIG_CMDLINE_MAX);
+	c.cmdline[CONFIG_CMDLINE_MAX] = '\0';
 	assert_int_equal(validate(&c, err, sizeof(err)), 0);
 }
 
@@ -540,10 +575,10 @@ static void validate_devices(void **state)
 	c.drives[1] = (struct drive_config){.id = "a", .path = "y"};
 	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);
 	assert_err_mentions(err, "two drives have the id 'a'");
-	c.drives[1].id = "b/../c";
+	strcpy(c.drives[1].id, "b/../c");
 	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);
 	assert_err_mentions(err, "letters, digits");
-	c.drives[1].id = "b";
+	strcpy(c.drives[1].id, "b");
 	c.drives[1].is_root = true;
 	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);
 	assert_err_mentions(err, "only one drive");
@@ -554,15 +589,17 @@ static void validate_devices(void **state)
 	c.nets[1] = (struct net_config){.id = "n1", .tap = "tap0"};
 	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);
 	assert_err_mentions(err, "use the tap 'tap0'");
-	c.nets[1].tap = "a-name-longer-than-15";
+	strcpy(c.nets[1].tap, "a/b");
 	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);
 	assert_err_mentions(err, "1 to 15 bytes");
-	c.nets[1].tap = "tap1";
+	/* A longer name cannot even be held. */
+	assert_int_equal(CONFIG_SET(c.nets[1].tap, "a-name-longer-than-15"), -ENAMETOOLONG);
+	strcpy(c.nets[1].tap, "tap1");
 	assert_int_equal(validate(&c, err, sizeof(err)), 0);
 	c.vsock = (struct vsock_config){.enabled = true, .guest_cid = 3, .uds_path = ""};
 	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);
 	assert_err_mentions(err, "vsock uds path");
-	c.vsock.uds_path = "/run/v.sock";
+	strcpy(c.vsock.uds_path, "/run/v.sock");
 	assert_int_equal(validate(&c, err, sizeof(err)), 0);
 }
 
@@ -577,6 +614,60 @@ static void validate_short_err_buffer(void **state)
 	memset(err, 'z', sizeof(err));
 	assert_int_equal(config_validate(&c, HOST_MIB, err, sizeof(err)), -EINVAL);
 	assert_non_null(memchr(err, '\0', sizeof(err)));
+}
+
+/* ---- the API mode's options: the same table, the other mode ---- */
+
+static int parse_api(struct cli_api_opts *o, char *err, size_t errlen, const char *const *args)
+{
+	static char store[16][256];
+	char *argv[17];
+	int argc = 0;
+	argv[argc++] = strcpy(store[0], "ember");
+	for (; args[argc - 1]; argc++)
+		argv[argc] = strcpy(store[argc], args[argc - 1]);
+	argv[argc] = NULL;
+	return cli_parse_api(argc, argv, o, err, errlen);
+}
+
+#define PARSE_API(o, err, ...)                                                                     \
+	parse_api((o), (err), sizeof(err), (const char *const[]){__VA_ARGS__, NULL})
+
+static void api_options(void **state)
+{
+	(void)state;
+	struct cli_api_opts o;
+	char err[256];
+
+	assert_int_equal(PARSE_API(&o, err, "--api-sock", "/tmp/s", "--id", "vm1", "--level",
+	                           "debug", "--show-level", "--no-seccomp",
+	                           "--http-api-max-payload-size=2048"),
+	                 0);
+	assert_string_equal(o.api_sock, "/tmp/s");
+	assert_string_equal(o.id, "vm1");
+	assert_int_equal(o.level, LOG_DEBUG);
+	assert_true(o.show_level && o.no_seccomp);
+	assert_int_equal(o.max_payload, 2048);
+	/* The defaults. */
+	assert_int_equal(PARSE_API(&o, err, "--no-seccomp"), 0);
+	assert_string_equal(o.api_sock, CLI_DEFAULT_SOCKET);
+	assert_string_equal(o.id, "anonymous-instance");
+	/* A run option is not one of this mode's, and the other way round. */
+	assert_int_equal(PARSE_API(&o, err, "--id", "x", "--kernel", "k"), -EINVAL);
+	assert_err_mentions(err, "unknown option '--kernel' (see 'ember --api-sock --help')");
+	struct parse p;
+	PARSE(&p, "--api-sock", "/tmp/s");
+	expect_bad(&p, "unknown option '--api-sock' (see 'ember --help')");
+	assert_int_equal(PARSE_API(&o, err, "--no-api"), -EINVAL);
+	assert_err_mentions(err, "--no-api needs --config-file");
+	/* Which first word means the API mode: its options but --help. */
+	assert_true(cli_api_mode_wanted("--api-sock"));
+	assert_true(cli_api_mode_wanted("--config-file=x"));
+	assert_true(cli_api_mode_wanted("--no-seccomp"));
+	assert_false(cli_api_mode_wanted("--help"));
+	assert_false(cli_api_mode_wanted("--kernel"));
+	assert_false(cli_api_mode_wanted("--api-socket"));
+	assert_false(cli_api_mode_wanted("run"));
 }
 
 int main(void)
@@ -598,6 +689,8 @@ int main(void)
 	    cmocka_unit_test(parse_guest_command),
 	    cmocka_unit_test(parse_boot_initrd_append),
 	    cmocka_unit_test(full_cmdline_and_command_limits),
+	    cmocka_unit_test(parse_too_long),
+	    cmocka_unit_test(api_options),
 	    cmocka_unit_test(parse_after_failure),
 	    cmocka_unit_test(parse_after_help_cluster),
 	    cmocka_unit_test(validate_ok),

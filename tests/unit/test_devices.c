@@ -64,9 +64,10 @@ static void two_drives(struct vm_config *cfg)
 	config_defaults(cfg);
 	cfg->entropy = true;
 	cfg->ndrives = 2;
-	cfg->drives[0] = (struct drive_config){.id = "data", .path = img_rw};
-	cfg->drives[1] = (struct drive_config){
-	    .id = "rootfs", .path = img_ro, .read_only = true, .is_root = true};
+	cfg->drives[0] = (struct drive_config){.id = "data"};
+	snprintf(cfg->drives[0].path, sizeof(cfg->drives[0].path), "%s", img_rw);
+	cfg->drives[1] = (struct drive_config){.id = "rootfs", .read_only = true, .is_root = true};
+	snprintf(cfg->drives[1].path, sizeof(cfg->drives[1].path), "%s", img_ro);
 }
 
 static struct vm vm;
@@ -74,7 +75,7 @@ static struct vm vm;
 static void instances_in_bus_order(void **state)
 {
 	(void)state;
-	struct vm_config cfg;
+	static struct vm_config cfg;
 	char err[256] = "";
 	two_drives(&cfg);
 	memset(&vm, 0, sizeof(vm));
@@ -112,7 +113,7 @@ static void instances_in_bus_order(void **state)
 static void acpi_from_rows(void **state)
 {
 	(void)state;
-	struct vm_config cfg;
+	static struct vm_config cfg;
 	struct acpi_dev acpi[VM_MAX_DEVICES];
 	char err[256] = "";
 	two_drives(&cfg);
@@ -158,10 +159,10 @@ static void acpi_from_rows(void **state)
 static void failure_leaves_nothing(void **state)
 {
 	(void)state;
-	struct vm_config cfg;
+	static struct vm_config cfg;
 	char err[256] = "";
 	two_drives(&cfg);
-	cfg.drives[0].path = "/nonexistent/ember-test.img";
+	snprintf(cfg.drives[0].path, sizeof(cfg.drives[0].path), "/nonexistent/ember-test.img");
 	memset(&vm, 0, sizeof(vm));
 	vm.vm_fd = -1;
 	assert_true(devices_create(&vm, &cfg, err, sizeof(err)) < 0);

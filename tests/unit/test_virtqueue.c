@@ -4,6 +4,8 @@
 #include "virtio/rng.h"
 #include "virtio_harness.h"
 
+#include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 
 struct fx {
@@ -154,39 +156,156 @@ static void readable_after_writable(void **state)
 	expect_reset(f);
 }
 
+/* Take one 8-byte buffer through queue 0 and back: the device serves. */
+static void expect_served(struct vh *h)
+{
+	struct vh_seg s = {vh_alloc(h, 8), 8, true};
+	uint16_t head = vh_post(h, 0, &s, 1), got;
+	uint32_t len;
+	vh_kick(h, 0);
+	assert_true(vh_take_used(h, 0, &got, &len));
+	assert_int_equal(got, head);
+	assert_int_equal(len, 8);
+}
+
 static void reset_recovers(void **state)
 {
 	struct fx *f = *state;
 	vh_publish(&f->h, 0, 99);
 	expect_reset(f);
-	/* A second malformed request while failed is not served and not logged again. */
+	/* The driver resets the failed device through Status and brings it up again (its
+	 * rings start over too): it serves. */
+	vh_driver_up(&f->h);
+	assert_false(vh_needs_reset(&f->h));
+	expect_served(&f->h);
+}
+
+/* Linux writes 0 to Status and re-initialises at once, without polling for 0 (vm_reset is
+ * a bare writel), ORing its bits into what it reads back. The reset of a live device and
+ * its activation run on the vmm thread (here: the harness's loop) while the writer waits,
+ * so each read after a write already shows the work done. */
+static void reset_then_reinit_at_once(void **state)
+{
+	struct fx *f = *state;
+	struct vh *h = &f->h;
 	struct virtio_dev *vdev = &f->rng.vdev;
-	virtio_dev_lock(vdev);
-	virtio_dev_reset(vdev);
-	assert_int_equal(vdev->status, 0);
-	for (unsigned q = 0; q < 1; q++) {
-		vdev->vqs[q].size = 16;
-		vdev->vqs[q].desc_gpa = f->h.q[q].desc;
-		vdev->vqs[q].avail_gpa = f->h.q[q].avail;
-		vdev->vqs[q].used_gpa = f->h.q[q].used;
-		vdev->vqs[q].ready = true;
-	}
-	vdev->driver_features = 1ULL << VIRTIO_F_VERSION_1;
-	vdev->status = 15;
-	virtio_dev_activate(vdev);
-	virtio_dev_unlock(vdev);
-	assert_true(virtio_dev_live(vdev));
-	/* The driver's rings start over too. */
-	memset(vh_host(&f->h, f->h.q[0].avail, 6 + 32), 0, 6 + 32);
-	f->h.q[0].avail_idx = 0;
-	f->h.q[0].used_seen = 0;
-	struct vh_seg s = {vh_alloc(&f->h, 8), 8, true};
-	vh_post(&f->h, 0, &s, 1);
-	vh_kick(&f->h, 0);
-	uint16_t got;
+	expect_served(h);
+	unsigned waits = h->waits, wakes = h->wakes;
+	vh_write_reg(h, VH_REG_STATUS, 0);
+	assert_int_equal(h->waits, waits + 1); /* handed to the vmm thread, and waited for */
+	assert_int_equal(h->wakes, wakes + 1);
+	assert_int_equal(vh_read_reg(h, VH_REG_STATUS), 0);
+	assert_false(vdev->activated);
+	assert_false(vdev->vqs[0].active);
+	assert_int_equal(vdev->work, VIRTIO_WORK_NONE);
+	vh_driver_up(h); /* a second reset: never activated since, so no wait */
+	assert_int_equal(h->waits, waits + 2);
+	assert_true(vdev->activated);
+	expect_served(h);
+}
+
+/* Activation waits too; a failed one still ends in NEEDS_RESET, which the writer reads
+ * back at once. */
+static void failed_activation_needs_reset(void **state)
+{
+	struct fx *f = *state;
+	struct vh *h = &f->h;
+	vh_driver_init(h);
+	vh_write_reg(h, VH_REG_QUEUE_SEL, 0);
+	vh_write_reg(h, VH_REG_QUEUE_READY, 0);
+	vh_write_reg(h, VH_REG_QUEUE_NUM, 100); /* not a power of two */
+	vh_write_reg(h, VH_REG_QUEUE_READY, 1);
+	vh_driver_ok(h);
+	assert_true(vh_read_reg(h, VH_REG_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_false(virtio_dev_live(&f->rng.vdev));
+	assert_false(f->rng.vdev.activated);
+	vh_driver_up(h);
+	expect_served(h);
+}
+
+/* Another vCPU kicks (the ioeventfd) while the DRIVER_OK write waits: the vmm thread may
+ * see the kick first. */
+static void kick_before_activation_runs(struct vh *h)
+{
+	uint64_t one = 1;
+	assert_int_equal(write(h->vdev->kick_fds[0], &one, 8), 8);
+	h->vdev->kick_handlers[0].fn(h->vdev->kick_handlers[0].ctx, EPOLLIN);
+}
+
+static void kick_before_activation_not_lost(void **state)
+{
+	struct fx *f = *state;
+	struct vh *h = &f->h;
+	uint16_t head, got;
 	uint32_t len;
-	assert_true(vh_take_used(&f->h, 0, &got, &len));
-	assert_int_equal(len, 8);
+	vh_driver_init(h);
+	struct vh_seg s = {vh_alloc(h, 8), 8, true};
+	head = vh_post(h, 0, &s, 1);
+	h->on_wait = kick_before_activation_runs;
+	vh_driver_ok(h);
+	assert_true(virtio_dev_live(&f->rng.vdev));
+	assert_true(vh_take_used(h, 0, &got, &len));
+	assert_int_equal(got, head);
+
+	/* Again with the writer stopped (hold) and the loop left to order the two fds. */
+	vh_driver_init(h);
+	head = vh_post(h, 0, &s, 1);
+	h->hold = true;
+	vh_driver_ok(h);
+	h->hold = false;
+	assert_false(virtio_dev_live(&f->rng.vdev)); /* not activated yet */
+	uint64_t one = 1;
+	assert_int_equal(write(f->rng.vdev.kick_fds[0], &one, 8), 8);
+	while (vh_pump(h, 0) > 0)
+		;
+	assert_true(vh_take_used(h, 0, &got, &len));
+	assert_int_equal(got, head);
+}
+
+static unsigned open_fds(void)
+{
+	unsigned n = 0;
+	for (int fd = 0; fd < 1024; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
+/* A guest flooding Status with every value: no fd, no allocation, no hang. Writes made
+ * while work is pending (other vCPUs, or a writer that stopped waiting) share one eventfd
+ * count and one piece of work. */
+static void status_write_storm(void **state)
+{
+	struct fx *f = *state;
+	struct vh *h = &f->h;
+	struct virtio_dev *vdev = &f->rng.vdev;
+	unsigned fds = open_fds();
+	/* Each reset re-arms the device's one failure line: keep thousands out of the log. */
+	int err = dup(STDERR_FILENO), null = open("/dev/null", O_WRONLY);
+	assert_true(err >= 0 && null >= 0);
+	dup2(null, STDERR_FILENO);
+	close(null);
+	for (uint32_t i = 0; i < 20000; i++)
+		vh_write_reg(h, VH_REG_STATUS, i % 3 ? i * 2654435761u : 0);
+	assert_int_equal(vdev->work, VIRTIO_WORK_NONE);
+	h->hold = true;
+	for (uint32_t i = 0; i < 20000; i++)
+		vh_write_reg(h, VH_REG_STATUS, i % 3 ? i * 2654435761u : 0);
+	h->hold = false;
+	dup2(err, STDERR_FILENO);
+	close(err);
+	uint64_t count = 0;
+	if (vdev->work != VIRTIO_WORK_NONE) {
+		assert_int_equal(read(vdev->work_fd, &count, 8), 8);
+		assert_int_equal(count, 1);
+		uint64_t one = 1;
+		assert_int_equal(write(vdev->work_fd, &one, 8), 8);
+	}
+	while (vh_pump(h, 0) > 0)
+		;
+	assert_int_equal(vdev->work, VIRTIO_WORK_NONE);
+	assert_int_equal(open_fds(), fds);
+	vh_driver_up(h);
+	expect_served(h);
 }
 
 static void bad_queue_layout_fails_activation(void **state)
@@ -287,6 +406,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(iov_cap_and_unpop, setup, teardown),
 	    cmocka_unit_test(no_interrupt_flag_without_event_idx),
 	    cmocka_unit_test_setup_teardown(kick_through_event_loop, setup, teardown),
+	    cmocka_unit_test_setup_teardown(reset_then_reinit_at_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(failed_activation_needs_reset, setup, teardown),
+	    cmocka_unit_test_setup_teardown(kick_before_activation_not_lost, setup, teardown),
+	    cmocka_unit_test_setup_teardown(status_write_storm, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

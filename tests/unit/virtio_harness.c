@@ -8,15 +8,114 @@
 #define RING_STRIDE 0x10000ULL
 #define HEAP_BASE   (1u << 20)
 
+/* The test is the vmm thread too: a waiting register write runs the loop (vh_wait). */
+static void vh_wait(void *ctx, bool (*done)(void *arg), void *arg)
+{
+	struct vh *h = ctx;
+	h->waits++;
+	if (h->on_wait) {
+		void (*fn)(struct vh *) = h->on_wait;
+		h->on_wait = NULL;
+		fn(h);
+	}
+	if (h->hold)
+		return;
+	/* The work eventfd is ready: one round of the loop serves it. */
+	for (int i = 0; !done(arg); i++) {
+		assert_true(i < 4);
+		assert_true(event_loop_dispatch(&h->loop, 1000) > 0);
+	}
+}
+
+static void vh_wake(void *ctx)
+{
+	struct vh *h = ctx;
+	h->wakes++;
+}
+
+static const struct virtio_wait_ops vh_wait_ops = {.wait = vh_wait, .wake = vh_wake};
+
+void vh_write_reg(struct vh *h, uint64_t off, uint32_t v)
+{
+	uint8_t data[4];
+	memcpy(data, &v, 4);
+	virtio_mmio_bus_ops.write(h->vdev, off, data, 4);
+}
+
+uint32_t vh_read_reg(struct vh *h, uint64_t off)
+{
+	uint8_t data[4];
+	uint32_t v;
+	virtio_mmio_bus_ops.read(h->vdev, off, data, 4);
+	memcpy(&v, data, 4);
+	return v;
+}
+
+static void write_reg64(struct vh *h, uint64_t low, uint64_t v)
+{
+	vh_write_reg(h, low, (uint32_t)v);
+	vh_write_reg(h, low + 4, (uint32_t)(v >> 32));
+}
+
+/* As Linux's virtio_add_status: read Status, OR the bit in, write it back. */
+static void add_status(struct vh *h, uint32_t bit)
+{
+	vh_write_reg(h, VH_REG_STATUS, vh_read_reg(h, VH_REG_STATUS) | bit);
+}
+
+void vh_driver_init(struct vh *h)
+{
+	struct virtio_dev *vdev = h->vdev;
+	vh_write_reg(h, VH_REG_STATUS, 0);
+	assert_int_equal(vh_read_reg(h, VH_REG_STATUS), 0);
+	add_status(h, VIRTIO_STATUS_ACKNOWLEDGE);
+	add_status(h, VIRTIO_STATUS_DRIVER);
+	for (uint32_t sel = 0; sel < 2; sel++) {
+		vh_write_reg(h, VH_REG_DRIVER_FEATURES_SEL, sel);
+		vh_write_reg(h, VH_REG_DRIVER_FEATURES, (uint32_t)(h->features >> (32 * sel)));
+	}
+	add_status(h, VIRTIO_STATUS_FEATURES_OK);
+	assert_true(vh_read_reg(h, VH_REG_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+	for (unsigned q = 0; q < vdev->ops->num_queues; q++) {
+		struct vh_queue *vq = &h->q[q];
+		memset(vh_host(h, vq->desc, 16u * vq->size), 0, 16u * vq->size);
+		memset(vh_host(h, vq->avail, 6 + 2u * vq->size), 0, 6 + 2u * vq->size);
+		memset(vh_host(h, vq->used, 6 + 8u * vq->size), 0, 6 + 8u * vq->size);
+		vq->next_desc = vq->avail_idx = vq->used_seen = 0;
+		vh_write_reg(h, VH_REG_QUEUE_SEL, q);
+		vh_write_reg(h, VH_REG_QUEUE_NUM, vq->size);
+		write_reg64(h, VH_REG_QUEUE_DESC_LOW, vq->desc);
+		write_reg64(h, VH_REG_QUEUE_DRIVER_LOW, vq->avail);
+		write_reg64(h, VH_REG_QUEUE_DEVICE_LOW, vq->used);
+		vh_write_reg(h, VH_REG_QUEUE_READY, 1);
+	}
+}
+
+void vh_driver_up(struct vh *h)
+{
+	vh_driver_init(h);
+	add_status(h, VIRTIO_STATUS_DRIVER_OK);
+	assert_true(virtio_dev_live(h->vdev));
+	assert_int_equal(vh_read_reg(h, VH_REG_STATUS) & VIRTIO_STATUS_NEEDS_RESET, 0);
+}
+
+void vh_driver_ok(struct vh *h)
+{
+	add_status(h, VIRTIO_STATUS_DRIVER_OK);
+}
+
 void vh_setup_features(struct vh *h, struct virtio_dev *vdev, uint16_t qsize,
                        uint64_t driver_features)
 {
 	memset(h, 0, sizeof(*h));
 	h->vdev = vdev;
+	h->features = driver_features;
 	assert_int_equal(gm_create(&h->gm, VH_RAM, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM), 0);
 	assert_int_equal(event_loop_init(&h->loop), 0);
 	assert_int_equal(virtio_dev_init(vdev), 0);
 	vdev->mem = &h->gm;
+	vdev->wait_ops = &vh_wait_ops;
+	vdev->wait_ctx = h;
 	assert_int_equal(virtio_dev_watch_kicks(vdev, &h->loop), 0);
 	h->heap = HEAP_BASE;
 	for (unsigned q = 0; q < vdev->ops->num_queues; q++) {
@@ -26,19 +125,8 @@ void vh_setup_features(struct vh *h, struct virtio_dev *vdev, uint16_t qsize,
 		vq->desc = base;
 		vq->avail = base + 16ULL * qsize;
 		vq->used = (vq->avail + 6 + 2ULL * qsize + 4095) & ~4095ULL;
-		vdev->vqs[q].size = qsize;
-		vdev->vqs[q].desc_gpa = vq->desc;
-		vdev->vqs[q].avail_gpa = vq->avail;
-		vdev->vqs[q].used_gpa = vq->used;
-		vdev->vqs[q].ready = true;
 	}
-	virtio_dev_lock(vdev);
-	vdev->driver_features = driver_features;
-	vdev->status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-	               VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK;
-	virtio_dev_activate(vdev);
-	virtio_dev_unlock(vdev);
-	assert_true(virtio_dev_live(vdev));
+	vh_driver_up(h);
 }
 
 void vh_setup(struct vh *h, struct virtio_dev *vdev, uint16_t qsize)

@@ -1,7 +1,10 @@
 /*
  * A fake guest driver for unit-testing virtio devices without KVM: guest RAM from
- * gm_create, the device's queues laid out in it, chains posted as a driver would, kicks
- * and the device's own fds run through an event loop. Include unit.h first.
+ * gm_create, the device's queues laid out in it and set up through the virtio-mmio
+ * registers as Linux's driver does, chains posted as a driver would, kicks and the
+ * device's own fds run through an event loop. The test is both the vCPU and the vmm
+ * thread: a register write that hands work to the vmm thread waits by running the event
+ * loop until the work is done. Include unit.h first.
  */
 #ifndef EMBER_VIRTIO_HARNESS_H
 #define EMBER_VIRTIO_HARNESS_H
@@ -14,6 +17,17 @@
 #include <stdint.h>
 
 #define VH_RAM (16u << 20)
+
+/* The virtio-mmio registers the fake driver uses (virtio 1.2, 4.2.2). */
+#define VH_REG_DRIVER_FEATURES     0x020
+#define VH_REG_DRIVER_FEATURES_SEL 0x024
+#define VH_REG_QUEUE_SEL           0x030
+#define VH_REG_QUEUE_NUM           0x038
+#define VH_REG_QUEUE_READY         0x044
+#define VH_REG_STATUS              0x070
+#define VH_REG_QUEUE_DESC_LOW      0x080
+#define VH_REG_QUEUE_DRIVER_LOW    0x090
+#define VH_REG_QUEUE_DEVICE_LOW    0x0a0
 
 struct vh_queue {
 	gpa_t desc, avail, used;
@@ -28,7 +42,16 @@ struct vh {
 	struct event_loop loop;
 	struct virtio_dev *vdev;
 	struct vh_queue q[VIRTIO_MAX_QUEUES];
-	gpa_t heap; /* the next free guest byte for vh_alloc */
+	gpa_t heap;        /* the next free guest byte for vh_alloc */
+	uint64_t features; /* what vh_driver_up negotiates */
+	unsigned waits;    /* register writes that waited for device work */
+	unsigned wakes;    /* times the device said its work was done */
+	/* A waiting register write returns at once, as when the VM stops: the work stays
+	 * pending, for a test to look at or serve with vh_pump. */
+	bool hold;
+	/* Runs once when a register write starts to wait, before the loop serves anything:
+	 * what another vCPU does meanwhile. Cleared as it runs. */
+	void (*on_wait)(struct vh *h);
 };
 
 struct vh_seg {
@@ -44,6 +67,15 @@ void vh_setup(struct vh *h, struct virtio_dev *vdev, uint16_t qsize);
 /* The same with exactly driver_features negotiated. */
 void vh_setup_features(struct vh *h, struct virtio_dev *vdev, uint16_t qsize,
                        uint64_t driver_features);
+/* The driver (re)initialises the device through its registers as Linux does: Status 0,
+ * ACKNOWLEDGE, DRIVER, h->features, FEATURES_OK, every queue laid out afresh (rings
+ * zeroed), DRIVER_OK. Asserts that Status reads 0 after the reset and that the device
+ * went live. */
+void vh_driver_up(struct vh *h);
+/* The same up to FEATURES_OK and the queues, without DRIVER_OK; then vh_driver_ok adds it
+ * (asserting nothing). */
+void vh_driver_init(struct vh *h);
+void vh_driver_ok(struct vh *h);
 /* Reset the device, release its eventfds, unmap guest RAM. */
 void vh_teardown(struct vh *h);
 
@@ -59,6 +91,10 @@ uint16_t vh_post_indirect(struct vh *h, unsigned q, const struct vh_seg *segs, u
 struct virtq_desc *vh_desc(struct vh *h, unsigned q, uint16_t i);
 /* Publish head on the avail ring without building a chain (for hand-made chains). */
 void vh_publish(struct vh *h, unsigned q, uint16_t head);
+
+/* A 4-byte register access as a vCPU makes it (virtio_mmio_bus_ops). */
+void vh_write_reg(struct vh *h, uint64_t off, uint32_t v);
+uint32_t vh_read_reg(struct vh *h, uint64_t off);
 
 /* Run ops->notify(q) with the lock held, as a kick does. */
 void vh_kick(struct vh *h, unsigned q);

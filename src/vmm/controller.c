@@ -1,0 +1,536 @@
+/*
+ * The controller (controller.h): Firecracker's rules on the vmm thread. The configuration
+ * changes only before InstanceStart, a command that fails changes nothing, and every
+ * failure says what to do in its message. One run loop, before boot and after.
+ */
+#include "controller.h"
+#include "../base/exit_status.h"
+#include "../base/log.h"
+#include "../base/signals.h"
+#include "../devices/i8042.h"
+#include "../seccomp/seccomp.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#define METRICS_PERIOD_S 60
+
+int ctl_init(struct ctl *c, const struct ctl_settings *set, char *err, size_t errlen)
+{
+	memset(c, 0, sizeof(*c));
+	c->set = *set;
+	config_defaults(&c->cfg);
+	c->cfg.entropy = false; /* Firecracker's default: only with PUT /entropy */
+	c->metrics_fd = -1;
+	c->chan.fd = -1;
+	if (sc_setup(set->no_seccomp, err, errlen) < 0)
+		return -EINVAL;
+	if (signals_block() < 0) {
+		snprintf(err, errlen, "cannot block signals");
+		return -EINVAL;
+	}
+	c->chan.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (c->chan.fd < 0) {
+		snprintf(err, errlen, "cannot make the command channel: %s", strerror(errno));
+		return -errno;
+	}
+	pthread_mutex_init(&c->chan.lock, NULL);
+	pthread_cond_init(&c->chan.done, NULL);
+	return 0;
+}
+
+void ctl_count(struct ctl *c, enum ctl_op op, bool failed)
+{
+	if ((unsigned)op >= CTL_OP_COUNT)
+		return;
+	c->stats.count[op]++;
+	c->stats.fails[op] += failed;
+}
+
+const char *ctl_state_name(const struct ctl *c)
+{
+	return !c->started ? "Not started" : c->paused ? "Paused" : "Running";
+}
+
+/* A copy to change: committed only when the whole result checks out. */
+static struct vm_config *draft_begin(const struct ctl *c)
+{
+	static struct vm_config d; /* the vmm thread is the only user */
+	d = c->cfg;
+	return &d;
+}
+
+static bool draft_commit(struct ctl *c, const struct vm_config *d, struct ctl_reply *r)
+{
+	char err[512];
+	if (config_validate_devices(d, err, sizeof(err)) < 0) {
+		ctl_reply_fault(r, "%s", err);
+		return false;
+	}
+	c->cfg = *d;
+	ctl_reply_no_content(r);
+	return true;
+}
+
+void ctl_put_boot_source(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	const struct ctl_boot_source *b = &cmd->u.boot;
+	struct vm_config *d = draft_begin(c);
+	/* The command's fields have the configuration's sizes: these copies fit. */
+	CONFIG_SET(d->kernel_path, b->kernel_image_path);
+	CONFIG_SET(d->initrd_path, b->has_initrd_path ? b->initrd_path : "");
+	CONFIG_SET(d->cmdline, b->has_boot_args ? b->boot_args : CONFIG_DEFAULT_CMDLINE);
+	d->append[0] = '\0';
+	if (draft_commit(c, d, r))
+		c->have_boot_source = true;
+}
+
+static void set_machine(struct ctl *c, const struct ctl_machine_config *m, bool put,
+                        struct ctl_reply *r)
+{
+	struct vm_config *d = draft_begin(c);
+	if (put && (!m->has_vcpu_count || !m->has_mem_size_mib)) {
+		ctl_reply_fault(r, "machine-config needs vcpu_count and mem_size_mib");
+		return;
+	}
+	if (m->has_vcpu_count)
+		d->vcpus = m->vcpu_count;
+	if (m->has_mem_size_mib) {
+		if (m->mem_size_mib > c->set.host_mem_mib) {
+			ctl_reply_fault(r, "mem_size_mib %llu is more than this host's %llu MiB",
+			                (unsigned long long)m->mem_size_mib,
+			                (unsigned long long)c->set.host_mem_mib);
+			return;
+		}
+		d->mem_mib = m->mem_size_mib;
+	}
+	draft_commit(c, d, r);
+}
+
+void ctl_put_machine_config(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	set_machine(c, &cmd->u.machine, true, r);
+}
+
+void ctl_patch_machine_config(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	set_machine(c, &cmd->u.machine, false, r);
+}
+
+static int find_drive(const struct vm_config *cfg, const char *id)
+{
+	for (unsigned i = 0; i < cfg->ndrives; i++)
+		if (!strcmp(cfg->drives[i].id, id))
+			return (int)i;
+	return -1;
+}
+
+static int find_net(const struct vm_config *cfg, const char *id)
+{
+	for (unsigned i = 0; i < cfg->nnets; i++)
+		if (!strcmp(cfg->nets[i].id, id))
+			return (int)i;
+	return -1;
+}
+
+void ctl_put_drive(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	const struct ctl_drive *a = &cmd->u.drive;
+	struct vm_config *d = draft_begin(c);
+	int i = find_drive(&c->cfg, a->drive_id);
+	if (i < 0) {
+		if (d->ndrives == CONFIG_MAX_DRIVES) {
+			ctl_reply_fault(r, "at most %d drives", CONFIG_MAX_DRIVES);
+			return;
+		}
+		i = (int)d->ndrives++;
+	}
+	if (!a->has_path_on_host) {
+		ctl_reply_fault(r, "drive '%s' needs path_on_host", a->drive_id);
+		return;
+	}
+	struct drive_config *dc = &d->drives[i];
+	*dc = (struct drive_config){
+	    .read_only = a->is_read_only,
+	    .is_root = a->is_root_device,
+	    .engine = a->has_io_engine ? a->io_engine : DRIVE_ENGINE_AUTO,
+	};
+	CONFIG_SET(dc->id, a->drive_id);
+	CONFIG_SET(dc->path, a->path_on_host);
+	draft_commit(c, d, r);
+}
+
+void ctl_patch_drive(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	const struct ctl_drive *a = &cmd->u.drive;
+	int i = find_drive(&c->cfg, a->drive_id);
+	if (i < 0) {
+		ctl_reply_fault(r, "no drive with the id '%s'", a->drive_id);
+		return;
+	}
+	if (c->started) {
+		ctl_reply_fault(r, "changing drive '%s' of a running microVM is not supported yet",
+		                a->drive_id);
+		return;
+	}
+	struct vm_config *d = draft_begin(c);
+	if (a->has_path_on_host)
+		CONFIG_SET(d->drives[i].path, a->path_on_host);
+	draft_commit(c, d, r);
+}
+
+void ctl_put_net(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	const struct ctl_net *a = &cmd->u.net;
+	struct vm_config *d = draft_begin(c);
+	int i = find_net(&c->cfg, a->iface_id);
+	if (i < 0) {
+		if (d->nnets == CONFIG_MAX_NETS) {
+			ctl_reply_fault(r, "at most %d network interfaces", CONFIG_MAX_NETS);
+			return;
+		}
+		i = (int)d->nnets++;
+	}
+	struct net_config *nc = &d->nets[i];
+	*nc = (struct net_config){.has_mac = a->has_guest_mac, .mtu = a->mtu};
+	memcpy(nc->mac, a->guest_mac, sizeof(nc->mac));
+	CONFIG_SET(nc->id, a->iface_id);
+	CONFIG_SET(nc->tap, a->host_dev_name);
+	draft_commit(c, d, r);
+}
+
+void ctl_put_vsock(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	const struct ctl_vsock *a = &cmd->u.vsock;
+	struct vm_config *d = draft_begin(c);
+	d->vsock.enabled = true;
+	d->vsock.guest_cid = a->guest_cid;
+	CONFIG_SET(d->vsock.uds_path, a->uds_path);
+	draft_commit(c, d, r);
+}
+
+void ctl_put_logger(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	const struct ctl_logger *a = &cmd->u.logger;
+	if (c->logger_set) {
+		ctl_reply_fault(r, "the logger is already configured");
+		return;
+	}
+	int fd = -1;
+	if (a->has_log_path) {
+		/* A file or a named pipe (Firecracker's usual setup); never a terminal's job. */
+		fd =
+		    open(a->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+		if (fd < 0) {
+			ctl_reply_fault(r, "cannot open log_path '%s': %s", a->log_path,
+			                strerror(errno));
+			return;
+		}
+	}
+	log_configure(fd, a->has_level ? (enum log_level)a->level : LOG_INFO, a->show_level,
+	              c->set.id);
+	c->logger_set = true;
+	ctl_reply_no_content(r);
+}
+
+void ctl_put_metrics(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	const struct ctl_metrics *a = &cmd->u.metrics;
+	if (c->metrics_fd >= 0) {
+		ctl_reply_fault(r, "metrics are already configured");
+		return;
+	}
+	int fd =
+	    open(a->metrics_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+	if (fd < 0) {
+		ctl_reply_fault(r, "cannot open metrics_path '%s': %s", a->metrics_path,
+		                strerror(errno));
+		return;
+	}
+	c->metrics_fd = fd;
+	ctl_reply_no_content(r);
+}
+
+int ctl_start(struct ctl *c, char *err, size_t errlen)
+{
+	const struct ctl_settings *set = &c->set;
+	struct vm_config *cfg = &c->cfg;
+
+	/* What only `ember run` sets: no endpoint changes these. */
+	cfg->boot = set->boot;
+	CONFIG_SET(cfg->append, set->append);
+	cfg->cmd_argv = set->cmd_argv;
+	cfg->cmd_argc = set->cmd_argc;
+	cfg->cmd_tty = set->cmd_tty;
+	cfg->print_stats = set->print_stats;
+	cfg->no_seccomp = set->no_seccomp;
+	if (config_validate(cfg, set->host_mem_mib, err, errlen) < 0)
+		return -EINVAL;
+	int r = vm_create(&c->vm, cfg, err, errlen);
+	if (r < 0)
+		return r;
+	r = vm_start_vcpus(&c->vm);
+	if (r < 0) {
+		vm_destroy(&c->vm);
+		snprintf(err, errlen, "its vCPUs did not start: %s", strerror(-r));
+		return r;
+	}
+	c->started = true;
+	log_info("the microVM started");
+	return 0;
+}
+
+void ctl_instance_start(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	char err[9000];
+	(void)cmd;
+	if (!c->have_boot_source) {
+		ctl_reply_fault(r, "Cannot start microvm without kernel configuration "
+		                   "(PUT /boot-source first).");
+		return;
+	}
+	if (ctl_start(c, err, sizeof(err)) < 0) {
+		ctl_reply_fault(r, "Cannot start the microVM: %s", err);
+		return;
+	}
+	ctl_reply_no_content(r);
+}
+
+void ctl_patch_net(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	/* Only rate limiters can be patched, and the parser refuses those. */
+	if (find_net(&c->cfg, cmd->u.net.iface_id) < 0)
+		ctl_reply_fault(r, "no network interface with the id '%s'", cmd->u.net.iface_id);
+	else
+		ctl_reply_no_content(r);
+}
+
+void ctl_put_entropy(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	(void)cmd;
+	c->cfg.entropy = true;
+	ctl_reply_no_content(r);
+}
+
+void ctl_send_ctrl_alt_del(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	(void)cmd;
+	switch (i8042_send_ctrl_alt_del(vm_device_find(&c->vm, "i8042", 0)->dev)) {
+	case 0:
+		ctl_reply_no_content(r);
+		break;
+	case -EAGAIN:
+		ctl_reply_fault(r,
+		                "the guest has its keyboard switched off: the keys would be lost");
+		break;
+	default:
+		ctl_reply_fault(r, "the guest is not reading its keyboard: its buffer is full");
+		break;
+	}
+}
+
+void ctl_flush_metrics_action(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	(void)cmd;
+	if (c->metrics_fd < 0) {
+		ctl_reply_fault(r, "metrics are not configured (PUT /metrics first)");
+		return;
+	}
+	ctl_flush_metrics(c);
+	ctl_reply_no_content(r);
+}
+
+void ctl_patch_vm(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	if (cmd->u.vm.paused && !c->paused)
+		vm_pause(&c->vm);
+	else if (!cmd->u.vm.paused && c->paused)
+		vm_resume(&c->vm);
+	c->paused = cmd->u.vm.paused;
+	log_info("the microVM is %s", c->paused ? "paused" : "running");
+	ctl_reply_no_content(r);
+}
+
+/* ---- the channel and the run loop ---- */
+
+void ctl_call(struct ctl *c, ctl_exec_fn fn, const struct ctl_cmd *cmd, struct ctl_reply *reply)
+{
+	pthread_mutex_lock(&c->chan.lock);
+	if (c->chan.closed) {
+		pthread_mutex_unlock(&c->chan.lock);
+		ctl_reply_fault(reply, "the microVM is shutting down");
+		return;
+	}
+	c->chan.fn = fn;
+	c->chan.cmd = cmd;
+	c->chan.reply = reply;
+	c->chan.pending = true;
+	c->chan.finished = false;
+	uint64_t one = 1;
+	ssize_t w = write(c->chan.fd, &one, sizeof(one));
+	(void)w;
+	while (!c->chan.finished && !c->chan.closed)
+		pthread_cond_wait(&c->chan.done, &c->chan.lock);
+	if (!c->chan.finished)
+		ctl_reply_fault(reply, "the microVM is shutting down");
+	c->chan.pending = false;
+	pthread_mutex_unlock(&c->chan.lock);
+}
+
+/* vmm thread: run the pending command, if any. */
+static void serve(struct ctl *c)
+{
+	uint64_t n;
+	ssize_t got = read(c->chan.fd, &n, sizeof(n));
+	(void)got; /* the flag below says whether there is work */
+	pthread_mutex_lock(&c->chan.lock);
+	if (c->chan.pending && !c->chan.finished && !c->chan.closed) {
+		c->chan.fn(c, c->chan.cmd, c->chan.reply);
+		c->chan.finished = true;
+		pthread_cond_broadcast(&c->chan.done);
+	}
+	pthread_mutex_unlock(&c->chan.lock);
+}
+
+void ctl_close(struct ctl *c)
+{
+	if (c->chan.fd < 0)
+		return;
+	pthread_mutex_lock(&c->chan.lock);
+	c->chan.closed = true;
+	pthread_cond_broadcast(&c->chan.done);
+	pthread_mutex_unlock(&c->chan.lock);
+}
+
+/* Before InstanceStart: serve commands until one starts the VM or a signal ends us.
+ * Returns -1 once started, or the exit status. */
+static int wait_for_start(struct ctl *c)
+{
+	sigset_t sigs;
+	signals_stop_set(&sigs);
+	int sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		log_err("signalfd: %s", strerror(errno));
+		return EXIT_USAGE;
+	}
+	int status = -1;
+	while (!c->started && status < 0) {
+		struct pollfd p[2] = {{.fd = c->chan.fd, .events = POLLIN},
+		                      {.fd = sfd, .events = POLLIN}};
+		int n = poll(p, 2, METRICS_PERIOD_S * 1000);
+		if (n < 0 && errno != EINTR) {
+			log_err("poll: %s", strerror(errno));
+			status = EXIT_USAGE;
+		} else if (n == 0) {
+			ctl_flush_metrics(c);
+		} else if (n > 0 && p[1].revents) {
+			struct signalfd_siginfo si;
+			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+				status = EXIT_SIGNAL_BASE + (int)si.ssi_signo;
+		} else if (n > 0 && p[0].revents) {
+			serve(c);
+		}
+	}
+	close(sfd);
+	return status;
+}
+
+struct run_watch {
+	struct ctl *c;
+	int timer_fd;
+	struct el_handler chan, timer;
+};
+
+static void on_channel(void *ctx, uint32_t events)
+{
+	struct run_watch *w = ctx;
+	(void)events;
+	serve(w->c);
+}
+
+static void on_metrics_timer(void *ctx, uint32_t events)
+{
+	struct run_watch *w = ctx;
+	uint64_t n;
+	(void)events;
+	if (read(w->timer_fd, &n, sizeof(n)) == (ssize_t)sizeof(n))
+		ctl_flush_metrics(w->c);
+}
+
+/* Peak RSS, and how much of it is guest RAM the guest touched: the rest is the monitor. */
+static void print_stats(const struct vm *vm)
+{
+	struct rusage ru;
+	int64_t guest = gm_resident_bytes(&vm->mem);
+	if (getrusage(RUSAGE_SELF, &ru) < 0 || guest < 0)
+		return;
+	long guest_kib = (long)(guest >> 10);
+	log_err("stats: peak RSS %ld KiB; guest RAM resident %ld KiB; monitor %ld KiB",
+	        ru.ru_maxrss, guest_kib, ru.ru_maxrss - guest_kib);
+}
+
+/* After InstanceStart: the VM's own loop serves the commands and the metrics' period too,
+ * until the guest ends or a signal stops it. */
+static int run_vm(struct ctl *c)
+{
+	struct run_watch w = {c, -1, {on_channel, NULL}, {on_metrics_timer, NULL}};
+	struct event_loop *el = &c->vm.loop;
+
+	w.chan.ctx = w.timer.ctx = &w;
+	event_loop_add(el, c->chan.fd, EPOLLIN, &w.chan);
+	if (c->metrics_fd >= 0) {
+		w.timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		if (w.timer_fd >= 0) {
+			struct itimerspec t = {{METRICS_PERIOD_S, 0}, {METRICS_PERIOD_S, 0}};
+			timerfd_settime(w.timer_fd, 0, &t, NULL);
+			event_loop_add(el, w.timer_fd, EPOLLIN, &w.timer);
+		}
+	}
+	int status = vm_wait(&c->vm);
+	/* Nothing more reaches the VM: refuse what another thread still holds. */
+	ctl_close(c);
+	event_loop_del(el, c->chan.fd);
+	if (w.timer_fd >= 0) {
+		event_loop_del(el, w.timer_fd);
+		close(w.timer_fd);
+	}
+	if (c->set.print_stats)
+		print_stats(&c->vm);
+	return status;
+}
+
+int ctl_run(struct ctl *c)
+{
+	int status = c->started ? -1 : wait_for_start(c);
+	if (status < 0)
+		status = run_vm(c);
+	ctl_close(c);
+	return status;
+}
+
+void ctl_destroy(struct ctl *c)
+{
+	ctl_close(c);
+	ctl_flush_metrics(c);
+	if (c->started)
+		vm_destroy(&c->vm);
+	c->started = false;
+	if (c->metrics_fd >= 0)
+		close(c->metrics_fd);
+	c->metrics_fd = -1;
+	if (c->chan.fd >= 0) {
+		close(c->chan.fd);
+		pthread_cond_destroy(&c->chan.done);
+		pthread_mutex_destroy(&c->chan.lock);
+	}
+	c->chan.fd = -1;
+}

@@ -1,0 +1,274 @@
+/*
+ * The controller: one microVM's configuration before boot and the VM after, changed only
+ * here, on the vmm thread. Every front end drives it with the same typed commands (the
+ * shapes of Firecracker's API): the API thread through ctl_call, the config file and
+ * `ember run` directly; then InstanceStart; then ctl_run until the VM ends or a signal
+ * comes. It knows nothing of HTTP or of parsing requests; its replies carry the status an
+ * API would send (200 or 204 done, 400 refused, 500 failed) and a JSON body (ctl_json.c).
+ */
+#ifndef EMBER_CONTROLLER_H
+#define EMBER_CONTROLLER_H
+
+#include "../base/config.h"
+#include "vm.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CTL_REPLY_MAX 65536 /* a reply's body */
+
+/* The typed commands: the endpoints of Firecracker's API, in the order of their rows in
+ * api_endpoints[] (api/api_json.h). */
+enum ctl_op {
+	CTL_GET_INFO,           /* GET / */
+	CTL_GET_VERSION,        /* GET /version */
+	CTL_GET_VM_CONFIG,      /* GET /vm/config */
+	CTL_GET_MACHINE_CONFIG, /* GET /machine-config */
+	CTL_PUT_BOOT_SOURCE,
+	CTL_PUT_MACHINE_CONFIG,
+	CTL_PATCH_MACHINE_CONFIG,
+	CTL_PUT_DRIVE,
+	CTL_PATCH_DRIVE,
+	CTL_PUT_NET,
+	CTL_PATCH_NET,
+	CTL_PUT_VSOCK,
+	CTL_PUT_ENTROPY,
+	CTL_PUT_LOGGER,
+	CTL_PUT_METRICS,
+	/* PUT /actions {"action_type": ...}, in the yaml's order of action types. */
+	CTL_ACTION_FLUSH_METRICS,
+	CTL_ACTION_INSTANCE_START,
+	CTL_ACTION_SEND_CTRL_ALT_DEL,
+	CTL_PATCH_VM, /* PATCH /vm {"state": "Paused" | "Resumed"} */
+	CTL_OP_COUNT  /* sizes every per-endpoint array */
+};
+
+/* PUT /boot-source. */
+struct ctl_boot_source {
+	char kernel_image_path[CONFIG_PATH_MAX];
+	char initrd_path[CONFIG_PATH_MAX];
+	bool has_initrd_path;
+	char boot_args[CONFIG_CMDLINE_MAX + 1];
+	bool has_boot_args;
+};
+
+/* PUT (all required fields present) and PATCH (any subset) /machine-config. */
+struct ctl_machine_config {
+	bool has_vcpu_count, has_mem_size_mib, has_smt, has_track_dirty_pages, has_huge_pages;
+	unsigned vcpu_count;   /* 1..CONFIG_MAX_VCPUS */
+	uint64_t mem_size_mib; /* >= 1 */
+	bool smt;              /* only false is supported */
+	bool track_dirty_pages;
+	bool huge_pages_transparent; /* "None" or "Transparent"; "2M" is refused */
+};
+
+/* PUT (whole) and PATCH (path_on_host only) /drives/{drive_id}. The id in the path and in
+ * the body must match. */
+struct ctl_drive {
+	char drive_id[CONFIG_ID_MAX + 1];
+	bool has_path_on_host, has_is_root_device, has_is_read_only, has_io_engine;
+	char path_on_host[CONFIG_PATH_MAX];
+	bool is_root_device;
+	bool is_read_only;
+	enum drive_engine io_engine; /* "Sync" -> DRIVE_ENGINE_SYNC, "Async" -> IO_URING */
+};
+
+/* PUT (whole) and PATCH (rate limiters only: accepted, nothing to change)
+ * /network-interfaces/{iface_id}. */
+struct ctl_net {
+	char iface_id[CONFIG_ID_MAX + 1];
+	char host_dev_name[CONFIG_TAP_MAX];
+	bool has_guest_mac;
+	uint8_t guest_mac[6];
+	unsigned mtu; /* 0: absent */
+};
+
+/* PUT /vsock. */
+struct ctl_vsock {
+	uint32_t guest_cid;
+	char uds_path[CONFIG_UDS_PATH_MAX + 1];
+};
+
+/* PUT /logger. */
+enum ctl_log_level {
+	CTL_LOG_OFF,
+	CTL_LOG_ERROR,
+	CTL_LOG_WARNING,
+	CTL_LOG_INFO,
+	CTL_LOG_DEBUG,
+	CTL_LOG_TRACE
+};
+struct ctl_logger {
+	char log_path[CONFIG_PATH_MAX];
+	bool has_log_path;
+	bool has_level;
+	enum ctl_log_level level;
+	bool show_level, show_log_origin;
+};
+
+/* PUT /metrics. */
+struct ctl_metrics {
+	char metrics_path[CONFIG_PATH_MAX];
+};
+
+/* PATCH /vm. */
+struct ctl_vm_state {
+	bool paused; /* "Paused" (true) or "Resumed" (false) */
+};
+
+struct ctl_cmd {
+	enum ctl_op op;
+	union {
+		struct ctl_boot_source boot;
+		struct ctl_machine_config machine;
+		struct ctl_drive drive;
+		struct ctl_net net;
+		struct ctl_vsock vsock;
+		struct ctl_logger logger;
+		struct ctl_metrics metrics;
+		struct ctl_vm_state vm;
+	} u;
+};
+
+/* What goes back: an HTTP status and, unless it is 204, a JSON body. */
+struct ctl_reply {
+	int status;
+	size_t len;
+	char body[CTL_REPLY_MAX];
+};
+
+/* 204 with no body. */
+void ctl_reply_no_content(struct ctl_reply *r);
+/* 400 with {"fault_message": "<printf text, JSON-escaped>"}. */
+void ctl_reply_fault(struct ctl_reply *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* The body of GET /vm/config for cfg (Firecracker's FullVmConfiguration, kebab-case
+ * section keys, snake_case fields; absent devices as [] or null), into r (status 200). */
+void ctl_render_vm_config(const struct vm_config *cfg, struct ctl_reply *r);
+
+/* Per command type: how many came and how many failed (the metrics). */
+struct ctl_stats {
+	unsigned long long count[CTL_OP_COUNT];
+	unsigned long long fails[CTL_OP_COUNT];
+};
+
+struct ctl;
+/* A command's execution on the vmm thread: fills the reply, changes nothing on a 4xx. */
+typedef void (*ctl_exec_fn)(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+
+/* What a front end decides once, before any command: who this is, what the host has, and
+ * what `ember run` asks that Firecracker's API has no endpoint for. */
+struct ctl_settings {
+	char id[CONFIG_ID_MAX + 1]; /* the instance id (--id) */
+	uint64_t host_mem_mib;
+	bool no_seccomp; /* --no-seccomp */
+	/* The metrics' name for each op (the endpoint table's); NULL: no per-op counts. */
+	const char *(*op_name)(enum ctl_op op);
+	/* ember run's own, applied to the configuration at InstanceStart. */
+	enum boot_request boot;              /* --boot */
+	char append[CONFIG_CMDLINE_MAX + 1]; /* --append */
+	char *const *cmd_argv;               /* -- CMD ARGS: borrowed from argv */
+	unsigned cmd_argc;
+	bool cmd_tty;     /* stdin is a terminal: the guest init keeps its tty cooked */
+	bool print_stats; /* --stats: at the end, peak RSS and guest RAM touched */
+};
+
+struct ctl {
+	struct ctl_settings set;
+	struct vm_config cfg;
+	bool have_boot_source;
+	bool started; /* InstanceStart succeeded: vm is live */
+	bool paused;
+	struct vm vm;
+	bool logger_set;
+	int metrics_fd; /* -1 until PUT /metrics or --metrics-path */
+	struct ctl_stats stats;
+	/* Commands from another thread (ctl_call): an eventfd the vmm thread watches, and a
+	 * condition variable the caller waits on. */
+	struct {
+		pthread_mutex_t lock;
+		pthread_cond_t done;
+		int fd;
+		ctl_exec_fn fn;
+		const struct ctl_cmd *cmd;
+		struct ctl_reply *reply;
+		bool pending, finished, closed;
+	} chan;
+};
+
+/*
+ * Set c up with Firecracker's defaults (1 vCPU, 128 MiB, no devices, no entropy device),
+ * prepare the seccomp filters (sc_setup: Ember must still be one thread), block the stop
+ * signals and make the command channel. Returns 0, or -errno with a message in err.
+ */
+int ctl_init(struct ctl *c, const struct ctl_settings *set, char *err, size_t errlen);
+
+/* Count one command of type op in the metrics. */
+void ctl_count(struct ctl *c, enum ctl_op op, bool failed);
+
+/* "Not started", "Running" or "Paused". */
+const char *ctl_state_name(const struct ctl *c);
+
+/*
+ * InstanceStart, typed: the settings into the configuration, config_validate, vm_create,
+ * the vCPUs started. Returns 0, or -errno with the message (config_validate's or
+ * vm_create's words) in err and nothing started.
+ */
+int ctl_start(struct ctl *c, char *err, size_t errlen);
+
+/*
+ * Wait until the VM ends or a stop signal comes: before InstanceStart, serve commands
+ * from ctl_call (and the metrics' period) until one starts the VM; then run the vmm loop
+ * (vm_wait) with the channel and the metrics timer on it. Returns the exit status. The
+ * channel is closed on return.
+ */
+int ctl_run(struct ctl *c);
+
+/* The endpoints' execute functions (their rows in api_endpoints[], api/api_json.h): each
+ * fills the reply and changes nothing when it refuses. The caller has checked that the
+ * command may run now (before boot, after, or both). The GET ones are in ctl_json.c. */
+void ctl_get_info(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_get_version(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_get_vm_config(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_get_machine_config(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_put_boot_source(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_put_machine_config(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_patch_machine_config(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_put_drive(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_patch_drive(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_put_net(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_patch_net(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_put_vsock(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_put_entropy(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_put_logger(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_put_metrics(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_flush_metrics_action(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_instance_start(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_send_ctrl_alt_del(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_patch_vm(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+
+/* Write one metrics line now, if a metrics file is set (ctl_json.c). */
+void ctl_flush_metrics(struct ctl *c);
+
+/* A JSON string holding s, each byte that is not part of valid UTF-8 replaced by U+FFFD,
+ * so that any host string (a path, a message quoting a request) can be shown. NULL only
+ * when out of memory. (ctl_json.c; a json_t *, declared loosely to keep jansson out.) */
+struct json_t *ctl_json_string(const char *s);
+
+/*
+ * Another thread's command: hand cmd over to the vmm thread, which runs fn(c, cmd, reply)
+ * (ctl_run serves it), and wait for the reply. After ctl_close, replies 400 at once.
+ */
+void ctl_call(struct ctl *c, ctl_exec_fn fn, const struct ctl_cmd *cmd, struct ctl_reply *reply);
+
+/* No more commands will be served: wake and refuse any waiting caller. Idempotent. */
+void ctl_close(struct ctl *c);
+
+/* Flush the metrics a last time, release the VM (if started), the metrics file and the
+ * channel (ctl_close first, and stop whatever calls ctl_call). */
+void ctl_destroy(struct ctl *c);
+
+#endif
