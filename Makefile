@@ -278,4 +278,4 @@ format:
 clean:
 	rm -rf $(BUILD) build-asan
 
--include $(EMBER_OBJS:.o=.d) $(JAILER_OBJS:.o=.d) $(HOOK_OBJS:.o=.d)
+-include $(EMBER_OBJS:.o=.d) $(JAILER_OBJS:.o=.d) $(HOOK_OBJS:.o=.d) $(SNAPTEST_OBJS:.o=.d)
