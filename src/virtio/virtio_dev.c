@@ -21,8 +21,14 @@ int virtio_dev_init(struct virtio_dev *vdev)
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		vdev->kick_fds[q] = -1;
 	vdev->status = 0;
+	vdev->activated = false;
 	vdev->failed = false;
 	vdev->fail_logged = false;
+	vdev->driver_features = 0;
+	vdev->device_features_sel = vdev->driver_features_sel = vdev->queue_sel = 0;
+	vdev->config_generation = 0;
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		vq_reset(&vdev->vqs[q]);
 	atomic_init(&vdev->interrupt_status, 0);
 	atomic_init(&vdev->stat_kicks, 0);
 	atomic_init(&vdev->stat_interrupts, 0);
