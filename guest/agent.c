@@ -120,7 +120,8 @@ static const char *pspec_parse(char *buf, size_t len, struct pspec *ps)
 	ps->cwd = "/";
 	if (len == 0 || buf[len - 1] != '\0')
 		return "the process spec does not end with a NUL";
-	for (char *p = buf; p < buf + len; p += strlen(p) + 1) {
+	for (char *p = buf, *next; p < buf + len; p = next) {
+		next = p + strlen(p) + 1; /* before the '=' below becomes a NUL */
 		char *v = strchr(p, '=');
 		if (!v)
 			return "a process spec string has no '='";
