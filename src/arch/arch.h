@@ -9,10 +9,12 @@
 
 #include "../base/config.h"
 #include "../base/guest_mem.h"
+#include "../base/snapshot_file.h"
 #include "x86/acpi_tables.h"
 #include "x86/kernel.h"
 #include "x86/layout.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,5 +64,38 @@ int arch_boot_write(const struct guest_mem *gm, const struct arch_boot *b, char 
  * SIPI on x86). Returns 0, or -errno with a message in err. */
 int arch_vcpus_init(int kvm_fd, const int *vcpu_fds, unsigned n, const struct kernel_image *k,
                     char *err, size_t errlen);
+
+/* ---- snapshots (src/arch/x86/vcpu_state.c) ---- */
+
+/* This host's CPU identity, stamped on every snapshot and compared at restore
+ * (SF_CPU_ID_BYTES), and a line describing one for a refusal's message. */
+void arch_cpu_identity(uint8_t *id);
+void arch_cpu_describe(const uint8_t *id, char *buf, size_t len);
+
+/* The VM's own state (x86: PIC master and slave, IOAPIC, PIT, kvmclock) into w, and back
+ * into a new VM whose arch_vm_init ran. clock_realtime: the guest's clock jumps by the
+ * wall-clock time since the snapshot (else it goes on from the snapshot's instant).
+ * Returns 0, or -errno with a message in err. */
+int arch_vm_save(int vm_fd, struct sf_writer *w, char *err, size_t errlen);
+int arch_vm_restore(int vm_fd, const struct sf_reader *r, bool clock_realtime, char *err,
+                    size_t errlen);
+
+/* vCPU index's state, the vCPU out of KVM_RUN (paused): everything a guest can see. */
+int arch_vcpu_save(int kvm_fd, int vcpu_fd, unsigned index, struct sf_writer *w, char *err,
+                   size_t errlen);
+
+/* Whether r holds all of vCPU index's state with the sizes this host's KVM uses; nothing
+ * is changed. Returns 0 or -EINVAL with a message. */
+int arch_vcpu_check(int kvm_fd, const struct sf_reader *r, unsigned index, char *err,
+                    size_t errlen);
+
+/* Put vCPU index's state from r into a new vCPU (no arch_vcpus_init), in the order KVM
+ * needs (x86: TSC rate, CPUID, MP state, regs, sregs, XSAVE, XCRs, debug registers,
+ * LAPIC, MSRs, events). Returns 0, or -errno with a message in err. */
+int arch_vcpu_restore(int kvm_fd, int vcpu_fd, unsigned index, const struct sf_reader *r, char *err,
+                      size_t errlen);
+
+/* The restored vCPU is about to run again: tell a paravirtual clock it was stopped. */
+void arch_vcpu_resumed(int kvm_fd, int vcpu_fd);
 
 #endif

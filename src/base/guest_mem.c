@@ -2,8 +2,11 @@
 #include "guest_mem.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 
 #define HUGE_2M (2ULL << 20)
 
@@ -25,19 +28,15 @@ unsigned gm_layout(uint64_t ram_bytes, gpa_t hole, gpa_t high,
 	return n;
 }
 
-int gm_create(struct guest_mem *gm, uint64_t ram_bytes, gpa_t hole, gpa_t high)
+/* Reserve ram_bytes of address space on a 2 MiB boundary (over-mapping by 2 MiB and
+ * trimming): with guest and host addresses congruent modulo 2 MiB, KVM can back guest
+ * pages with huge pages. prot: PROT_NONE for a range the caller maps over. */
+static uint8_t *map_aligned(uint64_t ram_bytes, int prot)
 {
-	memset(gm, 0, sizeof(*gm));
-	if (ram_bytes == 0 || ram_bytes > SIZE_MAX - HUGE_2M)
-		return -EINVAL;
-
-	/* Over-map by 2 MiB so guest RAM can start on a 2 MiB boundary: with guest and host
-	 * addresses congruent modulo 2 MiB, KVM can back guest pages with huge pages. */
 	size_t size = (size_t)ram_bytes + HUGE_2M;
-	uint8_t *map = mmap(NULL, size, PROT_READ | PROT_WRITE,
-	                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	uint8_t *map = mmap(NULL, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (map == MAP_FAILED)
-		return -errno;
+		return NULL;
 	uint8_t *base = (uint8_t *)(((uintptr_t)map + HUGE_2M - 1) & ~(uintptr_t)(HUGE_2M - 1));
 	size_t head = (size_t)(base - map);
 	if (head)
@@ -45,9 +44,12 @@ int gm_create(struct guest_mem *gm, uint64_t ram_bytes, gpa_t hole, gpa_t high)
 	size_t tail = size - head - ram_bytes;
 	if (tail)
 		munmap(base + ram_bytes, tail);
-	/* Advice only: fails harmlessly where THP is compiled out. */
-	madvise(base, ram_bytes, MADV_HUGEPAGE);
+	return base;
+}
 
+/* gm describes ram_bytes of RAM at base, laid out around the hole. */
+static void fill(struct guest_mem *gm, uint8_t *base, uint64_t ram_bytes, gpa_t hole, gpa_t high)
+{
 	gm->mapping = base;
 	gm->mapping_size = ram_bytes;
 	gm->ram_bytes = ram_bytes;
@@ -56,6 +58,97 @@ int gm_create(struct guest_mem *gm, uint64_t ram_bytes, gpa_t hole, gpa_t high)
 	for (unsigned i = 0; i < gm->nregions; i++) {
 		gm->regions[i].host = base + offset;
 		offset += gm->regions[i].size;
+	}
+}
+
+int gm_create(struct guest_mem *gm, uint64_t ram_bytes, gpa_t hole, gpa_t high)
+{
+	memset(gm, 0, sizeof(*gm));
+	if (ram_bytes == 0 || ram_bytes > SIZE_MAX - HUGE_2M)
+		return -EINVAL;
+	uint8_t *base = map_aligned(ram_bytes, PROT_READ | PROT_WRITE);
+	if (!base)
+		return -errno;
+	/* Advice only: fails harmlessly where THP is compiled out. */
+	madvise(base, ram_bytes, MADV_HUGEPAGE);
+	fill(gm, base, ram_bytes, hole, high);
+	return 0;
+}
+
+int gm_create_from_file(struct guest_mem *gm, int fd, uint64_t ram_bytes, gpa_t hole, gpa_t high)
+{
+	struct stat st;
+	memset(gm, 0, sizeof(*gm));
+	if (ram_bytes == 0 || ram_bytes > SIZE_MAX - HUGE_2M)
+		return -EINVAL;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != ram_bytes)
+		return -EINVAL;
+	uint8_t *base = map_aligned(ram_bytes, PROT_NONE);
+	if (!base)
+		return -errno;
+	if (mmap(base, (size_t)ram_bytes, PROT_READ | PROT_WRITE,
+	         MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, 0) == MAP_FAILED) {
+		int e = errno;
+		munmap(base, (size_t)ram_bytes);
+		return -e;
+	}
+	fill(gm, base, ram_bytes, hole, high);
+	return 0;
+}
+
+static int zero_page(const uint8_t *p, size_t len)
+{
+	const uint64_t *w = (const uint64_t *)p;
+	for (size_t i = 0; i < len / 8; i++)
+		if (w[i])
+			return 0;
+	return 1;
+}
+
+static int write_at(int fd, const uint8_t *p, size_t len, uint64_t off)
+{
+	while (len) {
+		struct iovec iov = {(void *)p, len};
+		ssize_t n = pwritev(fd, &iov, 1, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n, len -= (size_t)n, off += (uint64_t)n;
+	}
+	return 0;
+}
+
+int gm_save(const struct guest_mem *gm, int fd)
+{
+	enum { PAGE = 4096, RUN = 64 * PAGE };
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (st.st_size != 0)
+		return -EEXIST; /* old bytes would show through the holes */
+	size_t size = gm->mapping_size;
+	uint64_t off = 0;
+	while (off < size) {
+		/* A run of non-zero pages, written with one call. */
+		size_t len = 0;
+		while (off + len < size && len < RUN) {
+			size_t page = size - off - len < PAGE ? size - off - len : PAGE;
+			bool last = off + len + page == size;
+			if (zero_page(gm->mapping + off + len, page) && !last)
+				break;
+			len += page;
+		}
+		if (len) {
+			int r = write_at(fd, gm->mapping + off, len, off);
+			if (r < 0)
+				return r;
+			off += len;
+		} else {
+			off += PAGE;
+		}
 	}
 	return 0;
 }

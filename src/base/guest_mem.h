@@ -44,6 +44,22 @@ unsigned gm_layout(uint64_t ram_bytes, gpa_t hole, gpa_t high,
  */
 int gm_create(struct guest_mem *gm, uint64_t ram_bytes, gpa_t hole, gpa_t high);
 
+/*
+ * As gm_create, but RAM is the file fd (a snapshot's memory file, exactly ram_bytes long:
+ * -EINVAL otherwise) mapped MAP_PRIVATE: pages load lazily from it, clones of one snapshot
+ * share them in the page cache, and guest writes stay private (copy-on-write). fd may be
+ * closed afterwards. Returns 0 or -errno.
+ */
+int gm_create_from_file(struct guest_mem *gm, int fd, uint64_t ram_bytes, gpa_t hole, gpa_t high);
+
+/*
+ * Write all of guest RAM to fd, which must be empty (-EEXIST otherwise), in mapping order
+ * (the layout of gm_create_from_file): pages of zeros are skipped, leaving holes, and the
+ * last page is always written so the file has its full length. Uses pwritev only. Returns
+ * 0 or -errno.
+ */
+int gm_save(const struct guest_mem *gm, int fd);
+
 /* Unmap what gm_create() mapped. Safe on a zeroed struct. */
 void gm_destroy(struct guest_mem *gm);
 

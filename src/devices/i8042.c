@@ -393,3 +393,34 @@ int i8042_send_ctrl_alt_del(struct i8042 *kbd)
 	pthread_mutex_unlock(&kbd->lock);
 	return r;
 }
+
+void i8042_save(struct i8042 *k, struct i8042_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&k->lock);
+	memcpy(st->ram, k->ram, sizeof(st->ram));
+	memcpy(st->fifo, k->fifo, sizeof(st->fifo));
+	st->head = k->head, st->count = k->count;
+	st->outport = k->outport, st->pending = k->pending, st->last_was_cmd = k->last_was_cmd;
+	st->xlate_break = k->xlate_break, st->irq_level = k->irq_level, st->obuf = k->obuf;
+	st->scanning = k->scanning, st->kbd_pending = k->kbd_pending;
+	st->kbd_last = k->kbd_last, st->leds = k->leds;
+	pthread_mutex_unlock(&k->lock);
+}
+
+int i8042_restore(struct i8042 *k, const struct i8042_state *st)
+{
+	if (st->head >= I8042_FIFO_SIZE || st->count > I8042_FIFO_SIZE || st->last_was_cmd > 1 ||
+	    st->xlate_break > 1 || st->irq_level > 1 || st->scanning > 1)
+		return -EINVAL;
+	pthread_mutex_lock(&k->lock);
+	memcpy(k->ram, st->ram, sizeof(k->ram));
+	memcpy(k->fifo, st->fifo, sizeof(k->fifo));
+	k->head = st->head, k->count = st->count;
+	k->outport = st->outport, k->pending = st->pending, k->last_was_cmd = st->last_was_cmd;
+	k->xlate_break = st->xlate_break, k->irq_level = st->irq_level, k->obuf = st->obuf;
+	k->scanning = st->scanning, k->kbd_pending = st->kbd_pending;
+	k->kbd_last = st->kbd_last, k->leds = st->leds;
+	pthread_mutex_unlock(&k->lock);
+	return 0;
+}

@@ -63,6 +63,20 @@ int i8042_init(struct i8042 *kbd, void (*on_reset)(void *ctx),
 
 void i8042_destroy(struct i8042 *kbd);
 
+/* A snapshot of the controller and the keyboard. */
+struct i8042_state {
+	uint8_t ram[I8042_RAM_SIZE];
+	uint8_t fifo[I8042_FIFO_SIZE];
+	uint32_t head, count;
+	uint8_t outport, pending, last_was_cmd, xlate_break, irq_level, obuf;
+	uint8_t scanning, kbd_pending, kbd_last, leds, pad[6];
+};
+
+void i8042_save(struct i8042 *kbd, struct i8042_state *st);
+
+/* Put st back (after i8042_init): -EINVAL if its FIFO indexes are out of range. */
+int i8042_restore(struct i8042 *kbd, const struct i8042_state *st);
+
 /*
  * Press and release Ctrl, Alt and Delete, in the scan codes the guest reads (set 1 while
  * the controller translates, set 2 otherwise), and raise IRQ 1 if the guest enabled it.

@@ -223,3 +223,34 @@ unsigned serial_receive(struct serial *s, const uint8_t *buf, unsigned len)
 	pthread_mutex_unlock(&s->lock);
 	return n;
 }
+
+void serial_save(struct serial *s, struct serial_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&s->lock);
+	st->ier = s->ier, st->lcr = s->lcr, st->mcr = s->mcr, st->scr = s->scr;
+	st->dll = s->dll, st->dlm = s->dlm, st->fcr = s->fcr;
+	st->thr_ipending = s->thr_ipending;
+	st->irq_level = s->irq_level;
+	st->rx_head = s->rx_head;
+	st->rx_count = s->rx_count;
+	memcpy(st->rx, s->rx, sizeof(st->rx));
+	pthread_mutex_unlock(&s->lock);
+}
+
+int serial_restore(struct serial *s, const struct serial_state *st)
+{
+	if (st->rx_head >= SERIAL_RX_SIZE || st->rx_count > SERIAL_RX_SIZE ||
+	    st->thr_ipending > 1 || st->irq_level > 1)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	s->ier = st->ier, s->lcr = st->lcr, s->mcr = st->mcr, s->scr = st->scr;
+	s->dll = st->dll, s->dlm = st->dlm, s->fcr = st->fcr;
+	s->thr_ipending = st->thr_ipending;
+	s->irq_level = st->irq_level; /* the line's level itself is in the restored irqchip */
+	s->rx_head = st->rx_head;
+	s->rx_count = st->rx_count;
+	memcpy(s->rx, st->rx, sizeof(s->rx));
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}

@@ -37,6 +37,19 @@ int serial_init(struct serial *s, int out_fd, void (*set_irq)(void *ctx, int lev
 
 void serial_destroy(struct serial *s);
 
+/* A snapshot of the UART's registers and the bytes waiting for the guest. */
+struct serial_state {
+	uint8_t ier, lcr, mcr, scr, dll, dlm, fcr;
+	uint8_t thr_ipending, irq_level, pad[7];
+	uint32_t rx_head, rx_count;
+	uint8_t rx[SERIAL_RX_SIZE];
+};
+
+void serial_save(struct serial *s, struct serial_state *st);
+
+/* Put st back (after serial_init): -EINVAL if its FIFO indexes are out of range. */
+int serial_restore(struct serial *s, const struct serial_state *st);
+
 /* How many bytes serial_receive() would accept now. */
 unsigned serial_rx_space(struct serial *s);
 

@@ -39,4 +39,9 @@ int vsock_create(struct virtio_vsock *v, const struct vsock_config *cfg, char *e
  * virtio_mmio_remove). Safe after a failed create. */
 void vsock_destroy(struct virtio_vsock *v);
 
+/* After a restore (vsock_state.c): send the guest a TRANSPORT_RESET event, so it drops the
+ * connections it had. Returns 0 (also when the driver is not started), -ENOSPC if it left
+ * no event buffer. */
+int vsock_transport_reset(struct virtio_vsock *v);
+
 #endif

@@ -9,6 +9,7 @@
 #include "../virtio/blk.h"
 #include "../virtio/net.h"
 #include "../virtio/rng.h"
+#include "../virtio/virtio_state.h"
 #include "../virtio/vsock.h"
 #include "vm.h"
 
@@ -204,6 +205,105 @@ static int rng_make(struct vm *vm, const struct vm_config *cfg, struct vm_device
 	return 0;
 }
 
+/* ---- snapshots: each kind's own state (the transport's is saved for virtio devices) ---- */
+
+/* Kinds with no state of their own beyond their configuration and transport. */
+static int no_state_save(const struct vm_device *d, struct sf_writer *w, char *err, size_t errlen)
+{
+	(void)d, (void)w, (void)err, (void)errlen;
+	return 0;
+}
+
+static int no_state_restore(struct vm_device *d, const void *state, size_t len, char *err,
+                            size_t errlen)
+{
+	(void)state;
+	if (len == 0)
+		return 0;
+	snprintf(err, errlen, "the snapshot's %s holds %zu bytes, expected none", d->kind->name,
+	         len);
+	return -EINVAL;
+}
+
+static int wrong_size(const struct vm_device *d, size_t len, size_t want, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "the snapshot's %s state is %zu bytes, expected %zu", d->kind->name,
+	         len, want);
+	return -EINVAL;
+}
+
+static int serial_save_state(const struct vm_device *d, struct sf_writer *w, char *err,
+                             size_t errlen)
+{
+	(void)err, (void)errlen;
+	struct serial_state st;
+	serial_save(d->dev, &st);
+	sf_append(w, &st, sizeof(st));
+	return 0;
+}
+
+static int serial_restore_state(struct vm_device *d, const void *state, size_t len, char *err,
+                                size_t errlen)
+{
+	struct serial_state st;
+	if (len != sizeof(st))
+		return wrong_size(d, len, sizeof(st), err, errlen);
+	memcpy(&st, state, sizeof(st));
+	if (serial_restore(d->dev, &st) < 0) {
+		snprintf(err, errlen, "the snapshot's serial port state is out of range");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int i8042_save_state(const struct vm_device *d, struct sf_writer *w, char *err,
+                            size_t errlen)
+{
+	(void)err, (void)errlen;
+	struct i8042_state st;
+	i8042_save(d->dev, &st);
+	sf_append(w, &st, sizeof(st));
+	return 0;
+}
+
+static int i8042_restore_state(struct vm_device *d, const void *state, size_t len, char *err,
+                               size_t errlen)
+{
+	struct i8042_state st;
+	if (len != sizeof(st))
+		return wrong_size(d, len, sizeof(st), err, errlen);
+	memcpy(&st, state, sizeof(st));
+	if (i8042_restore(d->dev, &st) < 0) {
+		snprintf(err, errlen, "the snapshot's keyboard controller state is out of range");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* A request in flight has no place in a snapshot: its completion would be lost. The vmm
+ * thread finishes requests between events, so a retry a moment later succeeds. */
+static int blk_save_state(const struct vm_device *d, struct sf_writer *w, char *err, size_t errlen)
+{
+	(void)w;
+	const struct virtio_blk *b = d->dev;
+	if (b->inflight) {
+		snprintf(err, errlen, "%s has %u requests in flight; try again", b->vdev.name,
+		         b->inflight);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+/* The guest's connections did not survive: tell it, as Firecracker does. */
+static int vsock_restore_state(struct vm_device *d, const void *state, size_t len, char *err,
+                               size_t errlen)
+{
+	int r = no_state_restore(d, state, len, err, errlen);
+	if (r == 0 && vsock_transport_reset(d->dev) == -ENOSPC)
+		log_warn("virtio-vsock: the guest left no event buffer for TRANSPORT_RESET");
+	return r;
+}
+
 /* ---- the table ---- */
 
 static const struct device_kind serial_kind = {
@@ -220,6 +320,8 @@ static const struct device_kind serial_kind = {
     .hid_eisa = true,
     .uid = 0,
     .isa_irq = SERIAL_COM1_IRQ,
+    .save = serial_save_state,
+    .restore = serial_restore_state,
 };
 
 /* How Linux's i8042 driver finds the controller (without it, it takes the FADT's word
@@ -239,6 +341,8 @@ static const struct device_kind i8042_kind = {
     .hid_eisa = true,
     .uid = -1,
     .isa_irq = I8042_KBD_IRQ,
+    .save = i8042_save_state,
+    .restore = i8042_restore_state,
 };
 
 /* The FADT describes these registers; the DSDT has no device for them. */
@@ -252,6 +356,8 @@ static const struct device_kind power_kind = {
     .nports = 1,
     .uid = -1,
     .isa_irq = -1,
+    .save = no_state_save,
+    .restore = no_state_restore,
 };
 
 static const struct device_kind pvpanic_kind = {
@@ -266,6 +372,8 @@ static const struct device_kind pvpanic_kind = {
     .hid = "QEMU0001",
     .uid = -1,
     .isa_irq = -1,
+    .save = no_state_save,
+    .restore = no_state_restore,
 };
 
 static const struct device_kind blk_kind = {
@@ -276,6 +384,8 @@ static const struct device_kind blk_kind = {
     .create = blk_make,
     .destroy = blk_unmake,
     .cmdline = blk_cmdline,
+    .save = blk_save_state,
+    .restore = no_state_restore,
 };
 
 static const struct device_kind net_kind = {
@@ -285,6 +395,8 @@ static const struct device_kind net_kind = {
     .count = nets,
     .create = net_make,
     .destroy = net_unmake,
+    .save = no_state_save,
+    .restore = no_state_restore,
 };
 
 static const struct device_kind vsock_kind = {
@@ -294,6 +406,8 @@ static const struct device_kind vsock_kind = {
     .count = vsocks,
     .create = vsock_make,
     .destroy = vsock_unmake,
+    .save = no_state_save,
+    .restore = vsock_restore_state,
 };
 
 static const struct device_kind rng_kind = {
@@ -302,6 +416,8 @@ static const struct device_kind rng_kind = {
     .max = 1,
     .count = rngs,
     .create = rng_make,
+    .save = no_state_save,
+    .restore = no_state_restore,
 };
 
 const struct device_kind *const device_kinds[] = {
@@ -478,4 +594,75 @@ struct vm_device *vm_device_find(struct vm *vm, const char *name, unsigned index
 		if (vm->devs[i].index == index && !strcmp(vm->devs[i].kind->name, name))
 			return &vm->devs[i];
 	return NULL;
+}
+
+int devices_save(struct vm *vm, struct sf_writer *w, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < vm->ndevs; i++) {
+		struct vm_device *d = &vm->devs[i];
+		if (!d->kind->save) {
+			snprintf(err, errlen, "%s devices cannot be snapshotted yet",
+			         d->kind->name);
+			return -ENOTSUP;
+		}
+		if (d->vdev) {
+			struct virtio_state st;
+			if (virtio_state_save(d->vdev, &st) < 0) {
+				snprintf(err, errlen, "%s: configuration too large to save",
+				         d->vdev->name);
+				return -EINVAL;
+			}
+			sf_add(w, SF_VIRTIO, i, &st, sizeof(st));
+		}
+		struct sf_device_hdr h = {.index = d->index};
+		strncpy(h.kind, d->kind->name, sizeof(h.kind) - 1);
+		sf_begin(w, SF_DEVICE, i);
+		sf_append(w, &h, sizeof(h));
+		int r = d->kind->save(d, w, err, errlen);
+		sf_end(w);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int devices_restore(struct vm *vm, const struct sf_reader *r, char *err, size_t errlen)
+{
+	if (sf_count(r, SF_DEVICE) != vm->ndevs) {
+		snprintf(err, errlen, "the snapshot holds %u devices; its configuration makes %u",
+		         sf_count(r, SF_DEVICE), vm->ndevs);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < vm->ndevs; i++) {
+		struct vm_device *d = &vm->devs[i];
+		struct sf_device_hdr h;
+		size_t len;
+		const uint8_t *p = sf_find(r, SF_DEVICE, i, &len);
+		if (!p || len < sizeof(h)) {
+			snprintf(err, errlen, "the snapshot has no state for device %u (%s)", i,
+			         d->kind->name);
+			return -EINVAL;
+		}
+		memcpy(&h, p, sizeof(h));
+		if (strncmp(h.kind, d->kind->name, sizeof(h.kind)) || h.index != d->index) {
+			snprintf(err, errlen, "the snapshot's device %u is not %s %u", i,
+			         d->kind->name, d->index);
+			return -EINVAL;
+		}
+		if (d->vdev) {
+			struct virtio_state st;
+			int rc = sf_get(r, SF_VIRTIO, i, &st, sizeof(st), "virtio transport state",
+			                err, errlen);
+			if (rc < 0 || (rc = virtio_state_restore(d->vdev, &st, err, errlen)) < 0)
+				return rc;
+		}
+		if (!d->kind->restore) {
+			snprintf(err, errlen, "%s devices cannot be restored yet", d->kind->name);
+			return -ENOTSUP;
+		}
+		int rc = d->kind->restore(d, p + sizeof(h), len - sizeof(h), err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }

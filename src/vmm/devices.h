@@ -16,6 +16,7 @@
 #include "../arch/arch.h"
 #include "../base/bus.h"
 #include "../base/config.h"
+#include "../base/snapshot_file.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -61,10 +62,14 @@ struct device_kind {
 	 * returns the length or -ENOSPC. */
 	int (*cmdline)(const struct vm_config *cfg, const struct vm_device *d, char *buf,
 	               size_t len);
-	/* Snapshots (issue 13) fill these: the device's state out and back in. NULL: the
-	 * kind cannot be snapshotted yet. */
-	int (*save)(const struct vm_device *d, void *out);
-	int (*restore)(struct vm_device *d, const void *in);
+	/* Snapshots (docs/SNAPSHOT.md): the device's own state appended to w's open section
+	 * (a virtio device's transport and queues are saved for it), and put back from the
+	 * len bytes at state into the instance create and devices_place just made from the
+	 * snapshot's configuration, before any vCPU runs. restore checks len. Both return 0
+	 * or -errno with a message in err. NULL save: the kind cannot be snapshotted. */
+	int (*save)(const struct vm_device *d, struct sf_writer *w, char *err, size_t errlen);
+	int (*restore)(struct vm_device *d, const void *state, size_t len, char *err,
+	               size_t errlen);
 };
 
 /* One device of the VM. */
@@ -106,6 +111,22 @@ int devices_place(struct vm *vm, char *err, size_t errlen);
 
 /* Take every device off the VM and release it, in reverse order. Safe at any point. */
 void devices_destroy(struct vm *vm);
+
+/* Save every device into w: per device, its transport (SF_VIRTIO, virtio devices) and its
+ * own state (SF_DEVICE, struct sf_device_hdr then the kind's bytes), instance = its place
+ * in vm->devs. The VM must be paused. Returns 0, or -errno with a message in err. */
+int devices_save(struct vm *vm, struct sf_writer *w, char *err, size_t errlen);
+
+/* Put every device's state back from r into the devices made for it. Returns 0, or -errno
+ * with a message in err. */
+int devices_restore(struct vm *vm, const struct sf_reader *r, char *err, size_t errlen);
+
+/* What starts each SF_DEVICE section: which device it belongs to. */
+struct sf_device_hdr {
+	char kind[24]; /* the row's name, NUL-padded */
+	uint32_t index;
+	uint32_t pad;
+};
 
 /* Instance index of the kind named name, or NULL. */
 struct vm_device *vm_device_find(struct vm *vm, const char *name, unsigned index);

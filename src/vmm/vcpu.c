@@ -171,6 +171,11 @@ static void park_if_paused(struct vcpu *v)
 	struct vm *vm = v->vm;
 	if (!__atomic_load_n(&vm->paused, __ATOMIC_ACQUIRE))
 		return; /* the common case, on every exit: no lock */
+	/* Finish the last exit's emulation first (an IN's value into RAX), so a snapshot of
+	 * the paused vCPU is whole: with immediate_exit set, KVM_RUN completes it and returns
+	 * before entering the guest. */
+	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	(void)ioctl(v->fd, KVM_RUN, 0);
 	pthread_mutex_lock(&vm->pause_lock);
 	if (vm->paused) {
 		vm->parked++;

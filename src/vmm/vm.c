@@ -6,6 +6,7 @@
 #include "../base/log.h"
 #include "devices.h"
 #include "initrd.h"
+#include "vm_build.h"
 #include "vmm_thread.h"
 
 #include <errno.h>
@@ -27,9 +28,10 @@
 		goto out;                                                                          \
 	} while (0)
 
-/* Create the vCPUs and map their run areas; the architecture sets them up. */
-static int create_vcpus(struct vm *vm, unsigned n, const struct kernel_image *k, char *err,
-                        size_t errlen)
+/* Create the vCPUs and map their run areas; the architecture sets them up for kernel k
+ * (NULL: a restore sets them up from the snapshot instead). */
+int vm_build_vcpus(struct vm *vm, unsigned n, const struct kernel_image *k, char *err,
+                   size_t errlen)
 {
 	int fds[CONFIG_MAX_VCPUS];
 	int r = 0;
@@ -48,7 +50,8 @@ static int create_vcpus(struct vm *vm, unsigned n, const struct kernel_image *k,
 		}
 		fds[i] = v->fd;
 	}
-	r = arch_vcpus_init(vm->kvm_fd, fds, n, k, err, errlen);
+	if (k)
+		r = arch_vcpus_init(vm->kvm_fd, fds, n, k, err, errlen);
 out:
 	return r;
 }
@@ -89,12 +92,9 @@ out:
 	return r;
 }
 
-static int add_memory(struct vm *vm, uint64_t mem_mib, char *err, size_t errlen)
+int vm_build_slots(struct vm *vm, char *err, size_t errlen)
 {
-	int r = gm_create(&vm->mem, mem_mib << 20, ARCH_RAM_HOLE, ARCH_RAM_HIGH);
-	if (r < 0)
-		FAIL(r, "cannot map %llu MiB of guest memory: %s", (unsigned long long)mem_mib,
-		     strerror(-r));
+	int r = 0;
 	for (unsigned i = 0; i < vm->mem.nregions; i++) {
 		const struct gm_region *g = &vm->mem.regions[i];
 		struct kvm_userspace_memory_region slot = {
@@ -109,6 +109,17 @@ static int add_memory(struct vm *vm, uint64_t mem_mib, char *err, size_t errlen)
 	}
 out:
 	return r;
+}
+
+static int add_memory(struct vm *vm, uint64_t mem_mib, char *err, size_t errlen)
+{
+	int r = gm_create(&vm->mem, mem_mib << 20, ARCH_RAM_HOLE, ARCH_RAM_HIGH);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot map %llu MiB of guest memory: %s",
+		         (unsigned long long)mem_mib, strerror(-r));
+		return r;
+	}
+	return vm_build_slots(vm, err, errlen);
 }
 
 /* The initrd, with the guest command's archive after it, above the kernel. */
@@ -136,6 +147,40 @@ static int load_initrd(struct vm *vm, const struct vm_config *cfg, int fd, uint6
 	return r;
 }
 
+int vm_build_begin(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->kvm_fd = vm->vm_fd = vm->stop_fd = vm->loop.epfd = -1;
+	atomic_init(&vm->exit_status, -1);
+	if (pthread_mutex_init(&vm->pause_lock, NULL) || pthread_cond_init(&vm->pause_cond, NULL)) {
+		snprintf(err, errlen, "cannot create the pause lock");
+		return -ENOMEM;
+	}
+	vm->pause_ready = true;
+	vm->flavour = kvm_flavour_detect();
+	vm->cfg = *cfg;
+	return 0;
+}
+
+int vm_build_machine(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
+{
+	int r = 0;
+	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_fd < 0)
+		FAIL(-errno, "eventfd: %s", strerror(errno));
+	vm->kvm_fd = kvm_open(err, errlen);
+	if (vm->kvm_fd < 0) {
+		r = vm->kvm_fd;
+		goto out;
+	}
+	int max_vcpus = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (max_vcpus > 0 && cfg->vcpus > (unsigned)max_vcpus)
+		FAIL(-EINVAL, "this KVM allows at most %d vCPUs, not %u", max_vcpus, cfg->vcpus);
+	r = create_machine(vm, err, errlen);
+out:
+	return r;
+}
+
 int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
 {
 	struct kernel_image kernel;
@@ -146,15 +191,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	uint64_t kernel_size = 0, initrd_size = 0;
 	int r = 0;
 
-	memset(vm, 0, sizeof(*vm));
-	vm->kvm_fd = vm->vm_fd = vm->stop_fd = vm->loop.epfd = -1;
-	atomic_init(&vm->exit_status, -1);
-	if (pthread_mutex_init(&vm->pause_lock, NULL) || pthread_cond_init(&vm->pause_cond, NULL)) {
-		snprintf(err, errlen, "cannot create the pause lock");
-		return -ENOMEM;
-	}
-	vm->pause_ready = true;
-	vm->flavour = kvm_flavour_detect();
+	if ((r = vm_build_begin(vm, cfg, err, errlen)) < 0)
+		return r;
 
 	kernel_fd = open_image("kernel", cfg->kernel_path, &kernel_size, err, errlen);
 	if (kernel_fd < 0) {
@@ -180,18 +218,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 		FAIL(-EINVAL, "the kernel command line is longer than %d bytes",
 		     CONFIG_CMDLINE_MAX);
 	bd.cmdline = cmdline;
-	vm->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vm->stop_fd < 0)
-		FAIL(-errno, "eventfd: %s", strerror(errno));
-	vm->kvm_fd = kvm_open(err, errlen);
-	if (vm->kvm_fd < 0) {
-		r = vm->kvm_fd;
-		goto out;
-	}
-	int max_vcpus = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
-	if (max_vcpus > 0 && cfg->vcpus > (unsigned)max_vcpus)
-		FAIL(-EINVAL, "this KVM allows at most %d vCPUs, not %u", max_vcpus, cfg->vcpus);
-	if ((r = create_machine(vm, err, errlen)) < 0)
+	if ((r = vm_build_machine(vm, cfg, err, errlen)) < 0)
 		goto out;
 	if ((r = add_memory(vm, cfg->mem_mib, err, errlen)) < 0)
 		goto out;
@@ -216,7 +243,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 		goto out;
 	if ((r = devices_place(vm, err, errlen)) < 0)
 		goto out;
-	r = create_vcpus(vm, cfg->vcpus, &kernel, err, errlen);
+	r = vm_build_vcpus(vm, cfg->vcpus, &kernel, err, errlen);
 out:
 	if (kernel_fd >= 0)
 		close(kernel_fd);
@@ -252,6 +279,8 @@ void vm_destroy(struct vm *vm)
 		vm->pause_ready = false;
 	}
 	gm_destroy(&vm->mem);
+	free(vm->restored_cfg);
+	vm->restored_cfg = NULL;
 }
 
 int vm_start_vcpus(struct vm *vm)

@@ -53,6 +53,10 @@ struct vm {
 	bool paused;      /* under pause_lock */
 	unsigned parked;  /* vCPU threads waiting, under pause_lock */
 	int stop_fd;      /* eventfd: written once when the VM stops */
+	/* What the VM was made from, for a snapshot: a copy, whose strings are the caller's
+	 * (they must outlive the VM) or, for a restored VM, restored_cfg's. */
+	struct vm_config cfg;
+	void *restored_cfg; /* a restore's configuration strings, freed with the VM */
 };
 
 /*

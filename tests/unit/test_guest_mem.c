@@ -1,6 +1,8 @@
 /* Guest memory: the layout around the device hole and the one gpa-to-pointer check. */
 #include "unit.h"
 
+#include <sys/stat.h>
+
 #include "arch/x86/layout.h"
 #include "base/guest_mem.h"
 
@@ -177,7 +179,8 @@ static void create_odd_size(void **state)
 	struct guest_mem gm;
 
 	/* Not a multiple of 2 MiB, not even of a page: the base is still 2 MiB aligned. */
-	assert_int_equal(gm_create(&gm, 3 * MiB + 4096 + 100, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM), 0);
+	assert_int_equal(gm_create(&gm, 3 * MiB + 4096 + 100, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM),
+	                 0);
 	assert_int_equal((uintptr_t)gm.mapping % (2 * MiB), 0);
 	uint8_t *last = gm_ptr(&gm, 3 * MiB + 4096 + 99, 1);
 	assert_non_null(last);
@@ -250,6 +253,45 @@ static void create_3200m(void **state)
 	gm_destroy(&gm);
 }
 
+/* A Full snapshot's memory file: sparse where RAM is zero, mapped back privately. */
+static void save_and_map_back(void **state)
+{
+	(void)state;
+	struct guest_mem gm, back;
+	uint64_t ram = 8ULL << 20;
+	assert_int_equal(gm_create(&gm, ram, 4ULL << 20, 6ULL << 20), 0);
+	for (uint64_t off = 0; off < ram; off += 1 << 20)
+		gm.mapping[off + 123] = (uint8_t)(off >> 20) + 1;
+	gm.mapping[ram - 4096 - 1] = 0xee; /* a page just before the last */
+	int fd = memfd_create("ember-mem", MFD_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(gm_save(&gm, fd), 0);
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_size, ram);
+	assert_true((uint64_t)st.st_blocks * 512 < ram / 4); /* holes where RAM was zero */
+	assert_int_equal(gm_save(&gm, fd), -EEXIST);         /* never over old bytes */
+
+	assert_int_equal(gm_create_from_file(&back, fd, ram, 4ULL << 20, 6ULL << 20), 0);
+	assert_int_equal(back.nregions, 2);
+	assert_memory_equal(back.mapping, gm.mapping, ram);
+	uint8_t *p = gm_ptr(&back, 6ULL << 20, 1); /* the second region is RAM from 4 MiB on */
+	assert_ptr_equal(p, back.mapping + (4ULL << 20));
+	/* Private: the guest's writes do not reach the file. */
+	back.mapping[123] = 0x55;
+	uint8_t b = 0;
+	assert_int_equal(pread(fd, &b, 1, 123), 1);
+	assert_int_equal(b, 1);
+	gm_destroy(&back);
+	/* A file of the wrong size is refused. */
+	assert_int_equal(gm_create_from_file(&back, fd, ram + 4096, 4ULL << 20, 6ULL << 20),
+	                 -EINVAL);
+	assert_int_equal(ftruncate(fd, ram - 4096), 0);
+	assert_int_equal(gm_create_from_file(&back, fd, ram, 4ULL << 20, 6ULL << 20), -EINVAL);
+	close(fd);
+	gm_destroy(&gm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest layout[] = {
@@ -267,10 +309,9 @@ int main(void)
 	    cmocka_unit_test(ptr_overflow),
 	};
 	const struct CMUnitTest create[] = {
-	    cmocka_unit_test(create_small),
-	    cmocka_unit_test(create_odd_size),
-	    cmocka_unit_test(create_zero_refused),
-	    cmocka_unit_test(create_3200m),
+	    cmocka_unit_test(create_small),        cmocka_unit_test(create_odd_size),
+	    cmocka_unit_test(create_zero_refused), cmocka_unit_test(create_3200m),
+	    cmocka_unit_test(save_and_map_back),
 	};
 	int failed = 0;
 	unit_init();

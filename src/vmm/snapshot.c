@@ -1,0 +1,373 @@
+/* A VM into a snapshot's two files, and a VM back out of them (snapshot.h). */
+#include "snapshot.h"
+#include "../arch/arch.h"
+#include "../base/file_io.h"
+#include "../base/log.h"
+#include "../base/snapshot_file.h"
+#include "devices.h"
+#include "vm_build.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef EMBER_VERSION
+#define EMBER_VERSION "0.1.0"
+#endif
+
+#define FAIL(code, ...)                                                                            \
+	do {                                                                                       \
+		snprintf(err, errlen, __VA_ARGS__);                                                \
+		r = (code);                                                                        \
+		goto out;                                                                          \
+	} while (0)
+
+#define SNAP_PATH_MAX 4096
+
+/* The configuration a snapshot carries (SF_MACHINE): what makes the same devices again.
+ * The kernel and command line are not needed: they are in RAM. */
+struct snap_machine {
+	uint64_t mem_mib;
+	uint32_t vcpus, ndrives, nnets, guest_cid;
+	uint8_t vsock, entropy, linux_guest, pad[5];
+	char uds_path[CONFIG_UDS_PATH_MAX + 8];
+	struct {
+		char id[CONFIG_ID_MAX + 8];
+		char path[SNAP_PATH_MAX];
+		uint8_t read_only, is_root, engine, pad[5];
+	} drives[CONFIG_MAX_DRIVES];
+	struct {
+		char id[CONFIG_ID_MAX + 8];
+		char tap[24];
+		uint8_t mac[6], has_mac, pad;
+		uint32_t mtu, pad2;
+	} nets[CONFIG_MAX_NETS];
+};
+
+static bool copy_str(char *dst, size_t cap, const char *src)
+{
+	if (!src)
+		src = "";
+	if (strlen(src) >= cap)
+		return false;
+	strncpy(dst, src, cap);
+	return true;
+}
+
+static int machine_pack(const struct vm *vm, struct snap_machine *m, char *err, size_t errlen)
+{
+	const struct vm_config *c = &vm->cfg;
+	memset(m, 0, sizeof(*m));
+	m->mem_mib = c->mem_mib;
+	m->vcpus = vm->nvcpus;
+	m->ndrives = c->ndrives;
+	m->nnets = c->nnets;
+	m->vsock = c->vsock.enabled;
+	m->guest_cid = c->vsock.guest_cid;
+	m->entropy = c->entropy;
+	m->linux_guest = vm->linux_guest;
+	bool ok = copy_str(m->uds_path, sizeof(m->uds_path), c->vsock.uds_path);
+	for (unsigned i = 0; i < c->ndrives && i < CONFIG_MAX_DRIVES; i++) {
+		const struct drive_config *d = &c->drives[i];
+		ok = ok && copy_str(m->drives[i].id, sizeof(m->drives[i].id), d->id) &&
+		     copy_str(m->drives[i].path, sizeof(m->drives[i].path), d->path);
+		m->drives[i].read_only = d->read_only;
+		m->drives[i].is_root = d->is_root;
+		m->drives[i].engine = (uint8_t)d->engine;
+	}
+	for (unsigned i = 0; i < c->nnets && i < CONFIG_MAX_NETS; i++) {
+		const struct net_config *n = &c->nets[i];
+		ok = ok && copy_str(m->nets[i].id, sizeof(m->nets[i].id), n->id) &&
+		     copy_str(m->nets[i].tap, sizeof(m->nets[i].tap), n->tap);
+		memcpy(m->nets[i].mac, n->mac, 6);
+		m->nets[i].has_mac = n->has_mac;
+		m->nets[i].mtu = n->mtu;
+	}
+	if (!ok) {
+		snprintf(err, errlen, "a path or name is too long for a snapshot");
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+static bool terminated(const char *s, size_t cap)
+{
+	return memchr(s, 0, cap) != NULL;
+}
+
+/* The configuration back from m, every field checked. */
+static int machine_unpack(struct snap_machine *m, struct vm_config *c, char *err, size_t errlen)
+{
+	int r = 0;
+	config_defaults(c);
+	if (m->vcpus < 1 || m->vcpus > CONFIG_MAX_VCPUS || m->mem_mib < 1 ||
+	    m->mem_mib > (1ULL << 24) || m->ndrives > CONFIG_MAX_DRIVES ||
+	    m->nnets > CONFIG_MAX_NETS || m->vsock > 1 || m->entropy > 1 || m->linux_guest > 1 ||
+	    !terminated(m->uds_path, sizeof(m->uds_path)))
+		FAIL(-EINVAL, "the snapshot's machine configuration is out of range");
+	c->mem_mib = m->mem_mib;
+	c->vcpus = m->vcpus;
+	c->ndrives = m->ndrives;
+	c->nnets = m->nnets;
+	c->entropy = m->entropy;
+	c->vsock.enabled = m->vsock;
+	c->vsock.guest_cid = m->guest_cid;
+	if (m->vsock &&
+	    config_set_str(c->vsock.uds_path, sizeof(c->vsock.uds_path), m->uds_path) < 0)
+		FAIL(-EINVAL, "the snapshot's vsock path is too long");
+	for (unsigned i = 0; i < m->ndrives; i++) {
+		if (!terminated(m->drives[i].id, sizeof(m->drives[i].id)) ||
+		    !terminated(m->drives[i].path, sizeof(m->drives[i].path)) ||
+		    m->drives[i].engine > DRIVE_ENGINE_SYNC || m->drives[i].read_only > 1 ||
+		    m->drives[i].is_root > 1)
+			FAIL(-EINVAL, "the snapshot's drive %u is out of range", i);
+		c->drives[i] = (struct drive_config){.read_only = m->drives[i].read_only,
+		                                     .is_root = m->drives[i].is_root,
+		                                     .engine = m->drives[i].engine};
+		if (config_set_str(c->drives[i].id, sizeof(c->drives[i].id), m->drives[i].id) < 0 ||
+		    config_set_str(c->drives[i].path, sizeof(c->drives[i].path),
+		                   m->drives[i].path) < 0)
+			FAIL(-EINVAL, "the snapshot's drive %u is out of range", i);
+	}
+	for (unsigned i = 0; i < m->nnets; i++) {
+		if (!terminated(m->nets[i].id, sizeof(m->nets[i].id)) ||
+		    !terminated(m->nets[i].tap, sizeof(m->nets[i].tap)) || m->nets[i].has_mac > 1)
+			FAIL(-EINVAL, "the snapshot's interface %u is out of range", i);
+		c->nets[i] =
+		    (struct net_config){.has_mac = m->nets[i].has_mac, .mtu = m->nets[i].mtu};
+		if (config_set_str(c->nets[i].id, sizeof(c->nets[i].id), m->nets[i].id) < 0 ||
+		    config_set_str(c->nets[i].tap, sizeof(c->nets[i].tap), m->nets[i].tap) < 0)
+			FAIL(-EINVAL, "the snapshot's interface %u is out of range", i);
+		memcpy(c->nets[i].mac, m->nets[i].mac, 6);
+	}
+out:
+	return r;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n, len -= (size_t)n;
+	}
+	return 0;
+}
+
+int vm_snapshot_write(struct vm *vm, int state_fd, int mem_fd, char *err, size_t errlen)
+{
+	struct sf_writer w;
+	struct snap_machine *m = NULL;
+	uint8_t cpu[SF_CPU_ID_BYTES];
+	struct stat st;
+	const uint8_t *buf;
+	size_t len;
+	int r = 0;
+
+	arch_cpu_identity(cpu);
+	sf_writer_init(&w, EMBER_VERSION, cpu, vm->nvcpus);
+	pthread_mutex_lock(&vm->pause_lock);
+	bool paused = vm->paused;
+	pthread_mutex_unlock(&vm->pause_lock);
+	if (!paused)
+		FAIL(-EBUSY, "the VM is running; pause it before a snapshot");
+	if (fstat(state_fd, &st) < 0 || st.st_size != 0)
+		FAIL(-EEXIST, "the state file is not empty");
+	m = malloc(sizeof(*m));
+	if (!m)
+		FAIL(-ENOMEM, "out of memory");
+	if ((r = machine_pack(vm, m, err, errlen)) < 0)
+		goto out;
+	sf_add(&w, SF_MACHINE, 0, m, sizeof(*m));
+	if ((r = arch_vm_save(vm->vm_fd, &w, err, errlen)) < 0)
+		goto out;
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		if ((r = arch_vcpu_save(vm->kvm_fd, vm->vcpus[i].fd, i, &w, err, errlen)) < 0)
+			goto out;
+	if ((r = devices_save(vm, &w, err, errlen)) < 0)
+		goto out;
+	if ((r = sf_finish(&w, &buf, &len)) < 0)
+		FAIL(r, "cannot build the state file: %s", strerror(-r));
+	if ((r = gm_save(&vm->mem, mem_fd)) < 0)
+		FAIL(r, "cannot write the memory file: %s",
+		     r == -EEXIST ? "it is not empty" : strerror(-r));
+	if ((r = write_all(state_fd, buf, len)) < 0)
+		FAIL(r, "cannot write the state file: %s", strerror(-r));
+	if (fdatasync(mem_fd) < 0 || fdatasync(state_fd) < 0)
+		FAIL(-errno, "cannot sync the snapshot: %s", strerror(errno));
+out:
+	free(m);
+	sf_writer_free(&w);
+	return r;
+}
+
+int vm_snapshot_create(struct vm *vm, const char *state_path, const char *mem_path, char *err,
+                       size_t errlen)
+{
+	int r = 0;
+	int sfd = open(state_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int mfd = sfd < 0 ? -1 : open(mem_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (sfd < 0 || mfd < 0)
+		FAIL(-errno, "cannot create '%s': %s", sfd < 0 ? state_path : mem_path,
+		     strerror(errno));
+	r = vm_snapshot_write(vm, sfd, mfd, err, errlen);
+out:
+	if (sfd >= 0)
+		close(sfd);
+	if (mfd >= 0)
+		close(mfd);
+	if (r < 0 && sfd >= 0) {
+		unlink(state_path);
+		if (mfd >= 0)
+			unlink(mem_path);
+	}
+	return r;
+}
+
+/* The whole state file into memory (at most SF_MAX_FILE). */
+static int read_state(const char *path, uint8_t **buf, size_t *len, char *err, size_t errlen)
+{
+	struct stat st;
+	int r = 0;
+	*buf = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		FAIL(-errno, "cannot open snapshot '%s': %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0)
+		FAIL(-errno, "cannot stat snapshot '%s': %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode) || st.st_size > SF_MAX_FILE)
+		FAIL(-EINVAL, "snapshot '%s' is not a regular file of at most %u MiB", path,
+		     SF_MAX_FILE >> 20);
+	*len = (size_t)st.st_size;
+	*buf = malloc(*len ? *len : 1);
+	if (!*buf)
+		FAIL(-ENOMEM, "out of memory");
+	if ((r = file_read_exact(fd, *buf, *len, 0)) < 0)
+		FAIL(r, "cannot read snapshot '%s': %s", path, strerror(-r));
+out:
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+static int apply_overrides(struct vm_config *c, const struct vm_restore_opts *o, unsigned nvcpus,
+                           char *err, size_t errlen)
+{
+	int r = 0;
+	if (o->vcpus && o->vcpus != nvcpus)
+		FAIL(-EINVAL, "the snapshot holds %u vCPUs; this VM has %u", nvcpus, o->vcpus);
+	for (unsigned i = 0; i < o->nnets; i++) {
+		unsigned k = 0;
+		while (k < c->nnets && strcmp(c->nets[k].id, o->nets[i].iface_id))
+			k++;
+		if (k == c->nnets)
+			FAIL(-EINVAL, "the snapshot has no network interface '%s'",
+			     o->nets[i].iface_id);
+		if (config_set_str(c->nets[k].tap, sizeof(c->nets[k].tap), o->nets[i].tap) < 0)
+			FAIL(-EINVAL, "tap name '%s' is too long", o->nets[i].tap);
+	}
+	if (o->vsock_uds) {
+		if (!c->vsock.enabled)
+			FAIL(-EINVAL, "the snapshot has no vsock device to override");
+		if (config_set_str(c->vsock.uds_path, sizeof(c->vsock.uds_path), o->vsock_uds) < 0)
+			FAIL(-EINVAL, "vsock path '%s' is too long", o->vsock_uds);
+	}
+	c->no_seccomp = o->no_seccomp;
+	c->print_stats = o->print_stats;
+	r = config_validate_devices(c, err, errlen);
+out:
+	return r;
+}
+
+int vm_restore(struct vm *vm, const struct vm_restore_opts *o, const char *state_path,
+               const char *mem_path, char *err, size_t errlen)
+{
+	uint8_t *file = NULL;
+	size_t len = 0;
+	struct sf_reader rd;
+	struct snap_machine *m = NULL;
+	struct vm_config cfg;
+	uint8_t cpu[SF_CPU_ID_BYTES];
+	struct sf_expect expect = {EMBER_VERSION, cpu, arch_cpu_describe};
+	char why[512];
+	int mem_fd = -1;
+	bool built = false;
+	int r;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->kvm_fd = vm->vm_fd = vm->stop_fd = vm->loop.epfd = -1;
+	arch_cpu_identity(cpu);
+	if ((r = read_state(state_path, &file, &len, err, errlen)) < 0)
+		goto out;
+	if ((r = sf_open(&rd, file, len, &expect, why, sizeof(why))) < 0)
+		FAIL(r, "cannot restore '%s': %s", state_path, why);
+	m = malloc(sizeof(*m));
+	if (!m)
+		FAIL(-ENOMEM, "out of memory");
+	if ((r = sf_get(&rd, SF_MACHINE, 0, m, sizeof(*m), "machine configuration", why,
+	                sizeof(why))) < 0 ||
+	    (r = machine_unpack(m, &cfg, why, sizeof(why))) < 0)
+		FAIL(r, "cannot restore '%s': %s", state_path, why);
+	if (rd.hdr.nvcpus != cfg.vcpus || sf_count(&rd, SF_VCPU_REGS) != cfg.vcpus)
+		FAIL(-EINVAL,
+		     "cannot restore '%s': its machine has %u vCPUs, its header says %u, "
+		     "and it holds state for %u",
+		     state_path, cfg.vcpus, rd.hdr.nvcpus, sf_count(&rd, SF_VCPU_REGS));
+	if ((r = apply_overrides(&cfg, o, cfg.vcpus, why, sizeof(why))) < 0)
+		FAIL(r, "cannot restore '%s': %s", state_path, why);
+	mem_fd = open(mem_path, O_RDONLY | O_CLOEXEC);
+	if (mem_fd < 0)
+		FAIL(-errno, "cannot open memory file '%s': %s", mem_path, strerror(errno));
+	struct stat st;
+	if (fstat(mem_fd, &st) < 0 || (uint64_t)st.st_size != cfg.mem_mib << 20)
+		FAIL(-EINVAL, "memory file '%s' is %lld bytes; the snapshot's %llu MiB need %llu",
+		     mem_path, (long long)st.st_size, (unsigned long long)cfg.mem_mib,
+		     (unsigned long long)(cfg.mem_mib << 20));
+
+	/* Everything checked that can be without KVM: build the VM. */
+	if ((r = vm_build_begin(vm, &cfg, err, errlen)) < 0)
+		goto out;
+	built = true;
+	vm->restored_cfg = m;
+	m = NULL;
+	vm->linux_guest = ((struct snap_machine *)vm->restored_cfg)->linux_guest;
+	if ((r = event_loop_init(&vm->loop)) < 0)
+		FAIL(r, "epoll_create1: %s", strerror(-r));
+	if ((r = devices_create(vm, &cfg, err, errlen)) < 0 ||
+	    (r = vm_build_machine(vm, &cfg, err, errlen)) < 0)
+		goto out;
+	for (unsigned i = 0; i < cfg.vcpus; i++)
+		if ((r = arch_vcpu_check(vm->kvm_fd, &rd, i, why, sizeof(why))) < 0)
+			FAIL(r, "cannot restore '%s': %s", state_path, why);
+	if ((r = gm_create_from_file(&vm->mem, mem_fd, cfg.mem_mib << 20, ARCH_RAM_HOLE,
+	                             ARCH_RAM_HIGH)) < 0)
+		FAIL(r, "cannot map memory file '%s': %s", mem_path, strerror(-r));
+	if ((r = vm_build_slots(vm, err, errlen)) < 0 || (r = devices_place(vm, err, errlen)) < 0 ||
+	    (r = vm_build_vcpus(vm, cfg.vcpus, NULL, err, errlen)) < 0)
+		goto out;
+	if ((r = arch_vm_restore(vm->vm_fd, &rd, o->clock_realtime, why, sizeof(why))) < 0)
+		FAIL(r, "cannot restore '%s': %s", state_path, why);
+	for (unsigned i = 0; i < cfg.vcpus; i++)
+		if ((r = arch_vcpu_restore(vm->kvm_fd, vm->vcpus[i].fd, i, &rd, why, sizeof(why))) <
+		    0)
+			FAIL(r, "cannot restore '%s': %s", state_path, why);
+	if ((r = devices_restore(vm, &rd, why, sizeof(why))) < 0)
+		FAIL(r, "cannot restore '%s': %s", state_path, why);
+	for (unsigned i = 0; i < cfg.vcpus; i++)
+		arch_vcpu_resumed(vm->kvm_fd, vm->vcpus[i].fd);
+out:
+	if (mem_fd >= 0)
+		close(mem_fd);
+	free(file);
+	free(m);
+	if (r < 0 && built)
+		vm_destroy(vm);
+	return r;
+}

@@ -1,0 +1,53 @@
+/*
+ * Snapshots of a whole VM (docs/SNAPSHOT.md): its state into a state file and its RAM into
+ * a memory file, and a new VM built from the two instead of from a kernel.
+ */
+#ifndef EMBER_SNAPSHOT_H
+#define EMBER_SNAPSHOT_H
+
+#include "vm.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/*
+ * Write vm's state to state_fd and its RAM to mem_fd (both empty, writable: -EEXIST
+ * otherwise). The VM must be paused (vm_pause; -EBUSY otherwise) and this runs on the vmm
+ * thread. Uses only calls the locked-down vmm thread may make (write, pwritev,
+ * fdatasync, fstat, the KVM_GET_* ioctls). Returns 0, or -errno with a message in err.
+ */
+int vm_snapshot_write(struct vm *vm, int state_fd, int mem_fd, char *err, size_t errlen);
+
+/* As vm_snapshot_write, creating (or truncating) the files at state_path and mem_path,
+ * mode 0600; they are removed again on failure. Needs open(2): call it before the vmm
+ * thread locks down, or from a thread that may open files. */
+int vm_snapshot_create(struct vm *vm, const char *state_path, const char *mem_path, char *err,
+                       size_t errlen);
+
+/* What a restore may change (Firecracker's snapshot/load overrides). */
+struct vm_restore_opts {
+	unsigned vcpus;      /* 0: as the snapshot; else it must be the snapshot's count */
+	bool clock_realtime; /* the guest's clock catches up with the time since the snapshot */
+	bool no_seccomp;     /* as --no-seccomp (the snapshot's configuration is not asked) */
+	bool print_stats;
+	struct {
+		const char *iface_id; /* an interface of the snapshot's */
+		const char *tap;      /* the host tap it uses now */
+	} nets[CONFIG_MAX_NETS];
+	unsigned nnets;
+	const char *vsock_uds; /* NULL: the snapshot's path */
+};
+
+/*
+ * Build vm from the snapshot in state_path and mem_path: the same devices (drives
+ * re-opened, taps and the vsock socket as saved or overridden), RAM mapped MAP_PRIVATE
+ * from the memory file, every vCPU and device in its saved state. No guest instruction
+ * runs yet (vm_run resumes it). Refuses, with one line in err and nothing left behind, a
+ * file that is not a snapshot, damaged, truncated, from another Ember version or CPU
+ * model, a memory file of the wrong size, and vcpus other than the snapshot's. Returns 0,
+ * -EINVAL / -EXDEV for a refusal, or another -errno.
+ */
+int vm_restore(struct vm *vm, const struct vm_restore_opts *o, const char *state_path,
+               const char *mem_path, char *err, size_t errlen);
+
+#endif
