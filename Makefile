@@ -62,12 +62,17 @@ JAILER_SRCS := src/jailer/jailer.c src/jailer/args.c src/jailer/elf.c src/jailer
                src/jailer/privs.c src/jailer/path.c
 JAILER_OBJS := $(JAILER_SRCS:%.c=$(BUILD)/obj/%.o)
 
+# ember-oci: the OCI runtime, a separate static program (issue 14) that drives the ember
+# binary; the guest side is guest/agent.c, in the default guest's initramfs.
+OCI_SRCS := src/oci/main.c src/oci/spec.c src/oci/state.c src/oci/shim.c
+OCI_OBJS := $(OCI_SRCS:%.c=$(BUILD)/obj/%.o)
+
 # Unit tests (cmocka): each links its test file with the sources it exercises.
 UNIT_TESTS := test_guest_mem test_initrd test_kernel test_elf_load test_boot_tables test_cpuid test_bus \
               test_serial test_config test_aml test_acpi_tables test_power test_virtqueue \
               test_blk test_net test_vsock test_i8042 test_api_parse test_api_http \
               test_jailer_args test_jailer_cgroup test_jailer_elf test_seccomp test_devices test_vcpu \
-              test_snapshot_file test_vcpu_state
+              test_oci_spec test_oci_state test_snapshot_file test_vcpu_state
 test_guest_mem_SRCS   := src/base/guest_mem.c
 test_initrd_SRCS      := src/vmm/initrd.c src/base/guest_mem.c src/base/file_io.c
 test_kernel_SRCS      := src/arch/x86/kernel.c src/arch/x86/elf_load.c src/base/guest_mem.c \
@@ -99,6 +104,10 @@ test_i8042_SRCS       := src/devices/i8042.c
 test_jailer_args_SRCS   := src/jailer/args.c
 test_jailer_cgroup_SRCS := src/jailer/cgroup.c src/jailer/msg.c src/jailer/path.c
 test_jailer_elf_SRCS    := src/jailer/elf.c
+test_oci_spec_SRCS    := src/oci/spec.c
+test_oci_spec_LIBS    := -ljansson
+test_oci_state_SRCS   := src/oci/state.c
+test_oci_state_LIBS   := -ljansson
 test_api_parse_SRCS   := $(MONITOR_SRCS)
 test_api_parse_LIBS   := $(LIBS)
 test_api_http_SRCS    := $(MONITOR_SRCS)
@@ -118,8 +127,8 @@ GUEST_ELFS := $(addprefix $(BUILD)/guests/,$(addsuffix .elf,$(GUEST_NAMES))) \
 
 .PHONY: all deps demo run-tests test unit integration asan bench clean format guest guest-kernel \
 	install fuzz seccomp-report
-all: $(BUILD)/ember $(BUILD)/ember-jailer $(BUILD)/ember-test-hooks $(BUILD)/ember-snapshot-test \
-	$(GUEST_ELFS)
+all: $(BUILD)/ember $(BUILD)/ember-jailer $(BUILD)/ember-oci $(BUILD)/ember-test-hooks \
+	$(BUILD)/ember-snapshot-test $(GUEST_ELFS)
 
 # Temporary (issue 13): snapshots driven from a test front end until the CLI and the API's
 # /snapshot endpoints exist; tests/integration/snapshot.t.sh runs it.
@@ -134,6 +143,9 @@ $(BUILD)/ember-snapshot-test: $(SNAPTEST_OBJS)
 
 $(BUILD)/ember-jailer: $(JAILER_OBJS)
 	$(CC) $(EMBER_CFLAGS) $(STATIC) -o $@ $^ $(LDFLAGS)
+
+$(BUILD)/ember-oci: $(OCI_OBJS)
+	$(CC) $(EMBER_CFLAGS) $(STATIC) -o $@ $^ -ljansson $(LDFLAGS)
 
 $(BUILD)/ember: $(EMBER_OBJS)
 	$(CC) $(EMBER_CFLAGS) $(STATIC) -pthread -o $@ $^ $(LIBS) $(LDFLAGS)
@@ -239,7 +251,8 @@ fuzz: deps $(BUILD)/fuzz/fuzz_api_http
 # initramfs (guest/init.c, busybox, the virtio modules). Fetches the kernel with apt.
 GUEST_FILES := $(addprefix $(BUILD)/guest/,vmlinux bzImage initrd.cpio version)
 guest: $(GUEST_FILES)
-$(GUEST_FILES) &: guest/init.c guest/vsock.c scripts/build-guest.sh
+$(GUEST_FILES) &: guest/init.c guest/agent.c guest/agent.h guest/agent_proto.h guest/vsock.c \
+		scripts/build-guest.sh
 	CC="$(CC)" sh scripts/build-guest.sh $(BUILD)/guest
 	@touch $(GUEST_FILES) # the script leaves an unchanged vmlinux alone
 
@@ -250,10 +263,11 @@ $(GUEST_FILES) &: guest/init.c guest/vsock.c scripts/build-guest.sh
 guest-kernel:
 	sh scripts/build-guest-kernel.sh $(BUILD)/guest-kernel
 
-install: $(BUILD)/ember $(BUILD)/ember-jailer $(GUEST_FILES)
+install: $(BUILD)/ember $(BUILD)/ember-jailer $(BUILD)/ember-oci $(GUEST_FILES)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/ember
 	install -m 0755 $(BUILD)/ember $(DESTDIR)$(PREFIX)/bin/ember
 	install -m 0755 $(BUILD)/ember-jailer $(DESTDIR)$(PREFIX)/bin/ember-jailer
+	install -m 0755 $(BUILD)/ember-oci $(DESTDIR)$(PREFIX)/bin/ember-oci
 	install -m 0644 $(BUILD)/guest/vmlinux $(BUILD)/guest/initrd.cpio $(BUILD)/guest/version \
 		$(DESTDIR)$(PREFIX)/share/ember/
 
@@ -273,9 +287,10 @@ bench: all guest $(BUILD)/bench/runstat $(BUILD)/bench/hello_pvh.elf $(BUILD)/be
 	sh bench/jail.sh
 
 format:
-	clang-format -i $(EMBER_SRCS) $(wildcard src/*.h src/*/*.h src/*/*/*.h) $(wildcard tests/unit/*.[ch])
+	clang-format -i $(EMBER_SRCS) $(OCI_SRCS) $(wildcard src/*.h src/*/*.h src/*/*/*.h) $(wildcard tests/unit/*.[ch])
 
 clean:
 	rm -rf $(BUILD) build-asan
 
--include $(EMBER_OBJS:.o=.d) $(JAILER_OBJS:.o=.d) $(HOOK_OBJS:.o=.d) $(SNAPTEST_OBJS:.o=.d)
+-include $(EMBER_OBJS:.o=.d) $(JAILER_OBJS:.o=.d) $(OCI_OBJS:.o=.d) $(HOOK_OBJS:.o=.d) \
+	$(SNAPTEST_OBJS:.o=.d)

@@ -1,7 +1,8 @@
 /*
  * PID 1 of Ember's default guest: mounts the basics, loads the virtio modules, runs the
  * command Ember put in /ember.cmd on the serial console and powers off with its status.
- * The contract is in docs/CONTRACTS.md ("The default guest's init").
+ * The contract is in docs/CONTRACTS.md ("The default guest's init"). With ember_agent=1 on
+ * the kernel command line it runs ember-oci's agent instead (guest/agent.c).
  */
 #define _GNU_SOURCE 1 /* strchrnul, environ */
 #include <errno.h>
@@ -22,6 +23,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+
+#include "agent.h"
 
 #define EXIT_PORT    0x603 /* Ember's exit-status register */
 #define STATUS_INIT  125   /* the init itself could not run the command */
@@ -389,6 +392,12 @@ int main(void)
 	/* Ctrl-Alt-Del sends SIGINT to PID 1 instead of rebooting at once. */
 	reboot(RB_DISABLE_CAD);
 	load_modules();
+	/* ember-oci's containers: the agent (guest/agent.c) instead of /ember.cmd. */
+	const char *agent = getenv("ember_agent");
+	if (agent && strcmp(agent, "1") == 0) {
+		enter_root_disk();
+		shut_down(RB_POWER_OFF, agent_main());
+	}
 	read_command(&cmd);
 	enter_root_disk();
 

@@ -2,7 +2,7 @@
 # Build Ember's default guest (what `ember run` boots without --kernel) into OUTDIR:
 #   OUTDIR/bzImage       Debian's cloud kernel, as packaged
 #   OUTDIR/vmlinux       the ELF inside it (Ember loads its PT_LOAD segments)
-#   OUTDIR/init          guest/init.c, static
+#   OUTDIR/init          guest/init.c with guest/agent.c (ember-oci's agent), static
 #   OUTDIR/initrd.cpio   uncompressed newc initramfs: /init, busybox and its applets,
 #                        /bin/ember-vsock (guest/vsock.c: vsock connect and echo), the
 #                        virtio/vsock/pvpanic modules and /etc/ember/modules listing them
@@ -94,7 +94,7 @@ fi
 
 # shellcheck disable=SC2086 # CC may carry flags
 $CC -static -Os -s -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 \
-    -Wstrict-prototypes -o "$tmp/init" "$top/guest/init.c"
+    -Wstrict-prototypes -o "$tmp/init" "$top/guest/init.c" "$top/guest/agent.c"
 cp "$tmp/init" "$out/init"
 # shellcheck disable=SC2086
 $CC -static -Os -s -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 \

@@ -89,6 +89,9 @@ done
 # The jailer sits beside ember.
 jailer=$(dirname "$EMBER")/ember-jailer
 [ -x "$jailer" ] && adds="$adds --add $(q "$jailer:/ember/build/ember-jailer")"
+# So does ember-oci, the OCI runtime (tests/integration/oci.t.sh).
+oci=$(dirname "$EMBER")/ember-oci
+[ -x "$oci" ] && adds="$adds --add $(q "$oci:/ember/build/ember-oci")"
 # So does the test-hooks build (a hidden flag makes a thread break its seccomp filter).
 hooks=$(dirname "$EMBER")/ember-test-hooks
 [ -x "$hooks" ] && adds="$adds --add $(q "$hooks:/ember/build/ember-test-hooks")"
