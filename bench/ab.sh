@@ -44,7 +44,7 @@ awk '
 	for (i = 3; i <= NF; i++) { split($i, kv, "="); v[$1, $2, kv[1]] = kv[2] }
 }
 END {
-	printf "| guest | measure | A | B | B/A |\n|---|---|---:|---:|---:|\n"
+	printf "| guest | measure | A | B | B/A of medians |\n|---|---|---:|---:|---:|\n"
 	n = split("hello:exit_ms linux:ready_ms linux:exit_ms hello:rss_kib linux:rss_kib", rows, " ")
 	for (r = 1; r <= n; r++) {
 		split(rows[r], gm, ":")
@@ -52,3 +52,14 @@ END {
 		printf "| %s | %s | %s | %s | %.3f |\n", gm[1], gm[2], x, y, (x > 0 ? y / x : 0)
 	}
 }' "$tmp/result"
+# On a busy machine both binaries slow down together: the median of each run pair's ratio
+# (A and B ran one after the other) is steadier than the ratio of the medians.
+for gm in hello:exit_ms linux:ready_ms linux:exit_ms; do
+	g=${gm%:*} m=${gm#*:}
+	grep "^[AB] $g run=[0-9]" "$tmp/result" | sed -n "s/.* $m=\([0-9.]*\).*/\1/p" | paste - - |
+		awk '{ printf "%.6f\n", $2 / $1 }' | sort -n |
+		awk -v g="$g" -v m="$m" '{ r[NR] = $1 } END {
+			med = NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2
+			printf "paired B/A, %s %s: median %.3f (min %.3f, max %.3f, %d pairs)\n", g, m, med, r[1], r[NR], NR
+		}'
+done
