@@ -127,19 +127,7 @@ GUEST_ELFS := $(addprefix $(BUILD)/guests/,$(addsuffix .elf,$(GUEST_NAMES))) \
 
 .PHONY: all deps demo run-tests test unit integration asan bench clean format guest guest-kernel \
 	install fuzz seccomp-report
-all: $(BUILD)/ember $(BUILD)/ember-jailer $(BUILD)/ember-oci $(BUILD)/ember-test-hooks \
-	$(BUILD)/ember-snapshot-test $(GUEST_ELFS)
-
-# Temporary (issue 13): snapshots driven from a test front end until the CLI and the API's
-# /snapshot endpoints exist; tests/integration/snapshot.t.sh runs it.
-SNAPTEST_OBJS := $(filter-out $(BUILD)/obj/src/main.o,$(EMBER_OBJS)) \
-                 $(BUILD)/obj/tests/snapshot/ember_snapshot_test.o
-$(BUILD)/obj/tests/snapshot/ember_snapshot_test.o: tests/snapshot/ember_snapshot_test.c
-	@mkdir -p $(dir $@)
-	$(CC) $(EMBER_CFLAGS) -Isrc -pthread -c -o $@ $<
-
-$(BUILD)/ember-snapshot-test: $(SNAPTEST_OBJS)
-	$(CC) $(EMBER_CFLAGS) $(STATIC) -pthread -o $@ $^ $(LIBS) $(LDFLAGS)
+all: $(BUILD)/ember $(BUILD)/ember-jailer $(BUILD)/ember-oci $(BUILD)/ember-test-hooks $(GUEST_ELFS)
 
 $(BUILD)/ember-jailer: $(JAILER_OBJS)
 	$(CC) $(EMBER_CFLAGS) $(STATIC) -o $@ $^ $(LDFLAGS)
@@ -292,5 +280,4 @@ format:
 clean:
 	rm -rf $(BUILD) build-asan
 
--include $(EMBER_OBJS:.o=.d) $(JAILER_OBJS:.o=.d) $(OCI_OBJS:.o=.d) $(HOOK_OBJS:.o=.d) \
-	$(SNAPTEST_OBJS:.o=.d)
+-include $(EMBER_OBJS:.o=.d) $(JAILER_OBJS:.o=.d) $(OCI_OBJS:.o=.d) $(HOOK_OBJS:.o=.d)

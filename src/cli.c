@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "api/api.h"
 #include "api/server.h"
+#include "vmm/controller.h"
 #include "base/log.h"
 
 #include <errno.h>
@@ -25,6 +26,11 @@ void cli_usage(void)
 	    "       ember --api-sock PATH [--config-file FILE] [--no-api] [--id ID]\n"
 	    "             [--http-api-max-payload-size BYTES] [--log-path FILE] [--level L]\n"
 	    "             [--show-level] [--metrics-path FILE] [--no-seccomp]\n"
+	    "       ember restore [--net-override ID=TAP]... [--vsock-uds PATH] "
+	    "[--clock-realtime]\n"
+	    "                 [--vcpus N] [--stats] [--no-seccomp] [--snapshot-to STATE,MEM]\n"
+	    "                 STATE MEM\n"
+	    "       ember --describe-snapshot STATE\n"
 	    "       ember doctor\n"
 	    "       ember seccomp-report\n"
 	    "       ember --version\n"
@@ -54,11 +60,21 @@ void cli_usage(void)
 	    "         --no-rng          no virtio-rng entropy device (there is one by default)\n"
 	    "         --no-seccomp      run without the seccomp filters (debugging only: the\n"
 	    "                           guest is then not contained)\n"
+	    "         --snapshot-to STATE,MEM  on SIGUSR2 (kill -USR2 PID), pause the guest,\n"
+	    "                           write a snapshot into the two files and exit 0\n"
 	    "         -- COMMAND ARG... what the default guest's init runs\n"
 	    "         The guest's serial console is on stdin/stdout; Ctrl-A x quits.\n"
 	    "--api-sock  serve Firecracker's REST API on the Unix socket PATH and boot on\n"
 	    "         InstanceStart; --config-file boots at once from a JSON file shaped like\n"
 	    "         GET /vm/config (with --no-api, without the socket)\n"
+	    "restore  run the microVM of a snapshot (STATE and MEM, from --snapshot-to or\n"
+	    "         PUT /snapshot/create) in this process, until it ends; a snapshot from\n"
+	    "         another Ember or CPU, or a damaged one, is refused with status 2\n"
+	    "         --net-override ID=TAP   interface ID uses tap TAP now\n"
+	    "         --vsock-uds PATH        the vsock device's socket is PATH now\n"
+	    "         --clock-realtime        the guest's clock jumps by the time since the\n"
+	    "                                 snapshot (else it goes on from then)\n"
+	    "--describe-snapshot  the Ember version, CPU and machine of a state file\n"
 	    "doctor   describe this host's KVM and which guests can run here\n"
 	    "seccomp-report  the system calls each thread may make once locked down\n"
 	    "\n"
@@ -257,9 +273,10 @@ static int too_long(char *err, size_t errlen, const char *opt, const char *value
 
 /* What a parse fills: the run's configuration, or the API mode's options. */
 struct parse_state {
-	struct vm_config *cfg;        /* CLI_RUN */
-	struct cli_api_opts *api;     /* CLI_API */
-	const char *cmdline, *append; /* ember run: checked whole at the end */
+	struct vm_config *cfg;          /* CLI_RUN */
+	struct cli_api_opts *api;       /* CLI_API */
+	struct ctl_snapshot_load *load; /* CLI_RESTORE */
+	const char *cmdline, *append;   /* ember run: checked whole at the end */
 };
 
 typedef int (*apply_fn)(struct parse_state *p, char *arg, char *err, size_t errlen);
@@ -368,6 +385,56 @@ static int opt_no_seccomp(struct parse_state *p, char *arg, char *err, size_t er
 	return 0;
 }
 
+static int opt_snapshot_to(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	char *comma = strchr(arg, ',');
+	if (!comma || comma == arg || !comma[1] || strchr(comma + 1, ','))
+		FAIL_WITH("--snapshot-to takes STATE,MEM: two files, not '%s'", arg);
+	*comma = '\0';
+	int r = CONFIG_SET(p->cfg->snapshot_state, arg) < 0 ||
+	        CONFIG_SET(p->cfg->snapshot_mem, comma + 1) < 0;
+	*comma = ',';
+	if (r || !strcmp(p->cfg->snapshot_state, p->cfg->snapshot_mem))
+		FAIL_WITH("--snapshot-to: two different paths of at most %d bytes, not '%s'",
+		          CONFIG_PATH_MAX - 1, arg);
+	return 0;
+}
+
+static int opt_net_override(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	struct ctl_snapshot_load *l = p->load;
+	char *eq = strchr(arg, '=');
+	if (l->nnets == CONFIG_MAX_NETS)
+		FAIL_WITH("at most %d --net-override", CONFIG_MAX_NETS);
+	if (!eq)
+		FAIL_WITH("--net-override takes ID=TAP, not '%s'", arg);
+	*eq = '\0';
+	bool ok = config_id_ok(arg) && CONFIG_SET(l->nets[l->nnets].iface_id, arg) == 0 && eq[1] &&
+	          !strchr(eq + 1, '/') && CONFIG_SET(l->nets[l->nnets].host_dev_name, eq + 1) == 0;
+	*eq = '=';
+	if (!ok)
+		FAIL_WITH("--net-override takes ID=TAP (an interface id and a tap name of at most "
+		          "%d bytes), not '%s'",
+		          CONFIG_TAP_MAX - 1, arg);
+	l->nnets++;
+	return 0;
+}
+
+static int opt_vsock_uds(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	if (!arg[0] || CONFIG_SET(p->load->vsock_uds, arg) < 0)
+		FAIL_WITH("--vsock-uds takes a path of 1 to %d bytes", CONFIG_UDS_PATH_MAX);
+	p->load->has_vsock_uds = true;
+	return 0;
+}
+
+static int opt_clock_realtime(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	(void)arg, (void)err, (void)errlen;
+	p->load->clock_realtime = true;
+	return 0;
+}
+
 static int opt_api_sock(struct parse_state *p, char *arg, char *err, size_t errlen)
 {
 	(void)err, (void)errlen;
@@ -449,9 +516,9 @@ static const struct cli_option {
 } cli_options[] = {
     {"kernel", required_argument, CLI_RUN, opt_kernel},
     {"mem", required_argument, CLI_RUN, opt_mem},
-    {"vcpus", required_argument, CLI_RUN, opt_vcpus},
+    {"vcpus", required_argument, CLI_RUN | CLI_RESTORE, opt_vcpus},
     {"cmdline", required_argument, CLI_RUN, opt_cmdline},
-    {"stats", no_argument, CLI_RUN, opt_stats},
+    {"stats", no_argument, CLI_RUN | CLI_RESTORE, opt_stats},
     {"initrd", required_argument, CLI_RUN, opt_initrd},
     {"append", required_argument, CLI_RUN, opt_append},
     {"boot", required_argument, CLI_RUN, opt_boot},
@@ -459,7 +526,11 @@ static const struct cli_option {
     {"net", required_argument, CLI_RUN, opt_net},
     {"vsock", required_argument, CLI_RUN, opt_vsock},
     {"no-rng", no_argument, CLI_RUN, opt_no_rng},
-    {"no-seccomp", no_argument, CLI_RUN | CLI_API, opt_no_seccomp},
+    {"no-seccomp", no_argument, CLI_RUN | CLI_API | CLI_RESTORE, opt_no_seccomp},
+    {"snapshot-to", required_argument, CLI_RUN | CLI_RESTORE, opt_snapshot_to},
+    {"net-override", required_argument, CLI_RESTORE, opt_net_override},
+    {"vsock-uds", required_argument, CLI_RESTORE, opt_vsock_uds},
+    {"clock-realtime", no_argument, CLI_RESTORE, opt_clock_realtime},
     {"api-sock", required_argument, CLI_API, opt_api_sock},
     {"config-file", required_argument, CLI_API, opt_config_file},
     {"no-api", no_argument, CLI_API, opt_no_api},
@@ -469,7 +540,7 @@ static const struct cli_option {
     {"level", required_argument, CLI_API, opt_level},
     {"show-level", no_argument, CLI_API, opt_show_level},
     {"metrics-path", required_argument, CLI_API, opt_metrics_path},
-    {"help", no_argument, CLI_RUN | CLI_API, NULL},
+    {"help", no_argument, CLI_RUN | CLI_API | CLI_RESTORE, NULL},
 };
 
 #define NOPTIONS (sizeof(cli_options) / sizeof(cli_options[0]))
@@ -523,11 +594,11 @@ static int parse(unsigned mode, int argc, char **argv, struct parse_state *p, in
 	*value_at = -1;
 	/* ember run: "+", stop at the first word that is not an option, so nothing after it is
 	 * taken for one of ours; the guest command itself must follow "--". */
-	while ((c = getopt_long(argc, argv, mode == CLI_RUN ? "+:h" : ":h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, mode == CLI_API ? ":h" : "+:h", opts, NULL)) != -1) {
 		/* Where the last option's value was, so "--cmdline --" is a value. */
 		*value_at = optarg && optarg == argv[optind - 1] ? optind - 1 : -1;
 		if (c == 'h') {
-			if (mode == CLI_RUN)
+			if (mode != CLI_API)
 				cli_usage();
 			else
 				cli_api_usage();
@@ -537,7 +608,7 @@ static int parse(unsigned mode, int argc, char **argv, struct parse_state *p, in
 			FAIL_WITH("%s needs a value", argv[optind - 1]);
 		if (c < 256)
 			FAIL_WITH("unknown option '%s' (see 'ember %s--help')", argv[optind - 1],
-			          mode == CLI_RUN ? "" : "--api-sock ");
+			          mode == CLI_API ? "--api-sock " : "");
 		if (cli_options[c - 256].apply(p, optarg, err, errlen) < 0)
 			return -EINVAL;
 	}
@@ -600,6 +671,28 @@ int cli_parse_api(int argc, char **argv, struct cli_api_opts *o, char *err, size
 	return 0;
 }
 
+int cli_parse_restore(int argc, char **argv, struct vm_config *cfg, struct ctl_snapshot_load *load,
+                      char *err, size_t errlen)
+{
+	struct parse_state p = {.cfg = cfg, .load = load};
+	int value_at;
+
+	config_defaults(cfg);
+	cfg->vcpus = 0; /* as the snapshot's unless --vcpus */
+	memset(load, 0, sizeof(*load));
+	int r = parse(CLI_RESTORE, argc, argv, &p, &value_at, err, errlen);
+	if (r)
+		return r;
+	if (argc - optind != 2)
+		FAIL_WITH("restore takes a snapshot's two files: STATE MEM (see 'ember --help')");
+	if (CONFIG_SET(load->snapshot_path, argv[optind]) < 0 ||
+	    CONFIG_SET(load->mem_file_path, argv[optind + 1]) < 0)
+		FAIL_WITH("restore: a path is longer than %d bytes", CONFIG_PATH_MAX - 1);
+	load->vcpus = cfg->vcpus;
+	load->resume_vm = true;
+	return 0;
+}
+
 void cli_settings(const struct vm_config *cfg, uint64_t host_mem_mib, struct ctl_settings *set)
 {
 	*set = (struct ctl_settings){
@@ -612,6 +705,10 @@ void cli_settings(const struct vm_config *cfg, uint64_t host_mem_mib, struct ctl
 	    .cmd_argc = cfg->cmd_argc,
 	    .cmd_tty = cfg->cmd_tty,
 	    .print_stats = cfg->print_stats,
+	    .snap_state_fd = -1,
+	    .snap_mem_fd = -1,
+	    .snap_state_path = cfg->snapshot_state,
+	    .snap_mem_path = cfg->snapshot_mem,
 	};
 	CONFIG_SET(set->append, cfg->append);
 }

@@ -14,7 +14,7 @@
 #define CLI_DEFAULT_SOCKET "/run/ember.socket"
 
 /* The two ways of running, as the option table's rows name the ones that accept them. */
-enum { CLI_RUN = 1, CLI_API = 2 };
+enum { CLI_RUN = 1, CLI_API = 2, CLI_RESTORE = 4 };
 
 /* The API mode's options (Firecracker's flags). */
 struct cli_api_opts {
@@ -52,6 +52,14 @@ int cli_parse_run(int argc, char **argv, struct vm_config *cfg, char *err, size_
 
 struct ctl;
 struct ctl_settings;
+struct ctl_snapshot_load;
+/*
+ * Parse `restore` options (argv[0] is "restore"): STATE MEM and the overrides into *load,
+ * --vcpus, --stats, --no-seccomp and --snapshot-to into cfg (from config_defaults()).
+ * Returns 0, 1 after --help, or -EINVAL with a message in err.
+ */
+int cli_parse_restore(int argc, char **argv, struct vm_config *cfg, struct ctl_snapshot_load *load,
+                      char *err, size_t errlen);
 
 /* What cfg asks that is not a command (the boot mode, --append, the guest command, --stats,
  * --no-seccomp) as the controller's settings, for a host of host_mem_mib. */

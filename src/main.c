@@ -8,7 +8,9 @@
 #include "api/api_mode.h"
 #include "seccomp/seccomp.h"
 #include "vmm/controller.h"
+#include "vmm/snapshot.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/sysinfo.h>
@@ -26,6 +28,57 @@ static uint64_t host_mem_mib(void)
 	return ((uint64_t)si.totalram * si.mem_unit) >> 20;
 }
 
+/* --snapshot-to's two files, made now: the vmm thread may open nothing once locked down. */
+static int snapshot_files_open(struct ctl_settings *set, char *err, size_t errlen)
+{
+	char why[1024];
+	if (!set->snap_state_path[0])
+		return 0;
+	if (vm_snapshot_files_open(set->snap_state_path, set->snap_mem_path, &set->snap_state_fd,
+	                           &set->snap_mem_fd, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "--snapshot-to: %s", why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int start_booted(struct ctl *ctl, const void *arg, char *err, size_t errlen)
+{
+	if (cli_commands(arg, ctl, err, errlen) < 0)
+		return -EINVAL;
+	return ctl_start(ctl, err, errlen);
+}
+
+static int start_loaded(struct ctl *ctl, const void *arg, char *err, size_t errlen)
+{
+	return ctl_load(ctl, arg, err, errlen);
+}
+
+/* The controller for cfg's settings, its VM started by start (booted or loaded), run until
+ * it ends; --snapshot-to's files around it. Returns the exit status. */
+static int run_machine(const struct vm_config *cfg,
+                       int (*start)(struct ctl *, const void *, char *, size_t), const void *arg)
+{
+	static struct ctl ctl;
+	static struct ctl_settings set;
+	char err[9000];
+
+	cli_settings(cfg, host_mem_mib(), &set);
+	if (snapshot_files_open(&set, err, sizeof(err)) < 0 ||
+	    ctl_init(&ctl, &set, err, sizeof(err)) < 0 || start(&ctl, arg, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		ctl_destroy(&ctl);
+		vm_snapshot_files_close(set.snap_state_path, set.snap_mem_path, &set.snap_state_fd,
+		                        &set.snap_mem_fd, true);
+		return EXIT_USAGE;
+	}
+	int status = ctl_run(&ctl);
+	ctl_destroy(&ctl);
+	vm_snapshot_files_close(set.snap_state_path, set.snap_mem_path, &set.snap_state_fd,
+	                        &set.snap_mem_fd, !ctl.set.snap_taken);
+	return status;
+}
+
 /* ember run: the flags into a configuration, checked with the command line's words; then
  * the same commands the API or a config file would give the controller, InstanceStart, and
  * the controller's run. */
@@ -33,8 +86,6 @@ static int cmd_run(int argc, char **argv)
 {
 	static struct default_guest guest;
 	static struct vm_config cfg;
-	static struct ctl ctl;
-	static struct ctl_settings set;
 	char err[9000];
 
 	int r = cli_parse_run(argc, argv, &cfg, err, sizeof(err));
@@ -54,17 +105,24 @@ static int cmd_run(int argc, char **argv)
 		log_err("%s", err);
 		return EXIT_USAGE;
 	}
-	cli_settings(&cfg, host_mem_mib(), &set);
-	if (ctl_init(&ctl, &set, err, sizeof(err)) < 0 ||
-	    cli_commands(&cfg, &ctl, err, sizeof(err)) < 0 ||
-	    ctl_start(&ctl, err, sizeof(err)) < 0) {
+	return run_machine(&cfg, start_booted, &cfg);
+}
+
+/* ember restore: the snapshot's VM in this process, run until it ends, as `ember run`. */
+static int cmd_restore(int argc, char **argv)
+{
+	static struct vm_config cfg;
+	static struct ctl_snapshot_load load;
+	char err[9000];
+
+	int r = cli_parse_restore(argc, argv, &cfg, &load, err, sizeof(err));
+	if (r == 1)
+		return 0;
+	if (r < 0) {
 		log_err("%s", err);
-		ctl_destroy(&ctl);
 		return EXIT_USAGE;
 	}
-	int status = ctl_run(&ctl);
-	ctl_destroy(&ctl);
-	return status;
+	return run_machine(&cfg, start_loaded, &load);
 }
 
 int main(int argc, char **argv)
@@ -87,6 +145,8 @@ int main(int argc, char **argv)
 #endif
 	if (!strcmp(argv[1], "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "restore"))
+		return cmd_restore(argc - 1, argv + 1);
 	if (cli_api_mode_wanted(argv[1]))
 		return api_mode_main(argc, argv, host_mem_mib());
 	if (!strcmp(argv[1], "doctor"))
@@ -95,6 +155,18 @@ int main(int argc, char **argv)
 		return sc_report(stdout) < 0 ? EXIT_USAGE : 0;
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		cli_usage();
+		return 0;
+	}
+	if (!strcmp(argv[1], "--describe-snapshot")) {
+		char err[1024];
+		if (argc != 3) {
+			log_err("--describe-snapshot takes one file, a snapshot's state file");
+			return EXIT_USAGE;
+		}
+		if (vm_snapshot_describe(argv[2], stdout, err, sizeof(err)) < 0) {
+			log_err("%s", err);
+			return EXIT_USAGE;
+		}
 		return 0;
 	}
 	if (!strcmp(argv[1], "--version")) {

@@ -95,9 +95,6 @@ oci=$(dirname "$EMBER")/ember-oci
 # So does the test-hooks build (a hidden flag makes a thread break its seccomp filter).
 hooks=$(dirname "$EMBER")/ember-test-hooks
 [ -x "$hooks" ] && adds="$adds --add $(q "$hooks:/ember/build/ember-test-hooks")"
-# And the temporary snapshot front end (issue 13; tests/snapshot/).
-snaptest=$(dirname "$EMBER")/ember-snapshot-test
-[ -x "$snaptest" ] && adds="$adds --add $(q "$snaptest:/ember/build/ember-snapshot-test")"
 
 # The default guest sits beside ember in the rig, as in the build tree.
 [ -d "$GUEST_DIR" ] && adds="$adds --add $(q "$GUEST_DIR:/ember/build/guest")"

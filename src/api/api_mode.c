@@ -23,9 +23,11 @@
 static void on_request(void *ctx, const struct api_http_request *req, struct ctl_reply *reply)
 {
 	static struct ctl_cmd cmd; /* the API thread is the only caller */
-	if (api_parse(req->method, req->path, req->body, req->body_len, &cmd, reply) < 0)
+	if (api_parse(req->method, req->path, req->body, req->body_len, &cmd, reply) < 0 ||
+	    api_files_open(&cmd, reply) < 0)
 		return;
 	ctl_call(ctx, api_execute, &cmd, reply);
+	api_files_close(&cmd, reply->status >= 400);
 }
 
 struct config_run {
@@ -80,7 +82,10 @@ int api_mode_main(int argc, char **argv, uint64_t host_mem_mib)
 {
 	static struct ctl ctl;
 	struct api_server *server = NULL;
-	struct ctl_settings set = {.host_mem_mib = host_mem_mib, .op_name = api_op_name};
+	struct ctl_settings set = {.host_mem_mib = host_mem_mib,
+	                           .op_name = api_op_name,
+	                           .snap_state_fd = -1,
+	                           .snap_mem_fd = -1};
 	struct cli_api_opts o;
 	char err[9000];
 	int status;

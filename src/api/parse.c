@@ -5,6 +5,7 @@
  */
 #include "api_json.h"
 #include "../base/log.h"
+#include "../vmm/snapshot.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -494,6 +495,151 @@ static int body_metrics(struct pctx *c, const json_t *o, const char *path_id, st
 	return 0;
 }
 
+static int body_snapshot_create(struct pctx *c, const json_t *o, const char *path_id,
+                                struct ctl_cmd *cmd)
+{
+	static const char *const keys[] = {"snapshot_path", "mem_file_path", "snapshot_type",
+	                                   "version", NULL};
+	static const char *const types[] = {"Full", "Diff", NULL};
+	struct ctl_snapshot_create *a = &cmd->u.snap;
+	const char *s;
+	size_t n;
+	int e = 0;
+
+	(void)path_id;
+	a->state_fd = a->mem_fd = -1;
+	TRY(check_keys(c, o, keys));
+	TRY(get_str(c, o, "snapshot_path", REQ | NONEMPTY, a->snapshot_path,
+	            sizeof(a->snapshot_path), NULL));
+	TRY(get_str(c, o, "mem_file_path", REQ | NONEMPTY, a->mem_file_path,
+	            sizeof(a->mem_file_path), NULL));
+	if (!strcmp(a->snapshot_path, a->mem_file_path))
+		return fail(c, "snapshot_path and mem_file_path in %s are the same file '%.100s'",
+		            c->where, a->snapshot_path);
+	TRY(get_enum(c, o, "snapshot_type", OPT, types, false, &e, NULL));
+	a->diff = e == 1;
+	/* Older clients send the target version; there is one format, so it is only checked. */
+	TRY(str_member(c, o, "version", OPT, &s, &n));
+	return 0;
+}
+
+/* mem_backend {backend_type, backend_path}: a File is mapped; Uffd is refused. */
+static int snapshot_mem_backend(struct pctx *c, const json_t *b, struct ctl_snapshot_load *l)
+{
+	static const char *const keys[] = {"backend_type", "backend_path", NULL};
+	static const char *const types[] = {"File", "Uffd", NULL};
+	struct pctx in = {"snapshot/load's mem_backend", c->err, c->errlen};
+	int e = 0;
+
+	if (!json_is_object(b))
+		return wrong_type(c, "mem_backend", b, "an object");
+	TRY(check_keys(&in, b, keys));
+	TRY(get_enum(&in, b, "backend_type", REQ, types, false, &e, NULL));
+	if (e == 1)
+		return fail(c,
+		            "field 'backend_type' in %s: \"Uffd\" (a page-fault handler process) "
+		            "is not supported; use \"File\": Ember maps the memory file "
+		            "copy-on-write, so pages load lazily and clones share them",
+		            in.where);
+	TRY(get_str(&in, b, "backend_path", REQ | NONEMPTY, l->mem_file_path,
+	            sizeof(l->mem_file_path), NULL));
+	return 0;
+}
+
+/* network_overrides [{iface_id, host_dev_name}]: each id once. */
+static int snapshot_net_overrides(struct pctx *c, const json_t *a, struct ctl_snapshot_load *l)
+{
+	static const char *const keys[] = {"iface_id", "host_dev_name", NULL};
+	if (!json_is_array(a))
+		return wrong_type(c, "network_overrides", a, "an array");
+	if (json_array_size(a) > CONFIG_MAX_NETS)
+		return fail(c, "field 'network_overrides' in %s: at most %d interfaces", c->where,
+		            CONFIG_MAX_NETS);
+	for (size_t i = 0; i < json_array_size(a); i++) {
+		const json_t *v = json_array_get(a, i);
+		char where[64];
+		snprintf(where, sizeof(where), "network_overrides[%zu]", i);
+		struct pctx in = {where, c->err, c->errlen};
+		const char *s;
+		size_t n;
+		if (!json_is_object(v))
+			return fail(c, "%s in %s must be an object, not %s", where, c->where,
+			            type_name(v));
+		TRY(check_keys(&in, v, keys));
+		TRY(get_id(&in, v, "iface_id", "network interface", NULL, l->nets[i].iface_id));
+		for (size_t k = 0; k < i; k++)
+			if (!strcmp(l->nets[k].iface_id, l->nets[i].iface_id))
+				return fail(c, "interface '%s' is overridden twice in %s",
+				            l->nets[i].iface_id, c->where);
+		TRY(str_member(&in, v, "host_dev_name", REQ, &s, &n));
+		if (n < 1 || n >= sizeof(l->nets[i].host_dev_name) || strchr(s, '/'))
+			return fail(c,
+			            "field 'host_dev_name' in %s: tap name '%.100s' must be 1 to "
+			            "%zu bytes without '/'",
+			            where, s, sizeof(l->nets[i].host_dev_name) - 1);
+		memcpy(l->nets[i].host_dev_name, s, n + 1);
+		l->nnets = (unsigned)i + 1;
+	}
+	return 0;
+}
+
+static int body_snapshot_load(struct pctx *c, const json_t *o, const char *path_id,
+                              struct ctl_cmd *cmd)
+{
+	static const char *const keys[] = {"snapshot_path",
+	                                   "mem_file_path",
+	                                   "mem_backend",
+	                                   "enable_diff_snapshots",
+	                                   "track_dirty_pages",
+	                                   "resume_vm",
+	                                   "network_overrides",
+	                                   "vsock_override",
+	                                   "clock_realtime",
+	                                   "huge_pages",
+	                                   NULL};
+	static const char *const vkeys[] = {"uds_path", NULL};
+	static const char *const huge[] = {"Snapshot", "None", "Transparent", "2M", NULL};
+	struct ctl_snapshot_load *l = &cmd->u.load;
+	bool has_file = false, old_diff = false;
+	int rc, e = 0;
+
+	(void)path_id;
+	TRY(check_keys(c, o, keys));
+	TRY(get_str(c, o, "snapshot_path", REQ | NONEMPTY, l->snapshot_path,
+	            sizeof(l->snapshot_path), NULL));
+	TRY(get_str(c, o, "mem_file_path", NONEMPTY, l->mem_file_path, sizeof(l->mem_file_path),
+	            &has_file));
+	const json_t *b = member(o, "mem_backend", OPT, c, &rc);
+	if (has_file == (b != NULL))
+		return fail(c, "%s needs exactly one of mem_backend and mem_file_path", c->where);
+	if (b)
+		TRY(snapshot_mem_backend(c, b, l));
+	TRY(get_bool(c, o, "enable_diff_snapshots", OPT, &old_diff, NULL));
+	TRY(get_bool(c, o, "track_dirty_pages", OPT, &l->track_dirty_pages, NULL));
+	l->track_dirty_pages |= old_diff;
+	TRY(get_bool(c, o, "resume_vm", OPT, &l->resume_vm, NULL));
+	TRY(get_bool(c, o, "clock_realtime", OPT, &l->clock_realtime, NULL));
+	const json_t *a = member(o, "network_overrides", OPT, c, &rc);
+	if (a)
+		TRY(snapshot_net_overrides(c, a, l));
+	const json_t *v = member(o, "vsock_override", OPT, c, &rc);
+	if (v) {
+		struct pctx in = {"snapshot/load's vsock_override", c->err, c->errlen};
+		if (!json_is_object(v))
+			return wrong_type(c, "vsock_override", v, "an object");
+		TRY(check_keys(&in, v, vkeys));
+		TRY(get_str(&in, v, "uds_path", REQ | NONEMPTY, l->vsock_uds, sizeof(l->vsock_uds),
+		            &l->has_vsock_uds));
+	}
+	TRY(get_enum(c, o, "huge_pages", OPT, huge, false, &e, NULL));
+	if (e == 3)
+		return fail(c,
+		            "field 'huge_pages' in %s: \"2M\" (hugetlbfs) pages need a Uffd "
+		            "backend, which is not supported",
+		            c->where);
+	return 0;
+}
+
 /* action_type names the op: the rows of PUT /actions, each with its action name. */
 static int body_action(struct pctx *c, const json_t *o, const char *path_id, struct ctl_cmd *cmd)
 {
@@ -606,6 +752,14 @@ const struct api_endpoint api_endpoints[CTL_OP_COUNT] = {
                                       "(InstanceStart first)."},
     [CTL_PATCH_VM] = {"PATCH", "/vm", NULL, NULL, "patch_vm", body_vm, ctl_patch_vm, API_AFTER_BOOT,
                       "the microVM is not running (InstanceStart first)"},
+    [CTL_PUT_SNAPSHOT_CREATE] = {"PUT", "/snapshot/create", NULL, NULL, "create_snapshot",
+                                 body_snapshot_create, ctl_snapshot_create, API_AFTER_BOOT,
+                                 "Cannot create a snapshot of a microVM that is not running "
+                                 "(InstanceStart or a snapshot load first)."},
+    [CTL_PUT_SNAPSHOT_LOAD] = {"PUT", "/snapshot/load", NULL, NULL, "load_snapshot",
+                               body_snapshot_load, ctl_snapshot_load, API_BEFORE_BOOT,
+                               "Loading a microVM snapshot not allowed after the microVM has "
+                               "started or loaded a snapshot."},
 };
 
 void api_execute(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
@@ -621,6 +775,27 @@ void api_execute(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
 		e->execute(c, cmd, r);
 	ctl_count(c, cmd->op, r->status >= 400);
 	log_info("API %s: %d", e->name, r->status);
+}
+
+int api_files_open(struct ctl_cmd *cmd, struct ctl_reply *reply)
+{
+	struct ctl_snapshot_create *a = &cmd->u.snap;
+	char err[API_ERR_MAX];
+	if (cmd->op != CTL_PUT_SNAPSHOT_CREATE)
+		return 0;
+	int r = vm_snapshot_files_open(a->snapshot_path, a->mem_file_path, &a->state_fd, &a->mem_fd,
+	                               err, sizeof(err));
+	if (r < 0)
+		ctl_reply_fault(reply, "%s", err);
+	return r;
+}
+
+void api_files_close(struct ctl_cmd *cmd, bool failed)
+{
+	struct ctl_snapshot_create *a = &cmd->u.snap;
+	if (cmd->op == CTL_PUT_SNAPSHOT_CREATE)
+		vm_snapshot_files_close(a->snapshot_path, a->mem_file_path, &a->state_fd,
+		                        &a->mem_fd, failed);
 }
 
 const char *api_op_name(enum ctl_op op)

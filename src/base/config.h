@@ -86,13 +86,17 @@ struct vm_config {
 	struct net_config nets[CONFIG_MAX_NETS];
 	unsigned nnets;
 	struct vsock_config vsock;
-	bool entropy;     /* a virtio-rng device fed by getrandom(2) */
-	bool print_stats; /* at exit, report memory use on stderr */
-	bool no_seccomp;  /* --no-seccomp: threads run without their filters (debugging) */
+	bool entropy;           /* a virtio-rng device fed by getrandom(2) */
+	bool track_dirty_pages; /* KVM logs the guest's writes to RAM (for Diff snapshots) */
+	bool print_stats;       /* at exit, report memory use on stderr */
+	bool no_seccomp;        /* --no-seccomp: threads run without their filters (debugging) */
 	/* The command the default guest's init runs (docs/CONTRACTS.md); cmd_argc 0: none. */
 	char *const *cmd_argv;
 	unsigned cmd_argc;
 	bool cmd_tty; /* Ember's stdin is a terminal: the init keeps the guest tty cooked */
+	/* --snapshot-to STATE,MEM (the front end's, not the machine's): "" when not asked. */
+	char snapshot_state[CONFIG_PATH_MAX];
+	char snapshot_mem[CONFIG_PATH_MAX];
 };
 
 /* Copy src into the string field dst (size bytes with the NUL). Returns 0, or -ENAMETOOLONG

@@ -10,6 +10,10 @@
 /* The signal that interrupts a vCPU thread inside KVM_RUN. */
 #define VCPU_KICK_SIGNAL SIGUSR1
 
+/* The signal that asks `ember run --snapshot-to` for its snapshot (blocked and read
+ * through a signalfd when that option is given, else left to its default). */
+#define SNAPSHOT_SIGNAL SIGUSR2
+
 /* Fill *set with the signals that stop Ember: SIGINT, SIGTERM and SIGHUP. */
 void signals_stop_set(sigset_t *set);
 

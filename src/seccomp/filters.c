@@ -104,6 +104,11 @@ static const struct sc_rule api_rules[] = {
     ALLOW(sendto, "responses (send)"),
     ALLOW(close, "clients that leave"),
     ALLOW(write, "the channel's eventfd that wakes the vmm thread"),
+    ALLOW_IF(openat,
+             "PUT /snapshot/create: the API thread creates the two files and hands "
+             "them over (the vmm thread may open nothing)",
+             EQ(2, SC_API_OPEN_FLAGS)),
+    ALLOW(unlink, "PUT /snapshot/create: a failed snapshot's files are removed"),
     ALLOW(clock_gettime, "client deadlines, where the vDSO cannot serve them"),
     ALLOW_IF(futex, FUTEX_WHY, FUTEX_IS(FUTEX_WAIT)),
     ALLOW_IF(futex, FUTEX_WHY, FUTEX_IS(FUTEX_WAKE)),

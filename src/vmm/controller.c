@@ -9,6 +9,7 @@
 #include "../base/signals.h"
 #include "../devices/i8042.h"
 #include "../seccomp/seccomp.h"
+#include "snapshot.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,13 @@
 
 #define METRICS_PERIOD_S 60
 
+/* --snapshot-to was given (its files open). */
+static bool snapshot_asked(const struct ctl_settings *set)
+{
+	return set->snap_state_path && set->snap_state_path[0] && set->snap_state_fd >= 0 &&
+	       set->snap_mem_fd >= 0;
+}
+
 int ctl_init(struct ctl *c, const struct ctl_settings *set, char *err, size_t errlen)
 {
 	memset(c, 0, sizeof(*c));
@@ -34,7 +42,11 @@ int ctl_init(struct ctl *c, const struct ctl_settings *set, char *err, size_t er
 	c->chan.fd = -1;
 	if (sc_setup(set->no_seccomp, err, errlen) < 0)
 		return -EINVAL;
-	if (signals_block() < 0) {
+	sigset_t snap;
+	sigemptyset(&snap);
+	sigaddset(&snap, SNAPSHOT_SIGNAL);
+	if (signals_block() < 0 ||
+	    (snapshot_asked(set) && pthread_sigmask(SIG_BLOCK, &snap, NULL))) {
 		snprintf(err, errlen, "cannot block signals");
 		return -EINVAL;
 	}
@@ -77,6 +89,7 @@ static bool draft_commit(struct ctl *c, const struct vm_config *d, struct ctl_re
 		return false;
 	}
 	c->cfg = *d;
+	c->configured = true;
 	ctl_reply_no_content(r);
 	return true;
 }
@@ -113,6 +126,8 @@ static void set_machine(struct ctl *c, const struct ctl_machine_config *m, bool 
 		}
 		d->mem_mib = m->mem_size_mib;
 	}
+	if (m->has_track_dirty_pages)
+		d->track_dirty_pages = m->track_dirty_pages;
 	draft_commit(c, d, r);
 }
 
@@ -318,6 +333,7 @@ void ctl_put_entropy(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply 
 {
 	(void)cmd;
 	c->cfg.entropy = true;
+	c->configured = true;
 	ctl_reply_no_content(r);
 }
 
@@ -357,6 +373,89 @@ void ctl_patch_vm(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
 		vm_resume(&c->vm);
 	c->paused = cmd->u.vm.paused;
 	log_info("the microVM is %s", c->paused ? "paused" : "running");
+	ctl_reply_no_content(r);
+}
+
+void ctl_snapshot_create(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	const struct ctl_snapshot_create *a = &cmd->u.snap;
+	char err[1024];
+	if (!c->paused) {
+		ctl_reply_fault(r, "the microVM must be paused before a snapshot "
+		                   "(PATCH /vm {\"state\": \"Paused\"} first)");
+		return;
+	}
+	if (a->diff && !c->cfg.track_dirty_pages) {
+		ctl_reply_fault(r, "a Diff snapshot needs track_dirty_pages (machine-config, or "
+		                   "the snapshot load's)");
+		return;
+	}
+	if (a->diff) {
+		ctl_reply_fault(r, "Diff snapshots are not supported yet; take a Full one");
+		return;
+	}
+	if (a->state_fd < 0 || a->mem_fd < 0) {
+		ctl_reply_fault(r, "the snapshot's files are not open");
+		return;
+	}
+	/* Every started vCPU parked (a VM loaded paused may not have got there yet). */
+	vm_pause(&c->vm);
+	if (vm_snapshot_write(&c->vm, a->state_fd, a->mem_fd, err, sizeof(err)) < 0) {
+		ctl_reply_fault(r, "cannot snapshot to '%s' and '%s': %s", a->snapshot_path,
+		                a->mem_file_path, err);
+		return;
+	}
+	log_info("snapshot written to %s and %s", a->snapshot_path, a->mem_file_path);
+	ctl_reply_no_content(r);
+}
+
+int ctl_load(struct ctl *c, const struct ctl_snapshot_load *l, char *err, size_t errlen)
+{
+	struct vm_restore_opts o = {
+	    .vcpus = l->vcpus,
+	    .clock_realtime = l->clock_realtime,
+	    .track_dirty_pages = l->track_dirty_pages,
+	    .no_seccomp = c->set.no_seccomp,
+	    .print_stats = c->set.print_stats,
+	    .nnets = l->nnets,
+	    .vsock_uds = l->has_vsock_uds ? l->vsock_uds : NULL,
+	};
+	for (unsigned i = 0; i < l->nnets && i < CONFIG_MAX_NETS; i++) {
+		o.nets[i].iface_id = l->nets[i].iface_id;
+		o.nets[i].tap = l->nets[i].host_dev_name;
+	}
+	int r = vm_restore(&c->vm, &o, l->snapshot_path, l->mem_file_path, err, errlen);
+	if (r < 0)
+		return r;
+	/* Loaded paused: the vCPU threads park before their first KVM_RUN. */
+	c->vm.paused = !l->resume_vm;
+	r = vm_start_vcpus(&c->vm);
+	if (r < 0) {
+		vm_destroy(&c->vm);
+		snprintf(err, errlen, "its vCPUs did not start: %s", strerror(-r));
+		return r;
+	}
+	c->cfg = c->vm.cfg;
+	c->started = true;
+	c->paused = !l->resume_vm;
+	log_info("the microVM was loaded from %s (%s)", l->snapshot_path,
+	         c->paused ? "paused" : "running");
+	return 0;
+}
+
+void ctl_snapshot_load(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	char err[9000];
+	if (c->configured) {
+		ctl_reply_fault(r, "Loading a microVM snapshot not allowed after configuring boot-"
+		                   "specific resources: only the logger and metrics may be set "
+		                   "before a load");
+		return;
+	}
+	if (ctl_load(c, &cmd->u.load, err, sizeof(err)) < 0) {
+		ctl_reply_fault(r, "Cannot load the snapshot: %s", err);
+		return;
+	}
 	ctl_reply_no_content(r);
 }
 
@@ -446,9 +545,36 @@ static int wait_for_start(struct ctl *c)
 
 struct run_watch {
 	struct ctl *c;
-	int timer_fd;
-	struct el_handler chan, timer;
+	int timer_fd, snap_fd;
+	struct el_handler chan, timer, snap;
 };
+
+/* SNAPSHOT_SIGNAL under --snapshot-to: pause, write the snapshot, stop (status 0, or 2 when
+ * it failed). */
+static void on_snapshot_signal(void *ctx, uint32_t events)
+{
+	struct run_watch *w = ctx;
+	struct ctl *c = w->c;
+	struct signalfd_siginfo si;
+	char err[1024];
+	(void)events;
+	if (read(w->snap_fd, &si, sizeof(si)) != (ssize_t)sizeof(si) || c->set.snap_taken)
+		return;
+	vm_pause(&c->vm);
+	c->paused = true;
+	if (vm_stopping(&c->vm))
+		return;
+	if (vm_snapshot_write(&c->vm, c->set.snap_state_fd, c->set.snap_mem_fd, err, sizeof(err)) <
+	    0) {
+		log_err("cannot snapshot to '%s' and '%s': %s", c->set.snap_state_path,
+		        c->set.snap_mem_path, err);
+		vm_stop(&c->vm, EXIT_USAGE);
+		return;
+	}
+	c->set.snap_taken = true;
+	log_err("snapshot written to %s and %s", c->set.snap_state_path, c->set.snap_mem_path);
+	vm_stop(&c->vm, 0);
+}
 
 static void on_channel(void *ctx, uint32_t events)
 {
@@ -482,11 +608,20 @@ static void print_stats(const struct vm *vm)
  * until the guest ends or a signal stops it. */
 static int run_vm(struct ctl *c)
 {
-	struct run_watch w = {c, -1, {on_channel, NULL}, {on_metrics_timer, NULL}};
+	struct run_watch w = {
+	    c, -1, -1, {on_channel, NULL}, {on_metrics_timer, NULL}, {on_snapshot_signal, NULL}};
 	struct event_loop *el = &c->vm.loop;
 
-	w.chan.ctx = w.timer.ctx = &w;
+	w.chan.ctx = w.timer.ctx = w.snap.ctx = &w;
 	event_loop_add(el, c->chan.fd, EPOLLIN, &w.chan);
+	if (snapshot_asked(&c->set)) {
+		sigset_t snap;
+		sigemptyset(&snap);
+		sigaddset(&snap, SNAPSHOT_SIGNAL);
+		w.snap_fd = signalfd(-1, &snap, SFD_CLOEXEC | SFD_NONBLOCK);
+		if (w.snap_fd < 0 || event_loop_add(el, w.snap_fd, EPOLLIN, &w.snap) < 0)
+			log_err("--snapshot-to: cannot watch for the signal: %s", strerror(errno));
+	}
 	if (c->metrics_fd >= 0) {
 		w.timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 		if (w.timer_fd >= 0) {
@@ -502,6 +637,10 @@ static int run_vm(struct ctl *c)
 	if (w.timer_fd >= 0) {
 		event_loop_del(el, w.timer_fd);
 		close(w.timer_fd);
+	}
+	if (w.snap_fd >= 0) {
+		event_loop_del(el, w.snap_fd);
+		close(w.snap_fd);
 	}
 	if (c->set.print_stats)
 		print_stats(&c->vm);

@@ -41,8 +41,10 @@ enum ctl_op {
 	CTL_ACTION_FLUSH_METRICS,
 	CTL_ACTION_INSTANCE_START,
 	CTL_ACTION_SEND_CTRL_ALT_DEL,
-	CTL_PATCH_VM, /* PATCH /vm {"state": "Paused" | "Resumed"} */
-	CTL_OP_COUNT  /* sizes every per-endpoint array */
+	CTL_PATCH_VM,            /* PATCH /vm {"state": "Paused" | "Resumed"} */
+	CTL_PUT_SNAPSHOT_CREATE, /* PUT /snapshot/create */
+	CTL_PUT_SNAPSHOT_LOAD,   /* PUT /snapshot/load */
+	CTL_OP_COUNT             /* sizes every per-endpoint array */
 };
 
 /* PUT /boot-source. */
@@ -118,6 +120,31 @@ struct ctl_vm_state {
 	bool paused; /* "Paused" (true) or "Resumed" (false) */
 };
 
+/* PUT /snapshot/create. The front end opens (creates, truncates) the two files on its own
+ * thread and passes them (the locked-down vmm thread may not open files); the paths are for
+ * messages. */
+struct ctl_snapshot_create {
+	bool diff; /* "Diff": only the pages written since the last snapshot */
+	char snapshot_path[CONFIG_PATH_MAX];
+	char mem_file_path[CONFIG_PATH_MAX];
+	int state_fd, mem_fd;
+};
+
+/* PUT /snapshot/load (before anything but the logger and metrics is configured). */
+struct ctl_snapshot_load {
+	char snapshot_path[CONFIG_PATH_MAX];
+	char mem_file_path[CONFIG_PATH_MAX]; /* mem_backend's backend_path (File) */
+	bool track_dirty_pages, resume_vm, clock_realtime;
+	struct {
+		char iface_id[CONFIG_ID_MAX + 1];
+		char host_dev_name[CONFIG_TAP_MAX];
+	} nets[CONFIG_MAX_NETS];
+	unsigned nnets;
+	unsigned vcpus; /* 0: the snapshot's (ember restore --vcpus: must equal it) */
+	bool has_vsock_uds;
+	char vsock_uds[CONFIG_UDS_PATH_MAX + 1];
+};
+
 struct ctl_cmd {
 	enum ctl_op op;
 	union {
@@ -129,6 +156,8 @@ struct ctl_cmd {
 		struct ctl_logger logger;
 		struct ctl_metrics metrics;
 		struct ctl_vm_state vm;
+		struct ctl_snapshot_create snap;
+		struct ctl_snapshot_load load;
 	} u;
 };
 
@@ -174,13 +203,19 @@ struct ctl_settings {
 	unsigned cmd_argc;
 	bool cmd_tty;     /* stdin is a terminal: the guest init keeps its tty cooked */
 	bool print_stats; /* --stats: at the end, peak RSS and guest RAM touched */
+	/* --snapshot-to STATE,MEM: the two files, opened by the front end (-1: none); at
+	 * SNAPSHOT_SIGNAL the VM is paused, snapshotted into them, and stopped. */
+	int snap_state_fd, snap_mem_fd;
+	const char *snap_state_path, *snap_mem_path; /* borrowed, for messages */
+	bool snap_taken; /* set by the controller once the snapshot is written */
 };
 
 struct ctl {
 	struct ctl_settings set;
 	struct vm_config cfg;
 	bool have_boot_source;
-	bool started; /* InstanceStart succeeded: vm is live */
+	bool started;    /* InstanceStart or a snapshot load succeeded: vm is live */
+	bool configured; /* a command other than logger or metrics changed the configuration */
 	bool paused;
 	struct vm vm;
 	bool logger_set;
@@ -249,6 +284,16 @@ void ctl_flush_metrics_action(struct ctl *c, const struct ctl_cmd *cmd, struct c
 void ctl_instance_start(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
 void ctl_send_ctrl_alt_del(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
 void ctl_patch_vm(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_snapshot_create(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_snapshot_load(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+
+/*
+ * A snapshot load, typed (what PUT /snapshot/load executes, and `ember restore`): the VM
+ * built from the snapshot's files (vm_restore) with the command's overrides, its vCPUs
+ * started, paused unless resume_vm. Returns 0, or -errno with one line in err (-EXDEV:
+ * another Ember version or CPU; -EINVAL: another refusal) and nothing started.
+ */
+int ctl_load(struct ctl *c, const struct ctl_snapshot_load *l, char *err, size_t errlen);
 
 /* Write one metrics line now, if a metrics file is set (ctl_json.c). */
 void ctl_flush_metrics(struct ctl *c);

@@ -176,7 +176,7 @@ static json_t *render_machine(struct builder *b, const struct vm_config *cfg)
 	set(b, o, "vcpu_count", json_integer(cfg->vcpus));
 	set(b, o, "mem_size_mib", json_integer((json_int_t)cfg->mem_mib));
 	set(b, o, "smt", json_false());
-	set(b, o, "track_dirty_pages", json_false());
+	set(b, o, "track_dirty_pages", json_boolean(cfg->track_dirty_pages));
 	set(b, o, "huge_pages", json_string("None"));
 	return o;
 }
@@ -302,7 +302,8 @@ void ctl_get_machine_config(struct ctl *c, const struct ctl_cmd *cmd, struct ctl
 	(void)cmd;
 	reply_json(r, json_pack("{s:i, s:I, s:b, s:b, s:s}", "vcpu_count", (int)cfg->vcpus,
 	                        "mem_size_mib", (json_int_t)cfg->mem_mib, "smt", 0,
-	                        "track_dirty_pages", 0, "huge_pages", "None"));
+	                        "track_dirty_pages", (int)cfg->track_dirty_pages, "huge_pages",
+	                        "None"));
 }
 
 /* ---- metrics ---- */

@@ -4,6 +4,7 @@
 #include "../base/file_io.h"
 #include "../base/log.h"
 #include "../base/snapshot_file.h"
+#include "../seccomp/seccomp.h"
 #include "devices.h"
 #include "vm_build.h"
 
@@ -208,27 +209,36 @@ out:
 	return r;
 }
 
-int vm_snapshot_create(struct vm *vm, const char *state_path, const char *mem_path, char *err,
-                       size_t errlen)
+int vm_snapshot_files_open(const char *state_path, const char *mem_path, int *state_fd, int *mem_fd,
+                           char *err, size_t errlen)
 {
-	int r = 0;
-	int sfd = open(state_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	int mfd = sfd < 0 ? -1 : open(mem_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (sfd < 0 || mfd < 0)
-		FAIL(-errno, "cannot create '%s': %s", sfd < 0 ? state_path : mem_path,
-		     strerror(errno));
-	r = vm_snapshot_write(vm, sfd, mfd, err, errlen);
-out:
-	if (sfd >= 0)
-		close(sfd);
-	if (mfd >= 0)
-		close(mfd);
-	if (r < 0 && sfd >= 0) {
-		unlink(state_path);
-		if (mfd >= 0)
+	*mem_fd = -1;
+	*state_fd = open(state_path, SC_API_OPEN_FLAGS, 0600);
+	if (*state_fd >= 0)
+		*mem_fd = open(mem_path, SC_API_OPEN_FLAGS, 0600);
+	if (*state_fd >= 0 && *mem_fd >= 0)
+		return 0;
+	int e = errno;
+	snprintf(err, errlen, "cannot create '%s': %s", *state_fd < 0 ? state_path : mem_path,
+	         strerror(e));
+	vm_snapshot_files_close(state_path, mem_path, state_fd, mem_fd, true);
+	return -e;
+}
+
+void vm_snapshot_files_close(const char *state_path, const char *mem_path, int *state_fd,
+                             int *mem_fd, bool remove)
+{
+	if (*state_fd >= 0) {
+		close(*state_fd);
+		if (remove)
+			unlink(state_path);
+	}
+	if (*mem_fd >= 0) {
+		close(*mem_fd);
+		if (remove)
 			unlink(mem_path);
 	}
-	return r;
+	*state_fd = *mem_fd = -1;
 }
 
 /* The whole state file into memory (at most SF_MAX_FILE). */
@@ -257,6 +267,39 @@ out:
 	return r;
 }
 
+int vm_snapshot_describe(const char *path, FILE *out, char *err, size_t errlen)
+{
+	uint8_t *file = NULL;
+	size_t len = 0;
+	struct sf_reader rd;
+	struct sf_header h;
+	char version[SF_VERSION_BYTES + 1] = {0}, cpu[128], why[512];
+	int r;
+
+	if ((r = read_state(path, &file, &len, err, errlen)) < 0)
+		goto out;
+	if (len < sizeof(h))
+		FAIL(-EINVAL, "'%s' is not an Ember snapshot: it is truncated", path);
+	memcpy(&h, file, sizeof(h));
+	memcpy(version, h.ember_version, SF_VERSION_BYTES);
+	/* Its own version and CPU expected: only its integrity is checked. */
+	struct sf_expect self = {version, h.cpu_id, arch_cpu_describe};
+	if ((r = sf_open(&rd, file, len, &self, why, sizeof(why))) < 0)
+		FAIL(r, "'%s': %s", path, why);
+	arch_cpu_describe(h.cpu_id, cpu, sizeof(cpu));
+	struct snap_machine m;
+	bool has_m = sf_get(&rd, SF_MACHINE, 0, &m, sizeof(m), "machine", why, sizeof(why)) == 0;
+	fprintf(out, "v%s\n", version);
+	fprintf(out, "format: %u\ncpu: %s\nvcpus: %u\n", h.format_version, cpu, h.nvcpus);
+	if (has_m)
+		fprintf(out, "mem_size_mib: %llu\ndrives: %u\nnetwork_interfaces: %u\nvsock: %s\n",
+		        (unsigned long long)m.mem_mib, m.ndrives, m.nnets, m.vsock ? "yes" : "no");
+	fprintf(out, "sections: %u\nbytes: %zu\n", h.nsections, len);
+out:
+	free(file);
+	return r;
+}
+
 static int apply_overrides(struct vm_config *c, const struct vm_restore_opts *o, unsigned nvcpus,
                            char *err, size_t errlen)
 {
@@ -280,6 +323,7 @@ static int apply_overrides(struct vm_config *c, const struct vm_restore_opts *o,
 			FAIL(-EINVAL, "vsock path '%s' is too long", o->vsock_uds);
 	}
 	c->no_seccomp = o->no_seccomp;
+	c->track_dirty_pages = o->track_dirty_pages;
 	c->print_stats = o->print_stats;
 	r = config_validate_devices(c, err, errlen);
 out:

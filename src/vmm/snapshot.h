@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 /*
  * Write vm's state to state_fd and its RAM to mem_fd (both empty, writable: -EEXIST
@@ -18,17 +19,28 @@
  */
 int vm_snapshot_write(struct vm *vm, int state_fd, int mem_fd, char *err, size_t errlen);
 
-/* As vm_snapshot_write, creating (or truncating) the files at state_path and mem_path,
- * mode 0600; they are removed again on failure. Needs open(2): call it before the vmm
- * thread locks down, or from a thread that may open files. */
-int vm_snapshot_create(struct vm *vm, const char *state_path, const char *mem_path, char *err,
-                       size_t errlen);
+/* A snapshot's two files, created (or truncated) write-only, mode 0600, on the calling
+ * thread (the flags the API thread's seccomp filter allows): the front end's job, since
+ * the locked-down vmm thread may open none. Returns 0, or -errno with one line in err and
+ * nothing left. vm_snapshot_files_close closes them (fds set to -1) and, if remove, removes
+ * them (a failed or unused snapshot). */
+int vm_snapshot_files_open(const char *state_path, const char *mem_path, int *state_fd, int *mem_fd,
+                           char *err, size_t errlen);
+void vm_snapshot_files_close(const char *state_path, const char *mem_path, int *state_fd,
+                             int *mem_fd, bool remove);
+
+/* Firecracker's --describe-snapshot: the Ember version that made the state file at path
+ * ("v0.1.0") on the first line, then its format, CPU, vCPUs and machine, to out. Checks
+ * the file's integrity (not whether this Ember or CPU can load it). Returns 0, or -errno
+ * with one line in err. */
+int vm_snapshot_describe(const char *path, FILE *out, char *err, size_t errlen);
 
 /* What a restore may change (Firecracker's snapshot/load overrides). */
 struct vm_restore_opts {
-	unsigned vcpus;      /* 0: as the snapshot; else it must be the snapshot's count */
-	bool clock_realtime; /* the guest's clock catches up with the time since the snapshot */
-	bool no_seccomp;     /* as --no-seccomp (the snapshot's configuration is not asked) */
+	unsigned vcpus;         /* 0: as the snapshot; else it must be the snapshot's count */
+	bool clock_realtime;    /* the guest's clock catches up with the time since the snapshot */
+	bool track_dirty_pages; /* KVM logs the restored guest's writes (Diff snapshots) */
+	bool no_seccomp;        /* as --no-seccomp (the snapshot's configuration is not asked) */
 	bool print_stats;
 	struct {
 		const char *iface_id; /* an interface of the snapshot's */

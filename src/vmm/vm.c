@@ -102,6 +102,7 @@ int vm_build_slots(struct vm *vm, char *err, size_t errlen)
 		    .guest_phys_addr = g->gpa,
 		    .memory_size = g->size,
 		    .userspace_addr = (uintptr_t)g->host,
+		    .flags = vm->cfg.track_dirty_pages ? KVM_MEM_LOG_DIRTY_PAGES : 0,
 		};
 		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
 			FAIL(-errno, "KVM_SET_USER_MEMORY_REGION (slot %u): %s", i,

@@ -3,32 +3,6 @@
 # resume, Ctrl-Alt-Del, exit), the config-file path, and requests that must fail with
 # 400 and change nothing. Needs curl on the host (the rig gets it from run-integration.sh).
 
-# Start "ember --api-sock $T/api.sock EXTRA..." in the background, stdout to $T/out and
-# stderr to $T/err; wait (up to 10 s) for the socket. Sets $api_pid.
-api_start() {
-	command -v curl >/dev/null || skip "curl is not installed (scripts/install-deps.sh)"
-	SOCK=$T/api.sock
-	"$EMBER" --api-sock "$SOCK" "$@" <"${API_STDIN:-/dev/null}" >"$T/out" 2>"$T/err" &
-	api_pid=$!
-	for _i in $(seq 1 100); do
-		[ -S "$SOCK" ] && return 0
-		sleep 0.1
-	done
-	_fail "no API socket after 10 s" "$T/err"
-	return 1
-}
-
-# api METHOD PATH [JSON]: one request; the HTTP status in $code, the body in $T/body.
-api() {
-	http_request "$SOCK" "$@"
-}
-
-# expect_api CODE [ERE]: the last request's status, and its body matching ERE.
-expect_api() {
-	[ "$code" = "$1" ] || _fail "HTTP status $code, expected $1" "$T/body"
-	[ $# -lt 2 ] || _match "response body" "$T/body" "$2"
-}
-
 # Wait (up to $2 s, default 60) for ember to exit; its status in $status.
 api_wait_exit() {
 	wait_exit "$api_pid" "${1:-60}"

@@ -1,34 +1,48 @@
-# Snapshots (issue 13) with the counter guest: snapshot mid-run, end the process, restore
-# in a new one; the count goes on with no value repeated or skipped. And the refusals:
-# each one line on stderr and status 2. Driven by the temporary front end
-# build/ember-snapshot-test until `ember snapshot`/`restore` and the API exist.
+# Snapshots (issue 13) through the real front ends: `ember run --snapshot-to` (SIGUSR2)
+# and `ember restore`, and Firecracker's PUT /snapshot/create and /snapshot/load. With the
+# counter guest: snapshot mid-run, end the process, restore in a new one; the count goes
+# on with no value repeated or skipped. With the default Linux guest: a shell loop goes on.
+# And the refusals: each one line on stderr and status 2 (CLI), or a 400 (API).
 # shellcheck shell=sh
 # shellcheck disable=SC2154 # T, GUESTS and status come from the harness (lib.sh)
 
-SNAP=${EMBER_SNAPSHOT_TEST:-$(dirname "$EMBER")/ember-snapshot-test}
-
-# snap ARGS...: run the front end like ember_run (stdout $T/out, stderr $T/err, $status).
+# snap ARGS...: ember ARGS like ember_run (stdout $T/out, stderr $T/err, $status).
 snap() {
-	"$SNAP" "$@" </dev/null >"$T/out" 2>"$T/err"
+	"$EMBER" "$@" </dev/null >"$T/out" 2>"$T/err"
 	status=$?
 }
 
-# Take a snapshot of the counter about 500 ms in: $T/state, $T/mem, $T/before.
-snap_take() {
-	[ -x "$SNAP" ] || skip "no $SNAP (make builds it)"
-	snap run --snapshot-after-ms 500 --snapshot-to "$T/state,$T/mem" \
-		--kernel "$GUESTS/counter.elf" --mem 64 "$@" --append "counter.delay=20000000"
+# snap_signal ERE [ember run ARGS...]: `ember run --snapshot-to $T/state,$T/mem ARGS` in
+# the background; once stdout matches ERE, SIGUSR2; its status in $status, stdout in
+# $T/before.
+snap_signal() {
+	_ere=$1
+	shift
+	"$EMBER" run --snapshot-to "$T/state,$T/mem" "$@" </dev/null >"$T/out" 2>"$T/err" &
+	_pid=$!
+	wait_out "$_ere" 120 || { kill "$_pid"; wait "$_pid"; return 1; }
+	kill -USR2 "$_pid"
+	wait_exit "$_pid" 60
 	cp "$T/out" "$T/before"
 	cp "$T/err" "$T/before.err"
 }
 
-# snap_restore_until N: restore $T/state and $T/mem and end the process once the
-# guest printed count N (or after 30 s); $T/all is then the output before and after.
-snap_restore_until() {
-	snap restore "$T/state" "$T/mem" &
+# Take a snapshot of the counter once it printed count 10: $T/state, $T/mem, $T/before.
+snap_take() {
+	snap_signal '^count 10$' --kernel "$GUESTS/counter.elf" --mem 64 "$@" \
+		--append "counter.delay=20000000"
+}
+
+# snap_until N CMD...: run CMD (a restore) in the background with stdout in $T/out, and end
+# it once the guest printed count N (or after 30 s); $T/all is then the output before and
+# after.
+snap_until() {
+	_n=$1
+	shift
+	"$@" </dev/null >"$T/out" 2>"$T/err" &
 	pid=$!
 	i=0
-	while [ $i -lt 300 ] && ! grep -q "^count $1\$" "$T/out" 2>/dev/null; do
+	while [ $i -lt 300 ] && ! grep -q "^count $_n\$" "$T/out" 2>/dev/null; do
 		sleep 0.1
 		i=$((i + 1))
 	done
@@ -42,34 +56,49 @@ snap_last() {
 	grep -E '^count [0-9]+$' "$1" | tail -n 1 | sed 's/count //'
 }
 
+# Every count from 1 on appears once, in order, up to at least $1, in $T/all.
+snap_counts_whole() {
+	# The snapshot may fall inside a line, which the restored guest finishes.
+	grep -E '^count [0-9]+$' "$T/all" | sed 's/count //' | awk \
+		'$1 != NR { print "line " NR ": count " $1; bad = 1; exit } END { exit bad }' \
+		>"$T/gaps" || _fail "a count repeated or skipped across the restore" "$T/gaps" "$T/all"
+	[ "$(grep -cE '^count [0-9]+$' "$T/all")" -ge "$1" ] ||
+		_fail "the restored guest did not count on to $1" "$T/all"
+}
+
 t_snapshot_counter_continues() {
-	snap_take
+	snap_take || return
 	expect_status 0
-	expect_err 'snapshot written'
+	_match stderr "$T/before.err" 'snapshot written'
 	last=$(snap_last "$T/before")
 	[ -n "$last" ] || { expect_out '^count [0-9]+$'; return 0; }
 	[ -s "$T/state" ] && [ -s "$T/mem" ] || expect_err 'state and memory files^'
 	# A new process from the files: stop it with the counter at last + 20.
-	snap_restore_until $((last + 20))
-	# Before and after, joined: the snapshot may fall inside a line, which the restored
-	# guest finishes. Every count from 1 on appears once, in order.
-	grep -E '^count [0-9]+$' "$T/all" | sed 's/count //' | awk \
-		'$1 != NR { print "line " NR ": count " $1; bad = 1; exit } END { exit bad }' \
-		>"$T/gaps" || _fail "a count repeated or skipped across the restore" "$T/gaps" "$T/all"
-	[ "$(grep -cE '^count [0-9]+$' "$T/all")" -ge $((last + 20)) ] ||
-		_fail "the restored guest did not count on to $((last + 20))" "$T/all"
+	snap_until $((last + 20)) "$EMBER" restore "$T/state" "$T/mem"
+	snap_counts_whole $((last + 20))
 	expect_no_out 'counter: start'
+	# Firecracker's --describe-snapshot: the version that made it, first.
+	snap --describe-snapshot "$T/state"
+	expect_status 0
+	expect_out '^v[0-9]+\.[0-9]+\.[0-9]+$'
+	expect_out '^mem_size_mib: 64$'
 }
 
 # Two vCPUs: the second waits for INIT/SIPI in the snapshot and after.
 t_snapshot_two_vcpus_continues() {
-	snap_take --vcpus 2
+	snap_take --vcpus 2 || return
 	expect_status 0
 	last=$(snap_last "$T/before")
-	snap_restore_until $((last + 5))
-	grep -E '^count [0-9]+$' "$T/all" | sed 's/count //' | awk '$1 != NR { bad = 1 } END { exit bad }' ||
-		_fail "a count repeated or skipped across the restore" "$T/all"
-	expect_out "^count $((last + 5))\$"
+	snap_until $((last + 5)) "$EMBER" restore "$T/state" "$T/mem"
+	snap_counts_whole $((last + 5))
+}
+
+# No signal, no snapshot: the files made at the start are gone at the end.
+t_snapshot_files_removed_without_signal() {
+	snap run --snapshot-to "$T/state,$T/mem" --kernel "$GUESTS/counter.elf" --mem 64 \
+		--append "counter.max=3"
+	expect_status 0
+	[ ! -e "$T/state" ] && [ ! -e "$T/mem" ] || _fail "--snapshot-to left empty files"
 }
 
 # snap_refused ERE: status 2 and exactly one stderr line, matching ERE.
@@ -80,7 +109,7 @@ snap_refused() {
 }
 
 t_snapshot_flipped_byte_refused() {
-	snap_take
+	snap_take || return
 	size=$(wc -c <"$T/state")
 	for at in 0 20 100 $((size / 2)) $((size - 9)) $((size - 1)); do
 		cp "$T/state" "$T/bad"
@@ -90,10 +119,12 @@ t_snapshot_flipped_byte_refused() {
 		snap restore "$T/bad" "$T/mem"
 		snap_refused '^ember: .*(damaged|truncated|not an Ember snapshot)'
 	done
+	snap --describe-snapshot "$T/bad"
+	snap_refused '^ember: .*(damaged|truncated)'
 }
 
 t_snapshot_truncated_memory_refused() {
-	snap_take
+	snap_take || return
 	size=$(wc -c <"$T/mem")
 	head -c $((size - 4096)) "$T/mem" >"$T/short"
 	snap restore "$T/state" "$T/short"
@@ -104,7 +135,118 @@ t_snapshot_truncated_memory_refused() {
 }
 
 t_snapshot_other_vcpu_count_refused() {
-	snap_take --vcpus 2
+	snap_take --vcpus 2 || return
 	snap restore --vcpus 1 "$T/state" "$T/mem"
 	snap_refused '^ember: .*holds 2 vCPUs; this VM has 1'
+}
+
+# ---- Firecracker's API ----
+
+# End the API instance (SIGTERM).
+api_stop() {
+	kill "$api_pid" 2>/dev/null
+	wait "$api_pid" || :
+}
+
+# api_counter_boot: a new API instance running the counter guest (64 MiB), at count 10.
+api_counter_boot() {
+	api_start || return 1
+	api PUT /boot-source "{\"kernel_image_path\": \"$GUESTS/counter.elf\", \"boot_args\": \"console=ttyS0 counter.delay=20000000\"}"
+	expect_api 204
+	api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 64, "track_dirty_pages": true}'
+	expect_api 204
+	api GET /machine-config
+	expect_api 200 '"track_dirty_pages": ?true'
+	api PUT /actions '{"action_type": "InstanceStart"}'
+	expect_api 204
+	wait_out '^count 10$' 120
+}
+
+t_snapshot_api_create_load_counter() {
+	api_counter_boot || return
+	create="{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$T/state\", \"mem_file_path\": \"$T/mem\"}"
+	# Running: refused, and no file left behind.
+	api PUT /snapshot/create "$create"
+	expect_api 400 'must be paused'
+	[ ! -e "$T/state" ] && [ ! -e "$T/mem" ] || _fail "a refused create left its files"
+	api PATCH /vm '{"state": "Paused"}'
+	expect_api 204
+	api PUT /snapshot/create "$create"
+	expect_api 204
+	api PUT /snapshot/create "{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"$T/d.state\", \"mem_file_path\": \"$T/d.mem\"}"
+	expect_api 400 'Diff'
+	api PUT /snapshot/load "{\"snapshot_path\": \"$T/state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/mem\"}}"
+	expect_api 400 'not allowed after'
+	api_stop
+	cp "$T/out" "$T/before"
+	last=$(snap_last "$T/before")
+	# A new process loads it, paused, then resumes; a second load is refused.
+	api_start || return
+	api PUT /logger "{\"log_path\": \"$T/log\", \"level\": \"Info\"}"
+	expect_api 204
+	api PUT /snapshot/load "{\"snapshot_path\": \"$T/state\", \"mem_backend\": {\"backend_type\": \"Uffd\", \"backend_path\": \"$T/uffd.sock\"}}"
+	expect_api 400 'Uffd.*not supported'
+	api PUT /snapshot/load "{\"snapshot_path\": \"$T/state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/mem\"}, \"resume_vm\": false}"
+	expect_api 204
+	api GET /
+	expect_api 200 '"state": ?"Paused"'
+	api GET /machine-config
+	expect_api 200 '"mem_size_mib": ?64'
+	api PUT /snapshot/load "{\"snapshot_path\": \"$T/state\", \"mem_file_path\": \"$T/mem\"}"
+	expect_api 400 'not allowed'
+	api PATCH /vm '{"state": "Resumed"}'
+	expect_api 204
+	wait_out "^count $((last + 20))\$" 60
+	api_stop
+	cat "$T/before" "$T/out" >"$T/all"
+	snap_counts_whole $((last + 20))
+}
+
+t_snapshot_api_load_refusals() {
+	api_start || return
+	api PUT /boot-source "{\"kernel_image_path\": \"$GUESTS/counter.elf\"}"
+	expect_api 204
+	api PUT /snapshot/load "{\"snapshot_path\": \"$T/none\", \"mem_file_path\": \"$T/none.mem\"}"
+	expect_api 400 'only the logger and metrics'
+	api_stop
+	api_start || return
+	printf 'not a snapshot at all' >"$T/junk"
+	api PUT /snapshot/load "{\"snapshot_path\": \"$T/junk\", \"mem_file_path\": \"$T/junk\"}"
+	expect_api 400 'not an Ember snapshot'
+	api GET /
+	expect_api 200 '"state": ?"Not started"'
+	api_stop
+}
+
+# The default Linux guest: a shell loop printing ticks, snapshotted through the API,
+# loaded by `ember restore` and (again) by the API; the loop goes on.
+t_snapshot_api_linux_loop_continues() {
+	[ -f "${GUEST_DIR:-}/vmlinux" ] || _fail "no default guest in GUEST_DIR"
+	sh "$CMD_INITRD" "$GUEST_DIR/initrd.cpio" "$T/initrd.cpio" sh -c \
+		'i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.2; done' ||
+		_fail "cannot build the initrd"
+	api_start || return
+	api PUT /boot-source "{\"kernel_image_path\": \"$GUEST_DIR/vmlinux\", \"initrd_path\": \"$T/initrd.cpio\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 pci=off loglevel=3\"}"
+	expect_api 204
+	api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}'
+	expect_api 204
+	api PUT /actions '{"action_type": "InstanceStart"}'
+	expect_api 204
+	wait_out '^tick 3$' 120 || { kill "$api_pid"; return; }
+	api PATCH /vm '{"state": "Paused"}'
+	expect_api 204
+	api PUT /snapshot/create "{\"snapshot_path\": \"$T/state\", \"mem_file_path\": \"$T/mem\"}"
+	expect_api 204
+	api_stop
+	last=$(grep -E '^tick [0-9]+' "$T/out" | tail -n 1 | sed 's/tick //; s/\r//')
+	"$EMBER" restore "$T/state" "$T/mem" </dev/null >"$T/out" 2>"$T/err" &
+	pid=$!
+	wait_out "^tick $((last + 3))" 60
+	kill "$pid"
+	wait "$pid" || :
+	api_start || return
+	api PUT /snapshot/load "{\"snapshot_path\": \"$T/state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/mem\"}, \"resume_vm\": true, \"clock_realtime\": true}"
+	expect_api 204
+	wait_out "^tick $((last + 3))" 60
+	api_stop
 }

@@ -144,7 +144,8 @@ static void unknown_paths_and_methods(void **state)
 	    {"GET", "//"},
 	    {"PUT", "/balloon"},
 	    {"PUT", "/mmds"},
-	    {"PUT", "/snapshot/create"},
+	    {"PUT", "/snapshot/restore"},
+	    {"GET", "/snapshot/create"},
 	    {"PUT", "/cpu-config"},
 	    {"GET", "/machine-config?x=1"},
 	    {"PUT", "/network-interfaces"},
@@ -811,6 +812,115 @@ static void vm_state(void **state)
 	               "unknown field 'force'");
 }
 
+static void snapshot_create(void **state)
+{
+	(void)state;
+	assert_accepted("PUT", "/snapshot/create",
+	                "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\"}");
+	assert_int_equal(cmd.op, CTL_PUT_SNAPSHOT_CREATE);
+	assert_string_equal(cmd.u.snap.snapshot_path, "/s");
+	assert_string_equal(cmd.u.snap.mem_file_path, "/m");
+	assert_false(cmd.u.snap.diff);
+	assert_int_equal(cmd.u.snap.state_fd, -1);
+	assert_int_equal(cmd.u.snap.mem_fd, -1);
+	assert_accepted("PUT", "/snapshot/create",
+	                "{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"/s\", "
+	                "\"mem_file_path\": \"/m\", \"version\": \"1.0.0\"}");
+	assert_true(cmd.u.snap.diff);
+	assert_refused("PUT", "/snapshot/create", "{\"snapshot_path\": \"/s\"}",
+	               "missing required field 'mem_file_path' in snapshot/create");
+	assert_refused("PUT", "/snapshot/create",
+	               "{\"snapshot_path\": \"\", \"mem_file_path\": \"/m\"}", "must not be empty");
+	assert_refused("PUT", "/snapshot/create",
+	               "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/s\"}", "the same file");
+	assert_refused("PUT", "/snapshot/create",
+	               "{\"snapshot_type\": \"Half\", \"snapshot_path\": \"/s\", "
+	               "\"mem_file_path\": \"/m\"}",
+	               "\"Full\" or \"Diff\"");
+	assert_refused("PUT", "/snapshot/create",
+	               "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"x\": 1}",
+	               "unknown field 'x'");
+	assert_refused("PUT", "/snapshot/create",
+	               fmt("{\"snapshot_path\": %s, \"mem_file_path\": \"/m\"}",
+	                   long_str('a', CONFIG_PATH_MAX)),
+	               "too long");
+}
+
+static void snapshot_load(void **state)
+{
+	(void)state;
+	assert_accepted(
+	    "PUT", "/snapshot/load",
+	    "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"File\", "
+	    "\"backend_path\": \"/m\"}, \"track_dirty_pages\": true, \"resume_vm\": true, "
+	    "\"network_overrides\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap7\"}, "
+	    "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tap8\"}], "
+	    "\"vsock_override\": {\"uds_path\": \"/v.sock\"}, \"clock_realtime\": true, "
+	    "\"huge_pages\": \"Snapshot\"}");
+	const struct ctl_snapshot_load *l = &cmd.u.load;
+	assert_int_equal(cmd.op, CTL_PUT_SNAPSHOT_LOAD);
+	assert_string_equal(l->snapshot_path, "/s");
+	assert_string_equal(l->mem_file_path, "/m");
+	assert_true(l->track_dirty_pages && l->resume_vm && l->clock_realtime);
+	assert_int_equal(l->nnets, 2);
+	assert_string_equal(l->nets[1].iface_id, "eth1");
+	assert_string_equal(l->nets[1].host_dev_name, "tap8");
+	assert_true(l->has_vsock_uds);
+	assert_string_equal(l->vsock_uds, "/v.sock");
+	/* The deprecated forms: mem_file_path, enable_diff_snapshots. */
+	assert_accepted("PUT", "/snapshot/load",
+	                "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
+	                "\"enable_diff_snapshots\": true}");
+	assert_true(l->track_dirty_pages);
+	assert_false(l->resume_vm || l->has_vsock_uds || l->nnets);
+	assert_refused("PUT", "/snapshot/load", "{\"snapshot_path\": \"/s\"}",
+	               "exactly one of mem_backend and mem_file_path");
+	assert_refused("PUT", "/snapshot/load",
+	               "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"mem_backend\": "
+	               "{\"backend_type\": \"File\", \"backend_path\": \"/m\"}}",
+	               "exactly one");
+	assert_refused("PUT", "/snapshot/load",
+	               "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"Uffd\", "
+	               "\"backend_path\": \"/u.sock\"}}",
+	               "\"Uffd\" (a page-fault handler process) is not supported");
+	assert_refused("PUT", "/snapshot/load",
+	               "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"File\"}}",
+	               "missing required field 'backend_path' in snapshot/load's mem_backend");
+	assert_refused("PUT", "/snapshot/load",
+	               "{\"snapshot_path\": \"/s\", \"mem_backend\": \"File\"}",
+	               "field 'mem_backend' in snapshot/load must be an object");
+	assert_refused(
+	    "PUT", "/snapshot/load",
+	    "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
+	    "\"network_overrides\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"a\"}, "
+	    "{\"iface_id\": \"eth0\", \"host_dev_name\": \"b\"}]}",
+	    "overridden twice");
+	assert_refused("PUT", "/snapshot/load",
+	               "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
+	               "\"network_overrides\": [{\"iface_id\": \"eth0\", \"host_dev_name\": "
+	               "\"a/b\"}]}",
+	               "without '/'");
+	assert_refused("PUT", "/snapshot/load",
+	               "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
+	               "\"network_overrides\": [\"eth0\"]}",
+	               "network_overrides[0] in snapshot/load must be an object");
+	assert_refused("PUT", "/snapshot/load",
+	               "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
+	               "\"network_overrides\": [{\"iface_id\": \"eth0\"}]}",
+	               "missing required field 'host_dev_name' in network_overrides[0]");
+	assert_refused("PUT", "/snapshot/load",
+	               "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
+	               "\"vsock_override\": {}}",
+	               "missing required field 'uds_path'");
+	assert_refused("PUT", "/snapshot/load",
+	               "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
+	               "\"huge_pages\": \"2M\"}",
+	               "hugetlbfs");
+	assert_refused("PUT", "/snapshot/load",
+	               "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"resume_vm\": 1}",
+	               "must be a boolean");
+}
+
 /* A failed parse leaves no half-filled command behind. */
 static void failure_clears_command(void **state)
 {
@@ -1407,6 +1517,8 @@ int main(void)
 	    cmocka_unit_test(metrics),
 	    cmocka_unit_test(actions),
 	    cmocka_unit_test(vm_state),
+	    cmocka_unit_test(snapshot_create),
+	    cmocka_unit_test(snapshot_load),
 	    cmocka_unit_test(failure_clears_command),
 	    cmocka_unit_test(replies),
 	    cmocka_unit_test(render_empty),

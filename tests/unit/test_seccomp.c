@@ -631,6 +631,14 @@ static void tables_well_formed(void **state)
 			assert_true(r->why && r->why[0]);
 			assert_true(r->nr >= 0);
 			assert_true(r->nargs <= SC_MAX_ARGS);
+			/* The one exception: PUT /snapshot/create's files, created write-only
+			 * by the API thread with exactly SC_API_OPEN_FLAGS (nothing is ever
+			 * opened for reading once locked down), as Firecracker's own
+			 * filter lets its vmm thread open them. */
+			if (k == SC_API && !strcmp(r->name, "openat")) {
+				assert_true(rule_has(r, 2, SCMP_CMP_EQ));
+				continue;
+			}
 			for (unsigned n = 0; n < sizeof(never) / sizeof(never[0]); n++)
 				if (!strcmp(r->name, never[n]))
 					fail_msg("the %s table allows %s", sc_kind_name(k),
@@ -658,7 +666,9 @@ static void tables_well_formed(void **state)
 	/* And ours, which may only shrink: a vCPU hands everything but running the guest to
 	 * the vmm thread (device activation and reset, signalling the other vCPUs). */
 	assert_true(sc_count(SC_VMM) <= 36);
-	assert_true(sc_count(SC_API) <= 16);
+	/* The API thread's 16, and openat (exactly SC_API_OPEN_FLAGS) and unlink for PUT
+	 * /snapshot/create's files, which the locked-down vmm thread may not open. */
+	assert_true(sc_count(SC_API) <= 18);
 	assert_true(sc_count(SC_VCPU) <= 10);
 }
 
