@@ -611,6 +611,7 @@ void cli_settings(const struct vm_config *cfg, uint64_t host_mem_mib, struct ctl
 	    .cmd_argv = cfg->cmd_argv,
 	    .cmd_argc = cfg->cmd_argc,
 	    .cmd_tty = cfg->cmd_tty,
+	    .cmd_init = cfg->cmd_init,
 	    .print_stats = cfg->print_stats,
 	};
 	CONFIG_SET(set->append, cfg->append);

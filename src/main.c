@@ -50,6 +50,7 @@ static int cmd_run(int argc, char **argv)
 			CONFIG_SET(cfg.initrd_path, guest.initrd);
 	}
 	cfg.cmd_tty = isatty(STDIN_FILENO);
+	cfg.cmd_init = r == 0 && (cfg.cmd_argc > 0 || guest.kernel[0]);
 	if (r < 0 || config_validate(&cfg, host_mem_mib(), err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return EXIT_USAGE;

@@ -93,6 +93,10 @@ struct vm_config {
 	char *const *cmd_argv;
 	unsigned cmd_argc;
 	bool cmd_tty; /* Ember's stdin is a terminal: the init keeps the guest tty cooked */
+	/* The guest runs Ember's init (the default guest, or a command was given): the
+	 * command archive goes even without a command, and a stdin that is not a terminal
+	 * follows the init's console contract (docs/CONTRACTS.md). */
+	bool cmd_init;
 };
 
 /* Copy src into the string field dst (size bytes with the NUL). Returns 0, or -ENAMETOOLONG
