@@ -126,7 +126,7 @@ GUEST_ELFS := $(addprefix $(BUILD)/guests/,$(addsuffix .elf,$(GUEST_NAMES))) \
               $(BUILD)/guests/hello_pvh.elf
 
 .PHONY: all deps demo run-tests test unit integration asan bench clean format guest guest-kernel \
-	install fuzz seccomp-report
+	install uninstall rootfs fuzz seccomp-report
 all: $(BUILD)/ember $(BUILD)/ember-jailer $(BUILD)/ember-oci $(BUILD)/ember-test-hooks $(GUEST_ELFS)
 
 $(BUILD)/ember-jailer: $(JAILER_OBJS)
@@ -186,6 +186,7 @@ test: deps
 
 run-tests:
 	@sh scripts/check-layers.sh
+	@sh tests/install.sh
 	@sh tests/run-unit.sh $(UNIT_BINS); u=$$?; \
 	EMBER=$(abspath $(BUILD)/ember) GUESTS=$(abspath $(BUILD)/guests) sh tests/run-integration.sh; \
 	i=$$?; [ $$u -eq 0 ] && [ $$i -eq 0 ]
@@ -251,13 +252,30 @@ $(GUEST_FILES) &: guest/init.c guest/agent.c guest/agent.h guest/agent_proto.h g
 guest-kernel:
 	sh scripts/build-guest-kernel.sh $(BUILD)/guest-kernel
 
+# What install puts, and uninstall removes (exactly these, then the directories it made
+# if they are empty).
+MANDIR ?= $(PREFIX)/share/man
+INSTALLED := $(PREFIX)/bin/ember $(PREFIX)/bin/ember-jailer $(PREFIX)/bin/ember-oci \
+             $(addprefix $(PREFIX)/share/ember/,vmlinux initrd.cpio version) \
+             $(MANDIR)/man1/ember.1 $(MANDIR)/man1/ember-jailer.1
 install: $(BUILD)/ember $(BUILD)/ember-jailer $(BUILD)/ember-oci $(GUEST_FILES)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/ember
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/ember $(DESTDIR)$(MANDIR)/man1
 	install -m 0755 $(BUILD)/ember $(DESTDIR)$(PREFIX)/bin/ember
 	install -m 0755 $(BUILD)/ember-jailer $(DESTDIR)$(PREFIX)/bin/ember-jailer
 	install -m 0755 $(BUILD)/ember-oci $(DESTDIR)$(PREFIX)/bin/ember-oci
 	install -m 0644 $(BUILD)/guest/vmlinux $(BUILD)/guest/initrd.cpio $(BUILD)/guest/version \
 		$(DESTDIR)$(PREFIX)/share/ember/
+	install -m 0644 man/ember.1 man/ember-jailer.1 $(DESTDIR)$(MANDIR)/man1/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(PREFIX)/share/ember 2>/dev/null
+
+# An ext4 root file system for `ember run --drive path=build/rootfs.ext4,root`: from
+# ROOTFS_FROM (a directory or a tarball such as `podman export`), or a busybox root.
+ROOTFS_FROM ?=
+rootfs:
+	sh scripts/make-rootfs.sh $(BUILD)/rootfs.ext4 $(ROOTFS_FROM)
 
 # Boot the test guests and the default Linux guest and show them (natively, or in the
 # nested rig where KVM is absent or cannot boot Linux).

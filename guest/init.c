@@ -32,11 +32,17 @@
 #define CMD_MAX_SIZE (1 << 20) /* Ember's argv is bounded by its own command line */
 #define CMD_MAX_ARGS 4096
 #define MODULES_FILE "/etc/ember/modules"
+#ifndef TIOCM_OUT1
+#define TIOCM_OUT1 0x2000 /* <asm-generic/termios.h>; glibc's headers lack it */
+#endif
 
 /* The command's whole environment: nothing of the kernel's leaks into it. */
 static char *child_env[] = {"PATH=/bin:/sbin:/usr/bin:/usr/sbin", "HOME=/root", "TERM=linux", NULL};
 
 static char *default_argv[] = {"/bin/sh", NULL};
+/* With tty=0 and no command the shell reads a script, not a terminal: busybox's ash would
+ * otherwise see a tty and turn interactive (prompts, its own line editing and echo). */
+static char *script_argv[] = {"/bin/sh", "/proc/self/fd/0", NULL};
 
 __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
 {
@@ -245,7 +251,7 @@ static void load_modules(void)
 
 struct command {
 	char **argv;
-	int raw; /* tty=0: Ember's stdin is not a terminal, so pass bytes unchanged */
+	int raw; /* tty=0: Ember's stdin is not a terminal: lines in, bytes out unchanged */
 };
 
 /*
@@ -277,8 +283,11 @@ static const char *parse_command(char *buf, size_t len, struct command *cmd)
 	for (char *q = p; q < end; q += strlen(q) + 1)
 		if (++argc > CMD_MAX_ARGS)
 			return "more than 4096 arguments";
-	if (argc == 0)
-		return "no command";
+	/* Settings but no command: the shell, which reads what Ember's stdin gives. */
+	if (argc == 0) {
+		cmd->argv = cmd->raw ? script_argv : default_argv;
+		return NULL;
+	}
 	cmd->argv = calloc(argc + 1, sizeof(char *));
 	if (!cmd->argv)
 		return "out of memory";
@@ -341,7 +350,20 @@ static void run_child(const struct command *cmd)
 	use_terminal(fd);
 	if (tcgetattr(STDIN_FILENO, &t) == 0) {
 		if (cmd->raw) {
+			/*
+			 * Ember's stdin is a pipe or a file (docs/CONTRACTS.md): output passes
+			 * unchanged, input arrives as lines with no echo, and Ember ends it with
+			 * ^D, which the line discipline turns into end of file; Ember sends a
+			 * literal ^D or ^V after a ^V. RTS/CTS flow control lets Ember hold input
+			 * while the tty's buffer is full, rather than lose it.
+			 */
 			cfmakeraw(&t);
+			t.c_lflag |= ICANON | IEXTEN;
+			t.c_cflag |= CRTSCTS | CREAD;
+			for (int i = 0; i < NCCS; i++)
+				t.c_cc[i] = _POSIX_VDISABLE;
+			t.c_cc[VEOF] = 0x04;
+			t.c_cc[VLNEXT] = 0x16;
 		} else {
 			/* Like `stty sane`, for an interactive shell. */
 			t.c_iflag |= BRKINT | ICRNL | IXON | IMAXBEL | IUTF8;
@@ -352,6 +374,12 @@ static void run_child(const struct command *cmd)
 			t.c_cflag |= CREAD;
 		}
 		tcsetattr(STDIN_FILENO, TCSANOW, &t);
+		/* OUT1, which Linux never sets itself, tells Ember the tty is ready: only
+		 * then does it send what it holds. */
+		if (cmd->raw) {
+			int bits = TIOCM_OUT1 | TIOCM_RTS;
+			ioctl(STDIN_FILENO, TIOCMBIS, &bits);
+		}
 	}
 	environ = child_env;
 	execvp(cmd->argv[0], cmd->argv);

@@ -142,7 +142,7 @@ awk -v wanted="$wanted" -v builtin="$moddir/modules.builtin" '
 # The initramfs tree.
 root=$tmp/root
 mkdir -p "$root"
-(cd "$root" && mkdir -p bin sbin usr/bin usr/sbin proc sys dev tmp run root etc/ember)
+(cd "$root" && mkdir -p bin sbin usr/bin usr/sbin proc sys dev tmp run root mnt etc/ember)
 chmod 1777 "$root/tmp"
 chmod 0700 "$root/root"
 cp "$out/init" "$root/init"

@@ -487,6 +487,7 @@ static int opt_level(struct parse_state *p, char *arg, char *err, size_t errlen)
 	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (!strcasecmp(arg, names[i])) {
 			p->api->level = (enum log_level)i;
+			p->api->level_set = true;
 			return 0;
 		}
 	FAIL_WITH("--level takes Error, Warning, Info, Debug, Trace or Off, not '%s'", arg);
@@ -569,8 +570,40 @@ void cli_api_usage(void)
 	       "\n"
 	       "Firecracker's way: serve its REST API on the Unix socket PATH (default %s,\n"
 	       "mode 0600) and boot the microVM on PUT /actions InstanceStart; or boot at once\n"
-	       "from FILE (the JSON of GET /vm/config), with or without the API.\n",
-	       CLI_DEFAULT_SOCKET);
+	       "from FILE (the JSON of GET /vm/config), with or without the API. The guest's\n"
+	       "serial console is Ember's stdin and stdout; no guest command can be given.\n"
+	       "\n"
+	       "  --api-sock PATH      the API socket; refused if something answers there;\n"
+	       "                       removed at exit\n"
+	       "  --config-file FILE   boot at once from FILE (Firecracker's kebab-case sections:\n"
+	       "                       boot-source, machine-config, drives, network-interfaces,\n"
+	       "                       vsock, entropy, logger, metrics)\n"
+	       "  --no-api             no API socket (needs --config-file)\n"
+	       "  --id ID              the instance id (GET /, log lines), 1 to %d letters,\n"
+	       "                       digits, '_' or '-'; default anonymous-instance\n"
+	       "  --http-api-max-payload-size BYTES\n"
+	       "                       the largest request body, default %d\n"
+	       "  --log-path FILE      also log to FILE (a file or a named pipe)\n"
+	       "  --level L            log level: Error, Warning, Info (default), Debug, Trace\n"
+	       "                       or Off; at Debug every request and its answer is logged\n"
+	       "  --show-level         put the level in each log line\n"
+	       "  --metrics-path FILE  one JSON line of counters on FlushMetrics, every 60 s\n"
+	       "                       and at exit\n"
+	       "  --no-seccomp         no seccomp filters (debugging only)\n",
+	       CLI_DEFAULT_SOCKET, CONFIG_ID_MAX, API_DEFAULT_MAX_PAYLOAD);
+}
+
+/* --help anywhere before "--" asks for help, also where an option wants a value
+ * (`ember --api-sock --help`): it is never a sensible socket or file name. */
+static bool help_asked(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			return false;
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return true;
+	}
+	return false;
 }
 
 /* The one getopt loop: the options of mode, each applied by its row. Returns 0 (optind is
@@ -589,6 +622,13 @@ static int parse(unsigned mode, int argc, char **argv, struct parse_state *p, in
 			    (struct option){cli_options[i].name, cli_options[i].has_arg, NULL,
 			                    cli_options[i].apply ? 256 + (int)i : 'h'};
 	opts[n] = (struct option){NULL, 0, NULL, 0};
+	if (help_asked(argc, argv)) {
+		if (mode == CLI_RUN)
+			cli_usage();
+		else
+			cli_api_usage();
+		return 1;
+	}
 	optind = 0; /* 0, not 1: also resets glibc's state inside a short-option cluster */
 	opterr = 0;
 	*value_at = -1;
@@ -704,6 +744,7 @@ void cli_settings(const struct vm_config *cfg, uint64_t host_mem_mib, struct ctl
 	    .cmd_argv = cfg->cmd_argv,
 	    .cmd_argc = cfg->cmd_argc,
 	    .cmd_tty = cfg->cmd_tty,
+	    .cmd_init = cfg->cmd_init,
 	    .print_stats = cfg->print_stats,
 	    .snap_state_fd = -1,
 	    .snap_mem_fd = -1,

@@ -24,6 +24,7 @@ struct cli_api_opts {
 	const char *log_path;
 	const char *metrics_path;
 	enum log_level level;
+	bool level_set; /* --level given */
 	bool show_level;
 	bool no_api;
 	bool no_seccomp;

@@ -11,6 +11,7 @@
 #include "vmm/snapshot.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/sysinfo.h>
@@ -101,6 +102,7 @@ static int cmd_run(int argc, char **argv)
 			CONFIG_SET(cfg.initrd_path, guest.initrd);
 	}
 	cfg.cmd_tty = isatty(STDIN_FILENO);
+	cfg.cmd_init = r == 0 && (cfg.cmd_argc > 0 || guest.kernel[0]);
 	if (r < 0 || config_validate(&cfg, host_mem_mib(), err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		return EXIT_USAGE;
@@ -123,6 +125,31 @@ static int cmd_restore(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	return run_machine(&cfg, start_loaded, &load);
+}
+
+/* doctor and seccomp-report: no options but --help. */
+static int cmd_simple(int argc, char **argv)
+{
+	bool doctor = !strcmp(argv[1], "doctor");
+	if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+		if (doctor)
+			printf(
+			    "usage: ember doctor\n\n"
+			    "Describe this host's KVM: present or not, its flavour (VMX, SVM or\n"
+			    "PVM), the capabilities Ember uses, and which guests can run here.\n");
+		else
+			printf("usage: ember seccomp-report\n\n"
+			       "Print each thread's seccomp filter: the system calls and ioctl\n"
+			       "requests it allows once locked down, with the reason for each.\n");
+		return 0;
+	}
+	if (argc > 2) {
+		log_err("'ember %s' takes no arguments (see 'ember %s --help')", argv[1], argv[1]);
+		return EXIT_USAGE;
+	}
+	if (doctor)
+		return doctor_run();
+	return sc_report(stdout) < 0 ? EXIT_USAGE : 0;
 }
 
 int main(int argc, char **argv)
@@ -149,10 +176,8 @@ int main(int argc, char **argv)
 		return cmd_restore(argc - 1, argv + 1);
 	if (cli_api_mode_wanted(argv[1]))
 		return api_mode_main(argc, argv, host_mem_mib());
-	if (!strcmp(argv[1], "doctor"))
-		return doctor_run();
-	if (!strcmp(argv[1], "seccomp-report"))
-		return sc_report(stdout) < 0 ? EXIT_USAGE : 0;
+	if (!strcmp(argv[1], "doctor") || !strcmp(argv[1], "seccomp-report"))
+		return cmd_simple(argc, argv);
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		cli_usage();
 		return 0;

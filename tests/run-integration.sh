@@ -99,6 +99,11 @@ hooks=$(dirname "$EMBER")/ember-test-hooks
 # The default guest sits beside ember in the rig, as in the build tree.
 [ -d "$GUEST_DIR" ] && adds="$adds --add $(q "$GUEST_DIR:/ember/build/guest")"
 
+# The README and what its examples use (tests/integration/readme.t.sh runs them).
+adds="$adds --add $(q "$top/README.md:/ember/README.md")"
+adds="$adds --add $(q "$top/scripts/make-rootfs.sh:/ember/scripts/make-rootfs.sh")"
+adds="$adds --add $(q "$top/docs/examples:/ember/docs/examples")"
+
 env="EMBER=/ember/build/ember GUESTS=/ember/build/guests GUEST_DIR=/ember/build/guest CMD_INITRD=/ember/bench/cmd-initrd.sh"
 adds="$adds --add $(q "$top/bench/cmd-initrd.sh:/ember/bench/cmd-initrd.sh")"
 [ -z "${EMBER_RUN_TIMEOUT:-}" ] || env="$env EMBER_RUN_TIMEOUT=$(q "$EMBER_RUN_TIMEOUT")"

@@ -35,6 +35,11 @@ int api_parse(const char *method, const char *path, const char *body, size_t len
  */
 void api_execute(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
 
+/* On the vmm thread, for a request api_parse refused (r holds the 400): count it as a
+ * failure of its endpoint (cmd->op; none when no route matched) and log it at Info,
+ * leaving r as it is. */
+void api_refused(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+
 /* api_execute for a front end on the vmm thread (config file, command line): returns 0,
  * or -EINVAL with the reply's fault message in err. */
 int api_command(struct ctl *c, const struct ctl_cmd *cmd, char *err, size_t errlen);

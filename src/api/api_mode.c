@@ -24,8 +24,10 @@ static void on_request(void *ctx, const struct api_http_request *req, struct ctl
 {
 	static struct ctl_cmd cmd; /* the API thread is the only caller */
 	if (api_parse(req->method, req->path, req->body, req->body_len, &cmd, reply) < 0 ||
-	    api_files_open(&cmd, reply) < 0)
+	    api_files_open(&cmd, reply) < 0) {
+		ctl_call(ctx, api_refused, &cmd, reply); /* counted and logged there */
 		return;
+	}
 	ctl_call(ctx, api_execute, &cmd, reply);
 	api_files_close(&cmd, reply->status >= 400);
 }
@@ -124,6 +126,8 @@ int api_mode_main(int argc, char **argv, uint64_t host_mem_mib)
 		}
 		log_configure(fd, o.level, o.show_level, o.id);
 		ctl.logger_set = true;
+	} else if (o.level_set) {
+		log_stderr_level(o.level);
 	}
 	if (o.metrics_path &&
 	    (ctl.metrics_fd = open_for_append("metrics file", o.metrics_path)) < 0) {

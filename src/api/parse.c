@@ -762,6 +762,22 @@ const struct api_endpoint api_endpoints[CTL_OP_COUNT] = {
                                "started or loaded a snapshot."},
 };
 
+/* Debug: the request's route; Info: its name and status, with the fault message of a
+ * refusal; Debug: a successful reply's body. On the vmm thread (the API thread's filter
+ * has no room for the log's calls). */
+static void log_reply(const struct api_endpoint *e, const struct ctl_reply *r)
+{
+	const char *name = e ? e->name : "request";
+	if (e)
+		log_debug("API request %s %s%s", e->method, e->path, e->id_what ? "{id}" : "");
+	if (r->status >= 400)
+		log_info("API %s: %d %.*s", name, r->status, (int)r->len, r->body);
+	else
+		log_info("API %s: %d", name, r->status);
+	if (r->status < 400 && r->len)
+		log_debug("API %s: reply %.*s", name, (int)r->len, r->body);
+}
+
 void api_execute(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
 {
 	if ((unsigned)cmd->op >= CTL_OP_COUNT) {
@@ -774,7 +790,15 @@ void api_execute(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
 	else
 		e->execute(c, cmd, r);
 	ctl_count(c, cmd->op, r->status >= 400);
-	log_info("API %s: %d", e->name, r->status);
+	log_reply(e, r);
+}
+
+void api_refused(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	bool known = (unsigned)cmd->op < CTL_OP_COUNT;
+	if (known)
+		ctl_count(c, cmd->op, true);
+	log_reply(known ? &api_endpoints[cmd->op] : NULL, r);
 }
 
 int api_files_open(struct ctl_cmd *cmd, struct ctl_reply *reply)
@@ -847,12 +871,14 @@ int api_parse(const char *method, const char *path, const char *body, size_t len
 	json_error_t jerr;
 
 	memset(cmd, 0, sizeof(*cmd));
+	cmd->op = CTL_OP_COUNT; /* no route: refusals count against none */
 	const struct api_endpoint *r = api_route_find(method, path, &id);
 	if (!r) {
 		ctl_reply_fault(reply, "Invalid request method and/or path: %.16s %.256s", method,
 		                path);
 		return -EINVAL;
 	}
+	cmd->op = (enum ctl_op)(r - api_endpoints);
 	if (id && !config_id_ok(id)) {
 		ctl_reply_fault(reply, "%s id '%.100s' must be 1 to %d letters, digits, '_' or '-'",
 		                r->id_what, id, CONFIG_ID_MAX);
@@ -863,7 +889,6 @@ int api_parse(const char *method, const char *path, const char *body, size_t len
 			ctl_reply_fault(reply, "GET %s takes no body", path);
 			return -EINVAL;
 		}
-		cmd->op = (enum ctl_op)(r - api_endpoints);
 		return 0;
 	}
 	if (!len) {
@@ -884,6 +909,7 @@ int api_parse(const char *method, const char *path, const char *body, size_t len
 	json_decref(root);
 	if (rc < 0) {
 		memset(cmd, 0, sizeof(*cmd));
+		cmd->op = (enum ctl_op)(r - api_endpoints);
 		ctl_reply_fault(reply, "%s", err);
 	}
 	return rc;

@@ -97,6 +97,10 @@ struct vm_config {
 	/* --snapshot-to STATE,MEM (the front end's, not the machine's): "" when not asked. */
 	char snapshot_state[CONFIG_PATH_MAX];
 	char snapshot_mem[CONFIG_PATH_MAX];
+	/* The guest runs Ember's init (the default guest, or a command was given): the
+	 * command archive goes even without a command, and a stdin that is not a terminal
+	 * follows the init's console contract (docs/CONTRACTS.md). */
+	bool cmd_init;
 };
 
 /* Copy src into the string field dst (size bytes with the NUL). Returns 0, or -ENAMETOOLONG

@@ -17,6 +17,8 @@ static struct {
 	char id[65];
 } file = {PTHREAD_MUTEX_INITIALIZER, -1, LOG_OFF, false, ""};
 
+static _Atomic enum log_level stderr_level = LOG_WARNING;
+
 static const char *const level_names[] = {"Off", "Error", "Warning", "Info", "Debug", "Trace"};
 
 static void to_file(enum log_level level, const char *msg)
@@ -45,7 +47,7 @@ static void log_line(enum log_level level, const char *prefix, const char *fmt, 
 {
 	char msg[1024];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (level <= LOG_WARNING) {
+	if (level <= LOG_WARNING || level <= stderr_level) {
 		char line[1100];
 		int n = snprintf(line, sizeof(line), "ember: %s%s\n", prefix, msg);
 		size_t len = n < 0 ? 0 : (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
@@ -70,6 +72,11 @@ DEFINE_LOG(log_err, LOG_ERROR, "")
 DEFINE_LOG(log_warn, LOG_WARNING, "warning: ")
 DEFINE_LOG(log_info, LOG_INFO, "")
 DEFINE_LOG(log_debug, LOG_DEBUG, "")
+
+void log_stderr_level(enum log_level level)
+{
+	stderr_level = level > LOG_WARNING ? level : LOG_WARNING;
+}
 
 void log_configure(int fd, enum log_level level, bool show_level, const char *instance_id)
 {

@@ -15,7 +15,8 @@ void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Same, prefixed "ember: warning: ". */
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* To the log file only, when one is set and its level allows. */
+/* To the log file when one is set and its level allows; to stderr too when
+ * log_stderr_level allows (not by default). */
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -23,5 +24,9 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * starting with a timestamp, the instance id, and the level when show_level. Takes
  * ownership of fd (closed on the next call). */
 void log_configure(int fd, enum log_level level, bool show_level, const char *instance_id);
+
+/* Also print messages up to level on stderr (default LOG_WARNING; errors and warnings
+ * always go there): `--level Debug` without a log file. */
+void log_stderr_level(enum log_level level);
 
 #endif

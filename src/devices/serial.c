@@ -205,10 +205,22 @@ void serial_destroy(struct serial *s)
 	pthread_mutex_destroy(&s->lock);
 }
 
+void serial_gate_rx(struct serial *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->rx_gated = true;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static bool rx_open(const struct serial *s)
+{
+	return !s->rx_gated || (s->mcr & (MCR_RTS | MCR_OUT1)) == (MCR_RTS | MCR_OUT1);
+}
+
 unsigned serial_rx_space(struct serial *s)
 {
 	pthread_mutex_lock(&s->lock);
-	unsigned space = SERIAL_RX_SIZE - s->rx_count;
+	unsigned space = rx_open(s) ? SERIAL_RX_SIZE - s->rx_count : 0;
 	pthread_mutex_unlock(&s->lock);
 	return space;
 }
@@ -217,7 +229,7 @@ unsigned serial_receive(struct serial *s, const uint8_t *buf, unsigned len)
 {
 	pthread_mutex_lock(&s->lock);
 	unsigned n = 0;
-	while (n < len && s->rx_count < SERIAL_RX_SIZE)
+	while (n < len && s->rx_count < SERIAL_RX_SIZE && rx_open(s))
 		rx_push(s, buf[n++]);
 	update_irq(s);
 	pthread_mutex_unlock(&s->lock);

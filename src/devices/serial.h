@@ -24,6 +24,7 @@ struct serial {
 	void *irq_ctx;
 	uint8_t ier, lcr, mcr, scr, dll, dlm, fcr;
 	bool thr_ipending; /* a "transmitter empty" interrupt waits to be reported */
+	bool rx_gated;     /* host input waits for the guest's RTS and OUT1 (serial_gate_rx) */
 	bool irq_level;
 	uint8_t rx[SERIAL_RX_SIZE];
 	unsigned rx_head, rx_count;
@@ -49,6 +50,14 @@ void serial_save(struct serial *s, struct serial_state *st);
 
 /* Put st back (after serial_init): -EINVAL if its FIFO indexes are out of range. */
 int serial_restore(struct serial *s, const struct serial_state *st);
+
+/*
+ * From now on accept host input only while the guest holds both RTS and OUT1 in the modem
+ * control register: Ember's default init raises OUT1 (which Linux never sets by itself)
+ * once its tty is set up, and with RTS/CTS flow control the tty drops RTS while its buffer
+ * is full. So nothing is sent before anyone reads, and nothing overflows.
+ */
+void serial_gate_rx(struct serial *s);
 
 /* How many bytes serial_receive() would accept now. */
 unsigned serial_rx_space(struct serial *s);

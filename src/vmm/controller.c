@@ -286,6 +286,7 @@ int ctl_start(struct ctl *c, char *err, size_t errlen)
 	cfg->cmd_argv = set->cmd_argv;
 	cfg->cmd_argc = set->cmd_argc;
 	cfg->cmd_tty = set->cmd_tty;
+	cfg->cmd_init = set->cmd_init;
 	cfg->print_stats = set->print_stats;
 	cfg->no_seccomp = set->no_seccomp;
 	if (config_validate(cfg, set->host_mem_mib, err, errlen) < 0)

@@ -202,6 +202,7 @@ struct ctl_settings {
 	char *const *cmd_argv;               /* -- CMD ARGS: borrowed from argv */
 	unsigned cmd_argc;
 	bool cmd_tty;     /* stdin is a terminal: the guest init keeps its tty cooked */
+	bool cmd_init;    /* the guest runs Ember's init (vm_config.cmd_init) */
 	bool print_stats; /* --stats: at the end, peak RSS and guest RAM touched */
 	/* --snapshot-to STATE,MEM: the two files, opened by the front end (-1: none); at
 	 * SNAPSHOT_SIGNAL the VM is paused, snapshotted into them, and stopped. */

@@ -129,7 +129,7 @@ static int load_initrd(struct vm *vm, const struct vm_config *cfg, int fd, uint6
 {
 	uint8_t *archive = NULL;
 	size_t archive_len = 0;
-	if (cfg->cmd_argc) {
+	if (cfg->cmd_argc || cfg->cmd_init) {
 		archive =
 		    cmd_archive_build(cfg->cmd_argv, cfg->cmd_argc, cfg->cmd_tty, &archive_len);
 		if (!archive) {
@@ -228,6 +228,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 	                          sizeof(why))) < 0)
 		FAIL(r, "cannot load kernel '%s': %s", cfg->kernel_path, why);
 	vm->linux_guest = kernel.is_linux;
+	vm->console_piped = cfg->cmd_init && !cfg->cmd_tty;
 	if (vm->linux_guest && vm->flavour == KVM_FLAVOUR_PVM)
 		log_warn("this host's KVM is PVM, which boots a Linux kernel only if it was built "
 		         "as a PVM guest; a stock kernel will stop early");

@@ -36,6 +36,9 @@ struct vm {
 	int vm_fd;
 	enum kvm_flavour flavour;
 	bool linux_guest; /* the kernel is Linux: on PVM, only a PVM-aware one boots */
+	/* Stdin is not a terminal and the guest runs Ember's init: the console holds input
+	 * until the init asks for it and ends it with ^D (docs/CONTRACTS.md). */
+	bool console_piped;
 	size_t run_size;
 	struct guest_mem mem;
 	struct bus pio;

@@ -157,15 +157,38 @@ t_api_logger_and_metrics() {
 	expect_api 204
 	api GET /
 	expect_api 200 '"id": ?"test-vm"'
-	_match "metrics" "$T/metrics" '"put_machine_config":\{"count":1,"fails":0\}'
+	# The refused request counts too, as a failure, and is logged with its reason.
+	_match "metrics" "$T/metrics" '"put_machine_config":\{"count":2,"fails":1\}'
 	_match "metrics" "$T/metrics" '"id":"test-vm"'
 	_match "log" "$T/log" 'test-vm.*API put_machine_config: 204'
+	_match "log" "$T/log" 'test-vm.*API put_machine_config: 400 .*vcpu_count'
 	api PUT /logger "{\"log_path\": \"$T/log2\"}"
 	expect_api 400 'already'
 	kill -TERM "$api_pid"
 	api_wait_exit
 	# One more line at exit.
 	[ "$(wc -l <"$T/metrics")" -ge 2 ] || _fail "no metrics line at exit" "$T/metrics"
+}
+
+t_api_level_debug_without_a_log_file() {
+	# --level without --log-path: the lines go to stderr, Debug ones included; refusals
+	# (a bad body, an unknown path) are logged and counted like any request.
+	api_start --level Debug --metrics-path "$T/metrics" || return
+	api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 64, "bogus": 1}'
+	expect_api 400
+	api PUT /nowhere '{}'
+	expect_api 400
+	api GET /machine-config
+	expect_api 200
+	api PUT /actions '{"action_type": "FlushMetrics"}'
+	expect_api 204
+	expect_err 'API put_machine_config: 400 .*bogus'
+	expect_err 'API request: 400 .*nowhere'
+	expect_err 'API request GET /machine-config'
+	expect_err 'API get_machine_config: reply \{'
+	_match "metrics" "$T/metrics" '"put_machine_config":\{"count":1,"fails":1\}'
+	kill -TERM "$api_pid"
+	api_wait_exit
 }
 
 t_api_linux_ctrl_alt_del_powers_off() {

@@ -154,3 +154,35 @@ t_doctor_on_working_kvm() {
 	expect_out '^usable: +yes$'
 	expect_no_out ' NO '
 }
+
+t_help_in_every_mode() {
+	# --help helps wherever it is given, and the hint after a typo names a command that
+	# works; none of these starts a VM or a server (no socket named --help appears).
+	cd "$T" || return 1
+	for args in '--help' 'run --help' 'run --kernel x --help' '--api-sock --help' \
+		'--api-sock /x --help' '--config-file --help' 'doctor --help' 'seccomp-report --help'; do
+		# shellcheck disable=SC2086 # words on purpose
+		"$EMBER" $args >"$T/out" 2>"$T/err" </dev/null
+		status=$?
+		expect_status 0
+		expect_out '^usage: ember'
+		expect_no_err '.'
+	done
+	[ ! -e "$T/--help" ] || _fail "a file named --help appeared"
+	"$EMBER" --api-sock "$T/s" --bogus >"$T/out" 2>"$T/err" </dev/null
+	status=$?
+	expect_status 2
+	hint=$(sed -n "s/.*(see '\(.*\)').*/\1/p" "$T/err")
+	[ -n "$hint" ] || _fail "no hint" "$T/err"
+	# The hint starts with "ember": run it with this ember.
+	# shellcheck disable=SC2086
+	"$EMBER" ${hint#ember } >"$T/out" 2>&1 </dev/null
+	status=$?
+	expect_status 0
+	expect_out '--http-api-max-payload-size BYTES'
+	expect_out 'the largest request body'
+	"$EMBER" doctor extra >"$T/out" 2>"$T/err" </dev/null
+	status=$?
+	expect_status 2
+	expect_err "'ember doctor' takes no arguments"
+}

@@ -11,9 +11,20 @@ EMBER_RUN_TIMEOUT=${EMBER_RUN_TIMEOUT:-60}
 # ember_run ARGS...: run "$EMBER" run ARGS with stdin from /dev/null under a timeout;
 # stdout to $T/out, stderr to $T/err, exit status in $status. On timeout ember gets
 # SIGTERM (then SIGKILL 5 s later), $status is 124 and $T/err says so.
-ember_run() {
+# ember_run_stdin FILE ARGS...: the same with stdin from FILE; ember_run_piped FILE
+# ARGS...: with stdin a pipe that `cat FILE` fills (as from a script).
+ember_run() { _ember_run file /dev/null "$@"; }
+ember_run_stdin() { _ember_run file "$@"; }
+ember_run_piped() { _ember_run pipe "$@"; }
+_ember_run() {
+    _how=$1 _in=$2
+    shift 2
     rm -f "$T/.timedout"
-    "$EMBER" run "$@" </dev/null >"$T/out" 2>"$T/err" &
+    if [ "$_how" = pipe ]; then
+        cat "$_in" | "$EMBER" run "$@" >"$T/out" 2>"$T/err" &
+    else
+        "$EMBER" run "$@" <"$_in" >"$T/out" 2>"$T/err" &
+    fi
     _pid=$!
     _ember_watchdog "$_pid" </dev/null >/dev/null 2>&1 &
     _wd=$!

@@ -385,6 +385,27 @@ static void fcr_fifo_bits(void **state)
 	assert_int_equal(serial_rx_space(&f->s), SERIAL_RX_SIZE);
 }
 
+/* A gated receiver takes host bytes only while the guest holds RTS and OUT1. */
+static void rx_gate(void **state)
+{
+	struct fixture *f = *state;
+	const uint8_t b[2] = {'a', 'b'};
+
+	serial_gate_rx(&f->s);
+	wr(f, MCR, 0x0b); /* DTR, RTS, OUT2: what Linux sets on open */
+	assert_int_equal(serial_rx_space(&f->s), 0);
+	assert_int_equal(serial_receive(&f->s, b, 2), 0);
+	wr(f, MCR, 0x0f); /* + OUT1: the init's "ready" */
+	assert_int_equal(serial_rx_space(&f->s), SERIAL_RX_SIZE);
+	assert_int_equal(serial_receive(&f->s, b, 1), 1);
+	wr(f, MCR, 0x0d); /* RTS down: the tty's buffer is full */
+	assert_int_equal(serial_receive(&f->s, b + 1, 1), 0);
+	wr(f, MCR, 0x0f);
+	assert_int_equal(serial_receive(&f->s, b + 1, 1), 1);
+	assert_int_equal(rd(f, RBR), 'a');
+	assert_int_equal(rd(f, RBR), 'b');
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -393,7 +414,7 @@ int main(void)
 	    T(thr_reaches_out_fd), T(lsr_always_empty),       T(ier_probe),     T(scratch_register),
 	    T(loopback_msr),       T(loopback_msr_each_line), T(loopback_data), T(dlab),
 	    T(dlab_hides_rx),      T(receive_in_order),       T(rx_space),      T(irq_rx),
-	    T(irq_thri),           T(irq_priority),           T(fcr_fifo_bits),
+	    T(irq_thri),           T(irq_priority),           T(fcr_fifo_bits), T(rx_gate),
 	};
 	unit_init();
 	return cmocka_run_group_tests(tests, NULL, NULL) ? 1 : 0;
