@@ -44,16 +44,6 @@ void api_refused(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
  * or -EINVAL with the reply's fault message in err. */
 int api_command(struct ctl *c, const struct ctl_cmd *cmd, char *err, size_t errlen);
 
-/*
- * The files a command needs, opened on the front end's thread, since the locked-down vmm
- * thread may open none: PUT /snapshot/create's state and memory files, created or
- * truncated, mode 0600. Returns 0, or -errno with a 400 fault in reply (nothing left
- * open). api_files_close closes them after the reply and, when the command failed,
- * removes them.
- */
-int api_files_open(struct ctl_cmd *cmd, struct ctl_reply *reply);
-void api_files_close(struct ctl_cmd *cmd, bool failed);
-
 /* The endpoint's name of op (for the controller's metrics). */
 const char *api_op_name(enum ctl_op op);
 

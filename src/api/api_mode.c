@@ -23,13 +23,11 @@
 static void on_request(void *ctx, const struct api_http_request *req, struct ctl_reply *reply)
 {
 	static struct ctl_cmd cmd; /* the API thread is the only caller */
-	if (api_parse(req->method, req->path, req->body, req->body_len, &cmd, reply) < 0 ||
-	    api_files_open(&cmd, reply) < 0) {
+	if (api_parse(req->method, req->path, req->body, req->body_len, &cmd, reply) < 0) {
 		ctl_call(ctx, api_refused, &cmd, reply); /* counted and logged there */
 		return;
 	}
 	ctl_call(ctx, api_execute, &cmd, reply);
-	api_files_close(&cmd, reply->status >= 400);
 }
 
 struct config_run {

@@ -507,7 +507,6 @@ static int body_snapshot_create(struct pctx *c, const json_t *o, const char *pat
 	int e = 0;
 
 	(void)path_id;
-	a->state_fd = a->mem_fd = -1;
 	TRY(check_keys(c, o, keys));
 	TRY(get_str(c, o, "snapshot_path", REQ | NONEMPTY, a->snapshot_path,
 	            sizeof(a->snapshot_path), NULL));
@@ -799,27 +798,6 @@ void api_refused(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
 	if (known)
 		ctl_count(c, cmd->op, true);
 	log_reply(known ? &api_endpoints[cmd->op] : NULL, r);
-}
-
-int api_files_open(struct ctl_cmd *cmd, struct ctl_reply *reply)
-{
-	struct ctl_snapshot_create *a = &cmd->u.snap;
-	char err[API_ERR_MAX];
-	if (cmd->op != CTL_PUT_SNAPSHOT_CREATE)
-		return 0;
-	int r = vm_snapshot_files_open(a->snapshot_path, a->mem_file_path, &a->state_fd, &a->mem_fd,
-	                               err, sizeof(err));
-	if (r < 0)
-		ctl_reply_fault(reply, "%s", err);
-	return r;
-}
-
-void api_files_close(struct ctl_cmd *cmd, bool failed)
-{
-	struct ctl_snapshot_create *a = &cmd->u.snap;
-	if (cmd->op == CTL_PUT_SNAPSHOT_CREATE)
-		vm_snapshot_files_close(a->snapshot_path, a->mem_file_path, &a->state_fd,
-		                        &a->mem_fd, failed);
 }
 
 const char *api_op_name(enum ctl_op op)

@@ -104,11 +104,6 @@ static const struct sc_rule api_rules[] = {
     ALLOW(sendto, "responses (send)"),
     ALLOW(close, "clients that leave"),
     ALLOW(write, "the channel's eventfd that wakes the vmm thread"),
-    ALLOW_IF(openat,
-             "PUT /snapshot/create: the API thread creates the two files and hands "
-             "them over (the vmm thread may open nothing)",
-             EQ(2, SC_API_OPEN_FLAGS)),
-    ALLOW(unlink, "PUT /snapshot/create: a failed snapshot's files are removed"),
     ALLOW(clock_gettime, "client deadlines, where the vDSO cannot serve them"),
     ALLOW_IF(futex, FUTEX_WHY, FUTEX_IS(FUTEX_WAIT)),
     ALLOW_IF(futex, FUTEX_WHY, FUTEX_IS(FUTEX_WAKE)),
@@ -143,8 +138,8 @@ static const struct sc_rule vmm_rules[] = {
              MASKED(1, 0xf, SOCK_STREAM, "arg1 type == SOCK_STREAM")),
     ALLOW(connect, "virtio-vsock: guest connections to host sockets"),
     ALLOW(accept4, "virtio-vsock: host connections to the guest"),
-    ALLOW(recvfrom, "virtio-vsock reads a host connection's CONNECT line (recv)"),
-    ALLOW(recvmsg, "virtio-vsock relays host to guest"),
+    ALLOW(recvmsg, "virtio-vsock relays host to guest and reads a host connection's CONNECT "
+                   "line"),
     ALLOW(sendmsg, "virtio-vsock relays guest to host"),
     ALLOW(shutdown, "virtio-vsock: the guest shut its side"),
     ALLOW(poll, "virtio-vsock confirms a hang-up epoll reported"),
@@ -191,7 +186,11 @@ static const struct sc_rule vmm_rules[] = {
     ALLOW(getrusage, "--stats at exit"),
     ALLOW(mincore, "--stats at exit: guest RAM the guest touched"),
     ALLOW(newfstatat, "teardown checks the API socket is still ours before removing it"),
-    ALLOW(unlink, "teardown removes the API and vsock sockets (the only file-system change)"),
+    ALLOW_IF(openat,
+             "PUT /snapshot/create's two files, created write-only (as Firecracker's vmm "
+             "thread does; the API thread, which faces the client, opens nothing)",
+             EQ(2, SC_SNAPSHOT_OPEN_FLAGS)),
+    ALLOW(unlink, "teardown removes the API and vsock sockets; a failed snapshot's files"),
     ALLOW(exit_group, "the end of Ember"),
 };
 

@@ -60,9 +60,10 @@ int sc_test_violate(const char *kind);
 /* Rules comparing an argument with Ember's pid are compiled against this value, above any
  * pid (pid_max is at most 2^22); sc_setup patches each such comparison (a BPF_JEQ|BPF_K
  * with this k) to the real pid. No other rule constant may equal it (seccomp-gen checks). */
-/* The only open(2) the API thread may make: PUT /snapshot/create's two files, created or
- * truncated, write-only (its filter compares the flags exactly). */
-#define SC_API_OPEN_FLAGS (O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC)
+/* The only open(2) a locked-down thread may make: the vmm thread's, for PUT
+ * /snapshot/create's two files, created or truncated, write-only (its filter compares the
+ * flags exactly). */
+#define SC_SNAPSHOT_OPEN_FLAGS (O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC)
 
 #define SC_PID_PLACEHOLDER 0x7ee1d000u
 

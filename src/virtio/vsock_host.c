@@ -39,13 +39,22 @@ static bool host_parse_connect(const char *line, unsigned len, uint32_t *port)
 	return true;
 }
 
+/* recv(2) through recvmsg, which the relay uses anyway: the vmm thread's seccomp filter
+ * then needs no recvfrom. */
+static ssize_t host_recv(int fd, void *buf, size_t len, int flags)
+{
+	struct iovec iov = {buf, len};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+	return recvmsg(fd, &msg, flags);
+}
+
 /* Read the CONNECT line without consuming a byte past its newline: those belong to the
  * guest. */
 static void host_read_line(struct vsock_conn *conn)
 {
 	char *at = conn->line + conn->line_len;
 	size_t room = VSOCK_LINE_MAX - conn->line_len;
-	ssize_t n = recv(conn->fd, at, room, MSG_PEEK | MSG_DONTWAIT);
+	ssize_t n = host_recv(conn->fd, at, room, MSG_PEEK | MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (n <= 0) {
@@ -54,7 +63,7 @@ static void host_read_line(struct vsock_conn *conn)
 	}
 	const char *nl = memchr(at, '\n', (size_t)n);
 	size_t take = nl ? (size_t)(nl - at) + 1 : (size_t)n;
-	if (recv(conn->fd, at, take, MSG_DONTWAIT) != (ssize_t)take) {
+	if (host_recv(conn->fd, at, take, MSG_DONTWAIT) != (ssize_t)take) {
 		vsock_conn_free(conn);
 		return;
 	}

@@ -395,13 +395,17 @@ void ctl_snapshot_create(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_re
 		ctl_reply_fault(r, "Diff snapshots are not supported yet; take a Full one");
 		return;
 	}
-	if (a->state_fd < 0 || a->mem_fd < 0) {
-		ctl_reply_fault(r, "the snapshot's files are not open");
+	int state_fd, mem_fd;
+	if (vm_snapshot_files_open(a->snapshot_path, a->mem_file_path, &state_fd, &mem_fd, err,
+	                           sizeof(err)) < 0) {
+		ctl_reply_fault(r, "%s", err);
 		return;
 	}
 	/* Every started vCPU parked (a VM loaded paused may not have got there yet). */
 	vm_pause(&c->vm);
-	if (vm_snapshot_write(&c->vm, a->state_fd, a->mem_fd, err, sizeof(err)) < 0) {
+	int w = vm_snapshot_write(&c->vm, state_fd, mem_fd, err, sizeof(err));
+	vm_snapshot_files_close(a->snapshot_path, a->mem_file_path, &state_fd, &mem_fd, w < 0);
+	if (w < 0) {
 		ctl_reply_fault(r, "cannot snapshot to '%s' and '%s': %s", a->snapshot_path,
 		                a->mem_file_path, err);
 		return;

@@ -127,7 +127,6 @@ struct ctl_snapshot_create {
 	bool diff; /* "Diff": only the pages written since the last snapshot */
 	char snapshot_path[CONFIG_PATH_MAX];
 	char mem_file_path[CONFIG_PATH_MAX];
-	int state_fd, mem_fd;
 };
 
 /* PUT /snapshot/load (before anything but the logger and metrics is configured). */

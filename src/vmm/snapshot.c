@@ -213,9 +213,9 @@ int vm_snapshot_files_open(const char *state_path, const char *mem_path, int *st
                            char *err, size_t errlen)
 {
 	*mem_fd = -1;
-	*state_fd = open(state_path, SC_API_OPEN_FLAGS, 0600);
+	*state_fd = open(state_path, SC_SNAPSHOT_OPEN_FLAGS, 0600);
 	if (*state_fd >= 0)
-		*mem_fd = open(mem_path, SC_API_OPEN_FLAGS, 0600);
+		*mem_fd = open(mem_path, SC_SNAPSHOT_OPEN_FLAGS, 0600);
 	if (*state_fd >= 0 && *mem_fd >= 0)
 		return 0;
 	int e = errno;

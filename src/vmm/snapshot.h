@@ -19,11 +19,12 @@
  */
 int vm_snapshot_write(struct vm *vm, int state_fd, int mem_fd, char *err, size_t errlen);
 
-/* A snapshot's two files, created (or truncated) write-only, mode 0600, on the calling
- * thread (the flags the API thread's seccomp filter allows): the front end's job, since
- * the locked-down vmm thread may open none. Returns 0, or -errno with one line in err and
- * nothing left. vm_snapshot_files_close closes them (fds set to -1) and, if remove, removes
- * them (a failed or unused snapshot). */
+/* A snapshot's two files, created (or truncated) write-only, mode 0600, with exactly the
+ * flags the locked-down vmm thread's seccomp filter allows (SC_SNAPSHOT_OPEN_FLAGS), as
+ * Firecracker's vmm thread opens them: the API thread, which faces the client, opens
+ * nothing. Returns 0, or -errno with one line in err and nothing left.
+ * vm_snapshot_files_close closes them (fds set to -1) and, if remove, removes them (a
+ * failed or unused snapshot). */
 int vm_snapshot_files_open(const char *state_path, const char *mem_path, int *state_fd, int *mem_fd,
                            char *err, size_t errlen);
 void vm_snapshot_files_close(const char *state_path, const char *mem_path, int *state_fd,
