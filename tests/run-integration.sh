@@ -116,15 +116,28 @@ eval "set -- $adds"
 # 60 s limit, twice at most), so three silent minutes mean a stalled machine: the whole
 # run is tried again, up to three times in all, and says so. Any other result, pass or
 # fail, is final.
+# The rig's own lines (the kernel's warnings) come after the tests' summary: it is said
+# again at the very end, so a run's last line is its result.
+log=$(mktemp "${TMPDIR:-/tmp}/integration.XXXXXX") || die "mktemp failed"
+trap 'rm -f "$log" "$log.st"' EXIT
+summary() {
+    grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1
+}
 for attempt in 1 2 3; do
-    "$top/tests/rig/rig.sh" --timeout "${RIG_TIMEOUT:-1800}" --mem "${RIG_MEM:-6144}" \
-        --idle-timeout "${RIG_IDLE_TIMEOUT:-180}" --smp "${RIG_SMP:-1}" \
-        --add "$EMBER:/ember/build/ember" \
-        --add "$GUESTS:/ember/build/guests" \
-        --add "$top/tests/integration:/ember/tests/integration" \
-        "$@" -- "$env sh tests/integration/run.sh$cases"
-    st=$?
-    [ "$st" -eq 124 ] && [ "$attempt" -lt 3 ] || exit "$st"
+    {
+        "$top/tests/rig/rig.sh" --timeout "${RIG_TIMEOUT:-1800}" --mem "${RIG_MEM:-6144}" \
+            --idle-timeout "${RIG_IDLE_TIMEOUT:-180}" --smp "${RIG_SMP:-1}" \
+            --add "$EMBER:/ember/build/ember" \
+            --add "$GUESTS:/ember/build/guests" \
+            --add "$top/tests/integration:/ember/tests/integration" \
+            "$@" -- "$env sh tests/integration/run.sh$cases"
+        echo $? >"$log.st"
+    } | tee "$log"
+    st=$(cat "$log.st" 2>/dev/null) || st=125
+    if [ "$st" -ne 124 ] || [ "$attempt" -ge 3 ]; then
+        summary
+        exit "$st"
+    fi
     say "################################################################"
     say "the rig stalled (see above); running every test again in a new rig"
     say "################################################################"
