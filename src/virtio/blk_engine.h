@@ -45,6 +45,7 @@ struct blk_req {
 	enum blk_op op;    /* the operation to run now */
 	int mode;          /* BLK_OP_FALLOCATE */
 	bool drain;        /* BLK_OP_SYNC of a FLUSH request */
+	uint64_t t_kick;   /* --stats: when the notify that popped it began */
 };
 
 struct blk_engine {
@@ -77,6 +78,10 @@ int blk_uring_init(struct virtio_blk *b, const char **what);
  * pushed (or dropped, if the device stopped meanwhile) and the slot free again.
  */
 bool blk_req_advance(struct virtio_blk *b, struct blk_req *r, int64_t res);
+
+/* The chains completed since the last call were announced (virtio_dev_notify_used now):
+ * account their completion-to-notification time. */
+void blk_stats_notified(struct virtio_blk *b);
 
 /* Free r's slot without touching guest memory (device reset). */
 void blk_req_drop(struct virtio_blk *b, struct blk_req *r);

@@ -36,9 +36,11 @@ static void uring_submit(struct virtio_blk *b)
 
 	if (!io_uring_sq_ready(&u->ring))
 		return;
+	b->stats.submits++;
 	do
 		r = io_uring_submit(&u->ring);
 	while (r == -EINTR);
+	b->stats.inline_cqes += io_uring_cq_ready(&u->ring);
 	if (r < 0 && !u->submit_error_logged) {
 		u->submit_error_logged = true;
 		log_warn("%s: io_uring submit failed: %s; requests wait for the next one",
@@ -109,11 +111,13 @@ static void uring_event(void *ctx, uint32_t events)
 	if (read(b->uring->efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 		return;
 	virtio_dev_lock(&b->vdev);
+	b->stats.events++;
 	uring_reap(b);
 	uring_submit(b);
 	if (b->pushed) {
 		b->pushed = false;
 		virtio_dev_notify_used(&b->vdev, 0);
+		blk_stats_notified(b);
 	}
 	virtio_dev_unlock(&b->vdev);
 }
