@@ -12,11 +12,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #define SECTOR        512u
@@ -556,6 +558,23 @@ static void blk_fill_config(struct virtio_blk *b, const struct stat *st)
 	c->write_zeroes_may_unmap = 1;
 }
 
+/*
+ * Whether the file lives in memory (tmpfs, ramfs): its reads and writes only copy memory
+ * and never wait for a device, while io_uring hands every one of them to a worker thread
+ * (these file systems do not take IOCB_NOWAIT on the kernels we run, Linux 6.1), so each
+ * request pays for a worker's wakeup and a trip through the completion eventfd. Measured
+ * in the nested rig (README, "Where a request's time goes"): the synchronous engine does
+ * 4 KiB reads at iodepth 1 with a p99 of 0.5 ms against 14 ms, and sequential reads 5x
+ * faster. On such a file AUTO runs the requests on the vmm thread.
+ */
+static bool blk_memory_backed(int fd)
+{
+	struct statfs sf;
+	if (fstatfs(fd, &sf) < 0)
+		return false;
+	return sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC;
+}
+
 static int blk_pick_engine(struct virtio_blk *b, const struct drive_config *cfg, char *err,
                            size_t errlen)
 {
@@ -563,7 +582,8 @@ static int blk_pick_engine(struct virtio_blk *b, const struct drive_config *cfg,
 	const char *what = "io_uring";
 	int r;
 
-	if (cfg->engine == DRIVE_ENGINE_SYNC) {
+	if (cfg->engine == DRIVE_ENGINE_SYNC ||
+	    (cfg->engine == DRIVE_ENGINE_AUTO && blk_memory_backed(b->fd))) {
 		b->engine = &blk_sync_engine;
 		return 0;
 	}

@@ -103,8 +103,9 @@ struct virtio_blk {
  * Open cfg->path (read-write, or read-only when cfg->read_only) and make b a virtio-blk
  * device for it: vdev.ops, name, features and config_size set, ready for virtio_mmio_add.
  * b is overwritten. cfg->engine picks how requests reach the host: DRIVE_ENGINE_AUTO takes
- * io_uring and falls back to synchronous I/O on the vmm thread (one warning per process)
- * where io_uring cannot be set up; DRIVE_ENGINE_IO_URING fails instead. Allocates every
+ * synchronous I/O on the vmm thread for a file in memory (tmpfs, ramfs: no request ever
+ * waits for a device there), else io_uring, falling back to synchronous I/O (one warning
+ * per process) where io_uring cannot be set up; DRIVE_ENGINE_IO_URING fails instead. Allocates every
  * request slot now: serving requests allocates nothing.
  * Returns 0, or -errno with a message naming the file in err.
  */

@@ -14,7 +14,10 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#define BLK_SEG_MAX 126               /* data segments per request (seg_max) */
+/* Data segments per request (seg_max): a chain may be as long as the queue (virtio 1.2,
+ * 2.7.5.3.1), and the header and the status take two. Linux then sends a 1 MiB request of
+ * scattered 4 KiB pages as two requests (254 + 2 pages) rather than three (126 + 126 + 4). */
+#define BLK_SEG_MAX (VQ_MAX_SIZE - 2)
 #define BLK_IOV_MAX (BLK_SEG_MAX + 2) /* and the header and status around them */
 
 /* One host operation. */
