@@ -469,6 +469,12 @@ static void net_notify(struct virtio_dev *vdev, unsigned q)
 		}
 	} else if (q == NET_TXQ && !n->tx_blocked) {
 		net_tx(n);
+		/* What was just sent often has its answer queued on the tap already (a ping
+		 * from the host's stack, a TCP ACK): take it in this pass, so the guest gets one
+		 * interrupt for both queues rather than one now and one after the loop's next
+		 * turn. An empty tap costs one readv (EAGAIN). */
+		if (virtio_dev_live(&n->vdev) && !n->rx_stalled && (n->tap_events & EPOLLIN))
+			net_rx(n);
 	}
 }
 
