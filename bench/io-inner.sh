@@ -201,7 +201,7 @@ wide() {
 : >"$tmp/runs"
 i=1
 while [ "$i" -le "$runs" ] || { [ "$i" -le "$max_runs" ] && w=$(wide) && [ -n "$w" ]; }; do
-	[ "$i" -le "$runs" ] || echo "bench: repetition $i: spread over $spread% for" $w
+	[ "$i" -le "$runs" ] || echo "bench: repetition $i: spread over $spread% for $(echo "$w" | tr '\n' ' ')"
 	run_one host "$i"
 	run_one ember "$i"
 	run_one qemu "$i"

@@ -45,7 +45,7 @@ num IO_MAX_RUNS "$max_runs" 1
 num IO_SPREAD "$spread" 1
 case $phases in 0 | 1) ;; *) die "IO_PHASES must be 0 or 1, not '$phases'" ;; esac
 case ${IO_ENGINE:-} in '' | io_uring | sync) ;; *) die "IO_ENGINE must be io_uring or sync" ;; esac
-pe=$(echo ${IO_PHASES_ENGINES:-} | tr ' ' ,)
+pe=$(echo "${IO_PHASES_ENGINES:-}" | tr ' ' ,)
 envs="IO_MAX_RUNS=$max_runs IO_SPREAD=$spread IO_PHASES=$phases IO_ENGINE=${IO_ENGINE:-} IO_PHASES_ENGINES=$pe"
 for f in vmlinux initrd.cpio version; do
 	[ -s "build/guest/$f" ] || die "build/guest/$f is missing: run make guest"
@@ -78,6 +78,7 @@ if [ "$pvm" = no ] && [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; then
 	[ "$(id -u)" = 0 ] || die "needs root here: it creates a network namespace and a tap"
 	{
 		st=0
+		# shellcheck disable=SC2086 # $envs: NAME=VALUE words without spaces
 		env $envs sh bench/io-inner.sh "$ember" build/guest/vmlinux "$tmp/initrd-io.cpio" \
 			"$runs" "$rt" "$nt" "$disk_mib" "$cmdline" || st=$?
 		echo "$st" >"$tmp/status"
@@ -111,7 +112,7 @@ else
 			--add bench/io-inner.sh:/ember/bench/io-inner.sh \
 			--add bench/io-guest.sh:/ember/bench/io-guest.sh \
 			--add bench/cmd-initrd.sh:/ember/bench/cmd-initrd.sh \
-			-- env $envs sh bench/io-inner.sh build/ember build/guest/vmlinux \
+			-- env "$envs" sh bench/io-inner.sh build/ember build/guest/vmlinux \
 			build/bench/initrd-io.cpio "$runs" "$rt" "$nt" "$disk_mib" "'$cmdline'" || st=$?
 		echo "$st" >"$tmp/status"
 	} | tee "$tmp/result"

@@ -105,8 +105,8 @@ struct virtio_blk {
  * b is overwritten. cfg->engine picks how requests reach the host: DRIVE_ENGINE_AUTO takes
  * synchronous I/O on the vmm thread for a file in memory (tmpfs, ramfs: no request ever
  * waits for a device there), else io_uring, falling back to synchronous I/O (one warning
- * per process) where io_uring cannot be set up; DRIVE_ENGINE_IO_URING fails instead. Allocates every
- * request slot now: serving requests allocates nothing.
+ * per process) where io_uring cannot be set up; DRIVE_ENGINE_IO_URING fails instead.
+ * Allocates every request slot now: serving requests allocates nothing.
  * Returns 0, or -errno with a message naming the file in err.
  */
 int blk_create(struct virtio_blk *b, const struct drive_config *cfg, char *err, size_t errlen);
