@@ -5,14 +5,17 @@
 # POSIX sh: runs under the guest's busybox, the rig's busybox and the host's sh.
 #
 # Usage: io-guest.sh blk FILE DIRECT RUNTIME
-#            the four fio jobs on FILE (a block device or a regular file), with
+#            the six fio jobs (fio_job) on FILE (a block device or a regular file), with
 #            direct=DIRECT (1 or 0), each RUNTIME seconds
+#        io-guest.sh job NAME RUNTIME
+#            inside the guest: the one fio job NAME on /dev/vda with direct=1 (for the
+#            per-job counters of bench/io.sh's IO_PHASES runs)
 #        io-guest.sh guest RUNTIME NETTIME ADDR/PREFIX SERVER
 #            inside the guest: the fio jobs on /dev/vda with direct=1, then eth0 gets
 #            ADDR/PREFIX, ping -c 20 -i 0.2 SERVER, and iperf3 -c SERVER for NETTIME
 #            seconds each way (an iperf3 server must be listening on SERVER)
 # Prints one line per figure, "io-result: KEY=VALUE" (randread_iops, randwrite_iops,
-# seqread_mibs, seqwrite_mibs; in the guest also ping_ms, tx_gbits = guest to host,
+# seqread_mibs, seqwrite_mibs, lat_p50_us, lat_p99_us, jobs4_iops; in the guest also ping_ms, tx_gbits = guest to host,
 # rx_gbits = host to guest), then "io-guest: done". On any failure: a line
 # "io-guest: FAILED: ..." with what the tool printed, and exit status 1.
 set -u
@@ -31,41 +34,67 @@ tmp=${TMPDIR:-/tmp}/io-guest.$$
 mkdir -p "$tmp" || fail "cannot create $tmp"
 trap 'rm -rf "$tmp"' EXIT
 
-# One fio job: NAME RW BS over FILE; prints the job's figure. The same parameters for
-# the four jobs: libaio, iodepth 32, time-based, no random map (random offsets may
-# repeat, as they do on real workloads, and fio needs no per-block bitmap).
-fio_job() { # NAME RW BS FILE DIRECT RUNTIME
-	if ! fio --minimal --name="$1" --filename="$4" --rw="$2" --bs="$3" --ioengine=libaio \
-		--iodepth=32 --direct="$5" --runtime="$6" --time_based --norandommap \
-		--randrepeat=0 >"$tmp/fio" 2>&1; then
+# One fio job over FILE; prints the job's figures. The same parameters for every job:
+# libaio, time-based, no random map (random offsets may repeat, as they do on real
+# workloads, and fio needs no per-block bitmap); iodepth and the number of jobs vary.
+#   randread, randwrite, seqread, seqwrite: iodepth 32, one job (IOPS or MiB/s)
+#   lat:  random 4 KiB reads at iodepth 1, one job: the completion latency's p50 and p99 (us)
+#   jobs4: random 4 KiB reads from 4 jobs at iodepth 8 each (32 in flight in all), IOPS
+fio_job() { # NAME FILE DIRECT RUNTIME
+	case $1 in
+	randread | lat | jobs4) rw=randread bs=4k ;;
+	randwrite) rw=randwrite bs=4k ;;
+	seqread) rw=read bs=1M ;;
+	seqwrite) rw=write bs=1M ;;
+	*) fail "unknown fio job $1" ;;
+	esac
+	depth=32 jobs=1
+	[ "$1" = lat ] && depth=1
+	[ "$1" = jobs4 ] && depth=8 jobs=4
+	if ! fio --minimal --name="$1" --filename="$2" --rw="$rw" --bs="$bs" --ioengine=libaio \
+		--iodepth="$depth" --numjobs="$jobs" --group_reporting --direct="$3" \
+		--runtime="$4" --time_based --norandommap --randrepeat=0 >"$tmp/fio" 2>&1; then
 		sed 's/^/io-guest:   fio: /' "$tmp/fio"
-		fail "fio job $1 on $4 failed"
+		fail "fio job $1 on $2 failed"
 	fi
-	# Terse format 3: field 5 the error, 7/8 read KiB/s and IOPS, 48/49 write.
+	# Terse format 3: field 5 the error, 7/8 read KiB/s and IOPS, 18-37 the read
+	# completion latency's percentiles ("50.000000%=123", in us), 48/49 write KiB/s, IOPS.
 	awk -F';' -v job="$1" '
+	function pct(p,   i, kv) {
+		for (i = 18; i <= 37; i++) {
+			split($i, kv, "=")
+			if (kv[1] == p "%") return kv[2]
+		}
+		return -1
+	}
 	$1 == 3 && $3 == job {
 		found = 1
 		if ($5 != 0) exit 1
-		if (job == "randread") v = $8
+		if (job == "lat") {
+			p50 = pct("50.000000"); p99 = pct("99.000000")
+			if (p50 <= 0 || p99 <= 0) exit 1
+			printf "lat_p50_us=%.1f\nlat_p99_us=%.1f\n", p50, p99
+			next
+		}
+		if (job == "randread" || job == "jobs4") v = $8
 		else if (job == "randwrite") v = $49
 		else if (job == "seqread") v = $7 / 1024
 		else v = $48 / 1024
 		if (v <= 0) exit 1
-		printf "%s=%.1f\n", (job ~ /^rand/ ? job "_iops" : job "_mibs"), v
+		printf "%s=%.1f\n", (job == "jobs4" ? "jobs4_iops" : job ~ /^rand/ ? job "_iops" : job "_mibs"), v
 	}
 	END { if (!found) exit 1 }' "$tmp/fio" >"$tmp/fig" || {
 		sed 's/^/io-guest:   fio: /' "$tmp/fio"
-		fail "fio job $1 on $4: no result, or an error, in its output"
+		fail "fio job $1 on $2: no result, or an error, in its output"
 	}
-	echo "io-result: $(cat "$tmp/fig")"
+	sed 's/^/io-result: /' "$tmp/fig"
 }
 
 blk() { # FILE DIRECT RUNTIME
 	[ -e "$1" ] || fail "$1 does not exist"
-	fio_job randread randread 4k "$@"
-	fio_job randwrite randwrite 4k "$@"
-	fio_job seqread read 1M "$@"
-	fio_job seqwrite write 1M "$@"
+	for job in randread randwrite seqread seqwrite lat jobs4; do
+		fio_job "$job" "$@"
+	done
 }
 
 # The bitrate of iperf3's "receiver" summary line, in Gbit/s (-f m prints Mbit/s).
@@ -117,7 +146,7 @@ net() { # NETTIME ADDR/PREFIX SERVER
 	done
 }
 
-[ $# -ge 1 ] || fail "usage: $0 blk FILE DIRECT RUNTIME | guest RUNTIME NETTIME ADDR/PREFIX SERVER"
+[ $# -ge 1 ] || fail "usage: $0 blk FILE DIRECT RUNTIME | guest RUNTIME NETTIME ADDR/PREFIX SERVER | job NAME RUNTIME"
 mode=$1
 shift
 case $mode in
@@ -138,6 +167,14 @@ guest)
 	fi
 	blk /dev/vda 1 "$1"
 	net "$2" "$3" "$4"
+	;;
+job)
+	[ $# -eq 2 ] || fail "usage: $0 job NAME RUNTIME"
+	num RUNTIME "$2"
+	if [ ! -e /ember.cmd ] || [ ! -e /etc/ember/modules ]; then
+		fail "job mode runs only in the default guest: it overwrites /dev/vda"
+	fi
+	fio_job "$1" /dev/vda 1 "$2"
 	;;
 *) fail "unknown mode '$mode'" ;;
 esac

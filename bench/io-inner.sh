@@ -12,14 +12,23 @@
 #   pass one, gets INITRD with the command archive appended (bench/cmd-initrd.sh).
 #   CMDLINE: QEMU's -append; Ember keeps its default line, which adds its devices.
 # Environment: TMPDIR, where the backing file goes; TUN_KO, a tun.ko to insmod when
-# /dev/net/tun is missing (tests/rig/rig.sh loads tun itself).
+# /dev/net/tun is missing (tests/rig/rig.sh loads tun itself); IO_SPREAD (default 50) and
+# IO_MAX_RUNS (default 2 * RUNS): after RUNS repetitions, while a figure of Ember or QEMU
+# spreads (max - min) over more than IO_SPREAD percent of its median, one more repetition
+# runs, up to IO_MAX_RUNS in all; IO_PHASES=1: afterwards, one Ember run per block job with
+# --stats, for the per-request breakdown ("phases JOB ..." lines); IO_ENGINE: Ember's
+# --drive engine= (default: its own choice).
 # Prints facts about the setup ("disk: ...", "host fio direct=0|1"), one line per run
-# ("host|ember|qemu run=N KEY=VALUE..."), the commands and versions, then per source:
+# ("host|ember|qemu run=N KEY=VALUE..."), Ember's --stats lines ("ember run=N stats: ..."),
+# the commands and versions, then per source (N: the repetitions made):
 #   SOURCE runs=N KEY=MEDIAN/MIN/MAX ...
 set -eu
 usage="usage: $0 EMBER KERNEL INITRD RUNS FIO_RUNTIME NET_RUNTIME DISK_MIB CMDLINE"
 [ $# -eq 8 ] || { echo "$usage" >&2; exit 2; }
 ember=$1 kernel=$2 initrd=$3 runs=$4 rt=$5 nt=$6 disk_mib=$7 cmdline=$8
+spread=${IO_SPREAD:-50} max_runs=${IO_MAX_RUNS:-$((2 * runs))} phases=${IO_PHASES:-0}
+engine=${IO_ENGINE:+,engine=$IO_ENGINE}
+[ "$max_runs" -ge "$runs" ] || max_runs=$runs
 here=$(cd "$(dirname "$0")" && pwd)
 die() { echo "bench: $*"; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, a tap)"
@@ -33,7 +42,7 @@ for p in /usr/sbin/ip /sbin/ip /usr/bin/ip /bin/ip; do
 	[ -x "$p" ] && "$p" -V 2>/dev/null | grep -q iproute2 && { ip=$p; break; }
 done
 [ -n "$ip" ] || die "iproute2's ip is missing"
-blk_keys="randread_iops randwrite_iops seqread_mibs seqwrite_mibs"
+blk_keys="randread_iops randwrite_iops seqread_mibs seqwrite_mibs lat_p50_us lat_p99_us jobs4_iops"
 guest_keys="$blk_keys tx_gbits rx_gbits ping_ms"
 host_addr=10.0.3.1 guest_addr=10.0.3.2/24 tap=etapb
 ns=ember-io$$
@@ -105,8 +114,8 @@ kill -0 "$srv" 2>/dev/null || {
 # (QEMU vhost=off: /dev/vhost-net is absent in the rig).
 monitor_cmd() { # MONITOR
 	if [ "$1" = ember ]; then
-		echo "$ember" run --kernel "$kernel" --initrd "$initrd" --mem 512 --vcpus 1 \
-			--drive "path=$disk" --net "tap=$tap" --
+		echo "$ember" run --stats --kernel "$kernel" --initrd "$initrd" --mem 512 --vcpus 1 \
+			--drive "path=$disk$engine" --net "tap=$tap" --
 	else
 		echo qemu-system-x86_64 -M microvm,acpi=on,rtc=on -enable-kvm -cpu host -m 512 -smp 1 \
 			-nodefaults -no-user-config -nographic -serial stdio -no-reboot \
@@ -165,24 +174,8 @@ run_one() { # SOURCE N
 	[ "$st" = 0 ] || fail_run "$1" "$2" "exit status $st$([ "$st" != 124 ] || echo ' (timed out)')"
 	f=$(figures "$tmp/out" "$keys") || fail_run "$1" "$2" "a figure is missing"
 	echo "$1 run=$2$f" | tee -a "$tmp/runs"
+	[ "$1" != ember ] || sed -n "s/^ember: stats: /ember run=$2 stats: /p" "$tmp/err"
 }
-
-: >"$tmp/runs"
-i=1
-while [ "$i" -le "$runs" ]; do
-	run_one host "$i"
-	run_one ember "$i"
-	run_one qemu "$i"
-	i=$((i + 1))
-done
-
-echo "command ember: ip netns exec NS $(monitor_cmd ember) $guest_cmd"
-printf "command qemu: ip netns exec NS %s '%s' (the initramfs carries: %s)\n" \
-	"$(monitor_cmd qemu)" "$cmdline" "$guest_cmd"
-echo "command host: sh bench/io-guest.sh blk $disk $direct $rt"
-echo "qemu version: $(qemu-system-x86_64 --version | head -n 1)"
-echo "fio version: $(fio --version)"
-echo "iperf3 version: $(iperf3 --version | head -n 1)"
 
 # MEDIAN/MIN/MAX of KEY over SOURCE's runs.
 summary() { # SOURCE KEY
@@ -194,6 +187,55 @@ summary() { # SOURCE KEY
 		printf "%.3f/%.3f/%.3f\n", med, v[1], v[NR]
 	}'
 }
+
+# The figures of Ember and QEMU whose spread is wider than IO_SPREAD percent of the median.
+wide() {
+	for _s in ember qemu; do
+		for _k in $guest_keys; do
+			summary "$_s" "$_k" | awk -F/ -v lim="$spread" -v name="$_s:$_k" \
+				'$1 > 0 && ($3 - $2) * 100 > lim * $1 { print name }'
+		done
+	done
+}
+
+: >"$tmp/runs"
+i=1
+while [ "$i" -le "$runs" ] || { [ "$i" -le "$max_runs" ] && w=$(wide) && [ -n "$w" ]; }; do
+	[ "$i" -le "$runs" ] || echo "bench: repetition $i: spread over $spread% for $(echo "$w" | tr '\n' ' ')"
+	run_one host "$i"
+	run_one ember "$i"
+	run_one qemu "$i"
+	i=$((i + 1))
+done
+runs=$((i - 1))
+
+# The per-job breakdown: Ember alone, one fio job per boot, its counters at exit.
+if [ "$phases" = 1 ]; then
+	for e in $(echo "${IO_PHASES_ENGINES:-${IO_ENGINE:-default}}" | tr , ' '); do
+		engine=,engine=$e
+		[ "$e" != default ] || engine=
+		for job in randread randwrite seqread seqwrite lat; do
+			: >"$tmp/err"
+			st=0
+			# shellcheck disable=SC2046 # no spaces in the paths (checked above)
+			timeout "$limit" "$ip" netns exec "$ns" $(monitor_cmd ember) \
+				sh /bench/io-guest.sh job "$job" "$rt" </dev/null >"$tmp/raw" 2>"$tmp/err" || st=$?
+			tr -d '\r' <"$tmp/raw" >"$tmp/out"
+			[ "$st" = 0 ] || fail_run "phases $job" 1 "exit status $st"
+			echo "phases $job ($e): $(sed -n 's/^io-result: //p' "$tmp/out" | tr '\n' ' ')"
+			sed -n "s/^ember: stats: /phases $job ($e) stats: /p" "$tmp/err"
+		done
+	done
+fi
+
+echo "command ember: ip netns exec NS $(monitor_cmd ember) $guest_cmd"
+printf "command qemu: ip netns exec NS %s '%s' (the initramfs carries: %s)\n" \
+	"$(monitor_cmd qemu)" "$cmdline" "$guest_cmd"
+echo "command host: sh bench/io-guest.sh blk $disk $direct $rt"
+echo "qemu version: $(qemu-system-x86_64 --version | head -n 1)"
+echo "fio version: $(fio --version)"
+echo "iperf3 version: $(iperf3 --version | head -n 1)"
+
 for s in host ember qemu; do
 	keys=$guest_keys
 	[ "$s" = host ] && keys=$blk_keys

@@ -3,19 +3,26 @@
 # iperf3 added to its initramfs, under Ember and under QEMU's microvm machine, same
 # kernel, same initramfs, same devices (one virtio-blk disk backed by a raw file, one
 # virtio-net interface on a tap, both over virtio-mmio), 512 MiB and one vCPU each:
-# - block: fio in the guest on /dev/vda (libaio, iodepth 32, O_DIRECT): random 4 KiB
-#   reads and writes (IOPS), sequential 1 MiB reads and writes (MiB/s); the same fio jobs
+# - block: fio in the guest on /dev/vda (libaio, O_DIRECT): random 4 KiB reads and writes
+#   (IOPS) and sequential 1 MiB reads and writes (MiB/s) at iodepth 32, random 4 KiB reads
+#   at iodepth 1 (completion latency p50 and p99, us), random 4 KiB reads from 4 jobs at
+#   iodepth 8 each (IOPS); the same fio jobs
 #   (bench/io-guest.sh, one script for both sides) on the host against the backing file;
 # - network: a tap in a network namespace this benchmark creates (host end 10.0.3.1/24,
 #   an iperf3 server; the guest is 10.0.3.2/24): iperf3 guest to host and host to guest
 #   (-R), and the median RTT of ping -c 20 -i 0.2.
-# IO_RUNS (default 3) repetitions, each: host fio, Ember, QEMU. Prints a Markdown table of
-# the medians (min-max) and ratios. Any failed run or missing figure fails the benchmark
+# IO_RUNS (default 3) repetitions, each: host fio, Ember, QEMU, and more (up to IO_MAX_RUNS,
+# default twice IO_RUNS) while a guest figure spreads over more than IO_SPREAD percent
+# (default 50) of its median. Prints a Markdown table of the medians (min-max) and ratios,
+# and Ember's per-device counters (--stats) of each run. Any failed run or missing figure fails the benchmark
 # (status 1, with what went wrong); no figure is printed that was not measured.
 #
 # Environment: IO_RUNS (3), FIO_RUNTIME (5 s per fio job), IPERF_RUNTIME (5 s per
 # direction), IO_DISK_MIB (256, the backing file), EMBER (default: build/ember, built
-# with make). On this host's /dev/kvm it needs root (a namespace and a tap); where that
+# with make), IO_PHASES=1 (afterwards, one Ember boot per block job with its counters:
+# the per-request breakdown in the README), IO_ENGINE (Ember's --drive engine=, for
+# comparisons; default: Ember's own choice), IO_PHASES_ENGINES (the engines of the
+# IO_PHASES runs, e.g. "io_uring sync"). On this host's /dev/kvm it needs root (a namespace and a tap); where that
 # cannot boot Linux (absent, unusable or PVM), everything runs inside the nested test rig
 # (as root there), with the backing file on the rig's tmpfs.
 # Files: bench/io-initrd.sh builds the guest's initramfs, bench/io-inner.sh does the runs
@@ -33,6 +40,13 @@ num IO_RUNS "$runs" 1
 num FIO_RUNTIME "$rt" 1
 num IPERF_RUNTIME "$nt" 1
 num IO_DISK_MIB "$disk_mib" 16
+max_runs=${IO_MAX_RUNS:-$((2 * runs))} spread=${IO_SPREAD:-50} phases=${IO_PHASES:-0}
+num IO_MAX_RUNS "$max_runs" 1
+num IO_SPREAD "$spread" 1
+case $phases in 0 | 1) ;; *) die "IO_PHASES must be 0 or 1, not '$phases'" ;; esac
+case ${IO_ENGINE:-} in '' | io_uring | sync) ;; *) die "IO_ENGINE must be io_uring or sync" ;; esac
+pe=$(echo "${IO_PHASES_ENGINES:-}" | tr ' ' ,)
+envs="IO_MAX_RUNS=$max_runs IO_SPREAD=$spread IO_PHASES=$phases IO_ENGINE=${IO_ENGINE:-} IO_PHASES_ENGINES=$pe"
 for f in vmlinux initrd.cpio version; do
 	[ -s "build/guest/$f" ] || die "build/guest/$f is missing: run make guest"
 done
@@ -64,8 +78,9 @@ if [ "$pvm" = no ] && [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; then
 	[ "$(id -u)" = 0 ] || die "needs root here: it creates a network namespace and a tap"
 	{
 		st=0
-		sh bench/io-inner.sh "$ember" build/guest/vmlinux "$tmp/initrd-io.cpio" "$runs" \
-			"$rt" "$nt" "$disk_mib" "$cmdline" || st=$?
+		# shellcheck disable=SC2086 # $envs: NAME=VALUE words without spaces
+		env $envs sh bench/io-inner.sh "$ember" build/guest/vmlinux "$tmp/initrd-io.cpio" \
+			"$runs" "$rt" "$nt" "$disk_mib" "$cmdline" || st=$?
 		echo "$st" >"$tmp/status"
 	} | tee "$tmp/result"
 else
@@ -90,14 +105,14 @@ else
 	{
 		st=0
 		sh tests/rig/rig.sh --with-qemu --mem 4096 \
-			--timeout $((900 + runs * (14 * rt + 4 * nt + 300))) --idle-timeout 600 \
+			--timeout $((900 + (max_runs + phases) * (20 * rt + 4 * nt + 300))) --idle-timeout 600 \
 			"$@" \
 			--add build/guest/vmlinux:/ember/build/guest/vmlinux \
 			--add "$tmp/initrd-io.cpio:/ember/build/bench/initrd-io.cpio" \
 			--add bench/io-inner.sh:/ember/bench/io-inner.sh \
 			--add bench/io-guest.sh:/ember/bench/io-guest.sh \
 			--add bench/cmd-initrd.sh:/ember/bench/cmd-initrd.sh \
-			-- sh bench/io-inner.sh build/ember build/guest/vmlinux \
+			-- env "$envs" sh bench/io-inner.sh build/ember build/guest/vmlinux \
 			build/bench/initrd-io.cpio "$runs" "$rt" "$nt" "$disk_mib" "'$cmdline'" || st=$?
 		echo "$st" >"$tmp/status"
 	} | tee "$tmp/result"
@@ -108,12 +123,14 @@ case $st in
 124) die "FAILED: the rig stalled (no console output for 600 s); see above" ;;
 *) die "FAILED (status $st): see above" ;;
 esac
-blk="randread_iops=[0-9.]*/[0-9.]*/[0-9.]* randwrite_iops=[0-9.]*/[0-9.]*/[0-9.]* seqread_mibs=[0-9.]*/[0-9.]*/[0-9.]* seqwrite_mibs=[0-9.]*/[0-9.]*/[0-9.]*"
-net="tx_gbits=[0-9.]*/[0-9.]*/[0-9.]* rx_gbits=[0-9.]*/[0-9.]*/[0-9.]* ping_ms=[0-9.]*/[0-9.]*/[0-9.]*"
-grep -q "^host runs=$runs $blk\$" "$tmp/result" || die "FAILED: no complete result for the host side"
+f="[0-9.]*/[0-9.]*/[0-9.]*"
+blk="randread_iops=$f randwrite_iops=$f seqread_mibs=$f seqwrite_mibs=$f lat_p50_us=$f lat_p99_us=$f jobs4_iops=$f"
+net="tx_gbits=$f rx_gbits=$f ping_ms=$f"
+grep -q "^host runs=[0-9]* $blk\$" "$tmp/result" || die "FAILED: no complete result for the host side"
 for m in ember qemu; do
-	grep -q "^$m runs=$runs $blk $net\$" "$tmp/result" || die "FAILED: no complete result for $m"
+	grep -q "^$m runs=[0-9]* $blk $net\$" "$tmp/result" || die "FAILED: no complete result for $m"
 done
+runs=$(sed -n 's/^ember runs=\([0-9]*\) .*/\1/p' "$tmp/result")
 disk=$(sed -n 's/^disk: //p' "$tmp/result")
 direct=$(sed -n 's/^host fio direct=\([01]\)$/\1/p' "$tmp/result")
 if [ -z "$disk" ] || [ -z "$direct" ]; then
@@ -127,7 +144,8 @@ range=", with (min-max)"
 echo
 echo "I/O of the default guest ($kver, Ember's init, 512 MiB, one vCPU) under Ember and"
 echo "QEMU microvm, $reps of host fio, Ember, QEMU in turn, on $where."
-echo "fio: libaio, iodepth 32, $rt s per job, in the guest on /dev/vda with direct=1."
+echo "fio: libaio, $rt s per job, in the guest on /dev/vda with direct=1; iodepth 32 but"
+echo "for the latency (iodepth 1, completion latency) and 4-job (iodepth 8 each) rows."
 if [ "$direct" = 1 ]; then
 	echo "Host fio: the same jobs on the backing file, $disk, with direct=1."
 else
@@ -162,10 +180,20 @@ END {
 	row("random 4 KiB write, IOPS", "randwrite_iops", 1)
 	row("sequential 1 MiB read, MiB/s", "seqread_mibs", 1)
 	row("sequential 1 MiB write, MiB/s", "seqwrite_mibs", 1)
+	row("random 4 KiB read, iodepth 1, p50 latency us (lower is better)", "lat_p50_us", 1)
+	row("random 4 KiB read, iodepth 1, p99 latency us (lower is better)", "lat_p99_us", 1)
+	row("random 4 KiB read, 4 jobs x iodepth 8, IOPS", "jobs4_iops", 1)
 	row("iperf3 guest to host, Gbit/s", "tx_gbits", 0)
 	row("iperf3 host to guest, Gbit/s", "rx_gbits", 0)
 	row("ping median RTT, ms (lower is better)", "ping_ms", 0)
 }' "$tmp/result"
+echo
+echo "Ember's counters at exit (--stats) per run: kicks, interrupts and register exits per device:"
+sed -n 's/^ember run=\([0-9]*\) stats: \(virtio-.*\)/    run \1: \2/p' "$tmp/result"
+if [ "$phases" = 1 ]; then
+	echo "One Ember boot per block job (IO_PHASES=1), the job's figure and the disk's counters:"
+	sed -n 's/^phases \([a-z0-9]* ([a-z_]*)\): \(.*\)/    \1: \2/p; s/^phases \([a-z0-9]* ([a-z_]*)\) stats: \(virtio-blk.*\)/    \1: \2/p' "$tmp/result"
+fi
 echo
 echo "Commands (NS: the benchmark's network namespace, holding the tap etapb):"
 sed -n 's/^command [a-z]*: /    /p' "$tmp/result"

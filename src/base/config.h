@@ -34,7 +34,7 @@
 
 /* How a drive's requests reach the host: io_uring unless it cannot be set up here. */
 enum drive_engine {
-	DRIVE_ENGINE_AUTO,     /* io_uring, else synchronous preadv/pwritev (said once) */
+	DRIVE_ENGINE_AUTO,     /* io_uring, but synchronous for tmpfs/ramfs or without it */
 	DRIVE_ENGINE_IO_URING, /* io_uring or fail */
 	DRIVE_ENGINE_SYNC,     /* synchronous, on the vmm thread */
 };

@@ -56,6 +56,20 @@ struct virtio_blk_config {
 	uint8_t unused1[3];
 } __attribute__((packed));
 
+/* Host-side counters and phase timings for `--stats` (not guest-visible state). Times are
+ * sums over requests, in ns, measured on the vmm thread: from the start of the kick's
+ * handling to the request's submission to the host, to its completion seen by the vmm
+ * thread, and from there to the used-ring notification (interrupt or not). */
+struct blk_stats {
+	uint64_t reqs, bytes; /* requests with host work, and bytes read or written */
+	uint64_t batches;     /* notifies that started requests */
+	uint64_t submits;     /* io_uring_submit calls that sent SQEs */
+	uint64_t inline_cqes; /* completions already there when io_uring_submit returned */
+	uint64_t events;      /* completion eventfd wakeups */
+	uint64_t done;        /* requests completed with timings */
+	uint64_t ns_submit, ns_done, ns_notify;
+};
+
 struct blk_req;
 struct blk_engine;
 struct blk_uring;
@@ -79,15 +93,20 @@ struct virtio_blk {
 	bool no_punch_hole;      /* the file system refused FALLOC_FL_PUNCH_HOLE */
 	bool no_zero_range;      /* ... and FALLOC_FL_ZERO_RANGE */
 	bool io_error_logged;    /* host I/O errors are logged once per device */
+	uint64_t t_kick;         /* virtio_clock_ns() when the current notify began */
+	unsigned batch_done;     /* requests completed since the last notify_used */
+	uint64_t batch_done_ns;  /* the sum of their completion times */
+	struct blk_stats stats;
 };
 
 /*
  * Open cfg->path (read-write, or read-only when cfg->read_only) and make b a virtio-blk
  * device for it: vdev.ops, name, features and config_size set, ready for virtio_mmio_add.
  * b is overwritten. cfg->engine picks how requests reach the host: DRIVE_ENGINE_AUTO takes
- * io_uring and falls back to synchronous I/O on the vmm thread (one warning per process)
- * where io_uring cannot be set up; DRIVE_ENGINE_IO_URING fails instead. Allocates every
- * request slot now: serving requests allocates nothing.
+ * synchronous I/O on the vmm thread for a file in memory (tmpfs, ramfs: no request ever
+ * waits for a device there), else io_uring, falling back to synchronous I/O (one warning
+ * per process) where io_uring cannot be set up; DRIVE_ENGINE_IO_URING fails instead.
+ * Allocates every request slot now: serving requests allocates nothing.
  * Returns 0, or -errno with a message naming the file in err.
  */
 int blk_create(struct virtio_blk *b, const struct drive_config *cfg, char *err, size_t errlen);

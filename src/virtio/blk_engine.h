@@ -14,7 +14,10 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#define BLK_SEG_MAX 126               /* data segments per request (seg_max) */
+/* Data segments per request (seg_max): a chain may be as long as the queue (virtio 1.2,
+ * 2.7.5.3.1), and the header and the status take two. Linux then sends a 1 MiB request of
+ * scattered 4 KiB pages as two requests (254 + 2 pages) rather than three (126 + 126 + 4). */
+#define BLK_SEG_MAX (VQ_MAX_SIZE - 2)
 #define BLK_IOV_MAX (BLK_SEG_MAX + 2) /* and the header and status around them */
 
 /* One host operation. */
@@ -45,6 +48,7 @@ struct blk_req {
 	enum blk_op op;    /* the operation to run now */
 	int mode;          /* BLK_OP_FALLOCATE */
 	bool drain;        /* BLK_OP_SYNC of a FLUSH request */
+	uint64_t t_kick;   /* --stats: when the notify that popped it began */
 };
 
 struct blk_engine {
@@ -77,6 +81,10 @@ int blk_uring_init(struct virtio_blk *b, const char **what);
  * pushed (or dropped, if the device stopped meanwhile) and the slot free again.
  */
 bool blk_req_advance(struct virtio_blk *b, struct blk_req *r, int64_t res);
+
+/* The chains completed since the last call were announced (virtio_dev_notify_used now):
+ * account their completion-to-notification time. */
+void blk_stats_notified(struct virtio_blk *b);
 
 /* Free r's slot without touching guest memory (device reset). */
 void blk_req_drop(struct virtio_blk *b, struct blk_req *r);

@@ -224,6 +224,7 @@ static void mmio_read(void *dev, uint64_t off, uint8_t *data, unsigned len)
 {
 	struct virtio_dev *vdev = dev;
 	memset(data, 0, len);
+	atomic_fetch_add(&vdev->stat_exits, 1);
 	virtio_dev_lock(vdev);
 	if (off >= VIRTIO_MMIO_CONFIG) {
 		if (config_range_ok(vdev, off, len))
@@ -240,6 +241,7 @@ static void mmio_write(void *dev, uint64_t off, const uint8_t *data, unsigned le
 {
 	struct virtio_dev *vdev = dev;
 	uint64_t ticket = 0;
+	atomic_fetch_add(&vdev->stat_exits, 1);
 	virtio_dev_lock(vdev);
 	if (off >= VIRTIO_MMIO_CONFIG) {
 		if (config_range_ok(vdev, off, len) && vdev->ops->config_write) {

@@ -52,6 +52,7 @@ struct virtio_net {
 	/* Counters for metrics; guarded by vdev.lock. */
 	uint64_t rx_frames, rx_bytes, rx_dropped;
 	uint64_t tx_frames, tx_bytes, tx_dropped;
+	uint64_t rx_wakeups, rx_stalls, tx_batches; /* --stats: tap reads woken, ... */
 };
 
 /*

@@ -104,6 +104,9 @@ struct virtio_dev_ops {
 	/* The driver kicked queue q (vmm thread). Called only while the device is live
 	 * (virtio_dev_live) and the queue active. */
 	void (*notify)(struct virtio_dev *vdev, unsigned q);
+	/* Optional: the device's own counters as text for `--stats` ("reqs 12, ..."), into
+	 * buf (NUL-terminated, truncated to len). After the VM stopped. */
+	void (*stats)(struct virtio_dev *vdev, char *buf, size_t len);
 };
 
 struct virtio_dev {
@@ -133,9 +136,11 @@ struct virtio_dev {
 	atomic_uint interrupt_status;
 	struct vq vqs[VIRTIO_MAX_QUEUES];
 	/* Counters for the metrics, read without the lock. */
-	atomic_ullong stat_kicks;               /* notifications handled */
-	atomic_ullong stat_interrupts;          /* interrupts raised */
-	atomic_ullong stat_failures;            /* times the device needed a reset */
+	atomic_ullong stat_kicks;      /* notifications handled */
+	atomic_ullong stat_interrupts; /* interrupts raised */
+	atomic_ullong stat_failures;   /* times the device needed a reset */
+	atomic_ullong stat_exits;      /* register accesses: each one an exit to Ember (--stats) */
+	atomic_ullong stat_queue_kicks[VIRTIO_MAX_QUEUES]; /* stat_kicks per queue (--stats) */
 	const struct virtio_wait_ops *wait_ops; /* set by virtio_mmio_add, with its ctx */
 	void *wait_ctx;
 	int work_fd; /* eventfd: wakes the vmm thread for the pending work */
@@ -201,6 +206,9 @@ void virtio_dev_fail(struct virtio_dev *vdev, const char *fmt, ...)
 /* After pushing chains to queue q: interrupt the driver if it wants one (vq_needs_interrupt).
  * Lock held. */
 void virtio_dev_notify_used(struct virtio_dev *vdev, unsigned q);
+
+/* CLOCK_MONOTONIC in nanoseconds: the devices' `--stats` phase timings. */
+uint64_t virtio_clock_ns(void);
 
 /* Ask the vmm thread to run ops->notify(q) again soon, after other ready fds had their
  * turn: how a device that stopped after a batch (e.g. a guest flooding tx) resumes. */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 int virtio_dev_init(struct virtio_dev *vdev)
@@ -33,6 +34,9 @@ int virtio_dev_init(struct virtio_dev *vdev)
 	atomic_init(&vdev->stat_kicks, 0);
 	atomic_init(&vdev->stat_interrupts, 0);
 	atomic_init(&vdev->stat_failures, 0);
+	atomic_init(&vdev->stat_exits, 0);
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		atomic_init(&vdev->stat_queue_kicks[q], 0);
 	return -pthread_mutex_init(&vdev->lock, NULL);
 }
 
@@ -90,6 +94,13 @@ void virtio_dev_notify_used(struct virtio_dev *vdev, unsigned q)
 {
 	if (q < vdev->ops->num_queues && vdev->vqs[q].active && vq_needs_interrupt(&vdev->vqs[q]))
 		raise_irq(vdev, VIRTIO_INT_VRING);
+}
+
+uint64_t virtio_clock_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 void virtio_dev_requeue(struct virtio_dev *vdev, unsigned q)
@@ -167,6 +178,7 @@ static void on_kick(void *ctx, uint32_t events)
 	if (read(vdev->kick_fds[k->q], &count, sizeof(count)) < 0)
 		return; /* EAGAIN: another reader got it */
 	atomic_fetch_add(&vdev->stat_kicks, 1);
+	atomic_fetch_add(&vdev->stat_queue_kicks[k->q], 1);
 	virtio_dev_lock(vdev);
 	/* Another vCPU may kick a queue before the work fd's turn: activate first. */
 	bool ran = run_work(vdev);

@@ -9,6 +9,7 @@
 #include "../base/signals.h"
 #include "../devices/i8042.h"
 #include "../seccomp/seccomp.h"
+#include "../virtio/virtio.h"
 #include "snapshot.h"
 
 #include <errno.h>
@@ -607,6 +608,24 @@ static void print_stats(const struct vm *vm)
 	long guest_kib = (long)(guest >> 10);
 	log_err("stats: peak RSS %ld KiB; guest RAM resident %ld KiB; monitor %ld KiB",
 	        ru.ru_maxrss, guest_kib, ru.ru_maxrss - guest_kib);
+	for (unsigned i = 0; i < vm->ndevs; i++) {
+		struct virtio_dev *d = vm->devs[i].vdev;
+		char extra[512] = "";
+		if (!d)
+			continue;
+		if (d->ops->stats)
+			d->ops->stats(d, extra, sizeof(extra));
+		log_err("stats: %s: kicks %llu (per queue %llu/%llu/%llu/%llu), interrupts %llu, "
+		        "register exits %llu%s%s",
+		        d->name, (unsigned long long)atomic_load(&d->stat_kicks),
+		        (unsigned long long)atomic_load(&d->stat_queue_kicks[0]),
+		        (unsigned long long)atomic_load(&d->stat_queue_kicks[1]),
+		        (unsigned long long)atomic_load(&d->stat_queue_kicks[2]),
+		        (unsigned long long)atomic_load(&d->stat_queue_kicks[3]),
+		        (unsigned long long)atomic_load(&d->stat_interrupts),
+		        (unsigned long long)atomic_load(&d->stat_exits), extra[0] ? "; " : "",
+		        extra);
+	}
 }
 
 /* After InstanceStart: the VM's own loop serves the commands and the metrics' period too,

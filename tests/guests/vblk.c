@@ -1,7 +1,9 @@
 /* Drives a virtio-blk disk through guests/virtio.c. The test fills the image so that each
  * 512-byte sector s reads "ember sector %06u" (s) then 'Z' up to 512 bytes.
  * Options: vblk.index=N (the Nth block device, default 0), vblk.mode=rw|ro (default rw),
- * vblk.write=S (the sector written, default 5). Markers, in order:
+ * vblk.write=S (the sector written, default 5), vblk.hold=1 (rw: once the write is flushed
+ * and read back, print "vblk: holding" and spin forever, for the test to kill the monitor).
+ * Markers, in order:
  *   vblk: device 0x<base> irq <n>
  *   vblk: capacity <sectors> sectors
  *   vblk: sector 0 ok / vblk: sector <last> ok
@@ -147,6 +149,11 @@ int main(void)
 		ok_request(VIO_BLK_T_IN, wsector, SECTOR, 1, VIO_DIRECT, "read back");
 		expect_sectors(buf, wsector, 1, true, "read back");
 		gprintf("vblk: read back sector %lu ok\n", wsector);
+		if (cmdline_has(boot.cmdline, "vblk.hold", "1")) {
+			gprintf("vblk: holding\n");
+			for (;;)
+				cpu_relax();
+		}
 	}
 
 	if (vio_status(&dev) !=

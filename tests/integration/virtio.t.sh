@@ -124,6 +124,26 @@ t_vblk_rw() {
 	virtio_same "the image after the guest's write" "$T/expected.img" "$T/disk.img"
 }
 
+# A flushed write is in the image once the flush completed: the guest writes, flushes and
+# reads back, then spins; Ember is killed with SIGKILL (no teardown, nothing of its own
+# runs) and the image on the host holds the write.
+t_vblk_flush_survives_sigkill() {
+	virtio_disk "$T/disk.img" 2048
+	virtio_written "$T/disk.img" 7
+	"$EMBER" run --kernel "$GUESTS/vblk.elf" --drive "path=$T/disk.img,id=testdisk" \
+		--append 'vblk.write=7 vblk.hold=1' </dev/null >"$T/out" 2>"$T/err" &
+	pid=$!
+	wait_out '^vblk: holding$' 60
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid"
+	status=$?
+	expect_status 137
+	expect_out '^vblk: flush ok$'
+	expect_out '^vblk: read back sector 7 ok$'
+	expect_no_out 'FAIL'
+	virtio_same "the image after SIGKILL" "$T/expected.img" "$T/disk.img"
+}
+
 t_vblk_ro() {
 	virtio_disk "$T/disk.img" 64
 	cp "$T/disk.img" "$T/orig.img"
