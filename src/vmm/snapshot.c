@@ -1,6 +1,7 @@
 /* A VM into a snapshot's two files, and a VM back out of them (snapshot.h). */
 #include "snapshot.h"
 #include "../arch/arch.h"
+#include "../base/fail.h"
 #include "../base/file_io.h"
 #include "../base/log.h"
 #include "../base/snapshot_file.h"
@@ -19,13 +20,6 @@
 #ifndef EMBER_VERSION
 #define EMBER_VERSION "0.1.0"
 #endif
-
-#define FAIL(code, ...)                                                                            \
-	do {                                                                                       \
-		snprintf(err, errlen, __VA_ARGS__);                                                \
-		r = (code);                                                                        \
-		goto out;                                                                          \
-	} while (0)
 
 #define SNAP_PATH_MAX 4096
 

@@ -3,6 +3,7 @@
 #include "../arch/arch.h"
 #include "../base/event_loop.h"
 #include "../base/exit_status.h"
+#include "../base/fail.h"
 #include "../base/log.h"
 #include "devices.h"
 #include "initrd.h"
@@ -20,13 +21,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define FAIL(code, ...)                                                                            \
-	do {                                                                                       \
-		snprintf(err, errlen, __VA_ARGS__);                                                \
-		r = (code);                                                                        \
-		goto out;                                                                          \
-	} while (0)
 
 /* Create the vCPUs and map their run areas; the architecture sets them up for kernel k
  * (NULL: a restore sets them up from the snapshot instead). */

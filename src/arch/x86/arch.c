@@ -1,6 +1,7 @@
 /* The x86_64 side of the machine (arch/arch.h): PC interrupt routing, the boot protocol's
  * data, ACPI, and each vCPU's CPUID and entry state. */
 #include "../arch.h"
+#include "../../base/fail.h"
 #include "boot.h"
 #include "cpuid.h"
 
@@ -10,13 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-
-#define FAIL(code, ...)                                                                            \
-	do {                                                                                       \
-		snprintf(err, errlen, __VA_ARGS__);                                                \
-		r = (code);                                                                        \
-		goto out;                                                                          \
-	} while (0)
 
 /*
  * Interrupt routing as on a PC with an IOAPIC, and as the MADT describes it: GSI 0 (the

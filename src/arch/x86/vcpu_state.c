@@ -5,6 +5,7 @@
  * needs. Everything read back from KVM or from a file is size-checked before use.
  */
 #include "vcpu_state.h"
+#include "../../base/fail.h"
 #include "../arch.h"
 
 #include <cpuid.h>
@@ -14,13 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-
-#define FAIL(code, ...)                                                                            \
-	do {                                                                                       \
-		snprintf(err, errlen, __VA_ARGS__);                                                \
-		r = (code);                                                                        \
-		goto out;                                                                          \
-	} while (0)
 
 /* ---- pure parts ---- */
 
