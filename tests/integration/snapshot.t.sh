@@ -58,7 +58,13 @@ snap_last() {
 
 # Every count from 1 on appears once, in order, up to at least $1, in $T/all.
 snap_counts_whole() {
-	# The snapshot may fall inside a line, which the restored guest finishes.
+	# The snapshot may fall inside a line, which the restored guest finishes. The restored
+	# process is killed once it printed the last count asked for, maybe inside the next
+	# line: an unterminated last line is not a count.
+	if [ -n "$(tail -c 1 "$T/all")" ]; then
+		sed '$d' "$T/all" >"$T/all.lines"
+		mv "$T/all.lines" "$T/all"
+	fi
 	grep -E '^count [0-9]+$' "$T/all" | sed 's/count //' | awk \
 		'$1 != NR { print "line " NR ": count " $1; bad = 1; exit } END { exit bad }' \
 		>"$T/gaps" || _fail "a count repeated or skipped across the restore" "$T/gaps" "$T/all"
