@@ -187,6 +187,7 @@ test: deps
 run-tests:
 	@sh scripts/check-layers.sh
 	@sh tests/install.sh
+	@sh tests/readme-rig.sh $(BUILD)
 	@sh tests/run-unit.sh $(UNIT_BINS); u=$$?; \
 	EMBER=$(abspath $(BUILD)/ember) GUESTS=$(abspath $(BUILD)/guests) sh tests/run-integration.sh; \
 	i=$$?; [ $$u -eq 0 ] && [ $$i -eq 0 ]

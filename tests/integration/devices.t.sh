@@ -116,14 +116,8 @@ t_dev_blk_missing_file_refused() {
 
 # --- virtio-net: a tap in a namespace this test creates ---
 
-# iproute2's ip by path: busybox's sh runs its own ip applet first, which has no netns or
-# tuntap.
 dev_netns() {
-	IP=
-	for _p in /usr/sbin/ip /sbin/ip /usr/bin/ip /bin/ip; do
-		[ -x "$_p" ] && [ ! -L "$_p" ] && IP=$_p && break
-	done
-	[ -n "$IP" ] || skip "iproute2's ip is not installed (scripts/install-deps.sh)"
+	need_iproute2
 	[ -c /dev/net/tun ] || skip "no /dev/net/tun (tun module not loaded)"
 	NS=ember-t$$
 	mkdir -p /run/netns 2>/dev/null # ip netns needs it; a bare rig has no /run

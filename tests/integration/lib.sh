@@ -91,6 +91,16 @@ skip() {
     exit 0
 }
 
+# need_iproute2: IP is iproute2's ip, by path (busybox's sh, the rig's, runs its own ip
+# applet first, which has no netns or tuntap); skips the test where there is none.
+need_iproute2() {
+    IP=
+    for _p in /usr/sbin/ip /sbin/ip /usr/bin/ip /bin/ip; do
+        [ -x "$_p" ] && [ ! -L "$_p" ] && IP=$_p && break
+    done
+    [ -n "$IP" ] || skip "iproute2's ip is not installed (scripts/install-deps.sh)"
+}
+
 # wait_exit PID [SECONDS]: wait (default 60 s) for PID, a child of this shell, to end; its
 # status in $status. Killed, and the test failed, if it is still running then. Never wait
 # without a PID here: ember may be running in the background.

@@ -56,12 +56,28 @@ readme_console() {
 	done <"$T/block"
 	# The kernel's version is the one make guest fetched.
 	linux='^Linux \(none\) [^ ]+-cloud-amd64 #1 SMP PREEMPT_DYNAMIC Debian [^ ]+ \([0-9-]+\) x86_64 GNU/Linux$'
-	sed -E "s/$linux/Linux (none) VERSION/" "$T/want" >"$T/want.n"
-	sed -E "s/$linux/Linux (none) VERSION/" "$T/got" >"$T/got.n"
+	sed -E "s|$linux|Linux (none) VERSION|" "$T/want" >"$T/want.n" &&
+		sed -E "s|$linux|Linux (none) VERSION|" "$T/got" >"$T/got.n" ||
+		_fail "cannot normalise the kernel's version" || return 1
+	[ -s "$T/want.n" ] || _fail "the README's block shows no output to compare" || return 1
 	if ! cmp -s "$T/want.n" "$T/got.n"; then
 		diff "$T/want.n" "$T/got.n" >"$T/diff" 2>&1 || true
 		_fail "the output differs from README.md's (- README, + got)" "$T/diff" "$T/err"
 	fi
+}
+
+# readme_ip: IP is iproute2's ip (the examples get a function that calls it by path).
+readme_ip() {
+	need_iproute2
+	# iproute2 keeps namespaces in /run/netns; the examples name /var/run/netns, which
+	# is the same directory on Debian, where /var/run is a link to /run. The rig's
+	# /var/run is made one too.
+	if [ -e /rig/cmd ] && [ ! -L /var/run ]; then
+		mkdir -p /run && cp -a /var/run/. /run/ 2>/dev/null
+		rm -rf /var/run && mkdir -p /var && ln -s /run /var/run || _fail "cannot link /var/run to /run"
+	fi
+	mkdir -p /run/netns
+	[ /var/run/netns -ef /run/netns ] || skip "/var/run/netns is not /run/netns on this machine"
 }
 
 t_readme_intro() {
@@ -84,15 +100,9 @@ t_readme_piped_stdin() {
 t_readme_disk_and_network() {
 	command -v ip >/dev/null && command -v mkfs.ext4 >/dev/null || skip "needs ip and mkfs.ext4"
 	readme_dir disk-net || return 1
-	# The tap and its address go into a network namespace of the test's own. Busybox's
-	# sh (the rig's) runs its own ip applet before any in PATH: iproute2's by path.
-	IP=
-	for p in /usr/sbin/ip /sbin/ip /usr/bin/ip /bin/ip; do
-		[ -x "$p" ] && [ ! -L "$p" ] && IP=$p && break
-	done
-	[ -n "$IP" ] || skip "iproute2's ip is not installed"
+	# The tap and its address go into a network namespace of the test's own.
+	readme_ip
 	{ echo "ip() { $IP \"\$@\"; }"; cat "$T/block"; } >"$T/run"
-	mkdir -p /run/netns 2>/dev/null
 	ns=readme$$
 	"$IP" netns add "$ns" || return 1
 	"$IP" netns exec "$ns" sh "$T/run" </dev/null >"$T/out" 2>&1 &
@@ -151,11 +161,64 @@ t_readme_config_file() {
 	rm -f build/rootfs.ext4
 }
 
-t_readme_jailer_and_rig_are_shell() {
-	# Not run here: the jailer's cgroup settings need a host's hierarchy (the rig binds
-	# pids to v1), and the rig cannot nest itself. Both must still be valid sh.
+# readme_cgroup2_pids_memory: the cgroup v2 hierarchy offers pids and memory, as on a
+# host that boots with systemd's unified layout. In the rig, jailer.t.sh may have bound
+# pids to a v1 hierarchy of its own: that one is emptied and unmounted, which gives the
+# controller back to v2 (the kernel does so once the hierarchy is gone, asynchronously).
+readme_cgroup2_pids_memory() {
+	if [ -e /rig/cmd ]; then
+		v1=$(awk '$3 == "cgroup" && $4 ~ /(^|,)pids(,|$)/ { print $2; exit }' /proc/mounts)
+		if [ -n "$v1" ]; then
+			find "$v1" -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null
+			umount "$v1" || _fail "cannot unmount the v1 pids hierarchy at $v1" || return 1
+		fi
+		if ! awk '$3 == "cgroup2" { f = 1 } END { exit !f }' /proc/mounts; then
+			mount -t cgroup2 cgroup2 /sys/fs/cgroup || _fail "cannot mount cgroup2" || return 1
+		fi
+	fi
+	V2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+	[ -n "$V2" ] || skip "no cgroup v2 hierarchy is mounted"
+	i=0
+	until grep -qw pids "$V2/cgroup.controllers" && grep -qw memory "$V2/cgroup.controllers"; do
+		i=$((i + 1))
+		[ "$i" -lt 50 ] || skip "cgroup v2 at $V2 lacks pids or memory: $(cat "$V2/cgroup.controllers")"
+		sleep 0.2
+	done
+}
+
+t_readme_jailer() {
+	[ "$(id -u)" = 0 ] || skip "the jailer needs root"
+	command -v curl >/dev/null || skip "needs curl"
+	command -v mkfs.ext4 >/dev/null || skip "needs mkfs.ext4"
+	jailer=$(dirname "$EMBER")/ember-jailer
+	[ -x "$jailer" ] || skip "no ember-jailer beside $EMBER"
+	# The jailer runs only static executables; a sanitizer build of ember is not one.
+	if ldd "$EMBER" >/dev/null 2>&1; then
+		skip "$EMBER is dynamically linked (a sanitizer build?): the jailer runs static ones"
+	fi
+	readme_ip
+	readme_cgroup2_pids_memory || return 1
 	readme_dir jailer || return 1
-	sh -n "$T/block" || _fail "the jailer example is not valid sh" "$T/block"
-	readme_dir rig || return 1
-	sh -n "$T/block" || _fail "the rig example is not valid sh" "$T/block"
+	sh scripts/make-rootfs.sh rootfs.ext4 >/dev/null || return 1
+	{ echo "ip() { $IP \"\$@\"; }"; cat "$T/block"; } >"$T/run"
+	id=vm1
+	rm -rf "/srv/jailer/ember/$id"
+	sh "$T/run" </dev/null >"$T/out" 2>&1 &
+	wait_exit $! 150
+	if [ "$status" -ne 0 ]; then
+		_fail "the example ended with status $status; its console:" "$id.console"
+		pkill -KILL -f -- "--api-sock /api.sock --id $id" 2>/dev/null
+	fi
+	# Booted from the ext4 root through the jail's files, with the tap of its namespace.
+	_match "console" "$id.console" '# '
+	# In the cgroup the example asked for, which the jailer leaves to its caller.
+	[ "$(cat "$V2/ember/$id/pids.max" 2>&1)" = 64 ] || _fail "pids.max of ember/$id is not 64"
+	[ "$(cat "$V2/ember/$id/memory.max" 2>&1)" = 536870912 ] ||
+		_fail "memory.max of ember/$id is not 536870912"
+	# What the README says to clean up, cleaned up (so a second run starts afresh).
+	"$IP" netns del "$id"
+	rm -rf "/srv/jailer/ember/$id"
+	rmdir "$V2/ember/$id" 2>/dev/null
+	rmdir "$V2/ember" 2>/dev/null
+	true
 }
