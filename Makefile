@@ -29,10 +29,13 @@ X86_SRCS  := src/arch/x86/arch.c src/arch/x86/kernel.c src/arch/x86/boot_tables.
              src/arch/x86/elf_load.c src/arch/x86/cpuid.c src/arch/x86/vcpu_state.c
 DEV_SRCS  := src/devices/serial.c src/devices/i8042.c src/devices/power.c src/devices/pvpanic.c
 ACPI_SRCS := src/acpi/aml.c src/arch/x86/acpi_tables.c
+# MMDS, the metadata service: its store, the guest's HTTP and the network stack under it.
+MMDS_SRCS := src/mmds/mmds_store.c src/mmds/mmds_http.c src/mmds/mmds_net.c
 VIRTIO_SRCS := src/virtio/virtqueue.c src/virtio/virtio_dev.c src/virtio/mmio.c src/virtio/rng.c \
                src/virtio/blk.c src/virtio/blk_sync.c src/virtio/blk_uring.c \
                src/virtio/net.c src/virtio/tap.c src/virtio/vsock.c src/virtio/vsock_conn.c \
-               src/virtio/vsock_host.c src/virtio/iov.c src/virtio/virtio_state.c src/virtio/vsock_state.c
+               src/virtio/vsock_host.c src/virtio/iov.c src/virtio/virtio_state.c src/virtio/vsock_state.c \
+               $(MMDS_SRCS)
 API_SRCS  := src/api/parse.c src/api/config_json.c src/api/http.c src/api/server.c \
              src/api/api_mode.c
 # The seccomp filters: the rules (filters.c) are compiled to BPF at build time by
@@ -70,7 +73,7 @@ OCI_OBJS := $(OCI_SRCS:%.c=$(BUILD)/obj/%.o)
 # Unit tests (cmocka): each links its test file with the sources it exercises.
 UNIT_TESTS := test_guest_mem test_initrd test_kernel test_elf_load test_boot_tables test_cpuid test_bus \
               test_serial test_config test_aml test_acpi_tables test_power test_virtqueue \
-              test_blk test_net test_vsock test_i8042 test_api_parse test_api_http \
+              test_blk test_net test_mmds test_vsock test_i8042 test_api_parse test_api_http \
               test_jailer_args test_jailer_cgroup test_jailer_elf test_seccomp test_devices test_vcpu \
               test_oci_spec test_oci_state test_snapshot_file test_vcpu_state
 test_guest_mem_SRCS   := src/base/guest_mem.c
@@ -97,7 +100,10 @@ test_virtqueue_SRCS   := src/virtio/rng.c $(VIRTIO_TEST_SRCS)
 test_blk_SRCS         := src/virtio/blk.c src/virtio/blk_sync.c src/virtio/blk_uring.c \
                          $(VIRTIO_TEST_SRCS)
 test_blk_LIBS         := -luring
-test_net_SRCS         := src/virtio/net.c src/virtio/tap.c $(VIRTIO_TEST_SRCS)
+test_net_SRCS         := src/virtio/net.c src/virtio/tap.c $(MMDS_SRCS) $(VIRTIO_TEST_SRCS)
+test_net_LIBS         := -ljansson
+test_mmds_SRCS        := $(MMDS_SRCS)
+test_mmds_LIBS        := -ljansson
 test_vsock_SRCS       := src/virtio/vsock.c src/virtio/vsock_conn.c src/virtio/vsock_host.c \
                          $(VIRTIO_TEST_SRCS)
 test_i8042_SRCS       := src/devices/i8042.c
@@ -117,7 +123,7 @@ test_seccomp_SRCS     := $(SECCOMP_SRCS) src/base/log.c
 test_devices_SRCS     := src/vmm/devices.c src/vmm/vcpu.c $(DEV_SRCS) $(VIRTIO_SRCS) \
                          src/base/bus.c src/base/event_loop.c src/base/guest_mem.c src/base/log.c \
                          src/base/config.c src/base/snapshot_file.c src/base/crc32c.c $(SECCOMP_SRCS)
-test_devices_LIBS     := -luring
+test_devices_LIBS     := -luring -ljansson
 test_vcpu_SRCS        := src/vmm/vcpu.c src/base/bus.c src/base/log.c $(SECCOMP_SRCS)
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/unit/%)
 
