@@ -132,7 +132,7 @@ GUEST_ELFS := $(addprefix $(BUILD)/guests/,$(addsuffix .elf,$(GUEST_NAMES))) \
               $(BUILD)/guests/hello_pvh.elf
 
 .PHONY: all deps demo run-tests test unit integration asan bench clean format guest guest-kernel \
-	install uninstall rootfs fuzz seccomp-report
+	install uninstall rootfs fuzz fuzz-smoke seccomp-report
 all: $(BUILD)/ember $(BUILD)/ember-jailer $(BUILD)/ember-oci $(BUILD)/ember-test-hooks $(GUEST_ELFS)
 
 $(BUILD)/ember-jailer: $(JAILER_OBJS)
@@ -192,6 +192,7 @@ test: deps
 
 run-tests:
 	@sh scripts/check-layers.sh
+	@$(MAKE) --no-print-directory fuzz-smoke
 	@sh tests/install.sh
 	@sh tests/run-unit.sh $(UNIT_BINS); u=$$?; \
 	EMBER=$(abspath $(BUILD)/ember) GUESTS=$(abspath $(BUILD)/guests) sh tests/run-integration.sh; \
@@ -236,11 +237,35 @@ $(BUILD)/fuzz/fuzz_api_http: tests/fuzz/fuzz_api_http.c $(MONITOR_SRCS) src/api/
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ \
 		$(filter %.c,$^) $(LIBS)
 
-fuzz: deps $(BUILD)/fuzz/fuzz_api_http
-	@mkdir -p $(BUILD)/fuzz/corpus_http
+# MMDS's guest-facing frame path (src/mmds/): frames from a hostile guest, seeds in
+# tests/fuzz/corpus_mmds.
+$(BUILD)/fuzz/fuzz_mmds_net: tests/fuzz/fuzz_mmds_net.c $(MMDS_SRCS) src/mmds/mmds.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -g -O1 -std=gnu11 $(WARN) -D_GNU_SOURCE -Isrc \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ \
+		$(filter %.c,$^) -ljansson
+
+fuzz: deps $(BUILD)/fuzz/fuzz_api_http $(BUILD)/fuzz/fuzz_mmds_net
+	@mkdir -p $(BUILD)/fuzz/corpus_http $(BUILD)/fuzz/corpus_mmds
 	$(BUILD)/fuzz/fuzz_api_http -max_total_time=$(FUZZ_TIME) -max_len=20000 \
 		-dict=tests/fuzz/http.dict -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus_http \
 		tests/fuzz/corpus_http
+	$(BUILD)/fuzz/fuzz_mmds_net -max_total_time=$(FUZZ_TIME) -max_len=8192 \
+		-dict=tests/fuzz/http.dict -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus_mmds \
+		tests/fuzz/corpus_mmds
+
+# A few seconds of the MMDS fuzzer, so that `make test` keeps it building and finding
+# nothing new in its seeds; skipped, loudly, without clang.
+fuzz-smoke:
+	@if command -v $(FUZZ_CC) >/dev/null; then \
+		$(MAKE) --no-print-directory $(BUILD)/fuzz/fuzz_mmds_net >/dev/null && \
+		mkdir -p $(BUILD)/fuzz/smoke && \
+		$(BUILD)/fuzz/fuzz_mmds_net -max_total_time=8 -max_len=8192 -seed=1 \
+			-dict=tests/fuzz/http.dict -artifact_prefix=$(BUILD)/fuzz/ \
+			$(BUILD)/fuzz/smoke tests/fuzz/corpus_mmds >$(BUILD)/fuzz/smoke.log 2>&1 && \
+		echo "fuzz-smoke: fuzz_mmds_net ran 8 s, nothing found"; \
+		r=$$?; [ $$r -eq 0 ] || tail -30 $(BUILD)/fuzz/smoke.log; exit $$r; \
+	else echo "fuzz-smoke: SKIPPED, no $(FUZZ_CC) (scripts/install-deps.sh)"; fi
 
 # The default guest `ember run` boots without --kernel: Debian's cloud kernel and our
 # initramfs (guest/init.c, busybox, the virtio modules). Fetches the kernel with apt.

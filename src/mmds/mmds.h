@@ -123,7 +123,8 @@ struct mmds_conn {
 struct mmds_rst {
 	uint8_t mac[6];
 	uint32_t ip, seq, ack;
-	uint16_t port;
+	uint16_t port;     /* the guest's */
+	uint16_t our_port; /* the port the guest's segment went to */
 	bool ack_set;
 };
 

@@ -155,7 +155,7 @@ static void arp_input(struct mmds_net *m, const uint8_t *a, size_t len)
 }
 
 static void rst_queue(struct mmds_net *m, const uint8_t *mac, uint32_t ip, uint16_t port,
-                      uint32_t seq, uint32_t ack, bool ack_set)
+                      uint16_t our_port, uint32_t seq, uint32_t ack, bool ack_set)
 {
 	if (m->nrsts == MMDS_RSTS) {
 		m->rx_dropped++;
@@ -165,6 +165,7 @@ static void rst_queue(struct mmds_net *m, const uint8_t *mac, uint32_t ip, uint1
 	memcpy(r->mac, mac, 6);
 	r->ip = ip;
 	r->port = port;
+	r->our_port = our_port;
 	r->seq = seq;
 	r->ack = ack;
 	r->ack_set = ack_set;
@@ -271,7 +272,7 @@ static void tcp_input(struct mmds_net *m, const uint8_t *mac, uint32_t src, cons
 		return;
 	}
 	if (dport != MMDS_PORT) {
-		rst_queue(m, mac, src, sport, (fl & TCP_ACK) ? ack : 0,
+		rst_queue(m, mac, src, sport, dport, (fl & TCP_ACK) ? ack : 0,
 		          seq + (uint32_t)dlen + ((fl & TCP_SYN) ? 1u : 0u) +
 		              ((fl & TCP_FIN) ? 1u : 0u),
 		          !(fl & TCP_ACK));
@@ -280,7 +281,7 @@ static void tcp_input(struct mmds_net *m, const uint8_t *mac, uint32_t src, cons
 	struct mmds_conn *c = conn_find(m, src, sport);
 	if (fl & TCP_SYN) {
 		if (fl & TCP_ACK) {
-			rst_queue(m, mac, src, sport, ack, 0, false);
+			rst_queue(m, mac, src, sport, dport, ack, 0, false);
 			return;
 		}
 		if (c && c->state == MMDS_TCP_SYN_RCVD && seq == c->irs) {
@@ -309,9 +310,9 @@ static void tcp_input(struct mmds_net *m, const uint8_t *mac, uint32_t src, cons
 	if (!c) {
 		/* Not ours (an old connection, or a guest probing): RFC 9293's reset. */
 		if (fl & TCP_ACK)
-			rst_queue(m, mac, src, sport, ack, 0, false);
+			rst_queue(m, mac, src, sport, dport, ack, 0, false);
 		else
-			rst_queue(m, mac, src, sport, 0,
+			rst_queue(m, mac, src, sport, dport, 0,
 			          seq + (uint32_t)dlen + ((fl & TCP_FIN) ? 1u : 0u), true);
 		return;
 	}
@@ -321,7 +322,7 @@ static void tcp_input(struct mmds_net *m, const uint8_t *mac, uint32_t src, cons
 
 	if (c->state == MMDS_TCP_SYN_RCVD) {
 		if (ack != c->iss + 1 || c->synack_due) {
-			rst_queue(m, mac, src, sport, ack, 0, false);
+			rst_queue(m, mac, src, sport, dport, ack, 0, false);
 			return;
 		}
 		c->state = MMDS_TCP_ESTABLISHED;
@@ -466,8 +467,8 @@ bool mmds_net_pending(const struct mmds_net *m)
 /* Ethernet, IPv4 and TCP headers around the payload already at out + 54 (+ 4 with the MSS
  * option of a SYN-ACK). Returns the frame's length. */
 static size_t tcp_frame(const struct mmds_net *m, uint8_t *out, const uint8_t *mac, uint32_t ip,
-                        uint16_t port, uint32_t seq, uint32_t ack, uint8_t fl, uint16_t wnd,
-                        uint16_t mss_opt, size_t plen)
+                        uint16_t sport, uint16_t port, uint32_t seq, uint32_t ack, uint8_t fl,
+                        uint16_t wnd, uint16_t mss_opt, size_t plen)
 {
 	size_t thl = TCP_HLEN + (mss_opt ? 4 : 0), tlen = thl + plen;
 	uint8_t *iph = out + ETH_HLEN, *t = iph + IP_HLEN;
@@ -484,7 +485,7 @@ static size_t tcp_frame(const struct mmds_net *m, uint8_t *out, const uint8_t *m
 	put32(iph + 12, m->ip);
 	put32(iph + 16, ip);
 	put16(iph + 10, csum_fold(csum_add(0, iph, IP_HLEN)));
-	put16(t, MMDS_PORT);
+	put16(t, sport);
 	put16(t + 2, port);
 	put32(t + 4, seq);
 	put32(t + 8, ack);
@@ -534,7 +535,7 @@ size_t mmds_net_output(struct mmds_net *m, uint8_t *out, size_t cap, uint64_t no
 	if (m->nrsts) {
 		struct mmds_rst r = m->rsts[--m->nrsts];
 		m->tx_frames++;
-		return tcp_frame(m, out, r.mac, r.ip, r.port, r.seq, r.ack,
+		return tcp_frame(m, out, r.mac, r.ip, r.our_port, r.port, r.seq, r.ack,
 		                 TCP_RST | (r.ack_set ? TCP_ACK : 0), 0, 0, 0);
 	}
 	for (unsigned k = 0; k < MMDS_CONNS; k++) {
@@ -552,27 +553,27 @@ size_t mmds_net_output(struct mmds_net *m, uint8_t *out, size_t cap, uint64_t no
 		case OUT_SYNACK:
 			c->synack_due = false;
 			c->snd_nxt = c->iss + 1;
-			return tcp_frame(m, out, c->mac, c->ip, c->port, c->iss, c->rcv_nxt,
-			                 TCP_SYN | TCP_ACK, wnd, MMDS_MSS, 0);
+			return tcp_frame(m, out, c->mac, c->ip, MMDS_PORT, c->port, c->iss,
+			                 c->rcv_nxt, TCP_SYN | TCP_ACK, wnd, MMDS_MSS, 0);
 		case OUT_DATA:
 			if (avail > cap - hdrs)
 				avail = cap - hdrs;
 			memcpy(out + hdrs, c->tx + (c->snd_nxt - c->tx_base), avail);
-			len = tcp_frame(m, out, c->mac, c->ip, c->port, c->snd_nxt, c->rcv_nxt,
-			                TCP_ACK | TCP_PSH, wnd, 0, avail);
+			len = tcp_frame(m, out, c->mac, c->ip, MMDS_PORT, c->port, c->snd_nxt,
+			                c->rcv_nxt, TCP_ACK | TCP_PSH, wnd, 0, avail);
 			c->snd_nxt += (uint32_t)avail;
 			c->ack_due = false;
 			return len;
 		case OUT_FIN:
-			len = tcp_frame(m, out, c->mac, c->ip, c->port, c->snd_nxt, c->rcv_nxt,
-			                TCP_FIN | TCP_ACK, wnd, 0, 0);
+			len = tcp_frame(m, out, c->mac, c->ip, MMDS_PORT, c->port, c->snd_nxt,
+			                c->rcv_nxt, TCP_FIN | TCP_ACK, wnd, 0, 0);
 			c->snd_nxt++;
 			c->fin_sent = true;
 			c->ack_due = false;
 			return len;
 		case OUT_ACK:
-			len = tcp_frame(m, out, c->mac, c->ip, c->port, c->snd_nxt, c->rcv_nxt,
-			                TCP_ACK, wnd, 0, 0);
+			len = tcp_frame(m, out, c->mac, c->ip, MMDS_PORT, c->port, c->snd_nxt,
+			                c->rcv_nxt, TCP_ACK, wnd, 0, 0);
 			c->ack_due = false;
 			/* The last ACK of a connection both sides closed. */
 			if (c->fin_sent && c->peer_fin && c->snd_una == c->snd_nxt)

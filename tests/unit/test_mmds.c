@@ -91,7 +91,7 @@ static size_t tcp(uint8_t *f, uint16_t sport, uint16_t dport, uint32_t seq, uint
 struct seg {
 	uint8_t flags;
 	uint32_t seq, ack;
-	uint16_t wnd, dport;
+	uint16_t wnd, sport, dport;
 	const uint8_t *data;
 	size_t dlen;
 };
@@ -113,7 +113,7 @@ static bool next_seg(struct seg *s)
 	assert_int_equal(get32(ip + 12), MMDS_IP);
 	size_t tlen = n - 34;
 	assert_int_equal(csum(pseudo(MMDS_IP, GUEST_IP, tlen), t, tlen), 0);
-	assert_int_equal(get16(t), 80);
+	s->sport = get16(t);
 	s->dport = get16(t + 2);
 	s->seq = get32(t + 4);
 	s->ack = get32(t + 8);
@@ -171,6 +171,7 @@ static void client_drain(struct client *c)
 	struct seg s;
 	uint8_t f[128];
 	while (next_seg(&s)) {
+		assert_int_equal(s.sport, 80);
 		assert_int_equal(s.dport, c->port);
 		if (s.flags & 0x04)
 			return;
@@ -419,6 +420,8 @@ static void resets(void **state)
 	assert_true(next_seg(&s));
 	assert_int_equal(s.flags, 0x14);
 	assert_int_equal(s.ack, 56);
+	assert_int_equal(s.sport, 81); /* from the port the guest tried */
+	assert_int_equal(s.dport, 7000);
 	/* An ACK for no connection: RST with its ack as our seq. */
 	in(f, tcp(f, 7001, 80, 55, 777, 0x10, NULL, 0));
 	assert_true(next_seg(&s));

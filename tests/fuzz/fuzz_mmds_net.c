@@ -1,0 +1,116 @@
+/*
+ * libFuzzer target for MMDS's guest-facing path (src/mmds/: the ARP/IPv4/TCP stack, the
+ * HTTP under it, the store's lookups): a sequence of frames from a hostile guest, each
+ * followed by the service's answers drained into buffers of a size the input picks. Fails
+ * on a crash or a sanitizer report, on an answer frame larger than the room given or than
+ * MMDS_FRAME_MAX, and on a stack that never stops producing frames (a livelock).
+ *
+ * Input: a list of records, each [kind][time step][len hi][len lo][len bytes]:
+ *   kind bit 0: the bytes are a whole Ethernet frame, else a TCP segment the harness wraps
+ *               in Ethernet and IPv4 headers to the service (valid IP checksum), so the
+ *               fuzzer reaches the TCP states without solving checksums;
+ *   kind bit 1: the TCP checksum is trusted (the guest's NEEDS_CSUM);
+ *   kind bits 2-3: V1 / V2 / imds_compat for this frame;
+ *   kind bits 4-7: the rx room for the answers, 64 + 100 * n bytes.
+ * Run it: `make fuzz` (FUZZ_TIME seconds each target, seeds in tests/fuzz/corpus_mmds).
+ */
+#include "mmds/mmds.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MMDS_IP 0xa9fea9feu
+
+static struct mmds_store store;
+static struct mmds_net net;
+static uint8_t frame[MMDS_IN_MAX];
+static uint8_t out[MMDS_FRAME_MAX + 64];
+
+static void init_once(void)
+{
+	static int done;
+	if (done)
+		return;
+	done = 1;
+	mmds_store_init(&store, 4096);
+	json_t *v = json_loads("{\"latest\":{\"meta-data\":{\"ami-id\":\"ami-1\",\"n\":[1,{\"a\":"
+	                       "\"b\"}],\"z\":{\"k\":\"v\"}}},\"s\":\"text\"}",
+	                       0, NULL);
+	if (!v || mmds_store_put(&store, v))
+		abort();
+	json_decref(v);
+	if (mmds_net_init(&net, &store, MMDS_IP))
+		abort();
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+/* Ethernet and IPv4 (from 169.254.0.2 to the service) around a TCP segment of n bytes. */
+static size_t wrap(const uint8_t *tcp, size_t n)
+{
+	static const uint8_t hdr[34] = {
+	    0x06, 0x01, 0x23, 0x45, 0x67, 0x01, 0x02, 0, 0, 0,   0,   2, 0x08, 0,   0x45, 0,   0,
+	    0,    0,    0,    0,    0,    64,   6,    0, 0, 169, 254, 0, 2,    169, 254,  169, 254};
+	if (n > sizeof(frame) - sizeof(hdr))
+		n = sizeof(frame) - sizeof(hdr);
+	memcpy(frame, hdr, sizeof(hdr));
+	put16(frame + 16, (uint16_t)(20 + n));
+	uint32_t sum = 0;
+	for (int i = 14; i < 34; i += 2)
+		sum += (uint32_t)(frame[i] << 8 | frame[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	put16(frame + 24, (uint16_t)~sum);
+	memcpy(frame + sizeof(hdr), tcp, n);
+	return sizeof(hdr) + n;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	uint64_t now = 1000000;
+	init_once();
+	mmds_net_reset(&net);
+	memset(store.tokens, 0, sizeof(store.tokens));
+	while (size >= 4) {
+		uint8_t kind = data[0];
+		now += data[1] * 50u;
+		size_t len = (size_t)data[2] << 8 | data[3];
+		data += 4;
+		size -= 4;
+		if (len > size)
+			len = size;
+		size_t n;
+		if (kind & 1) {
+			n = len < sizeof(frame) ? len : sizeof(frame);
+			memcpy(frame, data, n);
+		} else {
+			n = wrap(data, len);
+		}
+		data += len;
+		size -= len;
+		store.version = (kind & 4) ? MMDS_V2 : MMDS_V1;
+		store.imds_compat = (kind & 8) != 0;
+		if (mmds_net_claims(&net, frame, n) || (kind & 1))
+			mmds_net_input(&net, frame, n, (kind & 2) != 0, now);
+		size_t room = 64 + 100u * (kind >> 4);
+		/* Each connection sends at most its answer, its FIN and an ACK, each cut to the
+		 * room; 100 * answer buffer of frames is far more than any honest drain. */
+		for (unsigned i = 0;; i++) {
+			if (i > 100000)
+				abort(); /* a livelock */
+			size_t got = mmds_net_output(&net, out, room, now);
+			if (!got)
+				break;
+			if (got > room || got > MMDS_FRAME_MAX)
+				abort();
+		}
+		if (mmds_net_pending(&net) && room >= 64)
+			abort(); /* pending says a frame waits, output gave none */
+	}
+	return 0;
+}
