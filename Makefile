@@ -321,6 +321,7 @@ bench: all guest $(BUILD)/bench/runstat $(BUILD)/bench/hello_pvh.elf $(BUILD)/be
 	sh bench/boot.sh
 	if [ -s build/guest-kernel/vmlinux ]; then BOOT_KERNEL=build/guest-kernel/vmlinux sh bench/boot.sh; fi
 	sh bench/io.sh
+	sh bench/mmds.sh
 	sh bench/jail.sh
 
 format:

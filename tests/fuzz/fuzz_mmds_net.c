@@ -10,12 +10,17 @@
  *               in Ethernet and IPv4 headers to the service (valid IP checksum), so the
  *               fuzzer reaches the TCP states without solving checksums;
  *   kind bit 1: the TCP checksum is trusted (the guest's NEEDS_CSUM);
- *   kind bits 2-3: V1 / V2 / imds_compat for this frame;
- *   kind bits 4-7: the rx room for the answers, 64 + 100 * n bytes.
+ *   kind bit 2: MMDS V2 for this frame, else V1;
+ *   kind bit 3: the harness sets a wrapped segment's seq and ack to what the service
+ *               expects of a connection from its source port (if there is one), so the
+ *               fuzzer reaches requests and answers without guessing sequence numbers;
+ *   kind bits 4-7: the rx room for the answers, 64 + 100 * n bytes (15: imds_compat).
+ * Initial sequence numbers restart from the same seed for every input.
  * Run it: `make fuzz` (FUZZ_TIME seconds each target, seeds in tests/fuzz/corpus_mmds).
  */
 #include "mmds/mmds.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +55,28 @@ static void put16(uint8_t *p, uint16_t v)
 	p[1] = (uint8_t)v;
 }
 
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)(v >> 16));
+	put16(p + 2, (uint16_t)v);
+}
+
+/* Sequence numbers as the connection from this segment's source port expects them. */
+static void fix_seq(uint8_t *tcp, size_t n)
+{
+	if (n < 20)
+		return;
+	uint16_t port = (uint16_t)(tcp[0] << 8 | tcp[1]);
+	for (unsigned i = 0; i < MMDS_CONNS; i++) {
+		const struct mmds_conn *c = &net.conns[i];
+		if (c->state != MMDS_TCP_FREE && c->port == port) {
+			put32(tcp + 4, c->rcv_nxt);
+			put32(tcp + 8, c->snd_nxt);
+			return;
+		}
+	}
+}
+
 /* Ethernet and IPv4 (from 169.254.0.2 to the service) around a TCP segment of n bytes. */
 static size_t wrap(const uint8_t *tcp, size_t n)
 {
@@ -70,11 +97,20 @@ static size_t wrap(const uint8_t *tcp, size_t n)
 	return sizeof(hdr) + n;
 }
 
+static size_t wrap_fixed(const uint8_t *tcp, size_t n, bool fix)
+{
+	size_t len = wrap(tcp, n);
+	if (fix)
+		fix_seq(frame + 34, len - 34);
+	return len;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint64_t now = 1000000;
 	init_once();
 	mmds_net_reset(&net);
+	net.isn_state = 0x2545f491u;
 	memset(store.tokens, 0, sizeof(store.tokens));
 	while (size >= 4) {
 		uint8_t kind = data[0];
@@ -89,12 +125,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			n = len < sizeof(frame) ? len : sizeof(frame);
 			memcpy(frame, data, n);
 		} else {
-			n = wrap(data, len);
+			n = wrap_fixed(data, len, (kind & 8) != 0);
 		}
 		data += len;
 		size -= len;
 		store.version = (kind & 4) ? MMDS_V2 : MMDS_V1;
-		store.imds_compat = (kind & 8) != 0;
+		store.imds_compat = (kind >> 4) == 15;
 		if (mmds_net_claims(&net, frame, n) || (kind & 1))
 			mmds_net_input(&net, frame, n, (kind & 2) != 0, now);
 		size_t room = 64 + 100u * (kind >> 4);
