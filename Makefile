@@ -102,7 +102,7 @@ test_blk_SRCS         := src/virtio/blk.c src/virtio/blk_sync.c src/virtio/blk_u
 test_blk_LIBS         := -luring
 test_net_SRCS         := src/virtio/net.c src/virtio/tap.c $(MMDS_SRCS) $(VIRTIO_TEST_SRCS)
 test_net_LIBS         := -ljansson
-test_mmds_SRCS        := $(MMDS_SRCS)
+test_mmds_SRCS        := $(MMDS_SRCS) src/base/log.c
 test_mmds_LIBS        := -ljansson
 test_vsock_SRCS       := src/virtio/vsock.c src/virtio/vsock_conn.c src/virtio/vsock_host.c \
                          $(VIRTIO_TEST_SRCS)
@@ -239,7 +239,7 @@ $(BUILD)/fuzz/fuzz_api_http: tests/fuzz/fuzz_api_http.c $(MONITOR_SRCS) src/api/
 
 # MMDS's guest-facing frame path (src/mmds/): frames from a hostile guest, seeds in
 # tests/fuzz/corpus_mmds.
-$(BUILD)/fuzz/fuzz_mmds_net: tests/fuzz/fuzz_mmds_net.c $(MMDS_SRCS) src/mmds/mmds.h
+$(BUILD)/fuzz/fuzz_mmds_net: tests/fuzz/fuzz_mmds_net.c $(MMDS_SRCS) src/base/log.c src/mmds/mmds.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -g -O1 -std=gnu11 $(WARN) -D_GNU_SOURCE -Isrc \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ \

@@ -18,32 +18,29 @@
 
 #define MMDS_DEFAULT_LIMIT 51200       /* bytes of the store as compact JSON (Firecracker's) */
 #define MMDS_DEFAULT_IPV4  0xa9fea9feu /* 169.254.169.254, host order */
-#define MMDS_TOKENS        32          /* live V2 session tokens; the oldest goes first */
-#define MMDS_TOKEN_LEN     32          /* base64 characters of a token (24 random bytes) */
+#define MMDS_TOKEN_LEN     32          /* base64 characters of a token (24 bytes) */
 #define MMDS_TTL_MIN       1
 #define MMDS_TTL_MAX       21600
 
 enum mmds_version { MMDS_V1, MMDS_V2 };
-
-struct mmds_token {
-	char text[MMDS_TOKEN_LEN + 1];
-	uint64_t expiry_ms; /* monotonic; 0: a free slot */
-};
 
 struct mmds_store {
 	json_t *data; /* NULL until the first PUT (Firecracker's "not initialized") */
 	size_t limit; /* the compact JSON of data never exceeds it */
 	enum mmds_version version;
 	bool imds_compat; /* answer in IMDS format whatever the Accept header says */
-	struct mmds_token tokens[MMDS_TOKENS];
+	/* V2 tokens are stateless, as Firecracker's: a random nonce, the expiry hidden under
+	 * a keyed pad, and a keyed MAC over both (SipHash-2-4 with these random keys). */
+	uint64_t key_pad[2], key_mac[2];
 };
 
 /* ---- the store (mmds_store.c) ---- */
 
-/* An empty, uninitialized store with the given size limit (bytes, >= 1). */
+/* An empty, uninitialized store with the given size limit (bytes, >= 1) and new token
+ * keys (getrandom; a host without randomness gets keys from the clock, said in the log). */
 void mmds_store_init(struct mmds_store *s, size_t limit);
 
-/* Drop the data and every token. */
+/* Drop the data. */
 void mmds_store_destroy(struct mmds_store *s);
 
 /* Replace the data with v (taken by reference: incref'd; object keys kept sorted, as
@@ -60,12 +57,12 @@ int mmds_store_patch(struct mmds_store *s, const json_t *patch);
 long mmds_store_dump(const struct mmds_store *s, char *buf, size_t cap);
 
 /* A new V2 session token valid for ttl_s seconds from now_ms, into out (MMDS_TOKEN_LEN + 1
- * bytes). Returns 0, or -EINVAL for a ttl outside MMDS_TTL_MIN..MMDS_TTL_MAX, -EIO when
- * no randomness could be had. */
+ * bytes). Any number may be live. Returns 0, or -EINVAL for a ttl outside
+ * MMDS_TTL_MIN..MMDS_TTL_MAX, -EIO when no randomness could be had for its nonce. */
 int mmds_token_new(struct mmds_store *s, unsigned ttl_s, uint64_t now_ms, char *out);
 
-/* Whether tok (len bytes, any content) is a live token at now_ms. Constant time in the
- * token's bytes. */
+/* Whether tok (len bytes, any content) is a token this store made, not expired at now_ms.
+ * The MAC is compared in constant time. */
 bool mmds_token_ok(const struct mmds_store *s, const char *tok, size_t len, uint64_t now_ms);
 
 /* ---- HTTP for the guest (mmds_http.c) ---- */

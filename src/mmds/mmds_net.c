@@ -438,7 +438,10 @@ static enum out_kind conn_next(const struct mmds_conn *c, size_t *avail)
 	if (c->state == MMDS_TCP_FREE)
 		return OUT_NONE;
 	uint32_t end = c->tx_base + (uint32_t)c->tx_len;
-	if (c->state == MMDS_TCP_ESTABLISHED && seq_lt(c->snd_nxt, end)) {
+	/* snd_nxt never falls behind tx_base (only acked bytes move it); should it, the
+	 * copy from tx must not go below its start. */
+	if (c->state == MMDS_TCP_ESTABLISHED && seq_lt(c->snd_nxt, end) &&
+	    c->snd_nxt - c->tx_base < c->tx_len) {
 		uint32_t inflight = c->snd_nxt - c->snd_una;
 		size_t left = c->peer_wnd > inflight ? c->peer_wnd - inflight : 0;
 		size_t want = end - c->snd_nxt;

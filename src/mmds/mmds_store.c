@@ -3,6 +3,7 @@
  * tokens. On the vmm thread only.
  */
 #include "mmds.h"
+#include "../base/log.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -21,13 +22,21 @@ void mmds_store_init(struct mmds_store *s, size_t limit)
 {
 	memset(s, 0, sizeof(*s));
 	s->limit = limit ? limit : 1;
+	if (getrandom(s->key_pad, sizeof(s->key_pad), 0) != (ssize_t)sizeof(s->key_pad) ||
+	    getrandom(s->key_mac, sizeof(s->key_mac), 0) != (ssize_t)sizeof(s->key_mac)) {
+		/* Not expected on Linux >= 3.17; tokens then only as good as the clock. */
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		s->key_pad[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull;
+		s->key_mac[1] = (uint64_t)ts.tv_sec ^ (uintptr_t)s;
+		log_warn("MMDS: no randomness for the token keys; V2 tokens are guessable");
+	}
 }
 
 void mmds_store_destroy(struct mmds_store *s)
 {
 	json_decref(s->data);
 	s->data = NULL;
-	memset(s->tokens, 0, sizeof(s->tokens));
 }
 
 static int key_cmp(const void *a, const void *b)
@@ -153,56 +162,122 @@ long mmds_store_dump(const struct mmds_store *s, char *buf, size_t cap)
 	return (long)n;
 }
 
+/* SipHash-2-4 (Aumasson and Bernstein) of in[0, n) under key k. */
+static uint64_t rotl(uint64_t x, int b)
+{
+	return x << b | x >> (64 - b);
+}
+
+#define SIPROUND                                                                                   \
+	do {                                                                                       \
+		v0 += v1, v1 = rotl(v1, 13), v1 ^= v0, v0 = rotl(v0, 32);                          \
+		v2 += v3, v3 = rotl(v3, 16), v3 ^= v2;                                             \
+		v0 += v3, v3 = rotl(v3, 21), v3 ^= v0;                                             \
+		v2 += v1, v1 = rotl(v1, 17), v1 ^= v2, v2 = rotl(v2, 32);                          \
+	} while (0)
+
+static uint64_t le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static uint64_t siphash(const uint64_t k[2], const uint8_t *in, size_t n)
+{
+	uint64_t v0 = 0x736f6d6570736575ull ^ k[0], v1 = 0x646f72616e646f6dull ^ k[1];
+	uint64_t v2 = 0x6c7967656e657261ull ^ k[0], v3 = 0x7465646279746573ull ^ k[1];
+	uint8_t last[8] = {0};
+	size_t i;
+	for (i = 0; i + 8 <= n; i += 8) {
+		uint64_t m = le64(in + i);
+		v3 ^= m;
+		SIPROUND;
+		SIPROUND;
+		v0 ^= m;
+	}
+	memcpy(last, in + i, n - i);
+	last[7] = (uint8_t)n;
+	uint64_t m = le64(last);
+	v3 ^= m;
+	SIPROUND;
+	SIPROUND;
+	v0 ^= m;
+	v2 ^= 0xff;
+	for (int r = 0; r < 4; r++)
+		SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* n (a multiple of 3) bytes as base64, NUL-terminated. */
 static void base64(const uint8_t *in, size_t n, char *out)
 {
-	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	for (size_t i = 0; i + 2 < n; i += 3) {
 		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		*out++ = a[v >> 18];
-		*out++ = a[(v >> 12) & 63];
-		*out++ = a[(v >> 6) & 63];
-		*out++ = a[v & 63];
+		*out++ = b64[v >> 18];
+		*out++ = b64[(v >> 12) & 63];
+		*out++ = b64[(v >> 6) & 63];
+		*out++ = b64[v & 63];
 	}
 	*out = '\0';
 }
 
+/* The inverse for exactly MMDS_TOKEN_LEN characters, no padding. */
+static bool unbase64(const char *in, uint8_t *out)
+{
+	for (size_t i = 0; i < MMDS_TOKEN_LEN; i += 4) {
+		uint32_t v = 0;
+		for (size_t j = 0; j < 4; j++) {
+			const char *p = in[i + j] ? strchr(b64, in[i + j]) : NULL;
+			if (!p)
+				return false;
+			v = v << 6 | (uint32_t)(p - b64);
+		}
+		*out++ = (uint8_t)(v >> 16);
+		*out++ = (uint8_t)(v >> 8);
+		*out++ = (uint8_t)v;
+	}
+	return true;
+}
+
+/* A token's 24 bytes: nonce, expiry ^ pad(nonce), mac(nonce, hidden expiry). */
+#define TOKEN_RAW (MMDS_TOKEN_LEN / 4 * 3)
+_Static_assert(TOKEN_RAW == 24, "nonce, hidden expiry and MAC, 8 bytes each");
+
 int mmds_token_new(struct mmds_store *s, unsigned ttl_s, uint64_t now_ms, char *out)
 {
-	uint8_t raw[MMDS_TOKEN_LEN / 4 * 3];
-	_Static_assert(MMDS_TOKEN_LEN % 4 == 0, "whole base64 quads");
+	uint8_t raw[TOKEN_RAW];
 
 	if (ttl_s < MMDS_TTL_MIN || ttl_s > MMDS_TTL_MAX)
 		return -EINVAL;
-	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+	if (getrandom(raw, 8, 0) != 8)
 		return -EIO;
-	/* A free or expired slot, else the one that expires first. */
-	struct mmds_token *t = &s->tokens[0];
-	for (unsigned i = 0; i < MMDS_TOKENS; i++) {
-		struct mmds_token *c = &s->tokens[i];
-		if (c->expiry_ms <= now_ms) {
-			t = c;
-			break;
-		}
-		if (c->expiry_ms < t->expiry_ms)
-			t = c;
-	}
-	base64(raw, sizeof(raw), t->text);
-	t->expiry_ms = now_ms + (uint64_t)ttl_s * 1000u;
-	memcpy(out, t->text, MMDS_TOKEN_LEN + 1);
+	put_le64(raw + 8, (now_ms + (uint64_t)ttl_s * 1000u) ^ siphash(s->key_pad, raw, 8));
+	put_le64(raw + 16, siphash(s->key_mac, raw, 16));
+	base64(raw, sizeof(raw), out);
 	return 0;
 }
 
 bool mmds_token_ok(const struct mmds_store *s, const char *tok, size_t len, uint64_t now_ms)
 {
-	bool ok = false;
-	if (len != MMDS_TOKEN_LEN)
+	uint8_t raw[TOKEN_RAW], mac[8];
+
+	if (len != MMDS_TOKEN_LEN || !unbase64(tok, raw))
 		return false;
-	for (unsigned i = 0; i < MMDS_TOKENS; i++) {
-		const struct mmds_token *t = &s->tokens[i];
-		unsigned diff = 0;
-		for (size_t j = 0; j < MMDS_TOKEN_LEN; j++)
-			diff |= (unsigned char)(t->text[j] ^ tok[j]);
-		ok |= diff == 0 && t->expiry_ms > now_ms;
-	}
-	return ok;
+	put_le64(mac, siphash(s->key_mac, raw, 16));
+	unsigned diff = 0;
+	for (int i = 0; i < 8; i++)
+		diff |= (unsigned)(mac[i] ^ raw[16 + i]);
+	if (diff)
+		return false;
+	return (le64(raw + 8) ^ siphash(s->key_pad, raw, 8)) > now_ms;
 }

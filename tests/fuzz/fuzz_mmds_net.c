@@ -111,7 +111,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	init_once();
 	mmds_net_reset(&net);
 	net.isn_state = 0x2545f491u;
-	memset(store.tokens, 0, sizeof(store.tokens));
 	while (size >= 4) {
 		uint8_t kind = data[0];
 		now += data[1] * 50u;

@@ -360,6 +360,38 @@ static void token_flow_v2(void **state)
 	store.version = MMDS_V1;
 }
 
+/* Tokens are stateless: any number stay valid; a changed byte, a token of another store
+ * (other keys), a wrong length or alphabet are refused. */
+static void tokens_forged(void **state)
+{
+	(void)state;
+	static char toks[200][MMDS_TOKEN_LEN + 1];
+	struct mmds_store other;
+	char t[MMDS_TOKEN_LEN + 1];
+	for (int i = 0; i < 200; i++)
+		assert_int_equal(mmds_token_new(&store, 60, NOW, toks[i]), 0);
+	for (int i = 0; i < 200; i++)
+		assert_true(mmds_token_ok(&store, toks[i], MMDS_TOKEN_LEN, NOW + 59999));
+	assert_false(mmds_token_ok(&store, toks[0], MMDS_TOKEN_LEN, NOW + 60000));
+	for (int i = 0; i < MMDS_TOKEN_LEN; i++) {
+		memcpy(t, toks[1], sizeof(t));
+		t[i] = t[i] == 'A' ? 'B' : 'A';
+		assert_false(mmds_token_ok(&store, t, MMDS_TOKEN_LEN, NOW));
+	}
+	memcpy(t, toks[1], sizeof(t));
+	t[5] = '*';
+	assert_false(mmds_token_ok(&store, t, MMDS_TOKEN_LEN, NOW));
+	assert_false(mmds_token_ok(&store, toks[1], MMDS_TOKEN_LEN - 1, NOW));
+	assert_false(mmds_token_ok(&store, "", 0, NOW));
+	mmds_store_init(&other, 100);
+	assert_int_equal(mmds_token_new(&other, 60, NOW, t), 0);
+	assert_false(mmds_token_ok(&store, t, MMDS_TOKEN_LEN, NOW));
+	assert_int_equal(mmds_token_new(&store, 0, NOW, t), -EINVAL);
+	assert_int_equal(mmds_token_new(&store, 21601, NOW, t), -EINVAL);
+	assert_int_equal(mmds_token_new(&store, 21600, NOW, t), 0);
+	mmds_store_destroy(&other);
+}
+
 static void bad_checksums(void **state)
 {
 	(void)state;
@@ -534,6 +566,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(arp_reply, setup, teardown),
 	    cmocka_unit_test_setup_teardown(get_v1_nested, setup, teardown),
 	    cmocka_unit_test_setup_teardown(token_flow_v2, setup, teardown),
+	    cmocka_unit_test_setup_teardown(tokens_forged, setup, teardown),
 	    cmocka_unit_test_setup_teardown(bad_checksums, setup, teardown),
 	    cmocka_unit_test_setup_teardown(oversized_request, setup, teardown),
 	    cmocka_unit_test_setup_teardown(resets, setup, teardown),
