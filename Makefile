@@ -251,7 +251,7 @@ fuzz: deps $(BUILD)/fuzz/fuzz_api_http $(BUILD)/fuzz/fuzz_mmds_net
 		-dict=tests/fuzz/http.dict -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus_http \
 		tests/fuzz/corpus_http
 	$(BUILD)/fuzz/fuzz_mmds_net -max_total_time=$(FUZZ_TIME) -max_len=8192 \
-		-dict=tests/fuzz/http.dict -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus_mmds \
+		-dict=tests/fuzz/mmds.dict -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus_mmds \
 		tests/fuzz/corpus_mmds
 
 # A few seconds of the MMDS fuzzer, so that `make test` keeps it building and finding
@@ -261,7 +261,7 @@ fuzz-smoke:
 		$(MAKE) --no-print-directory $(BUILD)/fuzz/fuzz_mmds_net >/dev/null && \
 		mkdir -p $(BUILD)/fuzz/smoke && \
 		$(BUILD)/fuzz/fuzz_mmds_net -max_total_time=8 -max_len=8192 -seed=1 \
-			-dict=tests/fuzz/http.dict -artifact_prefix=$(BUILD)/fuzz/ \
+			-dict=tests/fuzz/mmds.dict -artifact_prefix=$(BUILD)/fuzz/ \
 			$(BUILD)/fuzz/smoke tests/fuzz/corpus_mmds >$(BUILD)/fuzz/smoke.log 2>&1 && \
 		echo "fuzz-smoke: fuzz_mmds_net ran 8 s, nothing found"; \
 		r=$$?; [ $$r -eq 0 ] || tail -30 $(BUILD)/fuzz/smoke.log; exit $$r; \

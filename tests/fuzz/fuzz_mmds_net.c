@@ -16,7 +16,8 @@
  *               fuzzer reaches requests and answers without guessing sequence numbers;
  *   kind bits 4-7: the rx room for the answers, 64 + 100 * n bytes (15: imds_compat).
  * Initial sequence numbers restart from the same seed for every input.
- * Run it: `make fuzz` (FUZZ_TIME seconds each target, seeds in tests/fuzz/corpus_mmds).
+ * Run it: `make fuzz` (FUZZ_TIME seconds each target, seeds in tests/fuzz/corpus_mmds, words
+ * in tests/fuzz/mmds.dict); `make test` runs it for 8 s (fuzz-smoke).
  */
 #include "mmds/mmds.h"
 
