@@ -671,7 +671,8 @@ static size_t mmds_tcp(uint8_t *f, uint32_t seq, uint32_t ack, uint8_t flags, co
 	t[12] = 5 << 4;
 	t[13] = flags;
 	put_be16(t + 14, 65535);
-	memcpy(t + 20, data, dlen);
+	if (dlen)
+		memcpy(t + 20, data, dlen);
 	return 54 + dlen;
 }
 
