@@ -552,14 +552,23 @@ static void net_notify(struct virtio_dev *vdev, unsigned q)
 static void net_stats(struct virtio_dev *vdev, char *buf, size_t len)
 {
 	struct virtio_net *n = container_of(vdev, struct virtio_net, vdev);
-	snprintf(buf, len,
-	         "rx frames %llu (%llu bytes, %llu dropped) in %llu tap wakeups, %llu stalls; tx "
-	         "frames %llu (%llu bytes, %llu dropped) in %llu batches",
-	         (unsigned long long)n->rx_frames, (unsigned long long)n->rx_bytes,
-	         (unsigned long long)n->rx_dropped, (unsigned long long)n->rx_wakeups,
-	         (unsigned long long)n->rx_stalls, (unsigned long long)n->tx_frames,
-	         (unsigned long long)n->tx_bytes, (unsigned long long)n->tx_dropped,
-	         (unsigned long long)n->tx_batches);
+	int w =
+	    snprintf(buf, len,
+	             "rx frames %llu (%llu bytes, %llu dropped) in %llu tap wakeups, %llu stalls; "
+	             "tx frames %llu (%llu bytes, %llu dropped) in %llu batches",
+	             (unsigned long long)n->rx_frames, (unsigned long long)n->rx_bytes,
+	             (unsigned long long)n->rx_dropped, (unsigned long long)n->rx_wakeups,
+	             (unsigned long long)n->rx_stalls, (unsigned long long)n->tx_frames,
+	             (unsigned long long)n->tx_bytes, (unsigned long long)n->tx_dropped,
+	             (unsigned long long)n->tx_batches);
+	const struct mmds_net *m = n->mmds;
+	if (m && w > 0 && (size_t)w < len)
+		snprintf(buf + w, len - (size_t)w,
+		         "; MMDS frames in %llu (%llu dropped, %llu bad checksums), out %llu, "
+		         "connections evicted %llu",
+		         (unsigned long long)m->rx_frames, (unsigned long long)m->rx_dropped,
+		         (unsigned long long)m->bad_csum, (unsigned long long)m->tx_frames,
+		         (unsigned long long)m->conns_evicted);
 }
 
 static const struct virtio_dev_ops net_ops = {
