@@ -4,7 +4,8 @@
 # made here, whose host end (10.0.3.1/24) serves the same value with busybox httpd. The
 # guest times N sequential busybox wget GETs of one MMDS key (169.254.169.254, answered
 # inside Ember's vmm thread) and N of the same body from the host's kernel TCP stack over
-# the tap: one process start, one TCP connection and one HTTP exchange each.
+# the tap: one process start, one TCP connection and one HTTP exchange each. N is rounded
+# down to tens (at least 10).
 # Usage: mmds-inner.sh EMBER VMLINUX INITRD N RUNS; prints "run K mmds_ms=.. host_ms=.."
 # per run (milliseconds per GET) and a last line "mmds mmds_ms=MED host_ms=MED".
 set -eu
@@ -13,14 +14,20 @@ dir=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d /tmp/mmds-bench.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
+# Interleaved in rounds of 10 GETs each way, so that both see the same load on a busy host.
 sh "$dir/cmd-initrd.sh" "$initrd" "$tmp/initrd.cpio" sh -c '
 ip link set eth0 up && ip addr add 169.254.0.2/16 dev eth0 && ip addr add 10.0.3.2/24 dev eth0
 up() { cut -d" " -f1 /proc/uptime | tr -d .; }
-get() { i=0; while [ $i -lt '"$n"' ]; do wget -q -O /dev/null "$1" || echo "wget failed: $1"; i=$((i + 1)); done; }
-get http://169.254.169.254/latest/meta-data/ami-id; get http://10.0.3.1/ami-id
-a=$(up); get http://169.254.169.254/latest/meta-data/ami-id; b=$(up)
-get http://10.0.3.1/ami-id; c=$(up)
-echo "result mmds_ms=$(( (b - a) * 10 / '"$n"' )).$(( (b - a) * 100 / '"$n"' % 10 )) host_ms=$(( (c - b) * 10 / '"$n"' )).$(( (c - b) * 100 / '"$n"' % 10 ))"'
+get() { i=0; while [ $i -lt 10 ]; do wget -q -O /dev/null "$1" || echo "wget failed: $1"; i=$((i + 1)); done; }
+M=http://169.254.169.254/latest/meta-data/ami-id H=http://10.0.3.1/ami-id
+get $M; get $H
+m=0 h=0 r=0
+while [ $r -lt $(('"$n"' / 10)) ]; do
+	a=$(up); get $M; b=$(up); get $H; c=$(up)
+	m=$((m + b - a)) h=$((h + c - b)) r=$((r + 1))
+done
+k=$((r * 10))
+echo "result mmds_ms=$((m * 10 / k)).$((m * 100 / k % 10)) host_ms=$((h * 10 / k)).$((h * 100 / k % 10))"'
 
 printf '{"latest": {"meta-data": {"ami-id": "ami-1"}}}' >"$tmp/meta.json"
 mkdir "$tmp/www"

@@ -1,7 +1,8 @@
 #!/bin/sh
 # MMDS latency from the guest: milliseconds per busybox wget GET of one metadata key from
 # 169.254.169.254 (Ember's own ARP/TCP/HTTP on the vmm thread), against the same GET of
-# the same bytes from a busybox httpd on the host end of the tap (the host kernel's TCP).
+# the same bytes from a busybox httpd on the host end of the tap (the host kernel's TCP),
+# interleaved ten by ten in each boot.
 # Each GET is a process start in the guest, a TCP connection and one request, so the
 # difference of the two is what Ember's stack costs against the tap path. Medians of
 # MMDS_RUNS boots (default 3), MMDS_GETS GETs each (default 100). On this host's /dev/kvm
@@ -11,6 +12,7 @@ cd "$(dirname "$0")/.."
 die() { echo "bench: $*" >&2; exit 1; }
 runs=${MMDS_RUNS:-3} n=${MMDS_GETS:-100}
 case $runs$n in *[!0-9]*) die "MMDS_RUNS and MMDS_GETS must be numbers" ;; esac
+[ "$runs" -ge 1 ] && [ "$n" -ge 10 ] || die "MMDS_RUNS must be at least 1, MMDS_GETS at least 10"
 for f in vmlinux initrd.cpio; do
 	[ -s "build/guest/$f" ] || die "build/guest/$f is missing: run make guest"
 done
@@ -47,3 +49,7 @@ echo "| GET from the guest (busybox wget, one connection each) | ms per GET |"
 echo "| --- | --- |"
 echo "| MMDS, 169.254.169.254 (Ember's stack) | $m |"
 echo "| busybox httpd on the tap's host end (host kernel TCP) | $h |"
+echo
+echo "Each boot (ms per GET, MMDS / httpd):"
+tr -d '\r' <"$tmp/result" | sed -n 's/^run \([0-9]*\) mmds_ms=\([0-9.]*\) host_ms=\([0-9.]*\)$/\1 \2 \3/p' |
+	awk '{ printf "  boot %s: %s / %s = %.2f\n", $1, $2, $3, $2 / $3 }'
