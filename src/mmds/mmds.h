@@ -36,9 +36,10 @@ struct mmds_store {
 
 /* ---- the store (mmds_store.c) ---- */
 
-/* An empty, uninitialized store with the given size limit (bytes, >= 1) and new token
- * keys (getrandom; a host without randomness gets keys from the clock, said in the log). */
-void mmds_store_init(struct mmds_store *s, size_t limit);
+/* An empty, uninitialized store with the given size limit (bytes, >= 1) and new random
+ * token keys. Returns 0, or -EIO when getrandom(2) fails (the store is still usable, its
+ * tokens are not: the caller refuses to start). */
+int mmds_store_init(struct mmds_store *s, size_t limit);
 
 /* Drop the data. */
 void mmds_store_destroy(struct mmds_store *s);

@@ -3,7 +3,6 @@
  * tokens. On the vmm thread only.
  */
 #include "mmds.h"
-#include "../base/log.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -18,19 +17,14 @@ uint64_t mmds_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-void mmds_store_init(struct mmds_store *s, size_t limit)
+int mmds_store_init(struct mmds_store *s, size_t limit)
 {
 	memset(s, 0, sizeof(*s));
 	s->limit = limit ? limit : 1;
 	if (getrandom(s->key_pad, sizeof(s->key_pad), 0) != (ssize_t)sizeof(s->key_pad) ||
-	    getrandom(s->key_mac, sizeof(s->key_mac), 0) != (ssize_t)sizeof(s->key_mac)) {
-		/* Not expected on Linux >= 3.17; tokens then only as good as the clock. */
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		s->key_pad[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull;
-		s->key_mac[1] = (uint64_t)ts.tv_sec ^ (uintptr_t)s;
-		log_warn("MMDS: no randomness for the token keys; V2 tokens are guessable");
-	}
+	    getrandom(s->key_mac, sizeof(s->key_mac), 0) != (ssize_t)sizeof(s->key_mac))
+		return -EIO;
+	return 0;
 }
 
 void mmds_store_destroy(struct mmds_store *s)

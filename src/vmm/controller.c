@@ -41,7 +41,11 @@ int ctl_init(struct ctl *c, const struct ctl_settings *set, char *err, size_t er
 	c->cfg.entropy = false; /* Firecracker's default: only with PUT /entropy */
 	c->metrics_fd = -1;
 	c->chan.fd = -1;
-	mmds_store_init(&c->mmds, set->mmds_size_limit ? set->mmds_size_limit : MMDS_DEFAULT_LIMIT);
+	if (mmds_store_init(&c->mmds,
+	                    set->mmds_size_limit ? set->mmds_size_limit : MMDS_DEFAULT_LIMIT) < 0) {
+		snprintf(err, errlen, "cannot get random bytes for MMDS's token keys");
+		return -EIO;
+	}
 	c->cfg.mmds.ipv4 = MMDS_DEFAULT_IPV4;
 	if (sc_setup(set->no_seccomp, err, errlen) < 0)
 		return -EINVAL;

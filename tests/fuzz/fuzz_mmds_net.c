@@ -39,7 +39,8 @@ static void init_once(void)
 	if (done)
 		return;
 	done = 1;
-	mmds_store_init(&store, 4096);
+	if (mmds_store_init(&store, 4096))
+		abort();
 	json_t *v = json_loads("{\"latest\":{\"meta-data\":{\"ami-id\":\"ami-1\",\"n\":[1,{\"a\":"
 	                       "\"b\"}],\"z\":{\"k\":\"v\"}}},\"s\":\"text\"}",
 	                       0, NULL);

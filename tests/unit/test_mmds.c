@@ -209,7 +209,7 @@ static int request(struct client *c, const char *req, const char **body)
 static int setup(void **state)
 {
 	(void)state;
-	mmds_store_init(&store, MMDS_DEFAULT_LIMIT);
+	assert_int_equal(mmds_store_init(&store, MMDS_DEFAULT_LIMIT), 0);
 	json_t *v = json_loads("{\"latest\":{\"meta-data\":{\"ami-id\":\"ami-1\",\"n\":5,"
 	                       "\"zone\":{\"a\":\"b\"}}},\"big\":\"\"}",
 	                       0, NULL);
@@ -232,7 +232,7 @@ static void store_put_patch_limit(void **state)
 	(void)state;
 	struct mmds_store s;
 	char buf[256];
-	mmds_store_init(&s, 40);
+	assert_int_equal(mmds_store_init(&s, 40), 0);
 	json_t *p = json_loads("{\"a\":1}", 0, NULL);
 	assert_int_equal(mmds_store_patch(&s, p), -ENODATA);
 	assert_int_equal(mmds_store_dump(&s, buf, sizeof(buf)), 4);
@@ -383,7 +383,7 @@ static void tokens_forged(void **state)
 	assert_false(mmds_token_ok(&store, t, MMDS_TOKEN_LEN, NOW));
 	assert_false(mmds_token_ok(&store, toks[1], MMDS_TOKEN_LEN - 1, NOW));
 	assert_false(mmds_token_ok(&store, "", 0, NOW));
-	mmds_store_init(&other, 100);
+	assert_int_equal(mmds_store_init(&other, 100), 0);
 	assert_int_equal(mmds_token_new(&other, 60, NOW, t), 0);
 	assert_false(mmds_token_ok(&store, t, MMDS_TOKEN_LEN, NOW));
 	assert_int_equal(mmds_token_new(&store, 0, NOW, t), -EINVAL);

@@ -709,7 +709,7 @@ static void mmds_diverted(void **state)
 	uint8_t frame[256];
 	static char big[3001];
 
-	mmds_store_init(&st, MMDS_DEFAULT_LIMIT);
+	assert_int_equal(mmds_store_init(&st, MMDS_DEFAULT_LIMIT), 0);
 	memset(big, 'q', 3000);
 	json_t *v = json_pack("{s:s}", "big", big);
 	assert_int_equal(mmds_store_put(&st, v), 0);
