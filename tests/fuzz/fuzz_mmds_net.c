@@ -11,9 +11,9 @@
  *               fuzzer reaches the TCP states without solving checksums;
  *   kind bit 1: the TCP checksum is trusted (the guest's NEEDS_CSUM);
  *   kind bit 2: MMDS V2 for this frame, else V1;
- *   kind bit 3: the harness sets a wrapped segment's seq and ack to what the service
- *               expects of a connection from its source port (if there is one), so the
- *               fuzzer reaches requests and answers without guessing sequence numbers;
+ *   kind bit 3: the harness sets a wrapped segment's seq and ack near what the service
+ *               expects of a connection from its source port (if there is one; fix_seq),
+ *               so the fuzzer reaches requests and answers without guessing them;
  *   kind bits 4-7: the rx room for the answers, 64 + 100 * n bytes (15: imds_compat).
  * Initial sequence numbers restart from the same seed for every input.
  * Run it: `make fuzz` (FUZZ_TIME seconds each target, seeds in tests/fuzz/corpus_mmds, words
@@ -63,7 +63,10 @@ static void put32(uint8_t *p, uint32_t v)
 	put16(p + 2, (uint16_t)v);
 }
 
-/* Sequence numbers as the connection from this segment's source port expects them. */
+/* Sequence numbers near what the connection from this segment's source port expects: the
+ * segment's own seq, as a signed offset in its low byte, from rcv_nxt (old, overlapping or
+ * future data), and its ack anywhere from snd_una to snd_nxt: 0 all, 1 none (a duplicate
+ * ACK), else snd_una + ack % (what is in flight + 1). */
 static void fix_seq(uint8_t *tcp, size_t n)
 {
 	if (n < 20)
@@ -72,8 +75,15 @@ static void fix_seq(uint8_t *tcp, size_t n)
 	for (unsigned i = 0; i < MMDS_CONNS; i++) {
 		const struct mmds_conn *c = &net.conns[i];
 		if (c->state != MMDS_TCP_FREE && c->port == port) {
-			put32(tcp + 4, c->rcv_nxt);
-			put32(tcp + 8, c->snd_nxt);
+			uint32_t ack = (uint32_t)tcp[8] << 24 | (uint32_t)tcp[9] << 16 |
+			               (uint32_t)tcp[10] << 8 | tcp[11];
+			uint32_t span = c->snd_nxt - c->snd_una, want = c->snd_nxt;
+			if (ack == 1) /* nothing new: a duplicate ACK */
+				want = c->snd_una;
+			else if (ack && span != UINT32_MAX) /* 0: all of it */
+				want = c->snd_una + ack % (span + 1);
+			put32(tcp + 4, c->rcv_nxt + (uint32_t)(int32_t)(int8_t)tcp[7]);
+			put32(tcp + 8, want);
 			return;
 		}
 	}

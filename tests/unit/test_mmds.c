@@ -510,6 +510,38 @@ static void large_answer(void **state)
 	assert_int_equal(strlen(body), 20000);
 }
 
+/* Three duplicate ACKs send again from the first byte not acknowledged, the FIN too. */
+static void dup_acks_go_back(void **state)
+{
+	(void)state;
+	struct client c;
+	struct seg s;
+	uint8_t f[128];
+	static char text[4001];
+	memset(text, 'y', 4000);
+	json_t *p = json_pack("{s:s}", "big", text);
+	assert_int_equal(mmds_store_patch(&store, p), 0);
+	json_decref(p);
+	client_connect(&c, 9100);
+	client_send(&c, "GET /big HTTP/1.1\r\nConnection: close\r\n\r\n", 40, 0);
+	assert_true(next_seg(&s) && s.dlen && s.seq == c.rcv); /* the first segment: "lost" */
+	uint32_t first = s.seq;
+	while (next_seg(&s)) /* the rest of the answer and the FIN */
+		;
+	assert_true(s.flags & 0x01);
+	for (int i = 0; i < 2; i++) {
+		in(f, tcp(f, c.port, 80, c.snd, first, 0x10, NULL, 0));
+		assert_false(next_seg(&s));
+	}
+	in(f, tcp(f, c.port, 80, c.snd, first, 0x10, NULL, 0));
+	assert_int_equal(c.rcv, first);
+	client_drain(&c); /* everything again from `first` (it checks), acked, up to the FIN */
+	c.got[c.len] = '\0';
+	assert_int_equal(atoi(c.got + 9), 200);
+	assert_true(c.fin);
+	assert_true(c.len > 4000);
+}
+
 static void pipelined(void **state)
 {
 	(void)state;
@@ -572,6 +604,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(resets, setup, teardown),
 	    cmocka_unit_test_setup_teardown(close_and_eviction, setup, teardown),
 	    cmocka_unit_test_setup_teardown(large_answer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(dup_acks_go_back, setup, teardown),
 	    cmocka_unit_test_setup_teardown(pipelined, setup, teardown),
 	    cmocka_unit_test_setup_teardown(garbage, setup, teardown),
 	};
