@@ -29,10 +29,13 @@ X86_SRCS  := src/arch/x86/arch.c src/arch/x86/kernel.c src/arch/x86/boot_tables.
              src/arch/x86/elf_load.c src/arch/x86/cpuid.c src/arch/x86/vcpu_state.c
 DEV_SRCS  := src/devices/serial.c src/devices/i8042.c src/devices/power.c src/devices/pvpanic.c
 ACPI_SRCS := src/acpi/aml.c src/arch/x86/acpi_tables.c
+# MMDS, the metadata service: its store, the guest's HTTP and the network stack under it.
+MMDS_SRCS := src/mmds/mmds_store.c src/mmds/mmds_http.c src/mmds/mmds_net.c
 VIRTIO_SRCS := src/virtio/virtqueue.c src/virtio/virtio_dev.c src/virtio/mmio.c src/virtio/rng.c \
                src/virtio/blk.c src/virtio/blk_sync.c src/virtio/blk_uring.c \
                src/virtio/net.c src/virtio/tap.c src/virtio/vsock.c src/virtio/vsock_conn.c \
-               src/virtio/vsock_host.c src/virtio/iov.c src/virtio/virtio_state.c src/virtio/vsock_state.c
+               src/virtio/vsock_host.c src/virtio/iov.c src/virtio/virtio_state.c src/virtio/vsock_state.c \
+               $(MMDS_SRCS)
 API_SRCS  := src/api/parse.c src/api/config_json.c src/api/http.c src/api/server.c \
              src/api/api_mode.c
 # The seccomp filters: the rules (filters.c) are compiled to BPF at build time by
@@ -70,7 +73,7 @@ OCI_OBJS := $(OCI_SRCS:%.c=$(BUILD)/obj/%.o)
 # Unit tests (cmocka): each links its test file with the sources it exercises.
 UNIT_TESTS := test_guest_mem test_initrd test_kernel test_elf_load test_boot_tables test_cpuid test_bus \
               test_serial test_config test_aml test_acpi_tables test_power test_virtqueue \
-              test_blk test_net test_vsock test_i8042 test_api_parse test_api_http \
+              test_blk test_net test_mmds test_vsock test_i8042 test_api_parse test_api_http \
               test_jailer_args test_jailer_cgroup test_jailer_elf test_seccomp test_devices test_vcpu \
               test_oci_spec test_oci_state test_snapshot_file test_vcpu_state
 test_guest_mem_SRCS   := src/base/guest_mem.c
@@ -97,7 +100,10 @@ test_virtqueue_SRCS   := src/virtio/rng.c $(VIRTIO_TEST_SRCS)
 test_blk_SRCS         := src/virtio/blk.c src/virtio/blk_sync.c src/virtio/blk_uring.c \
                          $(VIRTIO_TEST_SRCS)
 test_blk_LIBS         := -luring
-test_net_SRCS         := src/virtio/net.c src/virtio/tap.c $(VIRTIO_TEST_SRCS)
+test_net_SRCS         := src/virtio/net.c src/virtio/tap.c $(MMDS_SRCS) $(VIRTIO_TEST_SRCS)
+test_net_LIBS         := -ljansson
+test_mmds_SRCS        := $(MMDS_SRCS)
+test_mmds_LIBS        := -ljansson
 test_vsock_SRCS       := src/virtio/vsock.c src/virtio/vsock_conn.c src/virtio/vsock_host.c \
                          $(VIRTIO_TEST_SRCS)
 test_i8042_SRCS       := src/devices/i8042.c
@@ -117,7 +123,7 @@ test_seccomp_SRCS     := $(SECCOMP_SRCS) src/base/log.c
 test_devices_SRCS     := src/vmm/devices.c src/vmm/vcpu.c $(DEV_SRCS) $(VIRTIO_SRCS) \
                          src/base/bus.c src/base/event_loop.c src/base/guest_mem.c src/base/log.c \
                          src/base/config.c src/base/snapshot_file.c src/base/crc32c.c $(SECCOMP_SRCS)
-test_devices_LIBS     := -luring
+test_devices_LIBS     := -luring -ljansson
 test_vcpu_SRCS        := src/vmm/vcpu.c src/base/bus.c src/base/log.c $(SECCOMP_SRCS)
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/unit/%)
 
@@ -126,7 +132,7 @@ GUEST_ELFS := $(addprefix $(BUILD)/guests/,$(addsuffix .elf,$(GUEST_NAMES))) \
               $(BUILD)/guests/hello_pvh.elf
 
 .PHONY: all deps demo run-tests test unit integration asan bench clean format guest guest-kernel \
-	install uninstall rootfs fuzz seccomp-report
+	install uninstall rootfs fuzz fuzz-smoke seccomp-report
 all: $(BUILD)/ember $(BUILD)/ember-jailer $(BUILD)/ember-oci $(BUILD)/ember-test-hooks $(GUEST_ELFS)
 
 $(BUILD)/ember-jailer: $(JAILER_OBJS)
@@ -186,6 +192,7 @@ test: deps
 
 run-tests:
 	@sh scripts/check-layers.sh
+	@$(MAKE) --no-print-directory fuzz-smoke
 	@sh tests/install.sh
 	@sh tests/readme-rig.sh $(BUILD)
 	@sh tests/run-unit.sh $(UNIT_BINS); u=$$?; \
@@ -224,18 +231,46 @@ deps:
 # FUZZ_TIME seconds (default 30) from the seed corpus in tests/fuzz/corpus_http.
 FUZZ_CC   ?= clang
 FUZZ_TIME ?= 30
+# The monitor's KVM structs end in a flexible array and sit inside others (kvm_msrs and
+# its entries, kvm_irq_routing and its routes), a GNU extension gcc takes quietly.
+FUZZ_WARN := -Wno-gnu-variable-sized-type-not-at-end
 $(BUILD)/fuzz/fuzz_api_http: tests/fuzz/fuzz_api_http.c $(MONITOR_SRCS) src/api/server.h \
 		src/api/http.h src/api/api.h
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -g -O1 -std=gnu11 $(WARN) -D_GNU_SOURCE -DEMBER_VERSION='"$(VERSION)"' -Isrc \
+	$(FUZZ_CC) -g -O1 -std=gnu11 $(WARN) $(FUZZ_WARN) -D_GNU_SOURCE \
+		-DEMBER_VERSION='"$(VERSION)"' -Isrc \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ \
 		$(filter %.c,$^) $(LIBS)
 
-fuzz: deps $(BUILD)/fuzz/fuzz_api_http
-	@mkdir -p $(BUILD)/fuzz/corpus_http
+# MMDS's guest-facing frame path (src/mmds/): frames from a hostile guest, seeds in
+# tests/fuzz/corpus_mmds.
+$(BUILD)/fuzz/fuzz_mmds_net: tests/fuzz/fuzz_mmds_net.c $(MMDS_SRCS) src/mmds/mmds.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -g -O1 -std=gnu11 $(WARN) -D_GNU_SOURCE -Isrc \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ \
+		$(filter %.c,$^) -ljansson
+
+fuzz: deps $(BUILD)/fuzz/fuzz_api_http $(BUILD)/fuzz/fuzz_mmds_net
+	@mkdir -p $(BUILD)/fuzz/corpus_http $(BUILD)/fuzz/corpus_mmds
 	$(BUILD)/fuzz/fuzz_api_http -max_total_time=$(FUZZ_TIME) -max_len=20000 \
 		-dict=tests/fuzz/http.dict -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus_http \
 		tests/fuzz/corpus_http
+	$(BUILD)/fuzz/fuzz_mmds_net -max_total_time=$(FUZZ_TIME) -max_len=8192 \
+		-dict=tests/fuzz/mmds.dict -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus_mmds \
+		tests/fuzz/corpus_mmds
+
+# A few seconds of the MMDS fuzzer, so that `make test` keeps it building and finding
+# nothing new in its seeds; skipped, loudly, without clang.
+fuzz-smoke:
+	@if command -v $(FUZZ_CC) >/dev/null; then \
+		$(MAKE) --no-print-directory $(BUILD)/fuzz/fuzz_mmds_net >/dev/null && \
+		mkdir -p $(BUILD)/fuzz/smoke && \
+		$(BUILD)/fuzz/fuzz_mmds_net -max_total_time=8 -max_len=8192 -seed=1 \
+			-dict=tests/fuzz/mmds.dict -artifact_prefix=$(BUILD)/fuzz/ \
+			$(BUILD)/fuzz/smoke tests/fuzz/corpus_mmds >$(BUILD)/fuzz/smoke.log 2>&1 && \
+		echo "fuzz-smoke: fuzz_mmds_net ran 8 s, nothing found"; \
+		r=$$?; [ $$r -eq 0 ] || tail -30 $(BUILD)/fuzz/smoke.log; exit $$r; \
+	else echo "fuzz-smoke: SKIPPED, no $(FUZZ_CC) (scripts/install-deps.sh)"; fi
 
 # The default guest `ember run` boots without --kernel: Debian's cloud kernel and our
 # initramfs (guest/init.c, busybox, the virtio modules). Fetches the kernel with apt.
@@ -291,6 +326,7 @@ bench: all guest $(BUILD)/bench/runstat $(BUILD)/bench/hello_pvh.elf $(BUILD)/be
 	sh bench/boot.sh
 	if [ -s build/guest-kernel/vmlinux ]; then BOOT_KERNEL=build/guest-kernel/vmlinux sh bench/boot.sh; fi
 	sh bench/io.sh
+	sh bench/mmds.sh
 	sh bench/jail.sh
 
 format:

@@ -11,7 +11,7 @@ rank() {
 	case $1 in
 	src/base/*) echo 0 ;;
 	src/acpi/* | src/seccomp/*) echo 1 ;;
-	src/devices/* | src/virtio/*) echo 2 ;;
+	src/devices/* | src/virtio/* | src/mmds/*) echo 2 ;;
 	src/arch/*) echo 3 ;;
 	src/vmm/*) echo 4 ;;
 	src/api/* | src/*.c | src/*.h) echo 5 ;;

@@ -474,6 +474,23 @@ static int opt_max_payload(struct parse_state *p, char *arg, char *err, size_t e
 	return 0;
 }
 
+static int opt_mmds_size_limit(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	uint64_t v;
+	if (parse_u64(arg, 1u << 30, &v) < 0 || v < 1)
+		FAIL_WITH("--mmds-size-limit takes a number of bytes from 1 to %u, not '%s'",
+		          1u << 30, arg);
+	p->api->mmds_size_limit = (size_t)v;
+	return 0;
+}
+
+static int opt_metadata(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	(void)err, (void)errlen;
+	p->api->metadata = arg;
+	return 0;
+}
+
 static int opt_log_path(struct parse_state *p, char *arg, char *err, size_t errlen)
 {
 	(void)err, (void)errlen;
@@ -537,6 +554,8 @@ static const struct cli_option {
     {"no-api", no_argument, CLI_API, opt_no_api},
     {"id", required_argument, CLI_API, opt_id},
     {"http-api-max-payload-size", required_argument, CLI_API, opt_max_payload},
+    {"mmds-size-limit", required_argument, CLI_API, opt_mmds_size_limit},
+    {"metadata", required_argument, CLI_API, opt_metadata},
     {"log-path", required_argument, CLI_API, opt_log_path},
     {"level", required_argument, CLI_API, opt_level},
     {"show-level", no_argument, CLI_API, opt_show_level},
@@ -566,7 +585,8 @@ void cli_api_usage(void)
 	printf("usage: ember [--api-sock PATH] [--config-file FILE] [--no-api] [--id ID]\n"
 	       "             [--http-api-max-payload-size BYTES] [--log-path FILE]\n"
 	       "             [--level Error|Warning|Info|Debug|Trace|Off] [--show-level]\n"
-	       "             [--metrics-path FILE] [--no-seccomp]\n"
+	       "             [--metrics-path FILE] [--mmds-size-limit BYTES]\n"
+	       "             [--metadata FILE] [--no-seccomp]\n"
 	       "\n"
 	       "Firecracker's way: serve its REST API on the Unix socket PATH (default %s,\n"
 	       "mode 0600) and boot the microVM on PUT /actions InstanceStart; or boot at once\n"
@@ -577,12 +597,16 @@ void cli_api_usage(void)
 	       "                       removed at exit\n"
 	       "  --config-file FILE   boot at once from FILE (Firecracker's kebab-case sections:\n"
 	       "                       boot-source, machine-config, drives, network-interfaces,\n"
-	       "                       vsock, entropy, logger, metrics)\n"
+	       "                       vsock, entropy, mmds-config, logger, metrics)\n"
 	       "  --no-api             no API socket (needs --config-file)\n"
 	       "  --id ID              the instance id (GET /, log lines), 1 to %d letters,\n"
 	       "                       digits, '_' or '-'; default anonymous-instance\n"
 	       "  --http-api-max-payload-size BYTES\n"
 	       "                       the largest request body, default %d\n"
+	       "  --mmds-size-limit BYTES\n"
+	       "                       the largest MMDS data store (compact JSON), default\n"
+	       "                       the request body's limit\n"
+	       "  --metadata FILE      the MMDS data store's first contents (a JSON object)\n"
 	       "  --log-path FILE      also log to FILE (a file or a named pipe)\n"
 	       "  --level L            log level: Error, Warning, Info (default), Debug, Trace\n"
 	       "                       or Off; at Debug every request and its answer is logged\n"

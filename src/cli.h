@@ -29,6 +29,8 @@ struct cli_api_opts {
 	bool no_api;
 	bool no_seccomp;
 	size_t max_payload;
+	size_t mmds_size_limit; /* 0: max_payload, as Firecracker */
+	const char *metadata;   /* --metadata FILE: the store's first contents */
 };
 
 /*

@@ -44,6 +44,10 @@ void api_refused(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
  * or -EINVAL with the reply's fault message in err. */
 int api_command(struct ctl *c, const struct ctl_cmd *cmd, char *err, size_t errlen);
 
+/* Drop what a parsed command holds by reference (the body of PUT and PATCH /mmds), once
+ * it has run or will not. Idempotent. */
+void api_cmd_release(struct ctl_cmd *cmd);
+
 /* The endpoint's name of op (for the controller's metrics). */
 const char *api_op_name(enum ctl_op op);
 

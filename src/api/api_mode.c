@@ -28,6 +28,7 @@ static void on_request(void *ctx, const struct api_http_request *req, struct ctl
 		return;
 	}
 	ctl_call(ctx, api_execute, &cmd, reply);
+	api_cmd_release(&cmd);
 }
 
 struct config_run {
@@ -70,6 +71,31 @@ static int load_config_file(struct ctl *ctl, const char *path, char *err, size_t
 	return 0;
 }
 
+/* --metadata FILE: PUT /mmds with its contents. */
+static int load_metadata(struct ctl *ctl, const char *path, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	struct ctl_cmd cmd = {.op = CTL_PUT_MMDS};
+	json_t *v = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (!v) {
+		snprintf(err, errlen, "metadata file '%s': %s (line %d, column %d)", path,
+		         jerr.text, jerr.line, jerr.column);
+		return -EINVAL;
+	}
+	if (!json_is_object(v)) {
+		snprintf(err, errlen, "metadata file '%s' must hold a JSON object", path);
+		json_decref(v);
+		return -EINVAL;
+	}
+	cmd.u.mmds.data = v;
+	char why[512];
+	int r = api_command(ctl, &cmd, why, sizeof(why));
+	api_cmd_release(&cmd);
+	if (r < 0)
+		snprintf(err, errlen, "metadata file '%s': %s", path, why);
+	return r;
+}
+
 static int open_for_append(const char *what, const char *path)
 {
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
@@ -97,6 +123,7 @@ int api_mode_main(int argc, char **argv, uint64_t host_mem_mib)
 		return r > 0 ? 0 : EXIT_USAGE;
 	snprintf(set.id, sizeof(set.id), "%s", o.id);
 	set.no_seccomp = o.no_seccomp;
+	set.mmds_size_limit = o.mmds_size_limit ? o.mmds_size_limit : o.max_payload;
 	if (ctl_init(&ctl, &set, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		ctl_destroy(&ctl);
@@ -134,6 +161,11 @@ int api_mode_main(int argc, char **argv, uint64_t host_mem_mib)
 	}
 	if (server)
 		log_info("API server listening on %s", o.api_sock);
+	if (o.metadata && load_metadata(&ctl, o.metadata, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		status = EXIT_USAGE;
+		goto out;
+	}
 	if (o.config_file && load_config_file(&ctl, o.config_file, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		status = EXIT_USAGE;

@@ -27,11 +27,11 @@ static const struct section {
     {.key = "network-interfaces", .op = CTL_PUT_NET, .list = true, .max = CONFIG_MAX_NETS},
     {.key = "vsock", .op = CTL_PUT_VSOCK},
     {.key = "entropy", .op = CTL_PUT_ENTROPY},
+    {.key = "mmds-config", .op = CTL_PUT_MMDS_CONFIG},
     /* GET /vm/config shows these as null: accepted so, that a saved configuration reads
      * back. */
     {.key = "cpu-config", .unsupported = "custom CPU templates are not supported"},
     {.key = "balloon", .unsupported = "the balloon device is not supported"},
-    {.key = "mmds-config", .unsupported = "MMDS is not supported"},
     {.key = "memory-hotplug", .unsupported = "memory hotplug is not supported"},
     {.key = "pmem", .list = true, .unsupported = "pmem devices are not supported"},
 };
@@ -62,7 +62,9 @@ static int section_walk(const struct section *s, const json_t *v,
 		rc = api_json_body(s->op, NULL, s->key, v, cmd, err, errlen);
 		if (rc < 0)
 			return rc;
-		return fn ? fn(cmd, ctx) : 0;
+		rc = fn ? fn(cmd, ctx) : 0;
+		api_cmd_release(cmd);
+		return rc;
 	}
 	if (!json_is_array(v)) {
 		snprintf(err, errlen, "section '%s' in the config file must be an array", s->key);

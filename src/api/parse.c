@@ -672,6 +672,91 @@ static int body_vm(struct pctx *c, const json_t *o, const char *path_id, struct 
 	return 0;
 }
 
+/* PUT and PATCH /mmds: any JSON object, kept by reference until api_cmd_release. */
+static int body_mmds(struct pctx *c, const json_t *o, const char *path_id, struct ctl_cmd *cmd)
+{
+	(void)c, (void)path_id;
+	cmd->u.mmds.data = json_incref((json_t *)o);
+	return 0;
+}
+
+/* "a.b.c.d", each part 0..255 without leading zeros, into host order. */
+static bool parse_ipv4(const char *s, uint32_t *out)
+{
+	uint32_t v = 0;
+	for (int i = 0; i < 4; i++) {
+		unsigned part = 0, digits = 0;
+		while (*s >= '0' && *s <= '9' && digits < 4) {
+			part = part * 10 + (unsigned)(*s++ - '0');
+			digits++;
+		}
+		if (!digits || part > 255 || (digits > 1 && s[-(int)digits] == '0'))
+			return false;
+		v = v << 8 | part;
+		if (i < 3 && *s++ != '.')
+			return false;
+	}
+	*out = v;
+	return *s == '\0';
+}
+
+static int body_mmds_config(struct pctx *c, const json_t *o, const char *path_id,
+                            struct ctl_cmd *cmd)
+{
+	static const char *const keys[] = {"version", "network_interfaces", "ipv4_address",
+	                                   "imds_compat", NULL};
+	static const char *const versions[] = {"V1", "V2", NULL};
+	struct mmds_config *m = &cmd->u.mmds_config;
+	const char *s;
+	size_t n;
+	int e = 0, rc;
+
+	(void)path_id;
+	TRY(check_keys(c, o, keys));
+	TRY(get_enum(c, o, "version", OPT, versions, false, &e, NULL));
+	m->v2 = e == 1;
+	TRY(get_bool(c, o, "imds_compat", OPT, &m->imds_compat, NULL));
+	const json_t *a = member(o, "network_interfaces", REQ, c, &rc);
+	TRY(rc);
+	if (!json_is_array(a))
+		return wrong_type(c, "network_interfaces", a, "an array");
+	if (json_array_size(a) == 0)
+		return fail(c, "The list of network interface IDs that allow forwarding MMDS "
+		               "requests is empty.");
+	if (json_array_size(a) > CONFIG_MAX_NETS)
+		return fail(c, "field 'network_interfaces' in %s: at most %d interfaces", c->where,
+		            CONFIG_MAX_NETS);
+	for (size_t i = 0; i < json_array_size(a); i++) {
+		const json_t *v = json_array_get(a, i);
+		if (!json_is_string(v) || !config_id_ok(json_string_value(v)))
+			return fail(
+			    c,
+			    "network_interfaces[%zu] in %s must be an interface id: 1 to %d "
+			    "letters, digits, '_' or '-'",
+			    i, c->where, CONFIG_ID_MAX);
+		memcpy(m->ifaces[i], json_string_value(v), json_string_length(v) + 1);
+		m->nifaces = (unsigned)i + 1;
+	}
+	m->ipv4 = MMDS_DEFAULT_IPV4;
+	rc = str_member(c, o, "ipv4_address", OPT, &s, &n);
+	TRY(rc);
+	if (rc && !parse_ipv4(s, &m->ipv4))
+		return fail(c, "field 'ipv4_address' in %s must be an IPv4 address, not \"%.100s\"",
+		            c->where, s);
+	if ((m->ipv4 >> 16) != 0xa9fe)
+		return fail(c, "The MMDS IPv4 address is not link local.");
+	m->enabled = true;
+	return 0;
+}
+
+void api_cmd_release(struct ctl_cmd *cmd)
+{
+	if (cmd->op == CTL_PUT_MMDS || cmd->op == CTL_PATCH_MMDS) {
+		json_decref(cmd->u.mmds.data);
+		cmd->u.mmds.data = NULL;
+	}
+}
+
 /* GET requests: a body is refused before it gets here; a config file never names them. */
 static int body_none(struct pctx *c, const json_t *o, const char *path_id, struct ctl_cmd *cmd)
 {
@@ -759,6 +844,14 @@ const struct api_endpoint api_endpoints[CTL_OP_COUNT] = {
                                body_snapshot_load, ctl_snapshot_load, API_BEFORE_BOOT,
                                "Loading a microVM snapshot not allowed after the microVM has "
                                "started or loaded a snapshot."},
+    [CTL_GET_MMDS] = {"GET", "/mmds", NULL, NULL, "get_mmds", body_none, ctl_get_mmds, API_ANY,
+                      NULL},
+    [CTL_PUT_MMDS] = {"PUT", "/mmds", NULL, NULL, "put_mmds", body_mmds, ctl_put_mmds, API_ANY,
+                      NULL},
+    [CTL_PATCH_MMDS] = {"PATCH", "/mmds", NULL, NULL, "patch_mmds", body_mmds, ctl_patch_mmds,
+                        API_ANY, NULL},
+    [CTL_PUT_MMDS_CONFIG] = {"PUT", "/mmds/config", NULL, NULL, "put_mmds_config", body_mmds_config,
+                             ctl_put_mmds_config, API_BEFORE_BOOT, AFTER_START},
 };
 
 /* Debug: the request's route; Info: its name and status, with the fault message of a

@@ -65,6 +65,18 @@ struct vsock_config {
 	char uds_path[CONFIG_UDS_PATH_MAX + 1];
 };
 
+/* MMDS, the metadata service (PUT /mmds/config): which interfaces carry it and how. */
+struct mmds_config {
+	bool enabled;     /* configured: the listed interfaces divert frames for ipv4 */
+	bool v2;          /* "V2": guests need a session token; else "V1" */
+	bool imds_compat; /* always the IMDS format, whatever the guest accepts */
+	uint32_t ipv4;    /* host order; link-local (169.254.0.0/16) */
+	char ifaces[CONFIG_MAX_NETS][CONFIG_ID_MAX + 1];
+	unsigned nifaces; /* >= 1 when enabled */
+};
+
+struct mmds_store; /* src/mmds/mmds.h */
+
 /* How to enter the kernel: as its format suggests, or a named entry. */
 enum boot_request {
 	BOOT_REQUEST_AUTO,    /* ELF: 64-bit entry, or PVH if the ELF has no usable one */
@@ -86,7 +98,10 @@ struct vm_config {
 	struct net_config nets[CONFIG_MAX_NETS];
 	unsigned nnets;
 	struct vsock_config vsock;
-	bool entropy;           /* a virtio-rng device fed by getrandom(2) */
+	bool entropy; /* a virtio-rng device fed by getrandom(2) */
+	struct mmds_config mmds;
+	/* The store MMDS serves (borrowed: the controller's); NULL: no MMDS in this VM. */
+	struct mmds_store *mmds_store;
 	bool track_dirty_pages; /* KVM logs the guest's writes to RAM (for Diff snapshots) */
 	bool print_stats;       /* at exit, report memory use on stderr */
 	bool no_seccomp;        /* --no-seccomp: threads run without their filters (debugging) */

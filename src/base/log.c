@@ -43,7 +43,8 @@ static void to_file(enum log_level level, const char *msg)
 	pthread_mutex_unlock(&file.lock);
 }
 
-static void log_line(enum log_level level, const char *prefix, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void log_line(enum log_level level, const char *prefix,
+                                                           const char *fmt, va_list ap)
 {
 	char msg[1024];
 	vsnprintf(msg, sizeof(msg), fmt, ap);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <linux/if_tun.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -231,6 +232,32 @@ static void net_rx_deliver(struct virtio_net *n, unsigned nchains, uint32_t len)
 	n->rx_bytes += len - NET_HDR_SIZE;
 }
 
+/* Pop rx chains for one frame into *b (the held ones first). Returns false, with the
+ * chains held and rx stalled until the guest's next kick, when they are too few, or when
+ * the device failed. */
+static bool net_rx_room(struct virtio_net *n, struct net_rx_batch *b)
+{
+	*b = (struct net_rx_batch){n->rx_held, n->rx_held_iov, n->rx_held_room, false};
+	net_rx_forget_held(n); /* taken: pushed, put back or held again below */
+	if (!net_rx_gather(n, b))
+		return false;
+	/* Out of room, and more buffers may come: wait for the guest's kick instead of
+	 * polling a tap whose frames have nowhere to go. */
+	if (b->nchains == 0 || (b->ring_empty && b->room < n->rx_need)) {
+		/* Keep the chains rather than put them back: the empty vq_pop asked the guest
+		 * (EVENT_IDX) to kick at its next buffer, and vq_unpop would move that request
+		 * back behind buffers it already published, so the kick would never come. */
+		n->rx_held = b->nchains;
+		n->rx_held_iov = b->niov;
+		n->rx_held_room = b->room;
+		n->rx_stalled = true;
+		n->rx_stalls++;
+		net_watch_update(n);
+		return false;
+	}
+	return true;
+}
+
 /*
  * Move one frame from the tap into the guest's rx buffers. Without MRG_RXBUF one chain
  * takes the whole frame (the driver sizes its buffers for that, 5.1.6.3.1). With it, pop
@@ -242,26 +269,10 @@ static void net_rx_deliver(struct virtio_net *n, unsigned nchains, uint32_t len)
 static enum net_rx_result net_rx_one(struct virtio_net *n)
 {
 	struct vq *vq = &n->vdev.vqs[NET_RXQ];
-	struct net_rx_batch b = {n->rx_held, n->rx_held_iov, n->rx_held_room, false};
+	struct net_rx_batch b;
 
-	net_rx_forget_held(n); /* taken: pushed, put back or held again below */
-	if (!net_rx_gather(n, &b))
+	if (!net_rx_room(n, &b))
 		return NET_RX_STOP;
-	/* Out of room, and more buffers may come: wait for the guest's kick instead of
-	 * polling a tap whose frames have nowhere to go. */
-	if (b.nchains == 0 || (b.ring_empty && b.room < n->rx_need)) {
-		/* Keep the chains rather than put them back: the empty vq_pop asked the guest
-		 * (EVENT_IDX) to kick at its next buffer, and vq_unpop would move that request
-		 * back behind buffers it already published, so the kick would never come. */
-		n->rx_held = b.nchains;
-		n->rx_held_iov = b.niov;
-		n->rx_held_room = b.room;
-		n->rx_stalled = true;
-		n->rx_stalls++;
-		net_watch_update(n);
-		return NET_RX_STOP;
-	}
-
 	n->rx_iov[b.niov].iov_base = &n->rx_spill;
 	n->rx_iov[b.niov].iov_len = 1;
 	ssize_t len = readv(n->tap_fd, n->rx_iov, (int)b.niov + 1);
@@ -284,9 +295,60 @@ static enum net_rx_result net_rx_one(struct virtio_net *n)
 	return NET_RX_DELIVERED;
 }
 
+/* MMDS's frames for the guest, as many as its rx ring takes (the stack makes them on
+ * demand, so a full ring only delays them). */
+static void net_rx_mmds(struct virtio_net *n)
+{
+	bool delivered = false;
+	static const uint8_t hdr[NET_HDR_SIZE]; /* no offloads; num_buffers set on delivery */
+
+	while (n->mmds && mmds_net_pending(n->mmds) && !n->rx_stalled &&
+	       virtio_dev_live(&n->vdev)) {
+		struct net_rx_batch b;
+		if (!net_rx_room(n, &b))
+			break;
+		uint64_t room = b.room - NET_HDR_SIZE; /* rx_need covers a header */
+		size_t cap = room < MMDS_FRAME_MAX ? (size_t)room : MMDS_FRAME_MAX;
+		size_t len = mmds_net_output(n->mmds, n->mmds->out, cap, mmds_now_ms());
+		if (!len) { /* the guest's buffers are under 64 bytes: nothing fits */
+			vq_unpop(&n->vdev.vqs[NET_RXQ], (uint16_t)b.nchains);
+			break;
+		}
+		iov_write(n->rx_iov, b.niov, 0, hdr, NET_HDR_SIZE);
+		iov_write(n->rx_iov, b.niov, NET_HDR_SIZE, n->mmds->out, len);
+		net_rx_deliver(n, b.nchains, (uint32_t)(NET_HDR_SIZE + len));
+		delivered = true;
+	}
+	if (delivered)
+		virtio_dev_notify_used(&n->vdev, NET_RXQ);
+}
+
+/* Give tx chain c to MMDS if its frame is for the service. Returns whether it took it. */
+static bool net_tx_mmds(struct virtio_net *n, const struct vq_chain *c)
+{
+	uint8_t head[NET_HDR_SIZE + NET_ETH_HLEN + 28];
+	struct mmds_net *m = n->mmds;
+
+	size_t got = iov_read(c->iov, c->nout, 0, head, sizeof(head));
+	if (got <= NET_HDR_SIZE || !mmds_net_claims(m, head + NET_HDR_SIZE, got - NET_HDR_SIZE))
+		return false;
+	size_t len = c->out_bytes - NET_HDR_SIZE;
+	if (len > sizeof(m->in)) {
+		m->rx_frames++;
+		m->rx_dropped++; /* over the window the stack offers: a guest that ignores it */
+		return true;
+	}
+	iov_read(c->iov, c->nout, NET_HDR_SIZE, m->in, len);
+	/* VIRTIO_NET_HDR_F_NEEDS_CSUM: the guest left the TCP checksum to us (CSUM offered). */
+	mmds_net_input(m, m->in, len, head[NET_HDR_FLAGS] & 1, mmds_now_ms());
+	return true;
+}
+
 static void net_rx(struct virtio_net *n)
 {
 	bool delivered = false;
+
+	net_rx_mmds(n);
 
 	for (unsigned i = 0; i < NET_RX_BUDGET; i++) {
 		enum net_rx_result r = net_rx_one(n);
@@ -333,6 +395,11 @@ static void net_tx(struct virtio_net *n)
 			                c->head, c->out_bytes, NET_HDR_SIZE, NET_MAX_CHAIN);
 			break;
 		}
+		if (n->mmds && net_tx_mmds(n, c)) {
+			vq_push(vq, c->head, 0);
+			frames++;
+			continue;
+		}
 		ssize_t w = writev(n->tap_fd, c->iov, c->nout);
 		int e = w < 0 ? errno : 0;
 		if (e == EAGAIN || e == EINTR) {
@@ -361,6 +428,7 @@ static void net_tx(struct virtio_net *n)
 		n->tx_batches++;
 		virtio_dev_notify_used(&n->vdev, NET_TXQ);
 	}
+	net_rx_mmds(n); /* what the service answered */
 }
 
 static void net_tap_event(void *ctx, uint32_t events)
@@ -453,6 +521,8 @@ static void net_reset(struct virtio_dev *vdev)
 	net_rx_forget_held(n); /* the transport resets the queue: held chains are gone */
 	n->tx_blocked = false;
 	n->mrg_rxbuf = false;
+	if (n->mmds)
+		mmds_net_reset(n->mmds);
 	/* The next driver may accept less: no GSO frames queue up for it meanwhile. */
 	tap_set_offload(n->tap_fd, 0);
 }
@@ -466,6 +536,7 @@ static void net_notify(struct virtio_dev *vdev, unsigned q)
 		if (n->rx_stalled) {
 			n->rx_stalled = false;
 			net_watch_update(n);
+			net_rx_mmds(n);
 		}
 	} else if (q == NET_TXQ && !n->tx_blocked) {
 		net_tx(n);
@@ -481,14 +552,23 @@ static void net_notify(struct virtio_dev *vdev, unsigned q)
 static void net_stats(struct virtio_dev *vdev, char *buf, size_t len)
 {
 	struct virtio_net *n = container_of(vdev, struct virtio_net, vdev);
-	snprintf(buf, len,
-	         "rx frames %llu (%llu bytes, %llu dropped) in %llu tap wakeups, %llu stalls; tx "
-	         "frames %llu (%llu bytes, %llu dropped) in %llu batches",
-	         (unsigned long long)n->rx_frames, (unsigned long long)n->rx_bytes,
-	         (unsigned long long)n->rx_dropped, (unsigned long long)n->rx_wakeups,
-	         (unsigned long long)n->rx_stalls, (unsigned long long)n->tx_frames,
-	         (unsigned long long)n->tx_bytes, (unsigned long long)n->tx_dropped,
-	         (unsigned long long)n->tx_batches);
+	int w =
+	    snprintf(buf, len,
+	             "rx frames %llu (%llu bytes, %llu dropped) in %llu tap wakeups, %llu stalls; "
+	             "tx frames %llu (%llu bytes, %llu dropped) in %llu batches",
+	             (unsigned long long)n->rx_frames, (unsigned long long)n->rx_bytes,
+	             (unsigned long long)n->rx_dropped, (unsigned long long)n->rx_wakeups,
+	             (unsigned long long)n->rx_stalls, (unsigned long long)n->tx_frames,
+	             (unsigned long long)n->tx_bytes, (unsigned long long)n->tx_dropped,
+	             (unsigned long long)n->tx_batches);
+	const struct mmds_net *m = n->mmds;
+	if (m && w > 0 && (size_t)w < len)
+		snprintf(buf + w, len - (size_t)w,
+		         "; MMDS frames in %llu (%llu dropped, %llu bad checksums), out %llu, "
+		         "connections evicted %llu",
+		         (unsigned long long)m->rx_frames, (unsigned long long)m->rx_dropped,
+		         (unsigned long long)m->bad_csum, (unsigned long long)m->tx_frames,
+		         (unsigned long long)m->conns_evicted);
 }
 
 static const struct virtio_dev_ops net_ops = {
@@ -556,10 +636,28 @@ int net_create(struct virtio_net *n, const struct net_config *cfg, char *err, si
 	return 0;
 }
 
+int net_mmds_attach(struct virtio_net *n, struct mmds_store *store, uint32_t ip)
+{
+	struct mmds_net *m = malloc(sizeof(*m));
+	if (!m || mmds_net_init(m, store, ip) < 0) {
+		free(m);
+		return -ENOMEM;
+	}
+	n->mmds = m;
+	return 0;
+}
+
 void net_destroy(struct virtio_net *n)
 {
 	/* ops tells a created device from a zeroed struct, whose fd 0 is not ours. */
-	if (n->vdev.ops != &net_ops || n->tap_fd < 0)
+	if (n->vdev.ops != &net_ops)
+		return;
+	if (n->mmds) {
+		mmds_net_destroy(n->mmds);
+		free(n->mmds);
+		n->mmds = NULL;
+	}
+	if (n->tap_fd < 0)
 		return;
 	if (n->tap_events && n->vdev.loop)
 		event_loop_del(n->vdev.loop, n->tap_fd);

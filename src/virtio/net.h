@@ -3,6 +3,7 @@
 #define EMBER_VIRTIO_NET_H
 
 #include "../base/config.h"
+#include "../mmds/mmds.h"
 #include "virtio.h"
 
 #include <stdbool.h>
@@ -49,6 +50,10 @@ struct virtio_net {
 	struct vq_chain tx_chain;
 	struct iovec tx_iov[NET_CHAIN_IOV];
 
+	/* MMDS on this interface (net_mmds_attach), else NULL: the guest's frames for the
+	 * service go to it instead of the tap, and its answers come before the tap's frames. */
+	struct mmds_net *mmds;
+
 	/* Counters for metrics; guarded by vdev.lock. */
 	uint64_t rx_frames, rx_bytes, rx_dropped;
 	uint64_t tx_frames, tx_bytes, tx_dropped;
@@ -62,7 +67,11 @@ struct virtio_net {
  */
 int net_create(struct virtio_net *n, const struct net_config *cfg, char *err, size_t errlen);
 
-/* Close the tap (after virtio_mmio_remove). Safe after a failed create. */
+/* Serve MMDS (store, at ip, host order) on n, before the guest runs. Returns 0 or
+ * -ENOMEM. */
+int net_mmds_attach(struct virtio_net *n, struct mmds_store *store, uint32_t ip);
+
+/* Close the tap (after virtio_mmio_remove) and drop MMDS. Safe after a failed create. */
 void net_destroy(struct virtio_net *n);
 
 #endif

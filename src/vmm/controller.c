@@ -41,6 +41,12 @@ int ctl_init(struct ctl *c, const struct ctl_settings *set, char *err, size_t er
 	c->cfg.entropy = false; /* Firecracker's default: only with PUT /entropy */
 	c->metrics_fd = -1;
 	c->chan.fd = -1;
+	if (mmds_store_init(&c->mmds,
+	                    set->mmds_size_limit ? set->mmds_size_limit : MMDS_DEFAULT_LIMIT) < 0) {
+		snprintf(err, errlen, "cannot get random bytes for MMDS's token keys");
+		return -EIO;
+	}
+	c->cfg.mmds.ipv4 = MMDS_DEFAULT_IPV4;
 	if (sc_setup(set->no_seccomp, err, errlen) < 0)
 		return -EINVAL;
 	sigset_t snap;
@@ -224,6 +230,48 @@ void ctl_put_net(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
 	draft_commit(c, d, r);
 }
 
+/* ---- MMDS ---- */
+
+/* 204, or the store's error in Firecracker's words. */
+static void mmds_reply(struct ctl_reply *r, int rc)
+{
+	if (rc == 0)
+		ctl_reply_no_content(r);
+	else if (rc == -ENODATA)
+		ctl_reply_fault(r, "The MMDS data store is not initialized.");
+	else if (rc == -EFBIG)
+		ctl_reply_fault(r, "The MMDS patch request doesn't fit.");
+	else
+		ctl_reply_fault(r, "The MMDS data store could not be changed: %s", strerror(-rc));
+}
+
+void ctl_put_mmds(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	mmds_reply(r, mmds_store_put(&c->mmds, cmd->u.mmds.data));
+}
+
+void ctl_patch_mmds(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	mmds_reply(r, mmds_store_patch(&c->mmds, cmd->u.mmds.data));
+}
+
+void ctl_put_mmds_config(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	const struct mmds_config *a = &cmd->u.mmds_config;
+	for (unsigned i = 0; i < a->nifaces; i++)
+		if (find_net(&c->cfg, a->ifaces[i]) < 0) {
+			ctl_reply_fault(r, "The list of network interface IDs provided contains at "
+			                   "least one ID that does not correspond to any existing "
+			                   "network interface.");
+			return;
+		}
+	c->cfg.mmds = *a;
+	c->mmds.version = a->v2 ? MMDS_V2 : MMDS_V1;
+	c->mmds.imds_compat = a->imds_compat;
+	c->configured = true;
+	ctl_reply_no_content(r);
+}
+
 void ctl_put_vsock(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
 {
 	const struct ctl_vsock *a = &cmd->u.vsock;
@@ -290,6 +338,7 @@ int ctl_start(struct ctl *c, char *err, size_t errlen)
 	cfg->cmd_init = set->cmd_init;
 	cfg->print_stats = set->print_stats;
 	cfg->no_seccomp = set->no_seccomp;
+	cfg->mmds_store = cfg->mmds.enabled ? &c->mmds : NULL;
 	if (config_validate(cfg, set->host_mem_mib, err, errlen) < 0)
 		return -EINVAL;
 	int r = vm_create(&c->vm, cfg, err, errlen);
@@ -690,6 +739,7 @@ void ctl_destroy(struct ctl *c)
 	if (c->metrics_fd >= 0)
 		close(c->metrics_fd);
 	c->metrics_fd = -1;
+	mmds_store_destroy(&c->mmds);
 	if (c->chan.fd >= 0) {
 		close(c->chan.fd);
 		pthread_cond_destroy(&c->chan.done);

@@ -10,6 +10,7 @@
 #define EMBER_CONTROLLER_H
 
 #include "../base/config.h"
+#include "../mmds/mmds.h"
 #include "vm.h"
 
 #include <pthread.h>
@@ -44,6 +45,10 @@ enum ctl_op {
 	CTL_PATCH_VM,            /* PATCH /vm {"state": "Paused" | "Resumed"} */
 	CTL_PUT_SNAPSHOT_CREATE, /* PUT /snapshot/create */
 	CTL_PUT_SNAPSHOT_LOAD,   /* PUT /snapshot/load */
+	CTL_GET_MMDS,            /* GET /mmds */
+	CTL_PUT_MMDS,            /* PUT /mmds */
+	CTL_PATCH_MMDS,          /* PATCH /mmds */
+	CTL_PUT_MMDS_CONFIG,     /* PUT /mmds/config */
 	CTL_OP_COUNT             /* sizes every per-endpoint array */
 };
 
@@ -144,6 +149,12 @@ struct ctl_snapshot_load {
 	char vsock_uds[CONFIG_UDS_PATH_MAX + 1];
 };
 
+/* PUT and PATCH /mmds: the body, a reference the front end holds until the command is
+ * done (api_cmd_release). */
+struct ctl_mmds {
+	struct json_t *data;
+};
+
 struct ctl_cmd {
 	enum ctl_op op;
 	union {
@@ -157,6 +168,8 @@ struct ctl_cmd {
 		struct ctl_vm_state vm;
 		struct ctl_snapshot_create snap;
 		struct ctl_snapshot_load load;
+		struct ctl_mmds mmds;
+		struct mmds_config mmds_config; /* PUT /mmds/config */
 	} u;
 };
 
@@ -207,7 +220,8 @@ struct ctl_settings {
 	 * SNAPSHOT_SIGNAL the VM is paused, snapshotted into them, and stopped. */
 	int snap_state_fd, snap_mem_fd;
 	const char *snap_state_path, *snap_mem_path; /* borrowed, for messages */
-	bool snap_taken; /* set by the controller once the snapshot is written */
+	bool snap_taken;        /* set by the controller once the snapshot is written */
+	size_t mmds_size_limit; /* --mmds-size-limit; 0: MMDS_DEFAULT_LIMIT */
 };
 
 struct ctl {
@@ -221,6 +235,7 @@ struct ctl {
 	bool logger_set;
 	int metrics_fd; /* -1 until PUT /metrics or --metrics-path */
 	struct ctl_stats stats;
+	struct mmds_store mmds; /* the metadata, served by the interfaces cfg.mmds names */
 	/* Commands from another thread (ctl_call): an eventfd the vmm thread watches, and a
 	 * condition variable the caller waits on. */
 	struct {
@@ -286,6 +301,10 @@ void ctl_send_ctrl_alt_del(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_
 void ctl_patch_vm(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
 void ctl_snapshot_create(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
 void ctl_snapshot_load(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_get_mmds(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_put_mmds(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_patch_mmds(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_put_mmds_config(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
 
 /*
  * A snapshot load, typed (what PUT /snapshot/load executes, and `ember restore`): the VM

@@ -219,6 +219,24 @@ static json_t *render_entropy(struct builder *b, bool enabled)
 	return o;
 }
 
+static json_t *render_mmds(struct builder *b, const struct mmds_config *m)
+{
+	if (!m->enabled)
+		return json_null();
+	json_t *o = json_object();
+	json_t *ifaces = json_array();
+	char ip[16];
+	snprintf(ip, sizeof(ip), "%u.%u.%u.%u", m->ipv4 >> 24, (m->ipv4 >> 16) & 255,
+	         (m->ipv4 >> 8) & 255, m->ipv4 & 255);
+	for (unsigned i = 0; i < m->nifaces && i < CONFIG_MAX_NETS; i++)
+		append(b, ifaces, ctl_json_string(m->ifaces[i]));
+	set(b, o, "version", json_string(m->v2 ? "V2" : "V1"));
+	set(b, o, "network_interfaces", ifaces);
+	set(b, o, "ipv4_address", json_string(ip));
+	set(b, o, "imds_compat", json_boolean(m->imds_compat));
+	return o;
+}
+
 void ctl_render_vm_config(const struct vm_config *cfg, struct ctl_reply *r)
 {
 	struct builder b = {0};
@@ -241,7 +259,7 @@ void ctl_render_vm_config(const struct vm_config *cfg, struct ctl_reply *r)
 	set(&b, root, "vsock", render_vsock(&b, &cfg->vsock));
 	set(&b, root, "logger", json_null());
 	set(&b, root, "metrics", json_null());
-	set(&b, root, "mmds-config", json_null());
+	set(&b, root, "mmds-config", render_mmds(&b, &cfg->mmds));
 	set(&b, root, "entropy", render_entropy(&b, cfg->entropy));
 
 	/* Room for the newline that ends the body, and a NUL for whoever prints it. */
@@ -304,6 +322,20 @@ void ctl_get_machine_config(struct ctl *c, const struct ctl_cmd *cmd, struct ctl
 	                        "mem_size_mib", (json_int_t)cfg->mem_mib, "smt", 0,
 	                        "track_dirty_pages", (int)cfg->track_dirty_pages, "huge_pages",
 	                        "None"));
+}
+
+/* GET /mmds: the store as it is (Firecracker's: "null" before the first PUT). */
+void ctl_get_mmds(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	(void)cmd;
+	long n = mmds_store_dump(&c->mmds, r->body, sizeof(r->body));
+	if (n < 0) {
+		ctl_reply_fault(r, "the MMDS data store is larger than a reply");
+		r->status = 500;
+		return;
+	}
+	r->status = 200;
+	r->len = (size_t)n;
 }
 
 /* ---- metrics ---- */

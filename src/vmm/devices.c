@@ -162,8 +162,18 @@ static int net_make(struct vm *vm, const struct vm_config *cfg, struct vm_device
 {
 	(void)vm;
 	struct virtio_net *n = d->dev;
+	const struct net_config *nc = &cfg->nets[d->index];
 	d->vdev = &n->vdev;
-	return net_create(n, &cfg->nets[d->index], err, errlen);
+	int r = net_create(n, nc, err, errlen);
+	if (r < 0 || !cfg->mmds.enabled || !cfg->mmds_store)
+		return r;
+	for (unsigned i = 0; i < cfg->mmds.nifaces; i++)
+		if (!strcmp(cfg->mmds.ifaces[i], nc->id) &&
+		    (r = net_mmds_attach(n, cfg->mmds_store, cfg->mmds.ipv4)) < 0) {
+			snprintf(err, errlen, "net '%s': no memory for MMDS", nc->id);
+			return r;
+		}
+	return 0;
 }
 
 static void net_unmake(struct vm_device *d)

@@ -29,7 +29,7 @@ static const char *pvm_hint(const struct vm *vm)
 }
 
 /* Log "vcpu N: <what> at RIP 0x..." once and stop the VM with a guest-fault status. */
-static void vcpu_fault(struct vcpu *v, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void vcpu_fault(struct vcpu *v, const char *fmt, ...)
 {
 	char what[256];
 	va_list ap;

@@ -143,7 +143,8 @@ static void unknown_paths_and_methods(void **state)
 	    {"GET", ""},
 	    {"GET", "//"},
 	    {"PUT", "/balloon"},
-	    {"PUT", "/mmds"},
+	    {"POST", "/mmds"},
+	    {"PUT", "/mmds/"},
 	    {"PUT", "/snapshot/restore"},
 	    {"GET", "/snapshot/create"},
 	    {"PUT", "/cpu-config"},
@@ -667,6 +668,59 @@ static void net_patch(void **state)
 }
 
 /* ---- vsock, entropy, logger, metrics ---- */
+
+static void mmds_bodies(void **state)
+{
+	(void)state;
+	assert_accepted("PUT", "/mmds", "{\"latest\": {\"a\": [1, null]}}");
+	assert_int_equal(cmd.op, CTL_PUT_MMDS);
+	assert_non_null(cmd.u.mmds.data);
+	assert_non_null(json_object_get(cmd.u.mmds.data, "latest"));
+	api_cmd_release(&cmd);
+	assert_null(cmd.u.mmds.data);
+	assert_accepted("PATCH", "/mmds", "{\"a\": null}");
+	assert_int_equal(cmd.op, CTL_PATCH_MMDS);
+	api_cmd_release(&cmd);
+	assert_refused("PUT", "/mmds", "[1]", "must be a JSON object");
+	assert_refused("GET", "/mmds", "{}", "takes no body");
+
+	assert_accepted("PUT", "/mmds/config", "{\"network_interfaces\": [\"eth0\", \"e1\"]}");
+	assert_int_equal(cmd.op, CTL_PUT_MMDS_CONFIG);
+	assert_true(cmd.u.mmds_config.enabled);
+	assert_false(cmd.u.mmds_config.v2);
+	assert_int_equal(cmd.u.mmds_config.nifaces, 2);
+	assert_string_equal(cmd.u.mmds_config.ifaces[1], "e1");
+	assert_int_equal(cmd.u.mmds_config.ipv4, 0xa9fea9fe);
+	assert_accepted("PUT", "/mmds/config",
+	                "{\"version\": \"V2\", \"network_interfaces\": [\"eth0\"], "
+	                "\"ipv4_address\": \"169.254.170.2\", \"imds_compat\": true}");
+	assert_true(cmd.u.mmds_config.v2);
+	assert_true(cmd.u.mmds_config.imds_compat);
+	assert_int_equal(cmd.u.mmds_config.ipv4, 0xa9feaa02);
+	assert_refused("PUT", "/mmds/config", "{}", "missing required field 'network_interfaces'");
+	assert_refused("PUT", "/mmds/config", "{\"network_interfaces\": []}", "is empty");
+	assert_refused("PUT", "/mmds/config", "{\"network_interfaces\": [\"a/b\"]}",
+	               "network_interfaces[0]");
+	assert_refused("PUT", "/mmds/config",
+	               "{\"network_interfaces\": [\"a\", \"b\", \"c\", \"d\", \"e\"]}",
+	               "at most 4");
+	assert_refused("PUT", "/mmds/config",
+	               "{\"network_interfaces\": [\"a\"], \"version\": \"V3\"}",
+	               "\"V1\" or \"V2\"");
+	assert_refused("PUT", "/mmds/config",
+	               "{\"network_interfaces\": [\"a\"], \"ipv4_address\": \"10.0.0.1\"}",
+	               "not link local");
+	const char *const bad_ips[] = {"169.254.1",     "169.254.1.1.1", "169.254.01.1",
+	                               "169.254.256.1", "169.254.1.1 ",  "",
+	                               "a.b.c.d"};
+	for (size_t i = 0; i < sizeof(bad_ips) / sizeof(bad_ips[0]); i++)
+		assert_refused(
+		    "PUT", "/mmds/config",
+		    fmt("{\"network_interfaces\": [\"a\"], \"ipv4_address\": \"%s\"}", bad_ips[i]),
+		    "must be an IPv4 address");
+	assert_refused("PUT", "/mmds/config", "{\"network_interfaces\": [\"a\"], \"x\": 1}",
+	               "unknown field 'x'");
+}
 
 static void vsock(void **state)
 {
@@ -1387,8 +1441,8 @@ static void config_file_bad(void **state)
 	assert_config_refused(
 	    with_section("balloon", "{\"amount_mib\": 0, \"deflate_on_oom\": false}"), "balloon");
 	assert_config_refused(with_section("cpu-config", "{}"), "cpu-config");
-	assert_config_refused(with_section("mmds-config", "{\"network_interfaces\": [\"eth0\"]}"),
-	                      "MMDS");
+	assert_config_refused(with_section("mmds-config", "{\"network_interfaces\": []}"),
+	                      "is empty");
 	assert_config_refused(with_section("pmem", "[{\"id\": \"p\", \"path_on_host\": \"x\"}]"),
 	                      "pmem");
 
@@ -1513,6 +1567,7 @@ int main(void)
 	    cmocka_unit_test(drive_patch),
 	    cmocka_unit_test(net_put),
 	    cmocka_unit_test(net_patch),
+	    cmocka_unit_test(mmds_bodies),
 	    cmocka_unit_test(vsock),
 	    cmocka_unit_test(entropy),
 	    cmocka_unit_test(logger),

@@ -642,6 +642,115 @@ static void arp_round_trip(void **state)
 	assert_false(vh_needs_reset(&f->h));
 }
 
+/* ---- MMDS on the interface ---- */
+
+#define MMDS_ADDR  "169.254.169.254"
+#define MMDS_GUEST "169.254.0.2"
+
+/* A guest TCP segment to MMDS port 80 (checksums left to the device: NEEDS_CSUM in the
+ * header post_mmds writes). */
+static size_t mmds_tcp(uint8_t *f, uint32_t seq, uint32_t ack, uint8_t flags, const char *data)
+{
+	size_t dlen = data ? strlen(data) : 0;
+	memcpy(f, mmds_mac, 6);
+	memcpy(f + 6, guest_mac, 6);
+	put_be16(f + 12, ETHERTYPE_IP);
+	uint8_t *ip = f + 14, *t = ip + 20;
+	memset(ip, 0, 40);
+	ip[0] = 0x45;
+	put_be16(ip + 2, (uint16_t)(40 + dlen));
+	ip[8] = 64;
+	ip[9] = 6;
+	put_ip(ip + 12, MMDS_GUEST);
+	put_ip(ip + 16, MMDS_ADDR);
+	put_be16(ip + 10, csum(ip, 20));
+	put_be16(t, 40000);
+	put_be16(t + 2, 80);
+	put_be16(t + 4, (uint16_t)(seq >> 16)), put_be16(t + 6, (uint16_t)seq);
+	put_be16(t + 8, (uint16_t)(ack >> 16)), put_be16(t + 10, (uint16_t)ack);
+	t[12] = 5 << 4;
+	t[13] = flags;
+	put_be16(t + 14, 65535);
+	if (dlen)
+		memcpy(t + 20, data, dlen);
+	return 54 + dlen;
+}
+
+static void post_mmds(struct fx *f, const uint8_t *frame, size_t len)
+{
+	gpa_t g = vh_alloc(&f->h, HDR + len);
+	uint8_t *p = vh_host(&f->h, g, HDR + len);
+	memset(p, 0, HDR);
+	p[0] = 1; /* VIRTIO_NET_HDR_F_NEEDS_CSUM: the TCP checksum is left to the device */
+	memcpy(p + HDR, frame, len);
+	struct vh_seg sg = {g, (uint32_t)(HDR + len), false};
+	vh_post(&f->h, TXQ, &sg, 1);
+	vh_kick(&f->h, TXQ);
+}
+
+static bool from_mmds(const uint8_t *fr, size_t len)
+{
+	return len >= 14 && !memcmp(fr + 6, mmds_mac, 6);
+}
+
+static uint32_t be32_at(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* The guest's frames for MMDS never reach the tap, and its answers (ARP, the TCP
+ * handshake, a 3000-byte body over merged 1 KiB buffers) come on the rx queue. */
+static void mmds_diverted(void **state)
+{
+	(void)state;
+	NEED_TAP();
+	struct fx *f = start(0, 256);
+	struct mmds_store st;
+	uint8_t frame[256];
+	static char big[3001];
+
+	assert_int_equal(mmds_store_init(&st, MMDS_DEFAULT_LIMIT), 0);
+	memset(big, 'q', 3000);
+	json_t *v = json_pack("{s:s}", "big", big);
+	assert_int_equal(mmds_store_put(&st, v), 0);
+	json_decref(v);
+	assert_int_equal(net_mmds_attach(&f->net, &st, 0xa9fea9fe), 0);
+	post_rx(f, 100, 1024);
+
+	size_t n = arp_request(frame);
+	put_ip(frame + 14 + 14, MMDS_GUEST);
+	put_ip(frame + 14 + 24, MMDS_ADDR);
+	post_tx(f, frame, (uint32_t)n);
+	vh_kick(&f->h, TXQ);
+	assert_true(wait_frame(f, from_mmds, &rxf));
+	assert_int_equal(le16(rxf.data + 12), 0x0608); /* an ARP reply */
+	assert_memory_equal(rxf.data + 22, mmds_mac, 6);
+
+	post_mmds(f, frame, mmds_tcp(frame, 100, 0, 0x02, NULL));
+	assert_true(wait_frame(f, from_mmds, &rxf));
+	assert_int_equal(rxf.data[14 + 20 + 13], 0x12);
+	uint32_t rcv = be32_at(rxf.data + 14 + 20 + 4) + 1;
+	post_mmds(f, frame, mmds_tcp(frame, 101, rcv, 0x10, NULL));
+	post_mmds(f, frame, mmds_tcp(frame, 101, rcv, 0x18, "GET /big HTTP/1.1\r\n\r\n"));
+	uint32_t seq = 101 + 22;
+	size_t body = 0;
+	bool fin = false;
+	for (int i = 0; i < 20 && !fin && body < 3000 + 100; i++) {
+		if (!wait_frame(f, from_mmds, &rxf))
+			break;
+		size_t dlen = rxf.len - 54;
+		assert_int_equal(be32_at(rxf.data + 14 + 20 + 4), rcv);
+		rcv += (uint32_t)dlen;
+		body += dlen;
+		post_mmds(f, frame, mmds_tcp(frame, seq, rcv, 0x10, NULL));
+	}
+	assert_true(body > 3000);              /* the head and the whole body */
+	assert_int_equal(f->net.tx_frames, 0); /* nothing went to the tap */
+	assert_false(vh_needs_reset(&f->h));
+	teardown(NULL);
+	mmds_store_destroy(&st);
+}
+
 /* Ping through the tap, with and without merged rx buffers. */
 static void ping(struct fx *f, unsigned buf_len)
 {
@@ -1172,6 +1281,7 @@ int main(void)
 	    cmocka_unit_test(create_busy_tap),
 	    cmocka_unit_test(features_and_config),
 	    cmocka_unit_test_teardown(arp_round_trip, teardown),
+	    cmocka_unit_test_teardown(mmds_diverted, teardown),
 	    cmocka_unit_test_teardown(ping_merged, teardown),
 	    cmocka_unit_test_teardown(ping_single_buffers, teardown),
 	    cmocka_unit_test_teardown(rx_merged_large_frame, teardown),
