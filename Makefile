@@ -24,10 +24,11 @@ CORE_SRCS := src/main.c src/cli.c src/base/config.c src/base/log.c src/base/sign
              src/default_guest.c
 VMM_SRCS  := src/base/kvm.c src/vmm/vm.c src/vmm/initrd.c src/vmm/vcpu.c src/base/event_loop.c src/vmm/vmm_thread.c \
              src/base/term.c src/base/guest_mem.c src/base/bus.c src/vmm/devices.c src/vmm/snapshot.c \
-             src/vmm/controller.c src/vmm/ctl_json.c
+             src/vmm/controller.c src/vmm/ctl_json.c src/vmm/metrics.c
 X86_SRCS  := src/arch/x86/arch.c src/arch/x86/kernel.c src/arch/x86/boot_tables.c src/arch/x86/boot_vcpu.c \
              src/arch/x86/elf_load.c src/arch/x86/cpuid.c src/arch/x86/vcpu_state.c
-DEV_SRCS  := src/devices/serial.c src/devices/i8042.c src/devices/power.c src/devices/pvpanic.c
+DEV_SRCS  := src/devices/serial.c src/devices/i8042.c src/devices/power.c src/devices/pvpanic.c \
+             src/devices/boot_timer.c
 ACPI_SRCS := src/acpi/aml.c src/arch/x86/acpi_tables.c
 VIRTIO_SRCS := src/virtio/virtqueue.c src/virtio/virtio_dev.c src/virtio/mmio.c src/virtio/rng.c \
                src/virtio/blk.c src/virtio/blk_sync.c src/virtio/blk_uring.c \

@@ -460,13 +460,21 @@ static int body_logger(struct pctx *c, const json_t *o, const char *path_id, str
 	            &l->has_log_path));
 	TRY(get_enum(c, o, "level", OPT, levels, true, &e, &l->has_level));
 	l->level = (enum ctl_log_level)e;
-	TRY(get_bool(c, o, "show_level", OPT, &l->show_level, NULL));
-	TRY(get_bool(c, o, "show_log_origin", OPT, &l->show_log_origin, NULL));
+	TRY(get_bool(c, o, "show_level", OPT, &l->show_level, &l->has_show_level));
+	TRY(get_bool(c, o, "show_log_origin", OPT, &l->show_log_origin, &l->has_show_log_origin));
 	rc = str_member(c, o, "module", OPT, &s, &n);
 	TRY(rc);
-	if (rc && n)
-		return fail(c, "field 'module' in %s: filtering the log by module is not supported",
-		            c->where);
+	/* "": every module, as Firecracker's empty prefix. */
+	if (rc && n && (n >= sizeof(l->module) || strlen(s) != n || !log_module_ok(s)))
+		return fail(
+		    c,
+		    "field 'module' in %s: '%s' is not one of Ember's log modules (api, "
+		    "vmm, virtio, devices, arch, base, acpi, seccomp, main, or one of their "
+		    "files as virtio/blk)",
+		    c->where, s);
+	l->has_module = rc > 0;
+	if (rc)
+		memcpy(l->module, s, n + 1);
 	return 0;
 }
 

@@ -263,6 +263,8 @@ static void *vcpu_thread(void *arg)
 	on_vcpu_thread = true;
 	snprintf(name, sizeof(name), "ember-vcpu%u", v->index);
 	pthread_setname_np(pthread_self(), name);
+	snprintf(name, sizeof(name), "vcpu %u", v->index);
+	log_thread_name(name);
 	sigemptyset(&kick);
 	sigaddset(&kick, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
