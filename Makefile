@@ -73,7 +73,7 @@ UNIT_TESTS := test_guest_mem test_initrd test_kernel test_elf_load test_boot_tab
               test_serial test_config test_aml test_acpi_tables test_power test_virtqueue \
               test_blk test_net test_vsock test_i8042 test_api_parse test_api_http \
               test_jailer_args test_jailer_cgroup test_jailer_elf test_seccomp test_devices test_vcpu \
-              test_oci_spec test_oci_state test_snapshot_file test_vcpu_state
+              test_oci_spec test_oci_state test_snapshot_file test_vcpu_state test_metrics test_log
 test_guest_mem_SRCS   := src/base/guest_mem.c
 test_initrd_SRCS      := src/vmm/initrd.c src/base/guest_mem.c src/base/file_io.c
 test_kernel_SRCS      := src/arch/x86/kernel.c src/arch/x86/elf_load.c src/base/guest_mem.c \
@@ -114,6 +114,10 @@ test_api_parse_LIBS   := $(LIBS)
 test_api_http_SRCS    := $(MONITOR_SRCS)
 test_api_http_LIBS    := $(LIBS)
 test_seccomp_SRCS     := $(SECCOMP_SRCS) src/base/log.c
+# The metrics line against Firecracker's layout (pure: no VM).
+test_metrics_SRCS     := src/vmm/metrics.c
+test_metrics_LIBS     := -ljansson
+test_log_SRCS         := src/base/log.c
 # The device table with every device it makes (vcpu.c for vm_stop, which devices call).
 test_devices_SRCS     := src/vmm/devices.c src/vmm/vcpu.c $(DEV_SRCS) $(VIRTIO_SRCS) \
                          src/base/bus.c src/base/event_loop.c src/base/guest_mem.c src/base/log.c \
