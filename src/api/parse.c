@@ -792,11 +792,15 @@ void api_execute(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
 		return;
 	}
 	const struct api_endpoint *e = &api_endpoints[cmd->op];
+	/* Counted before it runs, as Firecracker counts at parse time: a FlushMetrics is in
+	 * the line it writes. */
+	ctl_count(c, cmd->op, false);
 	if (!(e->when & (c->started ? API_AFTER_BOOT : API_BEFORE_BOOT)))
 		ctl_reply_fault(r, "%s", e->refusal);
 	else
 		e->execute(c, cmd, r);
-	ctl_count(c, cmd->op, r->status >= 400);
+	if (r->status >= 400)
+		c->stats.fails[cmd->op]++;
 	log_reply(e, r);
 }
 
