@@ -329,13 +329,8 @@ void ctl_flush_metrics(struct ctl *c)
 	s.src[MSRC_MISSED_LOG] = log_missed_count();
 	s.src[MSRC_MISSED_METRICS] = c->metrics_missed;
 	s.src[MSRC_METRICS_FAILS] = c->metrics_fails;
-	if (c->started) {
+	if (c->started)
 		metrics_sample_devices(&c->vm, &c->cfg, &s);
-		for (unsigned i = 0; i < c->vm.ndevs; i++)
-			if (c->vm.devs[i].vdev)
-				s.src[MSRC_INTERRUPTS] +=
-				    atomic_load(&c->vm.devs[i].vdev->stat_interrupts);
-	}
 	json_t *line = metrics_render(&s, &c->metrics,
 	                              (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
 	char buf[16384];

@@ -64,6 +64,11 @@ const struct metrics_row metrics_rows[] = {
     CNT("logger", "missed_metrics_count", MSRC_MISSED_METRICS),
     CNT("logger", "metrics_fails", MSRC_METRICS_FAILS),
     CNT("interrupts", "triggers", MSRC_INTERRUPTS),
+    CNT("vcpu", "exit_io_in", MSRC_VCPU_IO_IN),
+    CNT("vcpu", "exit_io_out", MSRC_VCPU_IO_OUT),
+    CNT("vcpu", "exit_mmio_read", MSRC_VCPU_MMIO_READ),
+    CNT("vcpu", "exit_mmio_write", MSRC_VCPU_MMIO_WRITE),
+    CNT("vcpu", "failures", MSRC_VCPU_FAILURES),
 };
 const unsigned metrics_nrows = sizeof(metrics_rows) / sizeof(metrics_rows[0]);
 _Static_assert(sizeof(metrics_rows) / sizeof(metrics_rows[0]) <= METRICS_ROWS_MAX,
@@ -148,6 +153,18 @@ void metrics_sample_devices(const struct vm *vm, const struct vm_config *cfg,
                             struct metrics_sample *s)
 {
 	s->ndevs = 0;
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		const struct vcpu *v = &vm->vcpus[i];
+		s->src[MSRC_VCPU_IO_IN] += atomic_load(&v->exit_io_in);
+		s->src[MSRC_VCPU_IO_OUT] += atomic_load(&v->exit_io_out);
+		s->src[MSRC_VCPU_MMIO_READ] += atomic_load(&v->exit_mmio_read);
+		s->src[MSRC_VCPU_MMIO_WRITE] += atomic_load(&v->exit_mmio_write);
+		s->src[MSRC_VCPU_FAILURES] += atomic_load(&v->failures);
+	}
+	for (unsigned i = 0; i < vm->ndevs; i++) {
+		if (vm->devs[i].vdev)
+			s->src[MSRC_INTERRUPTS] += atomic_load(&vm->devs[i].vdev->stat_interrupts);
+	}
 	for (unsigned i = 0; i < vm->ndevs; i++) {
 		const struct vm_device *d = &vm->devs[i];
 		for (unsigned g = 0; g < NGROUPS; g++) {

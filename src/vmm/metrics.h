@@ -34,6 +34,11 @@ enum metrics_src {
 	MSRC_MISSED_METRICS, /* metrics lines lost the same way */
 	MSRC_METRICS_FAILS,  /* metrics lines that could not be rendered */
 	MSRC_INTERRUPTS,     /* virtio interrupts raised, all devices */
+	MSRC_VCPU_IO_IN,     /* exits of every vCPU: port reads */
+	MSRC_VCPU_IO_OUT,
+	MSRC_VCPU_MMIO_READ,
+	MSRC_VCPU_MMIO_WRITE,
+	MSRC_VCPU_FAILURES, /* exits that stopped the VM as a fault */
 	MSRC_COUNT
 };
 
@@ -73,7 +78,8 @@ struct metrics_state {
 /* A device group's field names (NULL-terminated), or NULL for a group Ember has none of. */
 const char *const *metrics_dev_fields(const char *group);
 
-/* Fill s's device part from the VM's devices (drive and interface ids from cfg). */
+/* Fill s's device part from the VM's devices (drive and interface ids from cfg), and its
+ * vCPUs' and devices' totals (interrupts, exits). */
 void metrics_sample_devices(const struct vm *vm, const struct vm_config *cfg,
                             struct metrics_sample *s);
 

@@ -192,6 +192,8 @@ t_fc_metrics_are_deltas() {
 	_match metrics "$T/metrics" '"put_api_requests":\{"actions_count":2,"actions_fails":0,"boot_source_count":1,"boot_source_fails":0,'
 	_match metrics "$T/metrics" '"machine_cfg_count":1,"machine_cfg_fails":1'
 	_match metrics "$T/metrics" '"latencies_us":\{"vmm_pause_vm":[0-9]+,'
+	# The guest's serial writes are port exits.
+	_match metrics "$T/metrics" '"vcpu":\{"exit_io_in":[0-9]+,"exit_io_out":[1-9][0-9]*,'
 	# Paused, nothing else asked: the next line counts only its own flush.
 	api PUT /actions '{"action_type": "FlushMetrics"}'
 	expect_api 204

@@ -193,6 +193,7 @@ static void layout_and_deltas(void **state)
 	s.op_fails[CTL_GET_INFO] = 0;
 	s.src[MSRC_STARTUP] = 4000;
 	s.src[MSRC_LAT_PAUSE] = 17;
+	s.src[MSRC_VCPU_IO_OUT] = 900;
 	s.devs[0].v[0] = 10; /* rootfs queue_event_count */
 	s.devs[1].v[0] = 5;
 	s.devs[2].v[2] = 1500; /* net1 rx_bytes_count */
@@ -212,6 +213,7 @@ static void layout_and_deltas(void **state)
 	assert_int_equal(at(l1, "net_net1", "rx_bytes_count"), 1500);
 	assert_int_equal(at(l1, "net", "rx_bytes_count"), 1500);
 	assert_int_equal(at(l1, "entropy", "entropy_event_count"), 0);
+	assert_int_equal(at(l1, "vcpu", "exit_io_out"), 900);
 	assert_null(json_object_get(l1, "entropy_")); /* one device, no per-device group */
 
 	/* Nothing happened since: every counter 0, the values as they were. */
