@@ -234,6 +234,25 @@ t_jailer_parent_cgroup() {
 	[ ! -e "$V1_PIDS/x" ] || _fail "a cgroup was made for a bad --parent-cgroup"
 }
 
+# cgroup v2, --parent-cgroup and no --cgroup: the jailer joins that cgroup if it exists, as
+# Firecracker's does (and makes nothing).
+t_jailer_parent_cgroup_v2_join() {
+	jail_need
+	jail_need_static_ember
+	jail_v2_controller
+	command -v curl >/dev/null || skip "curl is not installed"
+	cp "$EMBER" "$T/ember"
+	mkdir "$V2/fcparent$$" || return
+	jail_start pc-3 "$T/ember" --cgroup-version 2 --parent-cgroup "fcparent$$" \
+		-- --api-sock /api.sock
+	jail_wait_for "$ROOT/api.sock" || { kill "$jail_pid"; rmdir "$V2/fcparent$$"; return; }
+	cat "/proc/$jail_pid/cgroup" >"$T/cgroup"
+	_match "/proc/PID/cgroup" "$T/cgroup" "^0::/fcparent$$\$"
+	kill -TERM "$jail_pid"
+	wait_exit "$jail_pid"
+	rmdir "$V2/fcparent$$" || _fail "cannot remove $V2/fcparent$$"
+}
+
 # --- what the jailed process is, seen from outside ---
 
 t_jailer_process_state() {
