@@ -310,6 +310,9 @@ void ctl_get_machine_config(struct ctl *c, const struct ctl_cmd *cmd, struct ctl
 
 /* ---- metrics ---- */
 
+_Static_assert(MSRC_LAT_LOAD_SNAP - MSRC_LAT_PAUSE + 1 == CTL_LAT_COUNT,
+               "the controller's latencies and the metrics' sources, in one order");
+
 void ctl_flush_metrics(struct ctl *c)
 {
 	static struct metrics_sample s; /* the vmm thread's */
