@@ -24,10 +24,11 @@ CORE_SRCS := src/main.c src/cli.c src/base/config.c src/base/log.c src/base/sign
              src/default_guest.c
 VMM_SRCS  := src/base/kvm.c src/vmm/vm.c src/vmm/initrd.c src/vmm/vcpu.c src/base/event_loop.c src/vmm/vmm_thread.c \
              src/base/term.c src/base/guest_mem.c src/base/bus.c src/vmm/devices.c src/vmm/snapshot.c \
-             src/vmm/controller.c src/vmm/ctl_json.c
+             src/vmm/controller.c src/vmm/ctl_json.c src/vmm/metrics.c
 X86_SRCS  := src/arch/x86/arch.c src/arch/x86/kernel.c src/arch/x86/boot_tables.c src/arch/x86/boot_vcpu.c \
              src/arch/x86/elf_load.c src/arch/x86/cpuid.c src/arch/x86/vcpu_state.c
-DEV_SRCS  := src/devices/serial.c src/devices/i8042.c src/devices/power.c src/devices/pvpanic.c
+DEV_SRCS  := src/devices/serial.c src/devices/i8042.c src/devices/power.c src/devices/pvpanic.c \
+             src/devices/boot_timer.c
 ACPI_SRCS := src/acpi/aml.c src/arch/x86/acpi_tables.c
 # MMDS, the metadata service: its store, the guest's HTTP and the network stack under it.
 MMDS_SRCS := src/mmds/mmds_store.c src/mmds/mmds_http.c src/mmds/mmds_net.c
@@ -75,7 +76,7 @@ UNIT_TESTS := test_guest_mem test_initrd test_kernel test_elf_load test_boot_tab
               test_serial test_config test_aml test_acpi_tables test_power test_virtqueue \
               test_blk test_net test_mmds test_vsock test_i8042 test_api_parse test_api_http \
               test_jailer_args test_jailer_cgroup test_jailer_elf test_seccomp test_devices test_vcpu \
-              test_oci_spec test_oci_state test_snapshot_file test_vcpu_state
+              test_oci_spec test_oci_state test_snapshot_file test_vcpu_state test_metrics test_log
 test_guest_mem_SRCS   := src/base/guest_mem.c
 test_initrd_SRCS      := src/vmm/initrd.c src/base/guest_mem.c src/base/file_io.c
 test_kernel_SRCS      := src/arch/x86/kernel.c src/arch/x86/elf_load.c src/base/guest_mem.c \
@@ -119,6 +120,10 @@ test_api_parse_LIBS   := $(LIBS)
 test_api_http_SRCS    := $(MONITOR_SRCS)
 test_api_http_LIBS    := $(LIBS)
 test_seccomp_SRCS     := $(SECCOMP_SRCS) src/base/log.c
+# The metrics line against Firecracker's layout (pure: no VM).
+test_metrics_SRCS     := src/vmm/metrics.c
+test_metrics_LIBS     := -ljansson
+test_log_SRCS         := src/base/log.c
 # The device table with every device it makes (vcpu.c for vm_stop, which devices call).
 test_devices_SRCS     := src/vmm/devices.c src/vmm/vcpu.c $(DEV_SRCS) $(VIRTIO_SRCS) \
                          src/base/bus.c src/base/event_loop.c src/base/guest_mem.c src/base/log.c \

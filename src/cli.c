@@ -25,7 +25,10 @@ void cli_usage(void)
 	    "                 [-- COMMAND [ARG...]]\n"
 	    "       ember --api-sock PATH [--config-file FILE] [--no-api] [--id ID]\n"
 	    "             [--http-api-max-payload-size BYTES] [--log-path FILE] [--level L]\n"
-	    "             [--show-level] [--metrics-path FILE] [--no-seccomp]\n"
+	    "             [--show-level] [--show-log-origin] [--module M] [--metrics-path FILE]\n"
+	    "             [--boot-timer] [--seccomp-filter FILE | --no-seccomp]\n"
+	    "             [--start-time-us T] [--start-time-cpu-us C] [--parent-cpu-time-us P]\n"
+	    "       ember   (no arguments: the API on " CLI_DEFAULT_SOCKET ")\n"
 	    "       ember restore [--net-override ID=TAP]... [--vsock-uds PATH] "
 	    "[--clock-realtime]\n"
 	    "                 [--vcpus N] [--stats] [--no-seccomp] [--snapshot-to STATE,MEM]\n"
@@ -64,7 +67,8 @@ void cli_usage(void)
 	    "                           write a snapshot into the two files and exit 0\n"
 	    "         -- COMMAND ARG... what the default guest's init runs\n"
 	    "         The guest's serial console is on stdin/stdout; Ctrl-A x quits.\n"
-	    "--api-sock  serve Firecracker's REST API on the Unix socket PATH and boot on\n"
+	    "--api-sock  serve Firecracker's REST API on the Unix socket PATH (with no arguments\n"
+	    "         at all: " CLI_DEFAULT_SOCKET ") and boot on\n"
 	    "         InstanceStart; --config-file boots at once from a JSON file shaped like\n"
 	    "         GET /vm/config (with --no-api, without the socket)\n"
 	    "restore  run the microVM of a snapshot (STATE and MEM, from --snapshot-to or\n"
@@ -524,6 +528,71 @@ static int opt_metrics_path(struct parse_state *p, char *arg, char *err, size_t 
 	return 0;
 }
 
+static int opt_show_log_origin(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	(void)arg, (void)err, (void)errlen;
+	p->api->show_log_origin = true;
+	return 0;
+}
+
+static int opt_module(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	if (!log_module_ok(arg))
+		FAIL_WITH("--module takes one of Ember's log modules (api, vmm, virtio, devices, "
+		          "arch, base, acpi, seccomp, main, or one of their files as virtio/blk), "
+		          "not '%s'",
+		          arg);
+	p->api->module = arg;
+	return 0;
+}
+
+static int opt_boot_timer(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	(void)arg, (void)err, (void)errlen;
+	p->api->boot_timer = true;
+	return 0;
+}
+
+static int opt_seccomp_filter(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	if (!arg[0])
+		FAIL_WITH("--seccomp-filter takes a file");
+	p->api->seccomp_filter = arg;
+	return 0;
+}
+
+/* --start-time-us, --start-time-cpu-us, --parent-cpu-time-us: microseconds. */
+static int time_us(const char *opt, const char *arg, uint64_t *out, char *err, size_t errlen)
+{
+	if (parse_u64(arg, UINT64_MAX, out) < 0)
+		FAIL_WITH("%s takes a whole number of microseconds, not '%s'", opt, arg);
+	return 0;
+}
+
+static int opt_start_time_us(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	p->api->has_start_time_us = true;
+	return time_us("--start-time-us", arg, &p->api->start_time_us, err, errlen);
+}
+
+static int opt_start_time_cpu_us(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	p->api->has_start_time_cpu_us = true;
+	return time_us("--start-time-cpu-us", arg, &p->api->start_time_cpu_us, err, errlen);
+}
+
+static int opt_parent_cpu_time_us(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	return time_us("--parent-cpu-time-us", arg, &p->api->parent_cpu_time_us, err, errlen);
+}
+
+static int opt_enable_pci(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	(void)p, (void)arg;
+	FAIL_WITH("--enable-pci: Ember has no PCI transport; its virtio devices are virtio-mmio, "
+	          "Firecracker's default (leave the flag out)");
+}
+
 /* Every option of both ways of running: its name, whether it takes a value, the modes
  * that accept it, what it sets. --help (NULL apply) prints the mode's usage. */
 static const struct cli_option {
@@ -560,6 +629,14 @@ static const struct cli_option {
     {"level", required_argument, CLI_API, opt_level},
     {"show-level", no_argument, CLI_API, opt_show_level},
     {"metrics-path", required_argument, CLI_API, opt_metrics_path},
+    {"show-log-origin", no_argument, CLI_API, opt_show_log_origin},
+    {"module", required_argument, CLI_API, opt_module},
+    {"boot-timer", no_argument, CLI_API, opt_boot_timer},
+    {"seccomp-filter", required_argument, CLI_API, opt_seccomp_filter},
+    {"start-time-us", required_argument, CLI_API, opt_start_time_us},
+    {"start-time-cpu-us", required_argument, CLI_API, opt_start_time_cpu_us},
+    {"parent-cpu-time-us", required_argument, CLI_API, opt_parent_cpu_time_us},
+    {"enable-pci", no_argument, CLI_API, opt_enable_pci},
     {"help", no_argument, CLI_RUN | CLI_API | CLI_RESTORE, NULL},
 };
 
@@ -582,39 +659,56 @@ bool cli_api_mode_wanted(const char *arg)
 
 void cli_api_usage(void)
 {
-	printf("usage: ember [--api-sock PATH] [--config-file FILE] [--no-api] [--id ID]\n"
-	       "             [--http-api-max-payload-size BYTES] [--log-path FILE]\n"
-	       "             [--level Error|Warning|Info|Debug|Trace|Off] [--show-level]\n"
-	       "             [--metrics-path FILE] [--mmds-size-limit BYTES]\n"
-	       "             [--metadata FILE] [--no-seccomp]\n"
-	       "\n"
-	       "Firecracker's way: serve its REST API on the Unix socket PATH (default %s,\n"
-	       "mode 0600) and boot the microVM on PUT /actions InstanceStart; or boot at once\n"
-	       "from FILE (the JSON of GET /vm/config), with or without the API. The guest's\n"
-	       "serial console is Ember's stdin and stdout; no guest command can be given.\n"
-	       "\n"
-	       "  --api-sock PATH      the API socket; refused if something answers there;\n"
-	       "                       removed at exit\n"
-	       "  --config-file FILE   boot at once from FILE (Firecracker's kebab-case sections:\n"
-	       "                       boot-source, machine-config, drives, network-interfaces,\n"
-	       "                       vsock, entropy, mmds-config, logger, metrics)\n"
-	       "  --no-api             no API socket (needs --config-file)\n"
-	       "  --id ID              the instance id (GET /, log lines), 1 to %d letters,\n"
-	       "                       digits, '_' or '-'; default anonymous-instance\n"
-	       "  --http-api-max-payload-size BYTES\n"
-	       "                       the largest request body, default %d\n"
-	       "  --mmds-size-limit BYTES\n"
-	       "                       the largest MMDS data store (compact JSON), default\n"
-	       "                       the request body's limit\n"
-	       "  --metadata FILE      the MMDS data store's first contents (a JSON object)\n"
-	       "  --log-path FILE      also log to FILE (a file or a named pipe)\n"
-	       "  --level L            log level: Error, Warning, Info (default), Debug, Trace\n"
-	       "                       or Off; at Debug every request and its answer is logged\n"
-	       "  --show-level         put the level in each log line\n"
-	       "  --metrics-path FILE  one JSON line of counters on FlushMetrics, every 60 s\n"
-	       "                       and at exit\n"
-	       "  --no-seccomp         no seccomp filters (debugging only)\n",
-	       CLI_DEFAULT_SOCKET, CONFIG_ID_MAX, API_DEFAULT_MAX_PAYLOAD);
+	printf(
+	    "usage: ember [--api-sock PATH] [--config-file FILE] [--no-api] [--id ID]\n"
+	    "             [--http-api-max-payload-size BYTES] [--log-path FILE]\n"
+	    "             [--level Error|Warning|Info|Debug|Trace|Off] [--show-level]\n"
+	    "             [--show-log-origin] [--module M] [--metrics-path FILE] [--boot-timer]\n"
+	    "             [--mmds-size-limit BYTES] [--metadata FILE]\n"
+	    "             [--seccomp-filter FILE | --no-seccomp] [--start-time-us T]\n"
+	    "             [--start-time-cpu-us C] [--parent-cpu-time-us P] [--version]\n"
+	    "\n"
+	    "Firecracker's way: serve its REST API on the Unix socket PATH (default %s,\n"
+	    "mode 0600) and boot the microVM on PUT /actions InstanceStart; or boot at once\n"
+	    "from FILE (the JSON of GET /vm/config), with or without the API. The guest's\n"
+	    "serial console is Ember's stdin and stdout; no guest command can be given.\n"
+	    "\n"
+	    "  --api-sock PATH      the API socket; refused if something answers there;\n"
+	    "                       removed at exit\n"
+	    "  --config-file FILE   boot at once from FILE (Firecracker's kebab-case sections:\n"
+	    "                       boot-source, machine-config, drives, network-interfaces,\n"
+	    "                       vsock, entropy, mmds-config, logger, metrics)\n"
+	    "  --no-api             no API socket (needs --config-file)\n"
+	    "  --id ID              the instance id (GET /, log lines), 1 to %d letters,\n"
+	    "                       digits, '_' or '-'; default anonymous-instance\n"
+	    "  --http-api-max-payload-size BYTES\n"
+	    "                       the largest request body, default %d\n"
+	    "  --mmds-size-limit BYTES\n"
+	    "                       the largest MMDS data store (compact JSON), default\n"
+	    "                       the request body's limit\n"
+	    "  --metadata FILE      the MMDS data store's first contents (a JSON object)\n"
+	    "  --log-path FILE      also log to FILE (a file or a named pipe)\n"
+	    "  --level L            log level: Error, Warning, Info (default), Debug, Trace\n"
+	    "                       or Off; at Debug every request and its answer is logged\n"
+	    "  --show-level         put the level in each log line\n"
+	    "  --show-log-origin    put the source file and line in each log line\n"
+	    "  --module M           log only module M's lines: api, vmm, virtio, devices,\n"
+	    "                       arch, base, acpi, seccomp, main, or a file (virtio/blk)\n"
+	    "  --metrics-path FILE  one JSON line of counters (Firecracker's layout, counts\n"
+	    "                       since the last line) on FlushMetrics, every 60 s, at exit\n"
+	    "  --boot-timer         log the guest's boot time when it writes 123 to the boot\n"
+	    "                       timer (MMIO byte at 0xc0000000), as Firecracker's\n"
+	    "  --seccomp-filter FILE  the threads' seccomp filters from FILE (BPF per thread\n"
+	    "                       kind, the format in docs/SECCOMP.md) instead of Ember's\n"
+	    "  --no-seccomp         no seccomp filters (debugging only)\n"
+	    "  --start-time-us T, --start-time-cpu-us C, --parent-cpu-time-us P\n"
+	    "                       when the process was started (CLOCK_MONOTONIC), its CPU\n"
+	    "                       time then and its parent's (the jailer passes them): the\n"
+	    "                       metrics' api_server startup times count from them\n"
+	    "  --version            print the version, wherever it is on the line\n"
+	    "With no arguments at all, Ember serves the API on %s, as Firecracker serves\n"
+	    "on its default socket.\n",
+	    CLI_DEFAULT_SOCKET, CONFIG_ID_MAX, API_DEFAULT_MAX_PAYLOAD, CLI_DEFAULT_SOCKET);
 }
 
 /* --help anywhere before "--" asks for help, also where an option wants a value
@@ -732,7 +826,48 @@ int cli_parse_api(int argc, char **argv, struct cli_api_opts *o, char *err, size
 		FAIL_WITH("--id must be 1 to %d letters, digits, '_' or '-'", CONFIG_ID_MAX);
 	if (o->no_api && !o->config_file)
 		FAIL_WITH("--no-api needs --config-file: nothing else could start the microVM");
+	if (o->seccomp_filter && o->no_seccomp)
+		FAIL_WITH("--seccomp-filter and --no-seccomp: one or the other");
 	return 0;
+}
+
+bool cli_version_asked(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			return false;
+		if (!strcmp(argv[i], "--version"))
+			return true;
+	}
+	return false;
+}
+
+int cli_take_jailer_words(int argc, char **argv, struct cli_api_opts *o, char *err, size_t errlen)
+{
+	static const char *const flags[] = {"--id", "--start-time-us", "--start-time-cpu-us",
+	                                    "--parent-cpu-time-us"};
+	int i = 1;
+	for (;;) {
+		unsigned f = 0;
+		while (f < 4 && (i >= argc || strcmp(argv[i], flags[f])))
+			f++;
+		if (f == 4 || i + 1 >= argc)
+			break;
+		i += 2;
+	}
+	if (i == 1 || i >= argc || (strcmp(argv[i], "run") && strcmp(argv[i], "restore")))
+		return 0;
+	/* The same rows as the API mode's, for the same checks. */
+	struct parse_state p = {.api = o};
+	for (int k = 1; k < i; k += 2) {
+		for (size_t r = 0; r < NOPTIONS; r++)
+			if (!strcmp(argv[k] + 2, cli_options[r].name) &&
+			    cli_options[r].apply(&p, argv[k + 1], err, errlen) < 0)
+				return -EINVAL;
+	}
+	if (o->id && !config_id_ok(o->id))
+		FAIL_WITH("--id must be 1 to %d letters, digits, '_' or '-'", CONFIG_ID_MAX);
+	return i - 1;
 }
 
 int cli_parse_restore(int argc, char **argv, struct vm_config *cfg, struct ctl_snapshot_load *load,

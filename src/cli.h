@@ -31,6 +31,14 @@ struct cli_api_opts {
 	size_t max_payload;
 	size_t mmds_size_limit; /* 0: max_payload, as Firecracker */
 	const char *metadata;   /* --metadata FILE: the store's first contents */
+	bool show_log_origin;       /* --show-log-origin */
+	const char *module;         /* --module: log only this module's lines (log_module_ok) */
+	bool boot_timer;            /* --boot-timer: the guest's boot-time mark is logged */
+	const char *seccomp_filter; /* --seccomp-filter FILE: Ember's BPF file (docs/SECCOMP.md) */
+	/* Firecracker's jailer passes these: the start on CLOCK_MONOTONIC and the process's
+	 * CPU time then, and the jailer's own CPU time, in microseconds. */
+	bool has_start_time_us, has_start_time_cpu_us;
+	uint64_t start_time_us, start_time_cpu_us, parent_cpu_time_us;
 };
 
 /*
@@ -39,6 +47,15 @@ struct cli_api_opts {
  * Returns 0, 1 if --help was asked for (usage printed), or -EINVAL with a message in err.
  */
 int cli_parse_api(int argc, char **argv, struct cli_api_opts *o, char *err, size_t errlen);
+
+/* Whether "--version" is one of argv's words before a "--" (Firecracker's: anywhere). */
+bool cli_version_asked(int argc, char **argv);
+
+/* Firecracker's jailer puts "--id ID --start-time-us T --start-time-cpu-us C
+ * --parent-cpu-time-us P" before the user's words; before `run` or `restore` these are taken
+ * off argv (moved past; returns how many words) into o, so `ember-jailer ... -- run ...`
+ * works. 0 when argv[1] is not one of them. -EINVAL with a message for a bad value. */
+int cli_take_jailer_words(int argc, char **argv, struct cli_api_opts *o, char *err, size_t errlen);
 
 /* Whether argv[1] is one of the API mode's options. */
 bool cli_api_mode_wanted(const char *arg);

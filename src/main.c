@@ -21,6 +21,9 @@
 #define EMBER_VERSION "0.1.0"
 #endif
 
+/* `ember-jailer ... -- run ...`: the id the jailer put first. */
+static const char *jailer_id;
+
 static uint64_t host_mem_mib(void)
 {
 	struct sysinfo si;
@@ -65,6 +68,8 @@ static int run_machine(const struct vm_config *cfg,
 	char err[9000];
 
 	cli_settings(cfg, host_mem_mib(), &set);
+	if (jailer_id)
+		snprintf(set.id, sizeof(set.id), "%s", jailer_id);
 	if (snapshot_files_open(&set, err, sizeof(err)) < 0 ||
 	    ctl_init(&ctl, &set, err, sizeof(err)) < 0 || start(&ctl, arg, err, sizeof(err)) < 0) {
 		log_err("%s", err);
@@ -154,9 +159,18 @@ static int cmd_simple(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	if (cli_version_asked(argc, argv)) {
+		printf("ember %s\n", EMBER_VERSION);
+		return 0;
+	}
 	if (argc < 2) {
-		cli_usage();
-		return EXIT_USAGE;
+		/* Firecracker with no arguments serves its API on its default socket; so does
+		 * Ember, on its own (a person typing `ember` learns where, and about --help). */
+		fprintf(stderr,
+		        "ember: no arguments: serving Firecracker's API on %s ('ember --help' for "
+		        "the other ways to run)\n",
+		        CLI_DEFAULT_SOCKET);
+		return api_mode_main(argc, argv, host_mem_mib());
 	}
 #ifdef EMBER_TEST_HOOKS
 	/* Test builds only: "--seccomp-test-violate=KIND" first makes that thread kind make a
@@ -170,6 +184,19 @@ int main(int argc, char **argv)
 		argc--, argv++;
 	}
 #endif
+	struct cli_api_opts jailed = {0};
+	char err[1024];
+	int taken = cli_take_jailer_words(argc, argv, &jailed, err, sizeof(err));
+	if (taken < 0) {
+		log_err("%s", err);
+		return EXIT_USAGE;
+	}
+	if (taken > 0) {
+		jailer_id = jailed.id;
+		argv[taken] = argv[0];
+		argv += taken;
+		argc -= taken;
+	}
 	if (!strcmp(argv[1], "run"))
 		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "restore"))
@@ -183,19 +210,15 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "--describe-snapshot")) {
-		char err[1024];
+		char why[1024];
 		if (argc != 3) {
 			log_err("--describe-snapshot takes one file, a snapshot's state file");
 			return EXIT_USAGE;
 		}
-		if (vm_snapshot_describe(argv[2], stdout, err, sizeof(err)) < 0) {
-			log_err("%s", err);
+		if (vm_snapshot_describe(argv[2], stdout, why, sizeof(why)) < 0) {
+			log_err("%s", why);
 			return EXIT_USAGE;
 		}
-		return 0;
-	}
-	if (!strcmp(argv[1], "--version")) {
-		printf("ember %s\n", EMBER_VERSION);
 		return 0;
 	}
 	log_err("unknown command '%s' (see 'ember --help')", argv[1]);

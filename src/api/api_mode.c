@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CONFIG_FILE_MAX (1 << 20)
@@ -96,6 +97,13 @@ static int load_metadata(struct ctl *ctl, const char *path, char *err, size_t er
 	return r;
 }
 
+static uint64_t clock_us(clockid_t clock)
+{
+	struct timespec ts;
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 static int open_for_append(const char *what, const char *path)
 {
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
@@ -124,6 +132,8 @@ int api_mode_main(int argc, char **argv, uint64_t host_mem_mib)
 	snprintf(set.id, sizeof(set.id), "%s", o.id);
 	set.no_seccomp = o.no_seccomp;
 	set.mmds_size_limit = o.mmds_size_limit ? o.mmds_size_limit : o.max_payload;
+	set.seccomp_filter = o.seccomp_filter;
+	set.boot_timer = o.boot_timer;
 	if (ctl_init(&ctl, &set, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		ctl_destroy(&ctl);
@@ -143,17 +153,22 @@ int api_mode_main(int argc, char **argv, uint64_t host_mem_mib)
 			goto out;
 		}
 	}
-	if (o.log_path) {
-		int fd = open_for_append("log file", o.log_path);
-		if (fd < 0) {
-			status = EXIT_USAGE;
-			goto out;
-		}
-		log_configure(fd, o.level, o.show_level, o.id);
-		ctl.logger_set = true;
-	} else if (o.level_set) {
-		log_stderr_level(o.level);
+	struct log_settings ls = {.fd = -1,
+	                          .has_level = true,
+	                          .level = o.level,
+	                          .has_show_level = true,
+	                          .show_level = o.show_level,
+	                          .has_show_origin = true,
+	                          .show_origin = o.show_log_origin,
+	                          .module = o.module,
+	                          .instance_id = o.id};
+	if (o.log_path && (ls.fd = open_for_append("log file", o.log_path)) < 0) {
+		status = EXIT_USAGE;
+		goto out;
 	}
+	log_configure(&ls);
+	if (!o.log_path && o.level_set)
+		log_stderr_level(o.level);
 	if (o.metrics_path &&
 	    (ctl.metrics_fd = open_for_append("metrics file", o.metrics_path)) < 0) {
 		status = EXIT_USAGE;
@@ -166,6 +181,12 @@ int api_mode_main(int argc, char **argv, uint64_t host_mem_mib)
 		status = EXIT_USAGE;
 		goto out;
 	}
+	/* Firecracker's api_server metrics: from the start the jailer saw to the API ready. */
+	if (o.has_start_time_us)
+		ctl.startup_us = clock_us(CLOCK_MONOTONIC) - o.start_time_us;
+	if (o.has_start_time_cpu_us)
+		ctl.startup_cpu_us =
+		    clock_us(CLOCK_PROCESS_CPUTIME_ID) - o.start_time_cpu_us + o.parent_cpu_time_us;
 	if (o.config_file && load_config_file(&ctl, o.config_file, err, sizeof(err)) < 0) {
 		log_err("%s", err);
 		status = EXIT_USAGE;

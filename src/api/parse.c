@@ -460,13 +460,21 @@ static int body_logger(struct pctx *c, const json_t *o, const char *path_id, str
 	            &l->has_log_path));
 	TRY(get_enum(c, o, "level", OPT, levels, true, &e, &l->has_level));
 	l->level = (enum ctl_log_level)e;
-	TRY(get_bool(c, o, "show_level", OPT, &l->show_level, NULL));
-	TRY(get_bool(c, o, "show_log_origin", OPT, &l->show_log_origin, NULL));
+	TRY(get_bool(c, o, "show_level", OPT, &l->show_level, &l->has_show_level));
+	TRY(get_bool(c, o, "show_log_origin", OPT, &l->show_log_origin, &l->has_show_log_origin));
 	rc = str_member(c, o, "module", OPT, &s, &n);
 	TRY(rc);
-	if (rc && n)
-		return fail(c, "field 'module' in %s: filtering the log by module is not supported",
-		            c->where);
+	/* "": every module, as Firecracker's empty prefix. */
+	if (rc && n && (n >= sizeof(l->module) || strlen(s) != n || !log_module_ok(s)))
+		return fail(
+		    c,
+		    "field 'module' in %s: '%s' is not one of Ember's log modules (api, "
+		    "vmm, virtio, devices, arch, base, acpi, seccomp, main, or one of their "
+		    "files as virtio/blk)",
+		    c->where, s);
+	l->has_module = rc > 0;
+	if (rc)
+		memcpy(l->module, s, n + 1);
 	return 0;
 }
 
@@ -877,11 +885,15 @@ void api_execute(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
 		return;
 	}
 	const struct api_endpoint *e = &api_endpoints[cmd->op];
+	/* Counted before it runs, as Firecracker counts at parse time: a FlushMetrics is in
+	 * the line it writes. */
+	ctl_count(c, cmd->op, false);
 	if (!(e->when & (c->started ? API_AFTER_BOOT : API_BEFORE_BOOT)))
 		ctl_reply_fault(r, "%s", e->refusal);
 	else
 		e->execute(c, cmd, r);
-	ctl_count(c, cmd->op, r->status >= 400);
+	if (r->status >= 400)
+		c->stats.fails[cmd->op]++;
 	log_reply(e, r);
 }
 

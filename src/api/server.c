@@ -5,6 +5,7 @@
  */
 #include "server.h"
 #include "http.h"
+#include "../base/log.h"
 #include "../seccomp/seccomp.h"
 
 #include <errno.h>
@@ -232,6 +233,7 @@ static void *server_thread(void *arg)
 	struct api_server *s = arg;
 	struct epoll_event evs[API_MAX_CLIENTS + 2];
 
+	log_thread_name("api");
 	sc_lockdown(SC_API); /* the socket is listening: nothing more to acquire */
 	for (;;) {
 		int64_t now = now_ms(), wait = -1;

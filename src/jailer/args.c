@@ -204,6 +204,48 @@ int jail_parse_rlimit(const char *arg, enum jail_res *res, uint64_t *value, char
 	return -EINVAL;
 }
 
+bool jail_parent_cgroup_valid(const char *path)
+{
+	size_t len = strlen(path);
+	if (len == 0 || len > JAIL_PARENT_CG_MAX || path[0] == '/' || path[len - 1] == '/')
+		return false;
+	for (const char *p = path; *p;) {
+		size_t n = 0;
+		for (; p[n] && p[n] != '/'; n++)
+			if (!(is_alnum(p[n]) || p[n] == '.' || p[n] == '_' || p[n] == '-'))
+				return false;
+		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		p += n;
+		if (*p == '/')
+			p++;
+	}
+	return true;
+}
+
+int jail_exec_argv(const struct jail_args *a, char *prog, uint64_t start_us, uint64_t start_cpu_us,
+                   uint64_t parent_cpu_us, char nums[3][JAIL_NUM_MAX], char **out)
+{
+	int n = 0;
+	out[n++] = prog;
+	if (!a->no_monitor_args) {
+		static const char *const flags[3] = {"--start-time-us", "--start-time-cpu-us",
+		                                     "--parent-cpu-time-us"};
+		const uint64_t v[3] = {start_us, start_cpu_us, parent_cpu_us};
+		out[n++] = "--id";
+		out[n++] = (char *)a->id;
+		for (int i = 0; i < 3; i++) {
+			snprintf(nums[i], JAIL_NUM_MAX, "%llu", (unsigned long long)v[i]);
+			out[n++] = (char *)flags[i];
+			out[n++] = nums[i];
+		}
+	}
+	for (int i = 0; i < a->exec_argc; i++)
+		out[n++] = a->exec_argv[i];
+	out[n] = NULL;
+	return n;
+}
+
 /* The value of a flag that takes one; NULL (with a message) when it is missing or given
  * twice. */
 static const char *flag_value(int argc, char **argv, int *i, const char *seen, char *err,
@@ -335,6 +377,20 @@ static int parse_one(struct jail_args *a, struct seen *seen, int argc, char **ar
 		a->new_pid_ns = true;
 	} else if (strcmp(f, "--copy-exec") == 0) {
 		a->copy_exec = true;
+	} else if (strcmp(f, "--no-monitor-args") == 0) {
+		a->no_monitor_args = true;
+	} else if (strcmp(f, "--parent-cgroup") == 0) {
+		if (!(v = flag_value(argc, argv, i, a->parent_cgroup, err, errlen)))
+			return -EINVAL;
+		if (!jail_parent_cgroup_valid(v)) {
+			snprintf(
+			    err, errlen,
+			    "--parent-cgroup '%s': a relative path of 1 to %d bytes, components "
+			    "of letters, digits, '.', '_' and '-', none '.' or '..'",
+			    v, JAIL_PARENT_CG_MAX);
+			return -EINVAL;
+		}
+		a->parent_cgroup = v;
 	} else if (strcmp(f, "--help") == 0 || strcmp(f, "-h") == 0) {
 		a->help = true;
 	} else if (strcmp(f, "--version") == 0) {

@@ -269,6 +269,75 @@ static int cg_enter(const struct jail *j, const char *dir)
 	return cg_write(j->host_root, dir, "cgroup.procs", pid);
 }
 
+static const char *parent_name(const struct jail *j)
+{
+	return j->args.parent_cgroup ? j->args.parent_cgroup : j->name;
+}
+
+/* The directory that holds path (a static copy: one at a time). */
+static const char *dirname_of(const char *path)
+{
+	static char d[PATH_MAX];
+	snprintf(d, sizeof(d), "%s", path);
+	char *slash = strrchr(d, '/');
+	if (slash && slash != d)
+		*slash = '\0';
+	return d;
+}
+
+/* mount/PARENT, each missing level made (counted, for the undo) and readied: v2 enables the
+ * controllers for its children, v1's cpuset gets its parent's CPUs and nodes. Then
+ * hi->leaf is mount/PARENT/ID. */
+static int make_parent(struct jail *j, struct cg_hier *hi)
+{
+	const struct jail_args *a = &j->args;
+	const char *parent = parent_name(j);
+	char dir[PATH_MAX], up[PATH_MAX];
+	snprintf(up, sizeof(up), "%s", hi->mount);
+	for (const char *p = parent; *p;) {
+		size_t n = strcspn(p, "/");
+		if ((size_t)snprintf(dir, sizeof(dir), "%s/%.*s", up, (int)n, p) >= sizeof(dir))
+			return jail_err("cgroup", ENAMETOOLONG, "%s/%s", hi->mount, parent);
+		bool made = false;
+		int r = make_dir(j->host_root, dir, &made);
+		if (r < 0)
+			return jail_err("cgroup", r, "cannot create %s", dir);
+		/* Levels are made only below existing ones: the made ones are the last. */
+		hi->made_parent_levels += made;
+		int status = a->cgroup_version == 2 ? enable_controllers(j, dir)
+		                                    : cpuset_inherit(j->host_root, dir, up);
+		if (status)
+			return status;
+		memcpy(up, dir, sizeof(up));
+		p += n;
+		p += *p == '/';
+	}
+	if (jail_path_join(hi->leaf, up, a->id) < 0)
+		return jail_err("cgroup", ENAMETOOLONG, "%s/%s", up, a->id);
+	return 0;
+}
+
+/* --parent-cgroup with no --cgroup under v2: the jailer (and so the monitor) joins that
+ * cgroup if it exists, as Firecracker's does; nothing is made, so nothing is undone. */
+static int join_parent_only(struct jail *j)
+{
+	char *mounts = read_text("/proc/self/mounts");
+	char mnt[PATH_MAX], dir[PATH_MAX];
+	struct stat st;
+	int status = 0;
+	if (!mounts)
+		return jail_err("cgroup", errno, "cannot read /proc/self/mounts");
+	if (cg_mounts_find(mounts, 2, "", mnt, sizeof(mnt)) == 0 &&
+	    jail_path_join(dir, mnt, j->args.parent_cgroup) == 0 &&
+	    fstatat(j->host_root, jail_host_rel(dir), &st, 0) == 0 && S_ISDIR(st.st_mode)) {
+		int r = cg_enter(j, dir);
+		if (r < 0)
+			status = jail_err("cgroup", r, "cannot move the jailer into %s", dir);
+	}
+	free(mounts);
+	return status;
+}
+
 int cg_setup(struct jail *j)
 {
 	const struct jail_args *a = &j->args;
@@ -277,7 +346,7 @@ int cg_setup(struct jail *j)
 	char mnt[PATH_MAX];
 	int status = 0, r;
 	if (!a->n_cgroups)
-		return 0;
+		return a->parent_cgroup && a->cgroup_version == 2 ? join_parent_only(j) : 0;
 
 	char *mounts = read_text("/proc/self/mounts");
 	char *self = read_text("/proc/self/cgroup");
@@ -344,21 +413,7 @@ int cg_setup(struct jail *j)
 
 	for (unsigned h = 0; h < cg->n; h++) {
 		struct cg_hier *hi = &cg->hier[h];
-		char parent[PATH_MAX];
-		if (jail_path_join(parent, hi->mount, j->name) < 0 ||
-		    jail_path_join(hi->leaf, parent, a->id) < 0) {
-			status =
-			    jail_err("cgroup", ENAMETOOLONG, "%s/%s/%s", hi->mount, j->name, a->id);
-			goto out;
-		}
-		if ((r = make_dir(j->host_root, parent, &hi->made_parent)) < 0) {
-			status = jail_err("cgroup", r, "cannot create %s", parent);
-			goto out;
-		}
-		if (a->cgroup_version == 2 && (status = enable_controllers(j, parent)))
-			goto out;
-		if (a->cgroup_version == 1 &&
-		    (status = cpuset_inherit(j->host_root, parent, hi->mount)))
+		if ((status = make_parent(j, hi)))
 			goto out;
 		if (mkdirat(j->host_root, jail_host_rel(hi->leaf), 0755) < 0) {
 			status =
@@ -370,7 +425,7 @@ int cg_setup(struct jail *j)
 		}
 		hi->made_leaf = true;
 		if (a->cgroup_version == 1 &&
-		    (status = cpuset_inherit(j->host_root, hi->leaf, parent)))
+		    (status = cpuset_inherit(j->host_root, hi->leaf, dirname_of(hi->leaf))))
 			goto out;
 	}
 
@@ -420,8 +475,12 @@ void cg_undo(struct jail *j)
 			cg_enter(j, hi->mount);
 		if (hi->made_leaf)
 			unlinkat(j->host_root, jail_host_rel(hi->leaf), AT_REMOVEDIR);
-		/* Shared with the other jails of the same exec file: removed only when empty. */
-		if (hi->made_parent && jail_path_join(dir, hi->mount, j->name) == 0)
-			unlinkat(j->host_root, jail_host_rel(dir), AT_REMOVEDIR);
+		/* Shared with the other jails of the same parent: removed only when empty, the
+		 * levels this start made, deepest first. */
+		if (hi->made_parent_levels && jail_path_join(dir, hi->mount, parent_name(j)) == 0)
+			for (unsigned k = 0; k < hi->made_parent_levels; k++) {
+				unlinkat(j->host_root, jail_host_rel(dir), AT_REMOVEDIR);
+				snprintf(dir, sizeof(dir), "%s", dirname_of(dir));
+			}
 	}
 }

@@ -269,6 +269,15 @@ int fs_make_devices(struct jail *j)
 		if (chown(p, j->args.uid, j->args.gid) < 0)
 			return jail_err("devices", errno, "cannot chown %s", p);
 	}
+	/* Firecracker's jail has it too: its default API socket is /run/firecracker.socket. */
+	if (mkdir("/run", 0755) < 0) {
+		if (errno == EEXIST)
+			return 0; /* the caller's, in a root it made: left as it is */
+		return jail_err("jail", errno, "cannot create /run");
+	}
+	j->fs.made_run = true;
+	if (chown("/run", j->args.uid, j->args.gid) < 0)
+		return jail_err("jail", errno, "cannot chown /run");
 	return 0;
 }
 
@@ -318,6 +327,8 @@ void fs_undo(struct jail *j)
 		undo_remove(hr, fs->root, "dev/net", true);
 		undo_remove(hr, fs->root, "dev", true);
 	}
+	if (fs->made_run)
+		undo_remove(hr, fs->root, "run", true);
 	if (fs->made_old_root)
 		undo_remove(hr, fs->root, ".old_root", true);
 	if (fs->made_pid) {

@@ -15,6 +15,7 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NSFS_MAGIC_ 0x6e736673 /* linux/magic.h's NSFS_MAGIC */
@@ -43,9 +44,21 @@ static const char jail_usage[] =
     "                          to <root>/<name>.pid; the jailer exits once it runs)\n"
     "  --copy-exec             copy FILE into the jail (root's, mode 0550) instead of\n"
     "                          mounting it: the jail holds its own binary on disk\n"
+    "  --parent-cgroup PATH    the jail's cgroups go under PATH (relative to each\n"
+    "                          hierarchy's root) instead of <exec file's name>\n"
+    "  --no-monitor-args       give FILE only ARGS (by default, as Firecracker's jailer,\n"
+    "                          FILE gets --id ID --start-time-us T --start-time-cpu-us C\n"
+    "                          --parent-cpu-time-us P first)\n"
     "  -- ARGS...              FILE's arguments\n"
     "Exit status: FILE's own once it runs; 1 if a step failed, 2 for bad arguments (and\n"
     "then nothing is left behind).\n";
+
+static uint64_t clock_us(clockid_t clock)
+{
+	struct timespec ts;
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
 
 static int usage_error(const char *msg)
 {
@@ -171,12 +184,15 @@ static int run_jailed(struct jail *j)
 {
 	const struct jail_args *a = &j->args;
 	char path[JAIL_NAME_MAX + 2];
+	static char nums[3][JAIL_NUM_MAX];
 	snprintf(path, sizeof(path), "/%s", j->name);
-	char **argv = calloc((size_t)a->exec_argc + 2, sizeof(*argv));
+	char **argv = calloc((size_t)a->exec_argc + 10, sizeof(*argv));
 	if (!argv)
 		return jail_err("exec", ENOMEM, "arguments");
-	argv[0] = path;
-	memcpy(&argv[1], a->exec_argv, (size_t)a->exec_argc * sizeof(*argv));
+	/* As Firecracker's jailer: this process's CPU time now (it goes on across the exec), and
+	 * the jailer's own work as the parent's. */
+	jail_exec_argv(a, path, j->start_us, clock_us(CLOCK_PROCESS_CPUTIME_ID), j->jailer_cpu_us,
+	               nums, argv);
 	static char *const no_env[] = {NULL};
 
 	/* Done with these; closed so a low no-file limit still leaves the undo a descriptor. */
@@ -284,6 +300,8 @@ int main(int argc, char **argv)
 	char err[PATH_MAX + 128];
 	int status;
 
+	j.start_us = clock_us(CLOCK_MONOTONIC);
+	j.start_cpu_us = clock_us(CLOCK_PROCESS_CPUTIME_ID);
 	j.exec_fd = j.netns_fd = j.null_fd = j.host_root = j.host_mnt_ns = -1;
 	/* Nothing the caller left open reaches the jail, nor any of its environment. */
 	if ((status = proc_close_fds()) || (status = proc_stdio_open()))
@@ -313,6 +331,7 @@ int main(int argc, char **argv)
 		goto undo;
 	if ((status = mnt_enter_jail(&j)) || (status = fs_make_devices(&j)))
 		goto undo;
+	j.jailer_cpu_us = clock_us(CLOCK_PROCESS_CPUTIME_ID) - j.start_cpu_us;
 	if (j.args.daemonize && (status = proc_daemonize(j.null_fd)))
 		goto undo;
 	if (j.args.new_pid_ns) {

@@ -12,13 +12,14 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
-#define JAIL_PROG         "ember-jailer"
-#define JAIL_DEFAULT_BASE "/srv/jailer"
-#define JAIL_ID_MAX       64 /* Firecracker's limit */
-#define JAIL_NAME_MAX     64 /* the exec file's name, which names the jail's directory */
-#define JAIL_CGROUPS_MAX  16
-#define JAIL_CG_FILE_MAX  64
-#define JAIL_CG_VALUE_MAX 256
+#define JAIL_PROG          "ember-jailer"
+#define JAIL_DEFAULT_BASE  "/srv/jailer"
+#define JAIL_ID_MAX        64 /* Firecracker's limit */
+#define JAIL_NAME_MAX      64 /* the exec file's name, which names the jail's directory */
+#define JAIL_CGROUPS_MAX   16
+#define JAIL_CG_FILE_MAX   64
+#define JAIL_CG_VALUE_MAX  256
+#define JAIL_PARENT_CG_MAX 256
 /* Firecracker's default when no --resource-limit no-file is given. */
 #define JAIL_DEFAULT_NOFILE 2048
 
@@ -55,6 +56,12 @@ struct jail_args {
 	 * jail's root, in the jail's mount namespace only: nothing is copied, and the jailed
 	 * process runs the same pages as every other start of that file. */
 	bool copy_exec;
+	/* --parent-cgroup: the jail's cgroups are <hierarchy>/<parent>/<ID> instead of
+	 * <hierarchy>/<exec file's name>/<ID>; a relative path, checked for its form. */
+	const char *parent_cgroup;
+	/* --no-monitor-args: ARGS go to the exec file as given, without the --id and start
+	 * times Firecracker's jailer puts first (for running something that is not a monitor). */
+	bool no_monitor_args;
 	char **exec_argv; /* the words after "--", exec_argc of them (NULL-terminated) */
 	int exec_argc;
 	bool help;
@@ -81,6 +88,16 @@ bool jail_controller_known(const char *controller, int version);
 /* "RESOURCE=N" of --resource-limit: fsize or no-file. */
 int jail_parse_rlimit(const char *arg, enum jail_res *res, uint64_t *value, char *err,
                       size_t errlen);
+/* --parent-cgroup's value: 1 to JAIL_PARENT_CG_MAX bytes of components of [A-Za-z0-9._-],
+ * separated by single slashes, none "." or "..", no leading or trailing slash. */
+bool jail_parent_cgroup_valid(const char *path);
+/* What the jailed process runs with, as Firecracker's jailer passes it: prog, then (unless
+ * no_monitor_args) "--id ID --start-time-us T --start-time-cpu-us C --parent-cpu-time-us P",
+ * then the user's ARGS; NULL-terminated. out has room for exec_argc + 10 words; the numbers
+ * are written into nums (JAIL_NUM_MAX bytes each, three of them). Returns the word count. */
+#define JAIL_NUM_MAX 24
+int jail_exec_argv(const struct jail_args *a, char *prog, uint64_t start_us, uint64_t start_cpu_us,
+                   uint64_t parent_cpu_us, char nums[3][JAIL_NUM_MAX], char **out);
 /* The whole command line (argv[0] is the program). Returns 0, or -EINVAL with a message in
  * err. Sets help or version when asked (then nothing else is checked). */
 int jail_args_parse(struct jail_args *a, int argc, char **argv, char *err, size_t errlen);
@@ -122,14 +139,14 @@ struct jail_fs {
 	uid_t root_uid;
 	gid_t root_gid;
 	bool made_exec; /* the copy, or the empty file the exec file is mounted on */
-	bool made_dev, made_old_root, made_pid;
+	bool made_dev, made_run, made_old_root, made_pid;
 };
 
 struct cg_hier {
-	char mount[PATH_MAX]; /* where this hierarchy is mounted */
-	char orig[PATH_MAX];  /* the jailer's cgroup in it before, to move back to */
-	char leaf[PATH_MAX];  /* mount/NAME/ID */
-	bool made_parent;
+	char mount[PATH_MAX];        /* where this hierarchy is mounted */
+	char orig[PATH_MAX];         /* the jailer's cgroup in it before, to move back to */
+	char leaf[PATH_MAX];         /* mount/PARENT/ID (PARENT: --parent-cgroup, or NAME) */
+	unsigned made_parent_levels; /* PARENT's last components this start made */
 	bool made_leaf;
 	bool joined;
 };
@@ -154,6 +171,9 @@ struct jail {
 	int host_mnt_ns;
 	bool left_host_mnt_ns;
 	mode_t umask; /* the caller's, restored for the jailed process */
+	/* For the monitor's --start-time-us and --parent-cpu-time-us: the jailer's start on
+	 * CLOCK_MONOTONIC, and its own CPU time, in microseconds. */
+	uint64_t start_us, start_cpu_us, jailer_cpu_us;
 	bool rlimits_set;
 	struct rlimit rlimit_saved[JAIL_RES_COUNT];
 	struct jail_fs fs;
@@ -184,7 +204,9 @@ int fs_make_jail(struct jail *j);
  * (--copy-exec), or an empty file for mnt_enter_jail to mount the exec file on. */
 int fs_copy_exec(struct jail *j);
 int fs_make_exec_mount_point(struct jail *j);
-int fs_make_devices(struct jail *j); /* inside the jail: /dev/{kvm,net/tun,urandom} */
+/* Inside the jail: /dev/{kvm,net/tun,urandom}, and /run (the jailed uid's, 0755) for the
+ * usual "--api-sock /run/NAME.socket". */
+int fs_make_devices(struct jail *j);
 /* Inside the jail, last before the privileges go: the root becomes the jailed uid's (its API
  * socket goes there). Until then it is root's alone, so nobody can change what the jailer
  * makes, runs or undoes in it. */

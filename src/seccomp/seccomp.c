@@ -7,6 +7,7 @@
 #include "../base/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -18,6 +19,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_RULES 128 /* per table, for the report's sort */
@@ -176,6 +178,164 @@ int sc_setup(bool off, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot install the SIGSYS handler: %s", strerror(errno));
 		return r;
 	}
+	sc.state = STATE_ON;
+	return 0;
+}
+
+int sc_parse_file(const uint8_t *buf, size_t len, struct sock_fprog out[SC_KINDS], char *err,
+                  size_t errlen)
+{
+	size_t at = 8;
+	memset(out, 0, SC_KINDS * sizeof(*out));
+	if (len > SC_FILE_MAX) {
+		snprintf(err, errlen, "it is %zu bytes; at most %d", len, SC_FILE_MAX);
+		return -EINVAL;
+	}
+	if (len < 8 || memcmp(buf, SC_FILE_MAGIC, 8)) {
+		snprintf(err, errlen, "it does not start with \"%s\" (docs/SECCOMP.md)",
+		         SC_FILE_MAGIC);
+		return -EINVAL;
+	}
+	for (unsigned sec = 0; sec < SC_KINDS; sec++) {
+		char name[9] = "";
+		unsigned k;
+		if (len - at < 12) {
+			snprintf(err, errlen, "it ends inside section %u (three are needed)",
+			         sec + 1);
+			goto bad;
+		}
+		memcpy(name, buf + at, 8);
+		for (k = 0; k < SC_KINDS && strcmp(name, sc_kind_names[k]); k++)
+			;
+		/* The name's padding must be NULs: "vmm" and nothing else. */
+		for (size_t i = strlen(name); i < 8 && k < SC_KINDS; i++)
+			if (buf[at + i])
+				k = SC_KINDS;
+		if (k == SC_KINDS) {
+			snprintf(err, errlen, "section %u names no thread kind (vmm, api or vcpu)",
+			         sec + 1);
+			goto bad;
+		}
+		if (out[k].filter) {
+			snprintf(err, errlen, "the %s thread's program is there twice", name);
+			goto bad;
+		}
+		uint32_t n = (uint32_t)buf[at + 8] | (uint32_t)buf[at + 9] << 8 |
+		             (uint32_t)buf[at + 10] << 16 | (uint32_t)buf[at + 11] << 24;
+		at += 12;
+		if (n < 1 || n > BPF_MAXINSNS) {
+			snprintf(err, errlen,
+			         "the %s thread's program has %u instructions; 1 to %d", name, n,
+			         BPF_MAXINSNS);
+			goto bad;
+		}
+		if ((len - at) / 8 < n) {
+			snprintf(err, errlen, "the %s thread's program is cut short", name);
+			goto bad;
+		}
+		struct sock_filter *f = malloc(n * sizeof(*f));
+		if (!f) {
+			snprintf(err, errlen, "no memory");
+			goto bad;
+		}
+		for (uint32_t i = 0; i < n; i++, at += 8) {
+			const uint8_t *b = buf + at;
+			f[i] =
+			    (struct sock_filter){.code = (uint16_t)(b[0] | b[1] << 8),
+			                         .jt = b[2],
+			                         .jf = b[3],
+			                         .k = (uint32_t)b[4] | (uint32_t)b[5] << 8 |
+			                              (uint32_t)b[6] << 16 | (uint32_t)b[7] << 24};
+		}
+		out[k] = (struct sock_fprog){.len = (unsigned short)n, .filter = f};
+	}
+	if (at != len) {
+		snprintf(err, errlen, "%zu bytes follow the third section", len - at);
+		goto bad;
+	}
+	return 0;
+bad:
+	for (unsigned k = 0; k < SC_KINDS; k++) {
+		free(out[k].filter);
+		out[k] = (struct sock_fprog){0};
+	}
+	return -EINVAL;
+}
+
+/* Whether the kernel takes prog: a child installs it and reports. A program it accepted may
+ * then forbid the child's own exit, so a child killed by a signal also means "accepted"; a
+ * refusal happens before anything is installed, and the child says so with its status. */
+static int try_program(const struct sock_fprog *prog)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+			syscall(SYS_exit_group, 2);
+		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, prog) < 0)
+			syscall(SYS_exit_group, errno == EINVAL ? 1 : 2);
+		syscall(SYS_exit_group, 0);
+	}
+	int st;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 1)
+		return -EINVAL;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 2)
+		return -EPERM;
+	return 0;
+}
+
+int sc_setup_file(const char *path, char *err, size_t errlen)
+{
+	static uint8_t buf[SC_FILE_MAX + 1];
+	struct sock_fprog progs[SC_KINDS];
+	char why[256];
+	size_t len = 0;
+	ssize_t n;
+	int r;
+
+	mallopt(M_ARENA_MAX, 1); /* as sc_setup */
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "--seccomp-filter: cannot open '%s': %s", path,
+		         strerror(errno));
+		return r;
+	}
+	while (len < sizeof(buf) && (n = read(fd, buf + len, sizeof(buf) - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	if ((r = check_kernel(err, errlen)) < 0)
+		return r;
+	if (sc_parse_file(buf, len, progs, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "--seccomp-filter '%s': %s", path, why);
+		return -EINVAL;
+	}
+	for (unsigned k = 0; k < SC_KINDS; k++) {
+		r = try_program(&progs[k]);
+		if (r < 0) {
+			snprintf(err, errlen,
+			         "--seccomp-filter '%s': the kernel refuses the %s "
+			         "thread's program: %s",
+			         path, sc_kind_names[k], strerror(-r));
+			for (unsigned i = 0; i < SC_KINDS; i++)
+				free(progs[i].filter);
+			return r;
+		}
+	}
+	struct sigaction sa = {.sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO};
+	sigfillset(&sa.sa_mask);
+	if (sigaction(SIGSYS, &sa, NULL) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot install the SIGSYS handler: %s", strerror(errno));
+		for (unsigned i = 0; i < SC_KINDS; i++)
+			free(progs[i].filter);
+		return r;
+	}
+	memcpy(sc.prog, progs, sizeof(progs));
 	sc.state = STATE_ON;
 	return 0;
 }

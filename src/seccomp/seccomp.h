@@ -30,6 +30,32 @@ enum sc_kind { SC_VMM, SC_API, SC_VCPU, SC_KINDS };
 int sc_setup(bool off, char *err, size_t errlen);
 
 /*
+ * sc_setup with the programs of a user's file (--seccomp-filter) instead of Ember's own:
+ * read, parsed (sc_parse_file), and each program tried in a child process first, so a
+ * program the kernel refuses is refused here, with its thread kind named, and never when a
+ * thread locks down. Returns 0, or -errno with a message in err.
+ */
+int sc_setup_file(const char *path, char *err, size_t errlen);
+
+/*
+ * --seccomp-filter's format (docs/SECCOMP.md), all numbers little-endian:
+ *   "EMBRBPF1"                               8 bytes
+ *   three sections, one per thread kind, in any order:
+ *     the kind's name, NUL-padded            8 bytes ("vmm", "api", "vcpu")
+ *     n, the program's instruction count     4 bytes, 1 to 4096
+ *     n struct sock_filter                   8 bytes each (code u16, jt u8, jf u8, k u32)
+ *   nothing after the third; the file at most SC_FILE_MAX bytes.
+ * The programs are installed as they are (no pid is patched in); what they let a thread do
+ * is the user's choice.
+ */
+#define SC_FILE_MAGIC "EMBRBPF1"
+#define SC_FILE_MAX   100000
+/* Parse the len bytes at buf into out[kind] (filter arrays malloc'd, freed by the caller
+ * with free()). Returns 0, or -EINVAL with a message in err and nothing allocated. */
+int sc_parse_file(const uint8_t *buf, size_t len, struct sock_fprog out[SC_KINDS], char *err,
+                  size_t errlen);
+
+/*
  * Lock the calling thread down with kind's filter: NO_NEW_PRIVS, SIGSYS unblocked (so the
  * handler, not the kernel's default, sees a violation), the filter. Only this thread is
  * filtered (threads it creates later inherit the filter). Before sc_setup (a unit test

@@ -22,6 +22,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #define METRICS_PERIOD_S 60
@@ -47,7 +48,8 @@ int ctl_init(struct ctl *c, const struct ctl_settings *set, char *err, size_t er
 		return -EIO;
 	}
 	c->cfg.mmds.ipv4 = MMDS_DEFAULT_IPV4;
-	if (sc_setup(set->no_seccomp, err, errlen) < 0)
+	if ((set->seccomp_filter ? sc_setup_file(set->seccomp_filter, err, errlen)
+	                         : sc_setup(set->no_seccomp, err, errlen)) < 0)
 		return -EINVAL;
 	sigset_t snap;
 	sigemptyset(&snap);
@@ -285,24 +287,28 @@ void ctl_put_vsock(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r
 void ctl_put_logger(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
 {
 	const struct ctl_logger *a = &cmd->u.logger;
-	if (c->logger_set) {
-		ctl_reply_fault(r, "the logger is already configured");
-		return;
-	}
-	int fd = -1;
+	/* Again and again before boot, as Firecracker's: each call changes what it names, and
+	 * the level goes back to Info when it names none. */
+	struct log_settings s = {.fd = LOG_KEEP_FD,
+	                         .has_level = true,
+	                         .level = a->has_level ? (enum log_level)a->level : LOG_INFO,
+	                         .has_show_level = a->has_show_level,
+	                         .show_level = a->show_level,
+	                         .has_show_origin = a->has_show_log_origin,
+	                         .show_origin = a->show_log_origin,
+	                         .module = a->has_module ? a->module : NULL,
+	                         .instance_id = c->set.id};
 	if (a->has_log_path) {
 		/* A file or a named pipe (Firecracker's usual setup); never a terminal's job. */
-		fd =
+		s.fd =
 		    open(a->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
-		if (fd < 0) {
+		if (s.fd < 0) {
 			ctl_reply_fault(r, "cannot open log_path '%s': %s", a->log_path,
 			                strerror(errno));
 			return;
 		}
 	}
-	log_configure(fd, a->has_level ? (enum log_level)a->level : LOG_INFO, a->show_level,
-	              c->set.id);
-	c->logger_set = true;
+	log_configure(&s);
 	ctl_reply_no_content(r);
 }
 
@@ -341,9 +347,17 @@ int ctl_start(struct ctl *c, char *err, size_t errlen)
 	cfg->mmds_store = cfg->mmds.enabled ? &c->mmds : NULL;
 	if (config_validate(cfg, set->host_mem_mib, err, errlen) < 0)
 		return -EINVAL;
+	/* Counted from InstanceStart, as Firecracker's. */
+	boot_timer_init(&c->boot_timer);
 	int r = vm_create(&c->vm, cfg, err, errlen);
 	if (r < 0)
 		return r;
+	if (set->boot_timer && (r = bus_add(&c->vm.mmio, ARCH_BOOT_TIMER_BASE, BOOT_TIMER_SIZE,
+	                                    &boot_timer_ops, &c->boot_timer, "boot-timer")) < 0) {
+		vm_destroy(&c->vm);
+		snprintf(err, errlen, "cannot place the boot timer: %s", strerror(-r));
+		return r;
+	}
 	r = vm_start_vcpus(&c->vm);
 	if (r < 0) {
 		vm_destroy(&c->vm);
@@ -416,12 +430,24 @@ void ctl_flush_metrics_action(struct ctl *c, const struct ctl_cmd *cmd, struct c
 	ctl_reply_no_content(r);
 }
 
+/* CLOCK_MONOTONIC in microseconds: the metrics' latencies. */
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 void ctl_patch_vm(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
 {
-	if (cmd->u.vm.paused && !c->paused)
+	uint64_t t0 = now_us();
+	if (cmd->u.vm.paused && !c->paused) {
 		vm_pause(&c->vm);
-	else if (!cmd->u.vm.paused && c->paused)
+		c->latency_us[CTL_LAT_PAUSE] = now_us() - t0;
+	} else if (!cmd->u.vm.paused && c->paused) {
 		vm_resume(&c->vm);
+		c->latency_us[CTL_LAT_RESUME] = now_us() - t0;
+	}
 	c->paused = cmd->u.vm.paused;
 	log_info("the microVM is %s", c->paused ? "paused" : "running");
 	ctl_reply_no_content(r);
@@ -446,6 +472,7 @@ void ctl_snapshot_create(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_re
 		return;
 	}
 	int state_fd, mem_fd;
+	uint64_t t0 = now_us();
 	if (vm_snapshot_files_open(a->snapshot_path, a->mem_file_path, &state_fd, &mem_fd, err,
 	                           sizeof(err)) < 0) {
 		ctl_reply_fault(r, "%s", err);
@@ -460,6 +487,7 @@ void ctl_snapshot_create(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_re
 		                a->mem_file_path, err);
 		return;
 	}
+	c->latency_us[CTL_LAT_FULL_SNAP] = now_us() - t0;
 	log_info("snapshot written to %s and %s", a->snapshot_path, a->mem_file_path);
 	ctl_reply_no_content(r);
 }
@@ -475,6 +503,7 @@ int ctl_load(struct ctl *c, const struct ctl_snapshot_load *l, char *err, size_t
 	    .nnets = l->nnets,
 	    .vsock_uds = l->has_vsock_uds ? l->vsock_uds : NULL,
 	};
+	uint64_t t0 = now_us();
 	for (unsigned i = 0; i < l->nnets && i < CONFIG_MAX_NETS; i++) {
 		o.nets[i].iface_id = l->nets[i].iface_id;
 		o.nets[i].tap = l->nets[i].host_dev_name;
@@ -493,6 +522,7 @@ int ctl_load(struct ctl *c, const struct ctl_snapshot_load *l, char *err, size_t
 	c->cfg = c->vm.cfg;
 	c->started = true;
 	c->paused = !l->resume_vm;
+	c->latency_us[CTL_LAT_LOAD_SNAP] = now_us() - t0;
 	log_info("the microVM was loaded from %s (%s)", l->snapshot_path,
 	         c->paused ? "paused" : "running");
 	return 0;

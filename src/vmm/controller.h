@@ -11,6 +11,8 @@
 
 #include "../base/config.h"
 #include "../mmds/mmds.h"
+#include "../devices/boot_timer.h"
+#include "metrics.h"
 #include "vm.h"
 
 #include <pthread.h>
@@ -112,7 +114,9 @@ struct ctl_logger {
 	bool has_log_path;
 	bool has_level;
 	enum ctl_log_level level;
-	bool show_level, show_log_origin;
+	bool has_show_level, show_level, has_show_log_origin, show_log_origin;
+	bool has_module;
+	char module[32]; /* "" (every module) or one log_module_ok takes */
 };
 
 /* PUT /metrics. */
@@ -205,7 +209,9 @@ typedef void (*ctl_exec_fn)(struct ctl *c, const struct ctl_cmd *cmd, struct ctl
 struct ctl_settings {
 	char id[CONFIG_ID_MAX + 1]; /* the instance id (--id) */
 	uint64_t host_mem_mib;
-	bool no_seccomp; /* --no-seccomp */
+	bool no_seccomp;            /* --no-seccomp */
+	const char *seccomp_filter; /* --seccomp-filter FILE, or NULL: Ember's own filters */
+	bool boot_timer;            /* --boot-timer */
 	/* The metrics' name for each op (the endpoint table's); NULL: no per-op counts. */
 	const char *(*op_name)(enum ctl_op op);
 	/* ember run's own, applied to the configuration at InstanceStart. */
@@ -224,6 +230,15 @@ struct ctl_settings {
 	size_t mmds_size_limit; /* --mmds-size-limit; 0: MMDS_DEFAULT_LIMIT */
 };
 
+/* The latencies the metrics show, in metrics.h's MSRC_LAT_* order. */
+enum ctl_latency {
+	CTL_LAT_PAUSE,
+	CTL_LAT_RESUME,
+	CTL_LAT_FULL_SNAP,
+	CTL_LAT_LOAD_SNAP,
+	CTL_LAT_COUNT
+};
+
 struct ctl {
 	struct ctl_settings set;
 	struct vm_config cfg;
@@ -232,10 +247,16 @@ struct ctl {
 	bool configured; /* a command other than logger or metrics changed the configuration */
 	bool paused;
 	struct vm vm;
-	bool logger_set;
 	int metrics_fd; /* -1 until PUT /metrics or --metrics-path */
 	struct ctl_stats stats;
 	struct mmds_store mmds; /* the metadata, served by the interfaces cfg.mmds names */
+	struct metrics_state metrics; /* what the last metrics line said */
+	unsigned long long metrics_missed, metrics_fails;
+	/* api_server's process_startup_time_us and _cpu_us (set by the API mode once its
+	 * socket is ready); latencies_us's vmm_* values, in microseconds. */
+	uint64_t startup_us, startup_cpu_us;
+	uint64_t latency_us[CTL_LAT_COUNT];
+	struct boot_timer boot_timer; /* --boot-timer: on the VM's MMIO bus from InstanceStart */
 	/* Commands from another thread (ctl_call): an eventfd the vmm thread watches, and a
 	 * condition variable the caller waits on. */
 	struct {

@@ -4,7 +4,9 @@
  * parsed by the front ends.
  */
 #include "controller.h"
+#include "../base/log.h"
 #include "../virtio/virtio.h"
+#include "metrics.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -340,41 +342,42 @@ void ctl_get_mmds(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
 
 /* ---- metrics ---- */
 
+_Static_assert(MSRC_LAT_LOAD_SNAP - MSRC_LAT_PAUSE + 1 == CTL_LAT_COUNT,
+               "the controller's latencies and the metrics' sources, in one order");
+
 void ctl_flush_metrics(struct ctl *c)
 {
+	static struct metrics_sample s; /* the vmm thread's */
 	if (c->metrics_fd < 0)
 		return;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	json_t *api = json_object();
-	for (unsigned op = 0; op < CTL_OP_COUNT && c->set.op_name; op++)
-		json_object_set_new(api, c->set.op_name((enum ctl_op)op),
-		                    json_pack("{s:I, s:I}", "count", (json_int_t)c->stats.count[op],
-		                              "fails", (json_int_t)c->stats.fails[op]));
-	json_t *devs = json_array();
+	memset(&s, 0, sizeof(s));
+	for (unsigned op = 0; op < CTL_OP_COUNT; op++) {
+		s.op_count[op] = c->stats.count[op];
+		s.op_fails[op] = c->stats.fails[op];
+	}
+	s.src[MSRC_STARTUP] = c->startup_us;
+	s.src[MSRC_STARTUP_CPU] = c->startup_cpu_us;
+	for (unsigned i = 0; i < CTL_LAT_COUNT; i++)
+		s.src[MSRC_LAT_PAUSE + i] = c->latency_us[i];
+	s.src[MSRC_MISSED_LOG] = log_missed_count();
+	s.src[MSRC_MISSED_METRICS] = c->metrics_missed;
+	s.src[MSRC_METRICS_FAILS] = c->metrics_fails;
 	if (c->started)
-		for (unsigned i = 0; i < c->vm.ndevs; i++) {
-			struct virtio_dev *d = c->vm.devs[i].vdev;
-			if (!d)
-				continue;
-			json_array_append_new(
-			    devs,
-			    json_pack("{s:s, s:I, s:I, s:I}", "name", d->name, "kicks",
-			              (json_int_t)atomic_load(&d->stat_kicks), "interrupts",
-			              (json_int_t)atomic_load(&d->stat_interrupts), "resets_needed",
-			              (json_int_t)atomic_load(&d->stat_failures)));
-		}
-	json_t *line =
-	    json_pack("{s:I, s:s, s:s, s:o, s:o}", "utc_timestamp_ms",
-	              (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, "id", c->set.id, "state",
-	              ctl_state_name(c), "api_server", api, "devices", devs);
+		metrics_sample_devices(&c->vm, &c->cfg, &s);
+	json_t *line = metrics_render(&s, &c->metrics,
+	                              (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
 	char buf[16384];
 	size_t n =
 	    line ? json_dumpb(line, buf, sizeof(buf) - 1, JSON_PRESERVE_ORDER | JSON_COMPACT) : 0;
 	json_decref(line);
-	if (n && n < sizeof(buf) - 1) {
-		buf[n++] = '\n';
-		ssize_t w = write(c->metrics_fd, buf, n);
-		(void)w; /* a full pipe drops the line, as Firecracker's metrics do */
+	if (!n || n >= sizeof(buf) - 1) {
+		c->metrics_fails++;
+		return;
 	}
+	buf[n++] = '\n';
+	/* A full pipe drops the line, as Firecracker's metrics do; it is counted. */
+	if (write(c->metrics_fd, buf, n) != (ssize_t)n)
+		c->metrics_missed++;
 }

@@ -33,6 +33,7 @@ __attribute__((format(printf, 2, 3))) static void vcpu_fault(struct vcpu *v, con
 {
 	char what[256];
 	va_list ap;
+	atomic_fetch_add_explicit(&v->failures, 1, memory_order_relaxed);
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
@@ -116,9 +117,15 @@ static void handle_exit(struct vcpu *v)
 
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
+		atomic_fetch_add_explicit(run->io.direction == KVM_EXIT_IO_OUT ? &v->exit_io_out
+		                                                               : &v->exit_io_in,
+		                          1, memory_order_relaxed);
 		handle_pio(v);
 		break;
 	case KVM_EXIT_MMIO:
+		atomic_fetch_add_explicit(run->mmio.is_write ? &v->exit_mmio_write
+		                                             : &v->exit_mmio_read,
+		                          1, memory_order_relaxed);
 		handle_mmio(v);
 		break;
 	case KVM_EXIT_INTR:
@@ -263,6 +270,8 @@ static void *vcpu_thread(void *arg)
 	on_vcpu_thread = true;
 	snprintf(name, sizeof(name), "ember-vcpu%u", v->index);
 	pthread_setname_np(pthread_self(), name);
+	snprintf(name, sizeof(name), "vcpu %u", v->index);
+	log_thread_name(name);
 	sigemptyset(&kick);
 	sigaddset(&kick, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);

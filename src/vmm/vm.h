@@ -29,6 +29,9 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	atomic_bool started; /* set by the vmm thread, read by any thread in vm_stop */
+	/* The metrics' vcpu group: exits by kind, and faults; written by this vCPU's thread,
+	 * read by the vmm thread's flush. */
+	atomic_ullong exit_io_in, exit_io_out, exit_mmio_read, exit_mmio_write, failures;
 };
 
 struct vm {

@@ -15,7 +15,7 @@ GUEST_OBJ := $(GUEST_OUT)/obj
 # The virtio guests also link virtio.o, a small polling virtio-mmio driver.
 GUEST_VIRTIO_NAMES := vlist vblk vnet vrng vhostile
 GUEST_NAMES := hello cmdline memcheck smp triple_fault unknown_port unmapped_write \
-	hostile_ports hostile_hole hostile_pt spin counter $(GUEST_VIRTIO_NAMES) kbd_cad
+	hostile_ports hostile_hole hostile_pt spin counter $(GUEST_VIRTIO_NAMES) kbd_cad boot_timer
 
 GUEST_CC ?= gcc
 GUEST_CFLAGS := -ffreestanding -nostdlib -static -fno-pic -no-pie -mno-red-zone \

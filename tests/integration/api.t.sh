@@ -157,13 +157,17 @@ t_api_logger_and_metrics() {
 	expect_api 204
 	api GET /
 	expect_api 200 '"id": ?"test-vm"'
-	# The refused request counts too, as a failure, and is logged with its reason.
-	_match "metrics" "$T/metrics" '"put_machine_config":\{"count":2,"fails":1\}'
-	_match "metrics" "$T/metrics" '"id":"test-vm"'
-	_match "log" "$T/log" 'test-vm.*API put_machine_config: 204'
+	# The refused request counts too, as a failure (Firecracker's names), and is logged
+	# with its reason, in Firecracker's line format.
+	_match "metrics" "$T/metrics" '"machine_cfg_count":2,"machine_cfg_fails":1'
+	_match "log" "$T/log" '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{9} \[test-vm:vmm\] API put_machine_config: 204$'
 	_match "log" "$T/log" 'test-vm.*API put_machine_config: 400 .*vcpu_count'
-	api PUT /logger "{\"log_path\": \"$T/log2\"}"
-	expect_api 400 'already'
+	# The logger again (Firecracker allows it before boot): a new file, the level shown.
+	api PUT /logger "{\"log_path\": \"$T/log2\", \"show_level\": true}"
+	expect_api 204
+	api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 96}'
+	expect_api 204
+	_match "log2" "$T/log2" '\[test-vm:vmm:INFO\] API put_machine_config: 204'
 	kill -TERM "$api_pid"
 	api_wait_exit
 	# One more line at exit.
@@ -186,7 +190,7 @@ t_api_level_debug_without_a_log_file() {
 	expect_err 'API request: 400 .*nowhere'
 	expect_err 'API request GET /machine-config'
 	expect_err 'API get_machine_config: reply \{'
-	_match "metrics" "$T/metrics" '"put_machine_config":\{"count":1,"fails":1\}'
+	_match "metrics" "$T/metrics" '"machine_cfg_count":1,"machine_cfg_fails":1'
 	kill -TERM "$api_pid"
 	api_wait_exit
 }

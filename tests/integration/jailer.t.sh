@@ -63,6 +63,11 @@ jail_v2_controller() {
 	fi
 }
 
+# A probe that is not a monitor (busybox) gets its ARGS alone: --no-monitor-args in $plain.
+jail_plain_args() {
+	case ${1##*/} in busybox) plain=--no-monitor-args ;; *) plain= ;; esac
+}
+
 # jail_start ID EXEC [JAILER ARGS...] [-- ARGS...]: start the jailer in the background with
 # --uid 1000 --gid 1000 and base $BASE; stdout $T/out, stderr $T/err, its pid $jail_pid,
 # the jail's root $ROOT.
@@ -70,8 +75,9 @@ jail_start() {
 	_id=$1 _exec=$2
 	shift 2
 	ROOT=$BASE/${_exec##*/}/$_id/root
+	jail_plain_args "$_exec"
 	"$JAILER" --id "$_id" --exec-file "$_exec" --uid 1000 --gid 1000 \
-		--chroot-base-dir "$BASE" "$@" </dev/null >"$T/out" 2>"$T/err" &
+		--chroot-base-dir "$BASE" $plain "$@" </dev/null >"$T/out" 2>"$T/err" &
 	jail_pid=$!
 }
 
@@ -80,8 +86,9 @@ jail_run() {
 	_id=$1 _exec=$2
 	shift 2
 	ROOT=$BASE/${_exec##*/}/$_id/root
+	jail_plain_args "$_exec"
 	"$JAILER" --id "$_id" --exec-file "$_exec" --uid 1000 --gid 1000 \
-		--chroot-base-dir "$BASE" "$@" </dev/null >"$T/out" 2>"$T/err"
+		--chroot-base-dir "$BASE" $plain "$@" </dev/null >"$T/out" 2>"$T/err"
 	status=$?
 }
 
@@ -185,6 +192,67 @@ t_jailer_api_boot() {
 	[ ! -e "$ROOT/api.sock" ] || _fail "the API socket is still there after exit"
 }
 
+# Firecracker's usual line: the socket in the jail's /run; the id the jailer passes is
+# Ember's instance id.
+t_jailer_api_sock_in_run() {
+	jail_need
+	jail_need_static_ember
+	command -v curl >/dev/null || skip "curl is not installed"
+	cp "$EMBER" "$T/ember"
+	jail_start run-1 "$T/ember" -- --api-sock /run/api.sock
+	jail_wait_for "$ROOT/run/api.sock" || { kill "$jail_pid"; return; }
+	http_request "$ROOT/run/api.sock" GET /
+	[ "$code" = 200 ] || _fail "GET /: HTTP $code" "$T/body" "$T/err"
+	_match "GET /" "$T/body" '"id": ?"run-1"'
+	kill -TERM "$jail_pid"
+	wait_exit "$jail_pid"
+	expect_status 143
+	[ ! -e "$ROOT/run/api.sock" ] || _fail "the API socket is still there after exit"
+}
+
+# --parent-cgroup: the jail's cgroup under the given parent, not the exec file's name.
+t_jailer_parent_cgroup() {
+	jail_need
+	jail_need_static_ember
+	jail_v1_pids
+	command -v curl >/dev/null || skip "curl is not installed"
+	cp "$EMBER" "$T/ember"
+	jail_start pc-1 "$T/ember" --parent-cgroup fcvms/group-a --cgroup pids.max=64 \
+		-- --api-sock /api.sock
+	jail_wait_for "$ROOT/api.sock" || { kill "$jail_pid"; return; }
+	cat "/proc/$jail_pid/cgroup" >"$T/cgroup"
+	_match "/proc/PID/cgroup" "$T/cgroup" '^[0-9]+:pids:/fcvms/group-a/pc-1$'
+	[ "$(cat "$V1_PIDS/fcvms/group-a/pc-1/pids.max")" = 64 ] || _fail "pids.max is not 64"
+	[ ! -e "$V1_PIDS/ember/pc-1" ] || _fail "a cgroup under the exec file's name was made"
+	kill -TERM "$jail_pid"
+	wait_exit "$jail_pid"
+	rmdir "$V1_PIDS/fcvms/group-a/pc-1" "$V1_PIDS/fcvms/group-a" "$V1_PIDS/fcvms"
+	# A path that climbs out is refused before anything is made.
+	jail_run pc-2 "$T/ember" --parent-cgroup ../x --cgroup pids.max=64 -- --api-sock /a
+	expect_status 2
+	expect_err "--parent-cgroup '../x'"
+	[ ! -e "$V1_PIDS/x" ] || _fail "a cgroup was made for a bad --parent-cgroup"
+}
+
+# cgroup v2, --parent-cgroup and no --cgroup: the jailer joins that cgroup if it exists, as
+# Firecracker's does (and makes nothing).
+t_jailer_parent_cgroup_v2_join() {
+	jail_need
+	jail_need_static_ember
+	jail_v2_controller
+	command -v curl >/dev/null || skip "curl is not installed"
+	cp "$EMBER" "$T/ember"
+	mkdir "$V2/fcparent$$" || return
+	jail_start pc-3 "$T/ember" --cgroup-version 2 --parent-cgroup "fcparent$$" \
+		-- --api-sock /api.sock
+	jail_wait_for "$ROOT/api.sock" || { kill "$jail_pid"; rmdir "$V2/fcparent$$"; return; }
+	cat "/proc/$jail_pid/cgroup" >"$T/cgroup"
+	_match "/proc/PID/cgroup" "$T/cgroup" "^0::/fcparent$$\$"
+	kill -TERM "$jail_pid"
+	wait_exit "$jail_pid"
+	rmdir "$V2/fcparent$$" || _fail "cannot remove $V2/fcparent$$"
+}
+
 # --- what the jailed process is, seen from outside ---
 
 t_jailer_process_state() {
@@ -223,9 +291,15 @@ t_jailer_process_state() {
 	jail_node kvm 'crw-rw---- a e8'
 	jail_node net/tun 'crw-rw---- a c8'
 	jail_node urandom 'crw-rw-rw- 1 9'
-	# The root holds the binary (root's, the group's to run), /dev and the socket only.
+	# The root holds the binary (root's, the group's to run), /dev, /run and the socket.
 	top=$(cd "$ROOT" && find . -mindepth 1 -maxdepth 1 | sort | tr '\n' ' ')
-	[ "$top" = "./api.sock ./dev ./ember " ] || _fail "the jail's root holds: $top"
+	[ "$top" = "./api.sock ./dev ./ember ./run " ] || _fail "the jail's root holds: $top"
+	[ "$(stat -c '%a %u %g' "$ROOT/run")" = "755 1000 1000" ] ||
+		_fail "/run is $(stat -c '%a %u %g' "$ROOT/run"), expected 755 1000 1000"
+	# Ember was given the id and the start times first, as Firecracker's jailer gives them.
+	tr '\0' ' ' <"/proc/$p/cmdline" >"$T/cmdline"
+	_match "its command line" "$T/cmdline" \
+		'^/ember --id state-1 --start-time-us [0-9]+ --start-time-cpu-us [0-9]+ --parent-cpu-time-us [0-9]+ --api-sock /api.sock $'
 	# From the host, /ember is the empty file the exec file is mounted on; the jailed
 	# process sees $T/ember itself there.
 	[ "$(stat -c '%a %u %g %s' "$ROOT/ember")" = "550 0 1000 0" ] ||

@@ -207,7 +207,7 @@ t_readme_jailer() {
 	wait_exit $! 150
 	if [ "$status" -ne 0 ]; then
 		_fail "the example ended with status $status; its console:" "$id.console"
-		pkill -KILL -f -- "--api-sock /api.sock --id $id" 2>/dev/null
+		pkill -KILL -f -- "--api-sock /run/api.sock" 2>/dev/null
 	fi
 	# Booted from the ext4 root through the jail's files, with the tap of its namespace.
 	_match "console" "$id.console" '# '

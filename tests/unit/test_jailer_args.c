@@ -421,6 +421,82 @@ static void test_parse_help(void **state)
 	assert_int_equal(parse(&a, err, sizeof(err), "--help", "--bogus", NULL), -EINVAL);
 }
 
+static void test_parent_cgroup(void **state)
+{
+	(void)state;
+	struct jail_args a;
+	char err[256];
+	assert_true(jail_parent_cgroup_valid("fc"));
+	assert_true(jail_parent_cgroup_valid("workers/ember-1"));
+	assert_true(jail_parent_cgroup_valid("a.b_c-d"));
+	assert_false(jail_parent_cgroup_valid(""));
+	assert_false(jail_parent_cgroup_valid("/root")); /* Firecracker refuses it too */
+	assert_false(jail_parent_cgroup_valid("a/"));
+	assert_false(jail_parent_cgroup_valid("a//b"));
+	assert_false(jail_parent_cgroup_valid("a/../b"));
+	assert_false(jail_parent_cgroup_valid(".."));
+	assert_false(jail_parent_cgroup_valid("./a"));
+	assert_false(jail_parent_cgroup_valid("a b"));
+	char longp[JAIL_PARENT_CG_MAX + 2];
+	memset(longp, 'a', sizeof(longp) - 1);
+	longp[sizeof(longp) - 1] = '\0';
+	assert_false(jail_parent_cgroup_valid(longp));
+	longp[JAIL_PARENT_CG_MAX] = '\0';
+	assert_true(jail_parent_cgroup_valid(longp));
+
+	assert_int_equal(parse(&a, err, sizeof(err), REQ, NULL), 0);
+	assert_null(a.parent_cgroup);
+	assert_int_equal(parse(&a, err, sizeof(err), REQ, "--parent-cgroup", "fc/vms", NULL), 0);
+	assert_string_equal(a.parent_cgroup, "fc/vms");
+	expect_bad("--parent-cgroup '../x'", &a,
+	           parse(&a, err, sizeof(err), REQ, "--parent-cgroup", "../x", NULL), err);
+	expect_bad(
+	    "given twice", &a,
+	    parse(&a, err, sizeof(err), REQ, "--parent-cgroup", "a", "--parent-cgroup", "b", NULL),
+	    err);
+	expect_bad("needs a value", &a, parse(&a, err, sizeof(err), REQ, "--parent-cgroup", NULL),
+	           err);
+}
+
+/* The jailed monitor's words: Firecracker's jailer's order, then the user's. */
+static void test_exec_argv(void **state)
+{
+	(void)state;
+	struct jail_args a;
+	char err[256], nums[3][JAIL_NUM_MAX], *out[16];
+	char prog[] = "/ember";
+	assert_int_equal(
+	    parse(&a, err, sizeof(err), REQ, "--", "--api-sock", "/run/api.sock", NULL), 0);
+	assert_int_equal(jail_exec_argv(&a, prog, 12345, 67, UINT64_MAX, nums, out), 11);
+	const char *want[] = {"/ember",
+	                      "--id",
+	                      "vm-1",
+	                      "--start-time-us",
+	                      "12345",
+	                      "--start-time-cpu-us",
+	                      "67",
+	                      "--parent-cpu-time-us",
+	                      "18446744073709551615",
+	                      "--api-sock",
+	                      "/run/api.sock"};
+	for (int i = 0; i < 11; i++)
+		assert_string_equal(out[i], want[i]);
+	assert_null(out[11]);
+
+	assert_int_equal(
+	    parse(&a, err, sizeof(err), REQ, "--no-monitor-args", "--", "sleep", "30", NULL), 0);
+	assert_true(a.no_monitor_args);
+	assert_int_equal(jail_exec_argv(&a, prog, 1, 2, 3, nums, out), 3);
+	assert_string_equal(out[0], "/ember");
+	assert_string_equal(out[1], "sleep");
+	assert_string_equal(out[2], "30");
+	assert_null(out[3]);
+
+	assert_int_equal(parse(&a, err, sizeof(err), REQ, NULL), 0);
+	assert_int_equal(jail_exec_argv(&a, prog, 1, 2, 3, nums, out), 9);
+	assert_null(out[9]);
+}
+
 int main(void)
 {
 	unit_init();
@@ -438,6 +514,8 @@ int main(void)
 	    cmocka_unit_test(test_parse_copy_exec),
 	    cmocka_unit_test(test_parse_bad),
 	    cmocka_unit_test(test_parse_help),
+	    cmocka_unit_test(test_parent_cgroup),
+	    cmocka_unit_test(test_exec_argv),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -715,6 +715,179 @@ static void sanitizer_report_after_lockdown(void **state)
 }
 #endif
 
+/* ---- --seccomp-filter files ---- */
+
+/* A file image: the magic, then sections "name:insns" (insns as struct sock_filter). */
+struct sc_image {
+	uint8_t b[4096];
+	size_t len;
+};
+
+static void img_put(struct sc_image *im, const void *p, size_t n)
+{
+	assert_true(im->len + n <= sizeof(im->b));
+	memcpy(im->b + im->len, p, n);
+	im->len += n;
+}
+
+static void img_section(struct sc_image *im, const char *name, const struct sock_filter *f,
+                        uint32_t n, uint32_t claimed)
+{
+	char nm[8] = {0};
+	memcpy(nm, name, strlen(name) < 8 ? strlen(name) : 8);
+	img_put(im, nm, 8);
+	uint8_t le[4] = {claimed & 0xff, claimed >> 8 & 0xff, claimed >> 16 & 0xff, claimed >> 24};
+	img_put(im, le, 4);
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t b[8] = {
+		    f[i].code & 0xff,   f[i].code >> 8,      f[i].jt,     f[i].jf, f[i].k & 0xff,
+		    f[i].k >> 8 & 0xff, f[i].k >> 16 & 0xff, f[i].k >> 24};
+		img_put(im, b, 8);
+	}
+}
+
+static const struct sock_filter allow_all[] = {BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
+static const struct sock_filter trap_all[] = {BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP)};
+/* getppid traps, everything else is allowed (the SIGSYS handler must still write and exit). */
+static const struct sock_filter trap_getppid[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP), BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
+/* Jumps past its end: the kernel refuses it. */
+static const struct sock_filter broken[] = {BPF_STMT(BPF_JMP | BPF_JA, 5),
+                                            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
+
+/* vmm and vcpu allow all; api's program is api (n instructions). */
+static void img_three(struct sc_image *im, const struct sock_filter *api, uint32_t n)
+{
+	im->len = 0;
+	img_put(im, SC_FILE_MAGIC, 8);
+	img_section(im, "vcpu", allow_all, 1, 1);
+	img_section(im, "api", api, n, n);
+	img_section(im, "vmm", allow_all, 1, 1);
+}
+
+static void expect_parse_error(const struct sc_image *im, const char *words)
+{
+	struct sock_fprog p[SC_KINDS];
+	char err[256] = "";
+	assert_int_equal(sc_parse_file(im->b, im->len, p, err, sizeof(err)), -EINVAL);
+	if (!strstr(err, words))
+		fail_msg("'%s' does not say '%s'", err, words);
+	for (unsigned k = 0; k < SC_KINDS; k++)
+		assert_null(p[k].filter);
+}
+
+static void filter_file_parse(void **state)
+{
+	(void)state;
+	static struct sc_image im;
+	struct sock_fprog p[SC_KINDS];
+	char err[256];
+
+	img_three(&im, trap_all, 1);
+	assert_int_equal(sc_parse_file(im.b, im.len, p, err, sizeof(err)), 0);
+	assert_int_equal(p[SC_API].len, 1);
+	assert_int_equal(p[SC_API].filter[0].k, SECCOMP_RET_TRAP);
+	assert_int_equal(p[SC_VMM].filter[0].k, SECCOMP_RET_ALLOW);
+	assert_int_equal(p[SC_VCPU].filter[0].code, BPF_RET | BPF_K);
+	for (unsigned k = 0; k < SC_KINDS; k++)
+		free(p[k].filter);
+
+	im.len = 0;
+	img_put(&im, "EMBRBPF0", 8);
+	expect_parse_error(&im, "does not start with");
+	img_three(&im, trap_all, 1);
+	im.len -= 3; /* cut inside the last program */
+	expect_parse_error(&im, "cut short");
+	img_three(&im, trap_all, 1);
+	img_put(&im, "x", 1);
+	expect_parse_error(&im, "1 bytes follow");
+	im.len = 0;
+	img_put(&im, SC_FILE_MAGIC, 8);
+	img_section(&im, "vmm", allow_all, 1, 1);
+	img_section(&im, "api", allow_all, 1, 1);
+	expect_parse_error(&im, "ends inside section 3");
+	im.len = 0;
+	img_put(&im, SC_FILE_MAGIC, 8);
+	img_section(&im, "vmm", allow_all, 1, 1);
+	img_section(&im, "vmm", allow_all, 1, 1);
+	img_section(&im, "api", allow_all, 1, 1);
+	expect_parse_error(&im, "vmm thread's program is there twice");
+	im.len = 0;
+	img_put(&im, SC_FILE_MAGIC, 8);
+	img_section(&im, "vmmx", allow_all, 1, 1);
+	expect_parse_error(&im, "section 1 names no thread kind");
+	im.len = 0;
+	img_put(&im, SC_FILE_MAGIC, 8);
+	img_put(&im, "vmm\0\0\0\0z\1\0\0\0", 12); /* the padding must be NULs */
+	expect_parse_error(&im, "section 1 names no thread kind");
+	im.len = 0;
+	img_put(&im, SC_FILE_MAGIC, 8);
+	img_section(&im, "api", allow_all, 0, 0);
+	expect_parse_error(&im, "has 0 instructions");
+	im.len = 0;
+	img_put(&im, SC_FILE_MAGIC, 8);
+	img_section(&im, "api", allow_all, 1, 4097);
+	expect_parse_error(&im, "has 4097 instructions");
+	expect_parse_error(&(struct sc_image){.len = 3}, "does not start with");
+	assert_int_equal(sc_parse_file(im.b, SC_FILE_MAX + 1, p, err, sizeof(err)), -EINVAL);
+}
+
+static char filter_path[64];
+
+static void write_image(const struct sc_image *im)
+{
+	snprintf(filter_path, sizeof(filter_path), "/tmp/ember-sc-XXXXXX");
+	int fd = mkstemp(filter_path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, im->b, im->len), (ssize_t)im->len);
+	close(fd);
+}
+
+/* The user's api program (getppid traps) is what the api thread gets. */
+static void user_filter_child(void *arg)
+{
+	char err[512];
+	(void)arg;
+	if (sc_setup_file(filter_path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "setup: %s\n", err);
+		_exit(99);
+	}
+	sc_lockdown(SC_API);
+	syscall(SYS_getppid);
+	_exit(98); /* not reached: getppid traps */
+}
+
+static void filter_file_applied(void **state)
+{
+	(void)state;
+	static struct sc_image im;
+	struct outcome o;
+	img_three(&im, trap_getppid, 4);
+	write_image(&im);
+	run_child(user_filter_child, NULL, &o);
+	unlink(filter_path);
+	if (o.status != EXIT_SECCOMP)
+		print_error("status %d: %s\n", o.status, o.err);
+	assert_int_equal(o.status, EXIT_SECCOMP);
+	assert_non_null(strstr(o.err, "thread api made a forbidden system call getppid"));
+}
+
+static void filter_file_refused(void **state)
+{
+	(void)state;
+	static struct sc_image im;
+	char err[512];
+	img_three(&im, broken, 2);
+	write_image(&im);
+	assert_int_equal(sc_setup_file(filter_path, err, sizeof(err)), -EINVAL);
+	unlink(filter_path);
+	assert_non_null(strstr(err, "the kernel refuses the api thread's program"));
+	assert_int_equal(sc_setup_file("/nonexistent/filter", err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "cannot open '/nonexistent/filter'"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -730,6 +903,9 @@ int main(void)
 		cmocka_unit_test(per_thread_filters),
 		cmocka_unit_test(seccomp_status_and_off),
 		cmocka_unit_test(locked_thread_status),
+		cmocka_unit_test(filter_file_parse),
+		cmocka_unit_test(filter_file_applied),
+		cmocka_unit_test(filter_file_refused),
 #if defined(__SANITIZE_ADDRESS__)
 		cmocka_unit_test(sanitizer_report_after_lockdown),
 #endif
