@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rate_limiter.h"
+
 #define CONFIG_DEFAULT_MEM_MIB 128
 #define CONFIG_MAX_VCPUS       32
 #define CONFIG_CMDLINE_MAX     4095       /* bytes, without the NUL; the kernel may allow less */
@@ -46,6 +48,7 @@ struct drive_config {
 	bool read_only; /* the guest sees VIRTIO_BLK_F_RO and writes fail with IOERR */
 	bool is_root;   /* the guest's root: it becomes /dev/vda and root=/dev/vda is added */
 	enum drive_engine engine;
+	struct rate_limiter_config rate_limiter; /* all zero: no limit */
 };
 
 /* A virtio-net interface over an existing host tap device. */
@@ -55,6 +58,7 @@ struct net_config {
 	uint8_t mac[6];
 	bool has_mac; /* else the guest picks a random one */
 	unsigned mtu; /* 0: not announced (the guest uses 1500) */
+	struct rate_limiter_config rx_rate_limiter, tx_rate_limiter; /* all zero: no limit */
 };
 
 /* virtio-vsock, with Firecracker's host side: a Unix socket path. */
@@ -87,6 +91,7 @@ struct vm_config {
 	unsigned nnets;
 	struct vsock_config vsock;
 	bool entropy;           /* a virtio-rng device fed by getrandom(2) */
+	struct rate_limiter_config entropy_rate_limiter; /* all zero: no limit */
 	bool track_dirty_pages; /* KVM logs the guest's writes to RAM (for Diff snapshots) */
 	bool print_stats;       /* at exit, report memory use on stderr */
 	bool no_seccomp;        /* --no-seccomp: threads run without their filters (debugging) */

@@ -53,6 +53,11 @@ struct virtio_net {
 	uint64_t rx_frames, rx_bytes, rx_dropped;
 	uint64_t tx_frames, tx_bytes, tx_dropped;
 	uint64_t rx_wakeups, rx_stalls, tx_batches; /* --stats: tap reads woken, ... */
+
+	/* Rate limiters (none: no limit). rx's bytes are charged after the read (a frame's
+	 * size is known only then), its op before; while rx is blocked the tap is not
+	 * watched for input. */
+	struct virtio_limiter rx_limiter, tx_limiter;
 };
 
 /*
@@ -61,6 +66,11 @@ struct virtio_net {
  * with a message naming the tap in err.
  */
 int net_create(struct virtio_net *n, const struct net_config *cfg, char *err, size_t errlen);
+
+/* PATCH /network-interfaces/{id} at run time (vmm thread): new limiters apply now and a
+ * parked queue resumes. */
+void net_set_rate_limiters(struct virtio_net *n, const struct rate_limiter_config *rx,
+                           const struct rate_limiter_config *tx);
 
 /* Close the tap (after virtio_mmio_remove). Safe after a failed create. */
 void net_destroy(struct virtio_net *n);

@@ -66,7 +66,16 @@ struct ctl_machine_config {
 	bool huge_pages_transparent; /* "None" or "Transparent"; "2M" is refused */
 };
 
-/* PUT (whole) and PATCH (path_on_host only) /drives/{drive_id}. The id in the path and in
+/* A RateLimiter object of a request: which buckets it names (a PATCH replaces those and
+ * keeps the others; a PUT switches the unnamed ones off). A bucket of size 0 or refill_time 0
+ * is no limit. */
+struct ctl_rate_limiter {
+	bool has; /* the object is there (not absent, not null) */
+	bool has_bandwidth, has_ops;
+	struct rate_limiter_config cfg;
+};
+
+/* PUT (whole) and PATCH (path_on_host, rate_limiter) /drives/{drive_id}. The id in the path and in
  * the body must match. */
 struct ctl_drive {
 	char drive_id[CONFIG_ID_MAX + 1];
@@ -75,16 +84,22 @@ struct ctl_drive {
 	bool is_root_device;
 	bool is_read_only;
 	enum drive_engine io_engine; /* "Sync" -> DRIVE_ENGINE_SYNC, "Async" -> IO_URING */
+	struct ctl_rate_limiter rate_limiter;
 };
 
-/* PUT (whole) and PATCH (rate limiters only: accepted, nothing to change)
- * /network-interfaces/{iface_id}. */
+/* PUT (whole) and PATCH (rate limiters only) /network-interfaces/{iface_id}. */
 struct ctl_net {
 	char iface_id[CONFIG_ID_MAX + 1];
 	char host_dev_name[CONFIG_TAP_MAX];
 	bool has_guest_mac;
 	uint8_t guest_mac[6];
 	unsigned mtu; /* 0: absent */
+	struct ctl_rate_limiter rx_rate_limiter, tx_rate_limiter;
+};
+
+/* PUT /entropy. */
+struct ctl_entropy {
+	struct ctl_rate_limiter rate_limiter;
 };
 
 /* PUT /vsock. */
@@ -152,6 +167,7 @@ struct ctl_cmd {
 		struct ctl_drive drive;
 		struct ctl_net net;
 		struct ctl_vsock vsock;
+		struct ctl_entropy entropy;
 		struct ctl_logger logger;
 		struct ctl_metrics metrics;
 		struct ctl_vm_state vm;
@@ -240,6 +256,11 @@ struct ctl {
  * signals and make the command channel. Returns 0, or -errno with a message in err.
  */
 int ctl_init(struct ctl *c, const struct ctl_settings *set, char *err, size_t errlen);
+
+/* A rate limiter's configuration with a request's RateLimiter applied: the buckets it
+ * names replaced, the others kept (PATCH), or switched off when put is set (PUT). */
+void ctl_rate_limiter_apply(struct rate_limiter_config *cur, const struct ctl_rate_limiter *rl,
+                            bool put);
 
 /* Count one command of type op in the metrics. */
 void ctl_count(struct ctl *c, enum ctl_op op, bool failed);

@@ -154,6 +154,28 @@ static json_t *render_boot_source(struct builder *b, const struct vm_config *cfg
 	return o;
 }
 
+static json_t *render_bucket(struct builder *b, const struct token_bucket_config *t)
+{
+	if (!tb_config_on(t))
+		return json_null();
+	json_t *o = json_object();
+	set(b, o, "size", json_integer((json_int_t)t->size));
+	set(b, o, "one_time_burst", json_integer((json_int_t)t->one_time_burst));
+	set(b, o, "refill_time", json_integer((json_int_t)t->refill_time_ms));
+	return o;
+}
+
+/* Firecracker's RateLimiter, or null when neither bucket limits. */
+static json_t *render_rate_limiter(struct builder *b, const struct rate_limiter_config *rl)
+{
+	if (!rl_config_on(rl))
+		return json_null();
+	json_t *o = json_object();
+	set(b, o, "bandwidth", render_bucket(b, &rl->bandwidth));
+	set(b, o, "ops", render_bucket(b, &rl->ops));
+	return o;
+}
+
 static json_t *render_drive(struct builder *b, const struct drive_config *d)
 {
 	json_t *o = json_object();
@@ -163,7 +185,7 @@ static json_t *render_drive(struct builder *b, const struct drive_config *d)
 	set(b, o, "cache_type", json_string("Unsafe"));
 	set(b, o, "is_read_only", json_boolean(d->read_only));
 	set(b, o, "path_on_host", str_or_null(d->path));
-	set(b, o, "rate_limiter", json_null());
+	set(b, o, "rate_limiter", render_rate_limiter(b, &d->rate_limiter));
 	/* auto is io_uring unless the host cannot: it is asked for as "Async". */
 	set(b, o, "io_engine", json_string(d->engine == DRIVE_ENGINE_SYNC ? "Sync" : "Async"));
 	set(b, o, "socket", json_null());
@@ -195,8 +217,8 @@ static json_t *render_net(struct builder *b, const struct net_config *n)
 	set(b, o, "host_dev_name", str_or_null(n->tap));
 	set(b, o, "guest_mac", mac);
 	set(b, o, "mtu", n->mtu ? json_integer(n->mtu) : json_null());
-	set(b, o, "rx_rate_limiter", json_null());
-	set(b, o, "tx_rate_limiter", json_null());
+	set(b, o, "rx_rate_limiter", render_rate_limiter(b, &n->rx_rate_limiter));
+	set(b, o, "tx_rate_limiter", render_rate_limiter(b, &n->tx_rate_limiter));
 	return o;
 }
 
@@ -210,12 +232,12 @@ static json_t *render_vsock(struct builder *b, const struct vsock_config *v)
 	return o;
 }
 
-static json_t *render_entropy(struct builder *b, bool enabled)
+static json_t *render_entropy(struct builder *b, const struct vm_config *cfg)
 {
-	if (!enabled)
+	if (!cfg->entropy)
 		return json_null();
 	json_t *o = json_object();
-	set(b, o, "rate_limiter", json_null());
+	set(b, o, "rate_limiter", render_rate_limiter(b, &cfg->entropy_rate_limiter));
 	return o;
 }
 
@@ -242,7 +264,7 @@ void ctl_render_vm_config(const struct vm_config *cfg, struct ctl_reply *r)
 	set(&b, root, "logger", json_null());
 	set(&b, root, "metrics", json_null());
 	set(&b, root, "mmds-config", json_null());
-	set(&b, root, "entropy", render_entropy(&b, cfg->entropy));
+	set(&b, root, "entropy", render_entropy(&b, cfg));
 
 	/* Room for the newline that ends the body, and a NUL for whoever prints it. */
 	size_t n = 0;
@@ -327,10 +349,12 @@ void ctl_flush_metrics(struct ctl *c)
 				continue;
 			json_array_append_new(
 			    devs,
-			    json_pack("{s:s, s:I, s:I, s:I}", "name", d->name, "kicks",
+			    json_pack("{s:s, s:I, s:I, s:I, s:I}", "name", d->name, "kicks",
 			              (json_int_t)atomic_load(&d->stat_kicks), "interrupts",
 			              (json_int_t)atomic_load(&d->stat_interrupts), "resets_needed",
-			              (json_int_t)atomic_load(&d->stat_failures)));
+			              (json_int_t)atomic_load(&d->stat_failures),
+			              "rate_limiter_throttled",
+			              (json_int_t)atomic_load(&d->stat_throttled)));
 		}
 	json_t *line =
 	    json_pack("{s:I, s:s, s:s, s:o, s:o}", "utc_timestamp_ms",

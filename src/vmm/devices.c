@@ -198,11 +198,19 @@ static unsigned rngs(const struct vm_config *cfg)
 static int rng_make(struct vm *vm, const struct vm_config *cfg, struct vm_device *d, char *err,
                     size_t errlen)
 {
-	(void)vm, (void)cfg, (void)err, (void)errlen;
+	(void)vm;
 	struct virtio_rng *r = d->dev;
-	rng_create(r);
 	d->vdev = &r->vdev;
-	return 0;
+	int ret = rng_create(r, &cfg->entropy_rate_limiter);
+	if (ret < 0)
+		snprintf(err, errlen, "virtio-rng: cannot make its rate limiter's timer: %s",
+		         strerror(-ret));
+	return ret;
+}
+
+static void rng_unmake(struct vm_device *d)
+{
+	rng_destroy(d->dev);
 }
 
 /* ---- snapshots: each kind's own state (the transport's is saved for virtio devices) ---- */
@@ -416,6 +424,7 @@ static const struct device_kind rng_kind = {
     .max = 1,
     .count = rngs,
     .create = rng_make,
+    .destroy = rng_unmake,
     .save = no_state_save,
     .restore = no_state_restore,
 };

@@ -497,15 +497,41 @@ static void drive_put(void **state)
 	               "{\"drive_id\": \"r\", \"path_on_host\": \"d\", \"is_root_device\": true,"
 	               " \"partuuid\": \"0eaa91a0-01\"}",
 	               "partuuid is not supported");
-	assert_refused(
-	    "PUT", "/drives/r",
-	    "{\"drive_id\": \"r\", \"path_on_host\": \"d\", \"is_root_device\": true,"
-	    " \"rate_limiter\": {\"bandwidth\": {\"size\": 1000, \"refill_time\": 100}}}",
-	    "rate limiters are not supported");
+	/* Rate limiters: Firecracker's RateLimiter, either bucket optional. */
+	assert_accepted("PUT", "/drives/r",
+	                "{\"drive_id\": \"r\", \"path_on_host\": \"d\", \"is_root_device\": true,"
+	                " \"rate_limiter\": {\"bandwidth\": {\"size\": 1000, \"refill_time\": 100,"
+	                " \"one_time_burst\": 5000}}}");
+	const struct ctl_rate_limiter *rl = &cmd.u.drive.rate_limiter;
+	assert_true(rl->has && rl->has_bandwidth && !rl->has_ops);
+	assert_int_equal(rl->cfg.bandwidth.size, 1000);
+	assert_int_equal(rl->cfg.bandwidth.refill_time_ms, 100);
+	assert_int_equal(rl->cfg.bandwidth.one_time_burst, 5000);
+	assert_accepted("PUT", "/drives/r",
+	                "{\"drive_id\": \"r\", \"path_on_host\": \"d\", \"is_root_device\": true,"
+	                " \"rate_limiter\": {}}");
+	assert_true(rl->has && !rl->has_bandwidth && !rl->has_ops);
 	assert_refused("PUT", "/drives/r",
 	               "{\"drive_id\": \"r\", \"path_on_host\": \"d\", \"is_root_device\": true,"
-	               " \"rate_limiter\": {}}",
-	               "rate limiters");
+	               " \"rate_limiter\": {\"ops\": {\"size\": 10}}}",
+	               "missing required field 'refill_time' in drives/r's rate_limiter's ops");
+	assert_refused("PUT", "/drives/r",
+	               "{\"drive_id\": \"r\", \"path_on_host\": \"d\", \"is_root_device\": true,"
+	               " \"rate_limiter\": {\"ops\": {\"size\": -1, \"refill_time\": 1}}}",
+	               "field 'size'");
+	assert_refused("PUT", "/drives/r",
+	               "{\"drive_id\": \"r\", \"path_on_host\": \"d\", \"is_root_device\": true,"
+	               " \"rate_limiter\": {\"iops\": {}}}",
+	               "unknown field 'iops'");
+	assert_refused("PUT", "/drives/r",
+	               "{\"drive_id\": \"r\", \"path_on_host\": \"d\", \"is_root_device\": true,"
+	               " \"rate_limiter\": {\"ops\": {\"size\": 1, \"refill_time\": 1,"
+	               " \"period\": 1}}}",
+	               "unknown field 'period'");
+	assert_refused("PUT", "/drives/r",
+	               "{\"drive_id\": \"r\", \"path_on_host\": \"d\", \"is_root_device\": true,"
+	               " \"rate_limiter\": 5}",
+	               "field 'rate_limiter' in drives/r must be an object");
 	assert_refused("PUT", "/drives/r",
 	               "{\"drive_id\": \"r\", \"is_root_device\": true, \"socket\": \"/vu.sock\"}",
 	               "vhost-user");
@@ -531,10 +557,11 @@ static void drive_patch(void **state)
 	               "missing required field 'drive_id'");
 	assert_refused("PATCH", "/drives/rootfs", "{\"drive_id\": \"data\"}", "must match");
 	assert_refused("PATCH", "/drives/a/b", "{\"drive_id\": \"a/b\"}", "drive id 'a/b'");
-	assert_refused("PATCH", "/drives/rootfs",
-	               "{\"drive_id\": \"rootfs\", \"rate_limiter\": {\"ops\": {\"size\": 1,"
-	               " \"refill_time\": 1}}}",
-	               "rate limiters are not supported");
+	assert_accepted("PATCH", "/drives/rootfs",
+	                "{\"drive_id\": \"rootfs\", \"rate_limiter\": {\"ops\": {\"size\": 1,"
+	                " \"refill_time\": 1}}}");
+	assert_true(d->rate_limiter.has_ops && !d->rate_limiter.has_bandwidth);
+	assert_false(d->has_path_on_host);
 	assert_refused("PATCH", "/drives/rootfs",
 	               "{\"drive_id\": \"rootfs\", \"is_read_only\": true}",
 	               "unknown field 'is_read_only'");
@@ -630,13 +657,15 @@ static void net_put(void **state)
 	assert_refused("PUT", "/network-interfaces/eth0",
 	               "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"mtu\": \"1500\"}",
 	               "integer");
-	assert_refused("PUT", "/network-interfaces/eth0",
-	               "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"rx_rate_limiter\": "
-	               "{\"bandwidth\": {\"size\": 1, \"refill_time\": 1}}}",
-	               "rate limiters are not supported");
+	assert_accepted(
+	    "PUT", "/network-interfaces/eth0",
+	    "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"rx_rate_limiter\": "
+	    "{\"bandwidth\": {\"size\": 1, \"refill_time\": 1}}}");
+	assert_true(cmd.u.net.rx_rate_limiter.has_bandwidth);
+	assert_false(cmd.u.net.tx_rate_limiter.has);
 	assert_refused(
 	    "PUT", "/network-interfaces/eth0",
-	    "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"tx_rate_limiter\": {}}",
+	    "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"tx_rate_limiter\": []}",
 	    "tx_rate_limiter");
 	assert_refused(
 	    "PUT", "/network-interfaces/eth0",
@@ -657,10 +686,11 @@ static void net_patch(void **state)
 	               "missing required field 'iface_id'");
 	assert_refused("PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth1\"}",
 	               "must match");
-	assert_refused("PATCH", "/network-interfaces/eth0",
-	               "{\"iface_id\": \"eth0\", \"rx_rate_limiter\": {\"ops\": {\"size\": 5,"
-	               " \"refill_time\": 10}}}",
-	               "rate limiters are not supported");
+	assert_accepted("PATCH", "/network-interfaces/eth0",
+	                "{\"iface_id\": \"eth0\", \"rx_rate_limiter\": {\"ops\": {\"size\": 5,"
+	                " \"refill_time\": 10}}}");
+	assert_int_equal(cmd.u.net.rx_rate_limiter.cfg.ops.size, 5);
+	assert_false(cmd.u.net.tx_rate_limiter.has);
 	assert_refused("PATCH", "/network-interfaces/eth0",
 	               "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap1\"}",
 	               "unknown field 'host_dev_name'");
@@ -709,10 +739,10 @@ static void entropy(void **state)
 	assert_accepted("PUT", "/entropy", "{}");
 	assert_int_equal(cmd.op, CTL_PUT_ENTROPY);
 	assert_accepted("PUT", "/entropy", "{\"rate_limiter\": null}");
-	assert_refused("PUT", "/entropy",
-	               "{\"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": 1}}}",
-	               "rate limiters are not supported");
-	assert_refused("PUT", "/entropy", "{\"rate_limiter\": 5}", "rate limiters");
+	assert_accepted("PUT", "/entropy",
+	                "{\"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": 1}}}");
+	assert_int_equal(cmd.u.entropy.rate_limiter.cfg.bandwidth.size, 1);
+	assert_refused("PUT", "/entropy", "{\"rate_limiter\": 5}", "rate_limiter");
 	assert_refused("PUT", "/entropy", "{\"source\": \"/dev/urandom\"}",
 	               "unknown field 'source' in entropy");
 }
@@ -1047,17 +1077,21 @@ static void full_config(struct vm_config *c)
 	c->drives[1] = (struct drive_config){.id = "data",
 	                                     .path = "/srv/vm/data.img",
 	                                     .read_only = true,
-	                                     .engine = DRIVE_ENGINE_SYNC};
+	                                     .engine = DRIVE_ENGINE_SYNC,
+	                                     .rate_limiter = {.bandwidth = {10485760, 0, 1000},
+	                                                      .ops = {100, 50, 1000}}};
 	c->ndrives = 2;
 	c->nets[0] = (struct net_config){.id = "eth0",
 	                                 .tap = "tap0",
 	                                 .mac = {0x06, 0x00, 0xac, 0x10, 0x00, 0x02},
 	                                 .has_mac = true,
-	                                 .mtu = 1400};
+	                                 .mtu = 1400,
+	                                 .tx_rate_limiter = {.bandwidth = {1000000, 0, 100}}};
 	c->nnets = 1;
 	c->vsock = (struct vsock_config){
 	    .enabled = true, .guest_cid = 3, .uds_path = "/run/ember/vsock.sock"};
 	c->entropy = true;
+	c->entropy_rate_limiter = (struct rate_limiter_config){.bandwidth = {4096, 0, 1000}};
 }
 
 static void render_empty(void **state)
@@ -1375,8 +1409,8 @@ static void config_file_bad(void **state)
 	assert_config_refused(with_section("vsock", "{\"guest_cid\": 1, \"uds_path\": \"v\"}"),
 	                      "field 'guest_cid' in vsock");
 	assert_config_refused(with_section("vsock", "[]"), "vsock must be a JSON object");
-	assert_config_refused(with_section("entropy", "{\"rate_limiter\": {}}"),
-	                      "field 'rate_limiter' in entropy");
+	assert_config_refused(with_section("entropy", "{\"rate_limiter\": {\"ops\": 1}}"),
+	                      "field 'ops' in entropy's rate_limiter");
 	assert_config_refused(with_section("entropy", "true"), "entropy must be a JSON object");
 	assert_config_refused(with_section("logger", "{\"level\": \"loud\"}"),
 	                      "field 'level' in logger");
