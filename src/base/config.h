@@ -90,7 +90,7 @@ struct vm_config {
 	struct net_config nets[CONFIG_MAX_NETS];
 	unsigned nnets;
 	struct vsock_config vsock;
-	bool entropy;           /* a virtio-rng device fed by getrandom(2) */
+	bool entropy; /* a virtio-rng device fed by getrandom(2) */
 	struct rate_limiter_config entropy_rate_limiter; /* all zero: no limit */
 	bool track_dirty_pages; /* KVM logs the guest's writes to RAM (for Diff snapshots) */
 	bool print_stats;       /* at exit, report memory use on stderr */

@@ -1074,12 +1074,12 @@ static void full_config(struct vm_config *c)
 	                                     .path = "/srv/vm/rootfs.ext4",
 	                                     .is_root = true,
 	                                     .engine = DRIVE_ENGINE_AUTO};
-	c->drives[1] = (struct drive_config){.id = "data",
-	                                     .path = "/srv/vm/data.img",
-	                                     .read_only = true,
-	                                     .engine = DRIVE_ENGINE_SYNC,
-	                                     .rate_limiter = {.bandwidth = {10485760, 0, 1000},
-	                                                      .ops = {100, 50, 1000}}};
+	c->drives[1] = (struct drive_config){
+	    .id = "data",
+	    .path = "/srv/vm/data.img",
+	    .read_only = true,
+	    .engine = DRIVE_ENGINE_SYNC,
+	    .rate_limiter = {.bandwidth = {10485760, 0, 1000}, .ops = {100, 50, 1000}}};
 	c->ndrives = 2;
 	c->nets[0] = (struct net_config){.id = "eth0",
 	                                 .tap = "tap0",
