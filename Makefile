@@ -32,7 +32,7 @@ ACPI_SRCS := src/acpi/aml.c src/arch/x86/acpi_tables.c
 VIRTIO_SRCS := src/virtio/virtqueue.c src/virtio/virtio_dev.c src/virtio/mmio.c src/virtio/rng.c \
                src/virtio/blk.c src/virtio/blk_sync.c src/virtio/blk_uring.c \
                src/virtio/net.c src/virtio/tap.c src/virtio/vsock.c src/virtio/vsock_conn.c \
-               src/virtio/vsock_host.c src/virtio/iov.c src/virtio/virtio_state.c src/virtio/vsock_state.c
+               src/virtio/balloon.c src/virtio/vsock_host.c src/virtio/iov.c src/virtio/virtio_state.c src/virtio/vsock_state.c
 API_SRCS  := src/api/parse.c src/api/config_json.c src/api/http.c src/api/server.c \
              src/api/api_mode.c
 # The seccomp filters: the rules (filters.c) are compiled to BPF at build time by
@@ -72,7 +72,8 @@ UNIT_TESTS := test_guest_mem test_initrd test_kernel test_elf_load test_boot_tab
               test_serial test_config test_aml test_acpi_tables test_power test_virtqueue \
               test_blk test_net test_vsock test_i8042 test_api_parse test_api_http \
               test_jailer_args test_jailer_cgroup test_jailer_elf test_seccomp test_devices test_vcpu \
-              test_oci_spec test_oci_state test_snapshot_file test_vcpu_state test_rate_limiter
+              test_oci_spec test_oci_state test_snapshot_file test_vcpu_state test_rate_limiter \
+              test_balloon
 test_guest_mem_SRCS   := src/base/guest_mem.c
 test_initrd_SRCS      := src/vmm/initrd.c src/base/guest_mem.c src/base/file_io.c
 test_kernel_SRCS      := src/arch/x86/kernel.c src/arch/x86/elf_load.c src/base/guest_mem.c \
@@ -98,6 +99,7 @@ test_virtqueue_SRCS   := src/virtio/rng.c $(VIRTIO_TEST_SRCS)
 test_blk_SRCS         := src/virtio/blk.c src/virtio/blk_sync.c src/virtio/blk_uring.c \
                          $(VIRTIO_TEST_SRCS)
 test_blk_LIBS         := -luring
+test_balloon_SRCS     := src/virtio/balloon.c $(VIRTIO_TEST_SRCS)
 test_net_SRCS         := src/virtio/net.c src/virtio/tap.c $(VIRTIO_TEST_SRCS)
 test_vsock_SRCS       := src/virtio/vsock.c src/virtio/vsock_conn.c src/virtio/vsock_host.c \
                          $(VIRTIO_TEST_SRCS)

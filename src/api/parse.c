@@ -493,6 +493,66 @@ static int body_entropy(struct pctx *c, const json_t *o, const char *path_id, st
 	return 0;
 }
 
+/* Firecracker's balloon bodies. The interval and the amount are u32 there (and in the
+ * virtio configuration, in pages: amount_mib << 8 must fit). */
+#define BALLOON_MIB_MAX (UINT32_MAX >> 8)
+
+static int body_balloon_put(struct pctx *c, const json_t *o, const char *path_id,
+                            struct ctl_cmd *cmd)
+{
+	(void)path_id;
+	static const char *const keys[] = {
+	    "amount_mib",        "deflate_on_oom",      "stats_polling_interval_s",
+	    "free_page_hinting", "free_page_reporting", NULL};
+	struct ctl_balloon *b = &cmd->u.balloon;
+	uint64_t v = 0;
+	bool on = false;
+	TRY(check_keys(c, o, keys));
+	TRY(get_uint(c, o, "amount_mib", REQ, 0, BALLOON_MIB_MAX, &v, &b->has_amount_mib));
+	b->amount_mib = (uint32_t)v;
+	TRY(get_bool(c, o, "deflate_on_oom", REQ, &b->deflate_on_oom, NULL));
+	v = 0;
+	TRY(get_uint(c, o, "stats_polling_interval_s", OPT, 0, UINT32_MAX, &v, &b->has_interval));
+	b->stats_polling_interval_s = (uint32_t)v;
+	TRY(get_bool(c, o, "free_page_hinting", OPT, &on, NULL));
+	if (on)
+		return fail(c,
+		            "field 'free_page_hinting' in %s: free page hinting is not supported",
+		            c->where);
+	TRY(get_bool(c, o, "free_page_reporting", OPT, &on, NULL));
+	if (on)
+		return fail(
+		    c, "field 'free_page_reporting' in %s: free page reporting is not supported",
+		    c->where);
+	return 0;
+}
+
+static int body_balloon_patch(struct pctx *c, const json_t *o, const char *path_id,
+                              struct ctl_cmd *cmd)
+{
+	(void)path_id;
+	static const char *const keys[] = {"amount_mib", NULL};
+	uint64_t v = 0;
+	TRY(check_keys(c, o, keys));
+	TRY(get_uint(c, o, "amount_mib", REQ, 0, BALLOON_MIB_MAX, &v,
+	             &cmd->u.balloon.has_amount_mib));
+	cmd->u.balloon.amount_mib = (uint32_t)v;
+	return 0;
+}
+
+static int body_balloon_stats_patch(struct pctx *c, const json_t *o, const char *path_id,
+                                    struct ctl_cmd *cmd)
+{
+	(void)path_id;
+	static const char *const keys[] = {"stats_polling_interval_s", NULL};
+	uint64_t v = 0;
+	TRY(check_keys(c, o, keys));
+	TRY(get_uint(c, o, "stats_polling_interval_s", REQ, 0, UINT32_MAX, &v,
+	             &cmd->u.balloon.has_interval));
+	cmd->u.balloon.stats_polling_interval_s = (uint32_t)v;
+	return 0;
+}
+
 static int body_logger(struct pctx *c, const json_t *o, const char *path_id, struct ctl_cmd *cmd)
 {
 	(void)path_id;
@@ -810,6 +870,16 @@ const struct api_endpoint api_endpoints[CTL_OP_COUNT] = {
                                body_snapshot_load, ctl_snapshot_load, API_BEFORE_BOOT,
                                "Loading a microVM snapshot not allowed after the microVM has "
                                "started or loaded a snapshot."},
+    [CTL_GET_BALLOON] = {"GET", "/balloon", NULL, NULL, "get_balloon", body_none, ctl_get_balloon,
+                         API_ANY, NULL},
+    [CTL_PUT_BALLOON] = {"PUT", "/balloon", NULL, NULL, "put_balloon", body_balloon_put,
+                         ctl_put_balloon, API_BEFORE_BOOT, AFTER_START},
+    [CTL_PATCH_BALLOON] = {"PATCH", "/balloon", NULL, NULL, "patch_balloon", body_balloon_patch,
+                           ctl_patch_balloon, API_ANY, NULL},
+    [CTL_GET_BALLOON_STATS] = {"GET", "/balloon/statistics", NULL, NULL, "get_balloon_stats",
+                               body_none, ctl_get_balloon_stats, API_ANY, NULL},
+    [CTL_PATCH_BALLOON_STATS] = {"PATCH", "/balloon/statistics", NULL, NULL, "patch_balloon_stats",
+                                 body_balloon_stats_patch, ctl_patch_balloon_stats, API_ANY, NULL},
 };
 
 /* Debug: the request's route; Info: its name and status, with the fault message of a

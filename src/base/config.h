@@ -69,6 +69,15 @@ struct vsock_config {
 	char uds_path[CONFIG_UDS_PATH_MAX + 1];
 };
 
+/* virtio-balloon, Firecracker's way: the host sets a target, the guest gives that many
+ * pages back and they leave the host's RSS. */
+struct balloon_config {
+	bool enabled;
+	uint32_t amount_mib;             /* the target: MiB the guest should give back */
+	bool deflate_on_oom;             /* VIRTIO_BALLOON_F_DEFLATE_ON_OOM offered */
+	uint32_t stats_polling_interval_s; /* 0: no statistics queue */
+};
+
 /* How to enter the kernel: as its format suggests, or a named entry. */
 enum boot_request {
 	BOOT_REQUEST_AUTO,    /* ELF: 64-bit entry, or PVH if the ELF has no usable one */
@@ -92,6 +101,7 @@ struct vm_config {
 	struct vsock_config vsock;
 	bool entropy; /* a virtio-rng device fed by getrandom(2) */
 	struct rate_limiter_config entropy_rate_limiter; /* all zero: no limit */
+	struct balloon_config balloon;
 	bool track_dirty_pages; /* KVM logs the guest's writes to RAM (for Diff snapshots) */
 	bool print_stats;       /* at exit, report memory use on stderr */
 	bool no_seccomp;        /* --no-seccomp: threads run without their filters (debugging) */

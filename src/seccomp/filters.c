@@ -134,6 +134,8 @@ static const struct sc_rule vmm_rules[] = {
     ALLOW(io_uring_enter, "virtio-blk's io_uring engine (a ring restricted to its four ops); "
                           "a reset waits for requests in flight"),
     ALLOW(getrandom, "virtio-rng"),
+    ALLOW_IF(madvise, "virtio-balloon gives the guest's inflated pages back to the host",
+             EQ(2, MADV_DONTNEED)),
     ALLOW(timerfd_settime, "rate limiters park a throttled queue on their timerfd (made "
                            "before lock-down) and disarm it at reset or PATCH"),
     ALLOW_IF(socket, "virtio-vsock connects guest connections to <uds>_<port>", EQ(0, AF_UNIX),

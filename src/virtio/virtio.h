@@ -38,6 +38,7 @@
 #define VIRTIO_ID_NET   1
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_RNG   4
+#define VIRTIO_ID_BALLOON 5
 #define VIRTIO_ID_VSOCK 19
 
 /* Device status bits (2.1). */
@@ -204,6 +205,10 @@ bool virtio_dev_has(const struct virtio_dev *vdev, unsigned bit);
  */
 void virtio_dev_fail(struct virtio_dev *vdev, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* The device changed its configuration (lock held): ConfigGeneration moves and the driver
+ * gets a configuration interrupt. */
+void virtio_dev_config_changed(struct virtio_dev *vdev);
 
 /* After pushing chains to queue q: interrupt the driver if it wants one (vq_needs_interrupt).
  * Lock held. */

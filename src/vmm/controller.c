@@ -9,6 +9,7 @@
 #include "../base/signals.h"
 #include "../devices/i8042.h"
 #include "../seccomp/seccomp.h"
+#include "../virtio/balloon.h"
 #include "../virtio/blk.h"
 #include "../virtio/net.h"
 #include "../virtio/rng.h"
@@ -756,4 +757,69 @@ void ctl_destroy(struct ctl *c)
 		pthread_mutex_destroy(&c->chan.lock);
 	}
 	c->chan.fd = -1;
+}
+
+/* ---- the balloon ---- */
+
+/* The running VM's balloon, or NULL (none configured, or not started). */
+static struct virtio_balloon *running_balloon(struct ctl *c)
+{
+	struct vm_device *d = c->started ? vm_device_find(&c->vm, "virtio-balloon", 0) : NULL;
+	return d ? d->dev : NULL;
+}
+
+static bool balloon_configured(struct ctl *c, struct ctl_reply *r)
+{
+	if (c->cfg.balloon.enabled)
+		return true;
+	ctl_reply_fault(r, "no balloon device is configured (PUT /balloon before InstanceStart)");
+	return false;
+}
+
+void ctl_put_balloon(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	const struct ctl_balloon *a = &cmd->u.balloon;
+	c->cfg.balloon = (struct balloon_config){
+	    .enabled = true,
+	    .amount_mib = a->amount_mib,
+	    .deflate_on_oom = a->deflate_on_oom,
+	    .stats_polling_interval_s = a->has_interval ? a->stats_polling_interval_s : 0,
+	};
+	c->configured = true;
+	ctl_reply_no_content(r);
+}
+
+void ctl_patch_balloon(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	uint32_t mib = cmd->u.balloon.amount_mib;
+	if (!balloon_configured(c, r))
+		return;
+	if (mib > c->cfg.mem_mib) {
+		ctl_reply_fault(r, "amount_mib %u is more than the guest's %llu MiB", mib,
+		                (unsigned long long)c->cfg.mem_mib);
+		return;
+	}
+	c->cfg.balloon.amount_mib = mib;
+	struct virtio_balloon *b = running_balloon(c);
+	if (b)
+		balloon_set_target_mib(b, mib);
+	ctl_reply_no_content(r);
+}
+
+void ctl_patch_balloon_stats(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	uint32_t s = cmd->u.balloon.stats_polling_interval_s;
+	if (!balloon_configured(c, r))
+		return;
+	struct virtio_balloon *b = running_balloon(c);
+	/* The statistics queue is offered at boot or never: on stays on, off stays off. */
+	if (b && (!s || !c->cfg.balloon.stats_polling_interval_s)) {
+		ctl_reply_fault(r, "balloon statistics cannot be turned %s after boot",
+		                s ? "on" : "off");
+		return;
+	}
+	c->cfg.balloon.stats_polling_interval_s = s;
+	if (b)
+		balloon_set_interval(b, s);
+	ctl_reply_no_content(r);
 }

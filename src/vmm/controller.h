@@ -44,6 +44,11 @@ enum ctl_op {
 	CTL_PATCH_VM,            /* PATCH /vm {"state": "Paused" | "Resumed"} */
 	CTL_PUT_SNAPSHOT_CREATE, /* PUT /snapshot/create */
 	CTL_PUT_SNAPSHOT_LOAD,   /* PUT /snapshot/load */
+	CTL_GET_BALLOON,         /* GET /balloon */
+	CTL_PUT_BALLOON,
+	CTL_PATCH_BALLOON,       /* {"amount_mib"}: before or after boot */
+	CTL_GET_BALLOON_STATS,   /* GET /balloon/statistics */
+	CTL_PATCH_BALLOON_STATS, /* {"stats_polling_interval_s"} */
 	CTL_OP_COUNT             /* sizes every per-endpoint array */
 };
 
@@ -108,6 +113,15 @@ struct ctl_vsock {
 	char uds_path[CONFIG_UDS_PATH_MAX + 1];
 };
 
+/* PUT /balloon (amount_mib and deflate_on_oom; the interval optional), PATCH /balloon
+ * (amount_mib) and PATCH /balloon/statistics (the interval). */
+struct ctl_balloon {
+	bool has_amount_mib, has_interval;
+	uint32_t amount_mib;
+	bool deflate_on_oom;
+	uint32_t stats_polling_interval_s;
+};
+
 /* PUT /logger. */
 enum ctl_log_level {
 	CTL_LOG_OFF,
@@ -168,6 +182,7 @@ struct ctl_cmd {
 		struct ctl_net net;
 		struct ctl_vsock vsock;
 		struct ctl_entropy entropy;
+		struct ctl_balloon balloon;
 		struct ctl_logger logger;
 		struct ctl_metrics metrics;
 		struct ctl_vm_state vm;
@@ -307,6 +322,11 @@ void ctl_send_ctrl_alt_del(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_
 void ctl_patch_vm(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
 void ctl_snapshot_create(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
 void ctl_snapshot_load(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_get_balloon(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_put_balloon(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_patch_balloon(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_get_balloon_stats(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_patch_balloon_stats(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
 
 /*
  * A snapshot load, typed (what PUT /snapshot/load executes, and `ember restore`): the VM

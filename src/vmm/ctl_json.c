@@ -4,6 +4,7 @@
  * parsed by the front ends.
  */
 #include "controller.h"
+#include "../virtio/balloon.h"
 #include "../virtio/virtio.h"
 
 #include <jansson.h>
@@ -232,6 +233,17 @@ static json_t *render_vsock(struct builder *b, const struct vsock_config *v)
 	return o;
 }
 
+static json_t *render_balloon(struct builder *b, const struct balloon_config *bc)
+{
+	if (!bc->enabled)
+		return json_null();
+	json_t *o = json_object();
+	set(b, o, "amount_mib", json_integer(bc->amount_mib));
+	set(b, o, "deflate_on_oom", json_boolean(bc->deflate_on_oom));
+	set(b, o, "stats_polling_interval_s", json_integer(bc->stats_polling_interval_s));
+	return o;
+}
+
 static json_t *render_entropy(struct builder *b, const struct vm_config *cfg)
 {
 	if (!cfg->entropy)
@@ -258,7 +270,7 @@ void ctl_render_vm_config(const struct vm_config *cfg, struct ctl_reply *r)
 	set(&b, root, "drives", drives);
 	set(&b, root, "machine-config", render_machine(&b, cfg));
 	set(&b, root, "cpu-config", json_null());
-	set(&b, root, "balloon", json_null());
+	set(&b, root, "balloon", render_balloon(&b, &cfg->balloon));
 	set(&b, root, "network-interfaces", nets);
 	set(&b, root, "vsock", render_vsock(&b, &cfg->vsock));
 	set(&b, root, "logger", json_null());
@@ -369,4 +381,49 @@ void ctl_flush_metrics(struct ctl *c)
 		ssize_t w = write(c->metrics_fd, buf, n);
 		(void)w; /* a full pipe drops the line, as Firecracker's metrics do */
 	}
+}
+
+/* ---- the balloon ---- */
+
+void ctl_get_balloon(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	const struct balloon_config *bc = &c->cfg.balloon;
+	(void)cmd;
+	if (!bc->enabled) {
+		ctl_reply_fault(r, "no balloon device is configured");
+		return;
+	}
+	reply_json(r, json_pack("{s:I, s:b, s:I}", "amount_mib", (json_int_t)bc->amount_mib,
+	                        "deflate_on_oom", (int)bc->deflate_on_oom,
+	                        "stats_polling_interval_s",
+	                        (json_int_t)bc->stats_polling_interval_s));
+}
+
+void ctl_get_balloon_stats(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	const struct balloon_config *bc = &c->cfg.balloon;
+	struct vm_device *d = c->started ? vm_device_find(&c->vm, "virtio-balloon", 0) : NULL;
+	struct balloon_report rep = {.target_pages = bc->amount_mib << 8};
+	(void)cmd;
+	if (!bc->enabled) {
+		ctl_reply_fault(r, "no balloon device is configured");
+		return;
+	}
+	if (!bc->stats_polling_interval_s) {
+		ctl_reply_fault(r, "balloon statistics are not enabled (stats_polling_interval_s "
+		                   "in PUT /balloon)");
+		return;
+	}
+	if (d)
+		balloon_report(d->dev, &rep);
+	/* Pages of 4 KiB, MiB of 256 pages. */
+	json_t *o = json_pack("{s:I, s:I, s:I, s:I}", "target_pages", (json_int_t)rep.target_pages,
+	                      "actual_pages", (json_int_t)rep.actual_pages, "target_mib",
+	                      (json_int_t)(rep.target_pages >> 8), "actual_mib",
+	                      (json_int_t)(rep.actual_pages >> 8));
+	for (unsigned t = 0; o && t < BALLOON_STATS_NR; t++)
+		if (rep.stats.have[t])
+			json_object_set_new(o, balloon_stat_name(t),
+			                    json_integer((json_int_t)rep.stats.val[t]));
+	reply_json(r, o);
 }

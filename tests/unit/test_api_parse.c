@@ -142,7 +142,7 @@ static void unknown_paths_and_methods(void **state)
 	    {"PUT", "/Boot-Source"},
 	    {"GET", ""},
 	    {"GET", "//"},
-	    {"PUT", "/balloon"},
+	    {"PUT", "/balloon/statistics"},
 	    {"PUT", "/mmds"},
 	    {"PUT", "/snapshot/restore"},
 	    {"GET", "/snapshot/create"},
@@ -747,6 +747,35 @@ static void entropy(void **state)
 	               "unknown field 'source' in entropy");
 }
 
+static void balloon(void **state)
+{
+	(void)state;
+	const struct ctl_balloon *b = &cmd.u.balloon;
+	assert_accepted("PUT", "/balloon",
+	                "{\"amount_mib\": 64, \"deflate_on_oom\": true, "
+	                "\"stats_polling_interval_s\": 2, \"free_page_reporting\": false}");
+	assert_int_equal(cmd.op, CTL_PUT_BALLOON);
+	assert_int_equal(b->amount_mib, 64);
+	assert_true(b->deflate_on_oom && b->has_interval);
+	assert_int_equal(b->stats_polling_interval_s, 2);
+	assert_refused("PUT", "/balloon", "{\"amount_mib\": 64}", "deflate_on_oom");
+	assert_refused("PUT", "/balloon", "{\"amount_mib\": -1, \"deflate_on_oom\": true}",
+	               "amount_mib");
+	assert_refused("PUT", "/balloon", "{\"amount_mib\": 16777216, \"deflate_on_oom\": true}",
+	               "16777215");
+	assert_refused(
+	    "PUT", "/balloon",
+	    "{\"amount_mib\": 1, \"deflate_on_oom\": true, \"free_page_reporting\": true}",
+	    "not supported");
+	assert_accepted("PATCH", "/balloon", "{\"amount_mib\": 0}");
+	assert_int_equal(cmd.op, CTL_PATCH_BALLOON);
+	assert_refused("PATCH", "/balloon", "{\"deflate_on_oom\": true}", "unknown field");
+	assert_accepted("PATCH", "/balloon/statistics", "{\"stats_polling_interval_s\": 9}");
+	assert_int_equal(cmd.op, CTL_PATCH_BALLOON_STATS);
+	assert_int_equal(b->stats_polling_interval_s, 9);
+	assert_refused("PATCH", "/balloon/statistics", "{}", "stats_polling_interval_s");
+}
+
 static void logger(void **state)
 {
 	(void)state;
@@ -1092,6 +1121,10 @@ static void full_config(struct vm_config *c)
 	    .enabled = true, .guest_cid = 3, .uds_path = "/run/ember/vsock.sock"};
 	c->entropy = true;
 	c->entropy_rate_limiter = (struct rate_limiter_config){.bandwidth = {4096, 0, 1000}};
+	c->balloon = (struct balloon_config){.enabled = true,
+	                                     .amount_mib = 64,
+	                                     .deflate_on_oom = true,
+	                                     .stats_polling_interval_s = 5};
 }
 
 static void render_empty(void **state)
@@ -1278,7 +1311,7 @@ static void config_file_round_trip(void **state)
 	if (rc)
 		print_error("%s\n", err);
 	assert_int_equal(rc, 0);
-	assert_int_equal(seen.n, 7);
+	assert_int_equal(seen.n, 8);
 
 	const struct ctl_machine_config *m = &seen.cmds[0].u.machine;
 	assert_int_equal(seen.cmds[0].op, CTL_PUT_MACHINE_CONFIG);
@@ -1315,12 +1348,23 @@ static void config_file_round_trip(void **state)
 	assert_int_equal(seen.cmds[5].u.vsock.guest_cid, c.vsock.guest_cid);
 	assert_string_equal(seen.cmds[5].u.vsock.uds_path, c.vsock.uds_path);
 	assert_int_equal(seen.cmds[6].op, CTL_PUT_ENTROPY);
+	assert_memory_equal(&seen.cmds[6].u.entropy.rate_limiter.cfg, &c.entropy_rate_limiter,
+	                    sizeof(c.entropy_rate_limiter));
+	assert_memory_equal(&seen.cmds[3].u.drive.rate_limiter.cfg, &c.drives[1].rate_limiter,
+	                    sizeof(c.drives[1].rate_limiter));
+	assert_memory_equal(&n->tx_rate_limiter.cfg, &c.nets[0].tx_rate_limiter,
+	                    sizeof(c.nets[0].tx_rate_limiter));
+	const struct ctl_balloon *bl = &seen.cmds[7].u.balloon;
+	assert_int_equal(seen.cmds[7].op, CTL_PUT_BALLOON);
+	assert_int_equal(bl->amount_mib, 64);
+	assert_true(bl->deflate_on_oom);
+	assert_int_equal(bl->stats_polling_interval_s, 5);
 
 	/* The same from the golden file itself. */
 	size_t len;
 	char *text = read_golden("vm_config_full.json", &len);
 	assert_int_equal(parse_config(text, err, sizeof(err)), 0);
-	assert_int_equal(seen.n, 7);
+	assert_int_equal(seen.n, 8);
 	free(text);
 }
 
@@ -1418,8 +1462,11 @@ static void config_file_bad(void **state)
 	                      "missing required field 'metrics_path' in metrics");
 
 	/* Sections Ember shows as null and cannot configure. */
-	assert_config_refused(
-	    with_section("balloon", "{\"amount_mib\": 0, \"deflate_on_oom\": false}"), "balloon");
+	assert_config_refused(with_section("balloon", "{\"amount_mib\": 0}"),
+	                      "missing required field 'deflate_on_oom' in balloon");
+	assert_config_refused(with_section("balloon", "{\"amount_mib\": 0, \"deflate_on_oom\": "
+	                                              "false, \"free_page_hinting\": true}"),
+	                      "free page hinting is not supported");
 	assert_config_refused(with_section("cpu-config", "{}"), "cpu-config");
 	assert_config_refused(with_section("mmds-config", "{\"network_interfaces\": [\"eth0\"]}"),
 	                      "MMDS");
@@ -1549,6 +1596,7 @@ int main(void)
 	    cmocka_unit_test(net_patch),
 	    cmocka_unit_test(vsock),
 	    cmocka_unit_test(entropy),
+	    cmocka_unit_test(balloon),
 	    cmocka_unit_test(logger),
 	    cmocka_unit_test(metrics),
 	    cmocka_unit_test(actions),
