@@ -211,6 +211,10 @@ static int balloon_activate(struct virtio_dev *vdev)
 		b->stats_watched = true;
 	}
 	balloon_arm(b, false);
+	/* Linux primes the statistics queue and kicks it before it sets DRIVER_OK (the kick
+	 * found the device not live and was dropped): take that buffer now. */
+	if (vdev->vqs[BALLOON_STATSQ].active)
+		balloon_notify(vdev, BALLOON_STATSQ);
 	return 0;
 }
 
