@@ -747,6 +747,29 @@ static void entropy(void **state)
 	               "unknown field 'source' in entropy");
 }
 
+/* PATCH replaces the buckets it names and keeps the others; PUT sets both. */
+static void rate_limiter_patch_and_put(void **state)
+{
+	(void)state;
+	struct rate_limiter_config cur = {.bandwidth = {1000, 0, 100}, .ops = {10, 5, 1000}};
+	struct ctl_rate_limiter none = {0};
+	ctl_rate_limiter_apply(&cur, &none, false);
+	assert_int_equal(cur.bandwidth.size, 1000);
+	assert_int_equal(cur.ops.size, 10);
+	struct ctl_rate_limiter lift_bw = {.has = true, .has_bandwidth = true};
+	ctl_rate_limiter_apply(&cur, &lift_bw, false);
+	assert_false(tb_config_on(&cur.bandwidth));
+	assert_int_equal(cur.ops.size, 10);
+	assert_int_equal(cur.ops.one_time_burst, 5);
+	struct ctl_rate_limiter ops_only = {.has = true, .has_ops = true, .cfg.ops = {7, 0, 50}};
+	cur.bandwidth = (struct token_bucket_config){1, 0, 1};
+	ctl_rate_limiter_apply(&cur, &ops_only, true);
+	assert_false(tb_config_on(&cur.bandwidth));
+	assert_int_equal(cur.ops.size, 7);
+	ctl_rate_limiter_apply(&cur, &none, true);
+	assert_false(rl_config_on(&cur));
+}
+
 static void balloon(void **state)
 {
 	(void)state;
@@ -1597,6 +1620,7 @@ int main(void)
 	    cmocka_unit_test(vsock),
 	    cmocka_unit_test(entropy),
 	    cmocka_unit_test(balloon),
+	    cmocka_unit_test(rate_limiter_patch_and_put),
 	    cmocka_unit_test(logger),
 	    cmocka_unit_test(metrics),
 	    cmocka_unit_test(actions),
