@@ -16,6 +16,13 @@
 #define BALLOON_CFG_LEN 8  /* num_pages, actual */
 #define STAT_BYTES      10 /* struct virtio_balloon_stat: le16 tag, le64 val, packed */
 
+/* What one notify takes, so a guest cannot hold the vmm thread: Linux sends at most 256
+ * PFNs a buffer and 16 statistics; a chain's bytes past these caps are ignored (its chain
+ * completes all the same), and after BALLOON_BATCH chains the queue waits its turn. */
+#define BALLOON_MAX_PFN_BYTES  (16u * 1024)
+#define BALLOON_MAX_STAT_BYTES (64u * STAT_BYTES)
+#define BALLOON_BATCH          64
+
 static struct virtio_balloon *to_balloon(struct virtio_dev *vdev)
 {
 	return container_of(vdev, struct virtio_balloon, vdev);
@@ -56,8 +63,9 @@ static void balloon_inflate(struct virtio_balloon *b, const struct vq_chain *c)
 	uint8_t *run = NULL;
 	size_t run_len = 0;
 
-	for (size_t off = 0; off + 4 <= c->out_bytes;) {
-		size_t want = (c->out_bytes - off) / 4;
+	size_t bytes = c->out_bytes < BALLOON_MAX_PFN_BYTES ? c->out_bytes : BALLOON_MAX_PFN_BYTES;
+	for (size_t off = 0; off + 4 <= bytes;) {
+		size_t want = (bytes - off) / 4;
 		if (want > sizeof(pfns) / 4)
 			want = sizeof(pfns) / 4;
 		size_t got = iov_read(c->iov, c->nout, off, pfns, want * 4) / 4;
@@ -91,7 +99,9 @@ static void balloon_inflate(struct virtio_balloon *b, const struct vq_chain *c)
 static void balloon_read_stats(struct virtio_balloon *b, const struct vq_chain *c)
 {
 	uint8_t s[STAT_BYTES];
-	for (size_t off = 0; off + STAT_BYTES <= c->out_bytes; off += STAT_BYTES) {
+	size_t bytes =
+	    c->out_bytes < BALLOON_MAX_STAT_BYTES ? c->out_bytes : BALLOON_MAX_STAT_BYTES;
+	for (size_t off = 0; off + STAT_BYTES <= bytes; off += STAT_BYTES) {
 		if (iov_read(c->iov, c->nout, off, s, sizeof(s)) != sizeof(s))
 			break;
 		uint16_t tag;
@@ -124,9 +134,10 @@ static void balloon_notify(struct virtio_dev *vdev, unsigned q)
 	struct vq_chain c = {.iov = b->iov, .iov_cap = VQ_MAX_SIZE};
 	const char *why;
 	bool pushed = false;
-	int got;
+	unsigned n = 0;
+	int got = 0;
 
-	while ((got = vq_pop(vq, &c, &why)) > 0) {
+	while (n++ < BALLOON_BATCH && (got = vq_pop(vq, &c, &why)) > 0) {
 		if (c.nin) {
 			virtio_dev_fail(vdev, "queue %u: a buffer is device-writable", q);
 			return;
@@ -146,10 +157,14 @@ static void balloon_notify(struct virtio_dev *vdev, unsigned q)
 		vq_push(vq, c.head, 0);
 		pushed = true;
 	}
-	if (got < 0)
+	if (got < 0) {
 		virtio_dev_fail(vdev, "queue %u: %s", q, why);
-	else if (pushed)
+		return;
+	}
+	if (pushed)
 		virtio_dev_notify_used(vdev, q);
+	if (n > BALLOON_BATCH)
+		virtio_dev_requeue(vdev, q);
 }
 
 static void balloon_stats_event(void *ctx, uint32_t events)
