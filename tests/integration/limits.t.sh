@@ -272,7 +272,7 @@ limits_uptime() { cut -d' ' -f1 /proc/uptime; }
 # transfers after boot are the slowest: one took 8.9 s for 1 MiB where the next took 1.5),
 # so the limits sit well below what it does, a warm-up round goes first, and the unlimited
 # transfers are measured in the same boot. After the warm-up, unlimited 1 MiB took 0.4 to
-# 2.5 s out and 0.7 to 1.9 s in over four runs; at these limits 8.16 s out and 5.65 s in.
+# 2.5 s out and 0.7 to 1.9 s in over three runs; at these limits 8.16 s out and 5.65 s in.
 t_limit_net_rx_tx() {
 	limits_guest || return
 	[ "$(id -u)" = 0 ] || skip "needs root for a network namespace and a tap"
