@@ -519,11 +519,7 @@ static int body_balloon_put(struct pctx *c, const json_t *o, const char *path_id
 		return fail(c,
 		            "field 'free_page_hinting' in %s: free page hinting is not supported",
 		            c->where);
-	TRY(get_bool(c, o, "free_page_reporting", OPT, &on, NULL));
-	if (on)
-		return fail(
-		    c, "field 'free_page_reporting' in %s: free page reporting is not supported",
-		    c->where);
+	TRY(get_bool(c, o, "free_page_reporting", OPT, &b->free_page_reporting, NULL));
 	return 0;
 }
 

@@ -73,9 +73,10 @@ struct vsock_config {
  * pages back and they leave the host's RSS. */
 struct balloon_config {
 	bool enabled;
-	uint32_t amount_mib;             /* the target: MiB the guest should give back */
-	bool deflate_on_oom;             /* VIRTIO_BALLOON_F_DEFLATE_ON_OOM offered */
+	uint32_t amount_mib;               /* the target: MiB the guest should give back */
+	bool deflate_on_oom;               /* VIRTIO_BALLOON_F_DEFLATE_ON_OOM offered */
 	uint32_t stats_polling_interval_s; /* 0: no statistics queue */
+	bool free_page_reporting;          /* VIRTIO_BALLOON_F_REPORTING offered */
 };
 
 /* How to enter the kernel: as its format suggests, or a named entry. */

@@ -127,6 +127,30 @@ static void balloon_ask_stats(struct virtio_balloon *b)
 	virtio_dev_notify_used(&b->vdev, BALLOON_STATSQ);
 }
 
+/* The driver's free pages: device-writable buffers that are the pages themselves (checked
+ * by vq_pop against guest RAM); their whole pages go back to the host. */
+static void balloon_reported(struct virtio_balloon *b, const struct vq_chain *c)
+{
+	for (unsigned i = c->nout; i < c->nout + c->nin; i++) {
+		uintptr_t p = (uintptr_t)c->iov[i].iov_base;
+		uintptr_t start = (p + BALLOON_PAGE - 1) & ~(uintptr_t)(BALLOON_PAGE - 1);
+		uintptr_t end = (p + c->iov[i].iov_len) & ~(uintptr_t)(BALLOON_PAGE - 1);
+		if (end > start) {
+			madvise((void *)start, end - start, MADV_DONTNEED);
+			b->reported += end - start;
+		}
+	}
+}
+
+/* Which queue q is: Linux numbers only the queues it sets up, so the reporting queue is
+ * 2 without statistics and 3 with them. */
+static bool balloon_is_reporting(const struct virtio_dev *vdev, unsigned q)
+{
+	if (!virtio_dev_has(vdev, VIRTIO_BALLOON_F_REPORTING))
+		return false;
+	return q == (virtio_dev_has(vdev, VIRTIO_BALLOON_F_STATS_VQ) ? 3u : 2u);
+}
+
 static void balloon_notify(struct virtio_dev *vdev, unsigned q)
 {
 	struct virtio_balloon *b = to_balloon(vdev);
@@ -138,11 +162,22 @@ static void balloon_notify(struct virtio_dev *vdev, unsigned q)
 	int got = 0;
 
 	while (n++ < BALLOON_BATCH && (got = vq_pop(vq, &c, &why)) > 0) {
+		if (balloon_is_reporting(vdev, q)) {
+			if (c.nout) {
+				virtio_dev_fail(vdev,
+				                "reporting queue: a buffer is device-readable");
+				return;
+			}
+			balloon_reported(b, &c);
+			vq_push(vq, c.head, 0);
+			pushed = true;
+			continue;
+		}
 		if (c.nin) {
 			virtio_dev_fail(vdev, "queue %u: a buffer is device-writable", q);
 			return;
 		}
-		if (q == BALLOON_STATSQ) {
+		if (q == BALLOON_STATSQ && virtio_dev_has(vdev, VIRTIO_BALLOON_F_STATS_VQ)) {
 			balloon_read_stats(b, &c);
 			/* One buffer is the protocol; a second one sends the first back. */
 			balloon_ask_stats(b);
@@ -228,7 +263,7 @@ static int balloon_activate(struct virtio_dev *vdev)
 	balloon_arm(b, false);
 	/* Linux primes the statistics queue and kicks it before it sets DRIVER_OK (the kick
 	 * found the device not live and was dropped): take that buffer now. */
-	if (vdev->vqs[BALLOON_STATSQ].active)
+	if (vdev->vqs[BALLOON_STATSQ].active && virtio_dev_has(vdev, VIRTIO_BALLOON_F_STATS_VQ))
 		balloon_notify(vdev, BALLOON_STATSQ);
 	return 0;
 }
@@ -249,10 +284,10 @@ static void balloon_stats_text(struct virtio_dev *vdev, char *buf, size_t len)
 	struct virtio_balloon *b = to_balloon(vdev);
 	snprintf(buf, len,
 	         "target %u pages, actual %u, inflated %llu, deflated %llu, PFNs outside RAM "
-	         "%llu, statistics %llu",
+	         "%llu, statistics %llu, free bytes reported %llu",
 	         b->num_pages, b->actual, (unsigned long long)b->inflated,
 	         (unsigned long long)b->deflated, (unsigned long long)b->bad_pfns,
-	         (unsigned long long)b->stats.updates);
+	         (unsigned long long)b->stats.updates, (unsigned long long)b->reported);
 }
 
 #define BALLOON_OPS(queues)                                                                        \
@@ -262,9 +297,9 @@ static void balloon_stats_text(struct virtio_dev *vdev, char *buf, size_t len)
 		.config_write = balloon_config_write, .activate = balloon_activate,                \
 		.reset = balloon_reset, .notify = balloon_notify, .stats = balloon_stats_text,     \
 	}
-/* The statistics queue exists only with statistics on. */
-static const struct virtio_dev_ops balloon_ops = BALLOON_OPS(2);
-static const struct virtio_dev_ops balloon_stats_ops = BALLOON_OPS(3);
+/* The statistics and reporting queues exist only when offered. */
+static const struct virtio_dev_ops balloon_ops[3] = {BALLOON_OPS(2), BALLOON_OPS(3),
+                                                     BALLOON_OPS(4)};
 
 int balloon_create(struct virtio_balloon *b, const struct balloon_config *cfg, char *err,
                    size_t errlen)
@@ -272,14 +307,17 @@ int balloon_create(struct virtio_balloon *b, const struct balloon_config *cfg, c
 	memset(b, 0, sizeof(*b));
 	b->stats_timer_fd = -1;
 	b->interval_s = cfg->stats_polling_interval_s;
-	b->vdev.ops = b->interval_s ? &balloon_stats_ops : &balloon_ops;
+	b->vdev.ops = &balloon_ops[(b->interval_s ? 1 : 0) + (cfg->free_page_reporting ? 1 : 0)];
 	snprintf(b->vdev.name, sizeof(b->vdev.name), "virtio-balloon");
 	b->vdev.features = 0;
 	if (b->interval_s)
 		b->vdev.features |= 1ull << VIRTIO_BALLOON_F_STATS_VQ;
 	if (cfg->deflate_on_oom)
 		b->vdev.features |= 1ull << VIRTIO_BALLOON_F_DEFLATE_ON_OOM;
+	if (cfg->free_page_reporting)
+		b->vdev.features |= 1ull << VIRTIO_BALLOON_F_REPORTING;
 	b->vdev.config_size = BALLOON_CFG_LEN;
+	b->created = true;
 	b->num_pages = cfg->amount_mib << (20 - BALLOON_PAGE_SHIFT);
 	if (b->interval_s) {
 		b->stats_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -297,8 +335,9 @@ int balloon_create(struct virtio_balloon *b, const struct balloon_config *cfg, c
 
 void balloon_destroy(struct virtio_balloon *b)
 {
-	if (b->vdev.ops != &balloon_ops && b->vdev.ops != &balloon_stats_ops)
+	if (!b->created)
 		return;
+	b->created = false;
 	if (b->stats_watched && b->vdev.loop)
 		event_loop_del(b->vdev.loop, b->stats_timer_fd);
 	b->stats_watched = false;

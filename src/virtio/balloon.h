@@ -4,7 +4,9 @@
  * device gives their host memory back (MADV_DONTNEED); deflated pages come back on the
  * guest's next touch. With a polling interval the statistics queue is served (the device
  * holds the driver's buffer and returns it every interval to ask for fresh numbers); with
- * deflate_on_oom the driver may take pages back when it runs out of memory.
+ * deflate_on_oom the driver may take pages back when it runs out of memory. With free page
+ * reporting the driver hands over runs of free pages it will not touch until it allocates
+ * them again, and their host memory goes back too.
  * The guest is hostile: every PFN is checked against guest RAM (gm_ptr) before its page
  * is touched; one outside RAM is skipped and counted, never followed.
  */
@@ -20,11 +22,12 @@
 /* Feature bits (5.5.3). */
 #define VIRTIO_BALLOON_F_STATS_VQ       1
 #define VIRTIO_BALLOON_F_DEFLATE_ON_OOM 2
+#define VIRTIO_BALLOON_F_REPORTING      5
 
 #define BALLOON_PAGE_SHIFT 12 /* PFNs are of 4 KiB pages whatever the guest's page size */
 #define BALLOON_INFLATEQ   0
 #define BALLOON_DEFLATEQ   1
-#define BALLOON_STATSQ     2
+#define BALLOON_STATSQ     2  /* with statistics; the reporting queue follows the last */
 #define BALLOON_STATS_NR   16 /* the tags Ember names (Firecracker's BalloonStats) */
 
 /* The latest statistics the driver sent (tag -> value), and when. */
@@ -37,6 +40,7 @@ struct balloon_stats {
 struct virtio_balloon {
 	struct virtio_dev vdev;
 	/* private: owned by balloon.c, under vdev.lock */
+	bool created;        /* balloon_create succeeded: balloon_destroy has work */
 	uint32_t num_pages;  /* the target (device-written configuration) */
 	uint32_t actual;     /* what the driver says it holds (driver-written) */
 	uint32_t interval_s; /* statistics polling interval; 0: no statistics queue */
@@ -47,6 +51,7 @@ struct virtio_balloon {
 	bool stats_watched;
 	struct balloon_stats stats;
 	uint64_t inflated, deflated; /* pages given back to the host / taken back */
+	uint64_t reported;           /* bytes of free pages the driver reported */
 	uint64_t bad_pfns;           /* PFNs outside guest RAM, skipped */
 	bool bad_pfn_logged;
 	struct iovec iov[VQ_MAX_SIZE];

@@ -784,6 +784,7 @@ void ctl_put_balloon(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply 
 	    .amount_mib = a->amount_mib,
 	    .deflate_on_oom = a->deflate_on_oom,
 	    .stats_polling_interval_s = a->has_interval ? a->stats_polling_interval_s : 0,
+	    .free_page_reporting = a->free_page_reporting,
 	};
 	c->configured = true;
 	ctl_reply_no_content(r);

@@ -120,6 +120,7 @@ struct ctl_balloon {
 	uint32_t amount_mib;
 	bool deflate_on_oom;
 	uint32_t stats_polling_interval_s;
+	bool free_page_reporting;
 };
 
 /* PUT /logger. */

@@ -241,6 +241,7 @@ static json_t *render_balloon(struct builder *b, const struct balloon_config *bc
 	set(b, o, "amount_mib", json_integer(bc->amount_mib));
 	set(b, o, "deflate_on_oom", json_boolean(bc->deflate_on_oom));
 	set(b, o, "stats_polling_interval_s", json_integer(bc->stats_polling_interval_s));
+	set(b, o, "free_page_reporting", json_boolean(bc->free_page_reporting));
 	return o;
 }
 
@@ -393,10 +394,11 @@ void ctl_get_balloon(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply 
 		ctl_reply_fault(r, "no balloon device is configured");
 		return;
 	}
-	reply_json(r, json_pack("{s:I, s:b, s:I}", "amount_mib", (json_int_t)bc->amount_mib,
-	                        "deflate_on_oom", (int)bc->deflate_on_oom,
-	                        "stats_polling_interval_s",
-	                        (json_int_t)bc->stats_polling_interval_s));
+	reply_json(r,
+	           json_pack("{s:I, s:b, s:I, s:b}", "amount_mib", (json_int_t)bc->amount_mib,
+	                     "deflate_on_oom", (int)bc->deflate_on_oom, "stats_polling_interval_s",
+	                     (json_int_t)bc->stats_polling_interval_s, "free_page_reporting",
+	                     (int)bc->free_page_reporting));
 }
 
 void ctl_get_balloon_stats(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)

@@ -258,6 +258,35 @@ t_balloon_deflate_on_oom() {
 	limits_within "balloon after the allocation (MiB)" "$actual" 0 150
 }
 
+# Free page reporting: the guest fills 150 MiB of its tmpfs, then deletes it; the driver
+# reports the freed runs and the host process's RSS drops by most of it, with no target
+# set at all.
+t_balloon_free_page_reporting() {
+	limits_guest || return
+	limits_initrd sh -c 'dd if=/dev/zero of=/fill bs=1M count=150 2>/dev/null; echo filled; sleep 3; rm /fill; echo freed; while :; do sleep 1; done'
+	limits_api_boot '{"amount_mib": 0, "deflate_on_oom": false, "free_page_reporting": true}' ||
+		return
+	wait_out '^filled' 120 || { kill "$api_pid"; return; }
+	sleep 1
+	rss1=$(limits_rss_kib "$api_pid")
+	wait_out '^freed' 30 || { kill "$api_pid"; return; }
+	_i=0
+	rss2=$rss1
+	while [ $((rss1 - rss2)) -lt $((100 * 1024)) ] && [ $_i -lt 60 ]; do
+		sleep 0.5
+		rss2=$(limits_rss_kib "$api_pid")
+		_i=$((_i + 1))
+	done
+	api GET /balloon
+	expect_api 200 '"free_page_reporting": ?true'
+	kill "$api_pid"
+	wait "$api_pid" 2>/dev/null
+	echo "host RSS $rss1 -> $rss2 kB after the guest freed 150 MiB (in $((_i / 2)) s)"
+	limits_within "host RSS drop after the guest freed 150 MiB (kB)" "$((rss1 - rss2))" \
+		$((100 * 1024)) $((200 * 1024))
+	_fail "DIAG $rss1 $rss2 $_i" # DIAG
+}
+
 # --- virtio-net ---
 
 # limits_uptime: the rig's (host's) seconds since boot, 10 ms steps.

@@ -786,10 +786,14 @@ static void balloon(void **state)
 	               "amount_mib");
 	assert_refused("PUT", "/balloon", "{\"amount_mib\": 16777216, \"deflate_on_oom\": true}",
 	               "16777215");
-	assert_refused(
+	assert_false(b->free_page_reporting);
+	assert_accepted(
 	    "PUT", "/balloon",
-	    "{\"amount_mib\": 1, \"deflate_on_oom\": true, \"free_page_reporting\": true}",
-	    "not supported");
+	    "{\"amount_mib\": 1, \"deflate_on_oom\": true, \"free_page_reporting\": true}");
+	assert_true(b->free_page_reporting);
+	assert_refused("PUT", "/balloon",
+	               "{\"amount_mib\": 1, \"deflate_on_oom\": true, \"free_page_hinting\": true}",
+	               "not supported");
 	assert_accepted("PATCH", "/balloon", "{\"amount_mib\": 0}");
 	assert_int_equal(cmd.op, CTL_PATCH_BALLOON);
 	assert_refused("PATCH", "/balloon", "{\"deflate_on_oom\": true}", "unknown field");

@@ -15,12 +15,13 @@ struct fx {
 };
 static struct fx fx;
 
-static void fx_up(struct fx *f, uint32_t amount_mib, uint32_t interval_s)
+static void fx_up(struct fx *f, uint32_t amount_mib, uint32_t interval_s, bool reporting)
 {
 	struct balloon_config cfg = {.enabled = true,
 	                             .amount_mib = amount_mib,
 	                             .deflate_on_oom = true,
-	                             .stats_polling_interval_s = interval_s};
+	                             .stats_polling_interval_s = interval_s,
+	                             .free_page_reporting = reporting};
 	char err[256] = "";
 	memset(f, 0, sizeof(*f));
 	assert_int_equal(balloon_create(&f->b, &cfg, err, sizeof(err)), 0);
@@ -29,7 +30,7 @@ static void fx_up(struct fx *f, uint32_t amount_mib, uint32_t interval_s)
 
 static int setup(void **state)
 {
-	fx_up(&fx, 4, 1);
+	fx_up(&fx, 4, 1, true);
 	*state = &fx;
 	return 0;
 }
@@ -193,6 +194,46 @@ static void statistics_held_and_asked_again(void **state)
 	assert_int_equal(got, head);
 }
 
+/* Free page reporting: the driver's writable buffers are the free pages; their whole pages
+ * go back to the host (read as zero afterwards), the buffer returns. With statistics the
+ * reporting queue is 3; without, 2 (Linux numbers only the queues it uses). */
+static void report_free_pages(struct fx *f, unsigned q)
+{
+	gpa_t a = (vh_alloc(&f->h, 5 * 4096) + 4095) & ~4095ull;
+	uint8_t *p = vh_host(&f->h, a, 4 * 4096);
+	memset(p, 0x5a, 4 * 4096);
+	/* 2.5 pages from a page boundary: the whole two go, the half page stays. */
+	struct vh_seg seg = {a, 2 * 4096 + 2048, true};
+	uint16_t head = vh_post(&f->h, q, &seg, 1), got;
+	vh_kick(&f->h, q);
+	uint32_t len;
+	assert_true(vh_take_used(&f->h, q, &got, &len));
+	assert_int_equal(got, head);
+	assert_false(vh_needs_reset(&f->h));
+	assert_int_equal(f->b.reported, 2 * 4096);
+	for (unsigned i = 0; i < 2 * 4096; i++)
+		assert_int_equal(p[i], 0);
+	assert_int_equal(p[2 * 4096], 0x5a);
+	/* A readable buffer there is a broken driver. */
+	seg.write = false;
+	vh_post(&f->h, q, &seg, 1);
+	vh_kick(&f->h, q);
+	assert_true(vh_needs_reset(&f->h));
+}
+
+static void free_page_reporting(void **state)
+{
+	struct fx *f = *state;
+	assert_true(f->b.vdev.features & (1ull << VIRTIO_BALLOON_F_REPORTING));
+	assert_int_equal(f->b.vdev.ops->num_queues, 4);
+	report_free_pages(f, 3);
+	vh_teardown(&f->h);
+	balloon_destroy(&f->b);
+	fx_up(f, 0, 0, true);
+	assert_int_equal(f->b.vdev.ops->num_queues, 3);
+	report_free_pages(f, 2);
+}
+
 /* Without an interval there is no statistics queue and no timer. */
 static void no_statistics_no_queue(void **state)
 {
@@ -200,7 +241,7 @@ static void no_statistics_no_queue(void **state)
 	struct fx *f = &fx;
 	vh_teardown(&f->h);
 	balloon_destroy(&f->b);
-	fx_up(f, 0, 0);
+	fx_up(f, 0, 0, false);
 	assert_int_equal(f->b.vdev.ops->num_queues, 2);
 	assert_false(f->b.vdev.features & (1ull << VIRTIO_BALLOON_F_STATS_VQ));
 	assert_int_equal(f->b.stats_timer_fd, -1);
@@ -216,6 +257,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(huge_buffer_is_capped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(statistics_held_and_asked_again, setup, teardown),
 	    cmocka_unit_test_setup_teardown(no_statistics_no_queue, setup, teardown),
+	    cmocka_unit_test_setup_teardown(free_page_reporting, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
