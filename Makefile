@@ -20,7 +20,7 @@ DESTDIR ?=
 
 # The monitor, by subsystem.
 CORE_SRCS := src/main.c src/cli.c src/base/config.c src/base/log.c src/base/signals.c src/doctor.c src/base/file_io.c \
-             src/base/crc32c.c src/base/snapshot_file.c \
+             src/base/crc32c.c src/base/snapshot_file.c src/base/rate_limiter.c \
              src/default_guest.c
 VMM_SRCS  := src/base/kvm.c src/vmm/vm.c src/vmm/initrd.c src/vmm/vcpu.c src/base/event_loop.c src/vmm/vmm_thread.c \
              src/base/term.c src/base/guest_mem.c src/base/bus.c src/vmm/devices.c src/vmm/snapshot.c \
@@ -35,7 +35,7 @@ MMDS_SRCS := src/mmds/mmds_store.c src/mmds/mmds_http.c src/mmds/mmds_net.c
 VIRTIO_SRCS := src/virtio/virtqueue.c src/virtio/virtio_dev.c src/virtio/mmio.c src/virtio/rng.c \
                src/virtio/blk.c src/virtio/blk_sync.c src/virtio/blk_uring.c \
                src/virtio/net.c src/virtio/tap.c src/virtio/vsock.c src/virtio/vsock_conn.c \
-               src/virtio/vsock_host.c src/virtio/iov.c src/virtio/virtio_state.c src/virtio/vsock_state.c \
+               src/virtio/balloon.c src/virtio/vsock_host.c src/virtio/iov.c src/virtio/virtio_state.c src/virtio/vsock_state.c \
                $(MMDS_SRCS)
 API_SRCS  := src/api/parse.c src/api/config_json.c src/api/http.c src/api/server.c \
              src/api/api_mode.c
@@ -76,7 +76,8 @@ UNIT_TESTS := test_guest_mem test_initrd test_kernel test_elf_load test_boot_tab
               test_serial test_config test_aml test_acpi_tables test_power test_virtqueue \
               test_blk test_net test_mmds test_vsock test_i8042 test_api_parse test_api_http \
               test_jailer_args test_jailer_cgroup test_jailer_elf test_seccomp test_devices test_vcpu \
-              test_oci_spec test_oci_state test_snapshot_file test_vcpu_state test_metrics test_log
+              test_oci_spec test_oci_state test_snapshot_file test_vcpu_state test_metrics test_log \
+              test_rate_limiter test_balloon
 test_guest_mem_SRCS   := src/base/guest_mem.c
 test_initrd_SRCS      := src/vmm/initrd.c src/base/guest_mem.c src/base/file_io.c
 test_kernel_SRCS      := src/arch/x86/kernel.c src/arch/x86/elf_load.c src/base/guest_mem.c \
@@ -92,11 +93,12 @@ test_aml_SRCS         := src/acpi/aml.c
 test_acpi_tables_SRCS := src/arch/x86/acpi_tables.c src/acpi/aml.c src/base/guest_mem.c
 test_power_SRCS       := src/devices/power.c src/devices/pvpanic.c
 test_snapshot_file_SRCS := src/base/snapshot_file.c src/base/crc32c.c
+test_rate_limiter_SRCS := src/base/rate_limiter.c
 test_vcpu_state_SRCS  := src/arch/x86/vcpu_state.c src/base/snapshot_file.c src/base/crc32c.c
 # Virtio device tests drive a device through the fake guest driver in virtio_harness.c.
 VIRTIO_TEST_SRCS := tests/unit/virtio_harness.c src/virtio/virtqueue.c src/virtio/virtio_dev.c src/virtio/iov.c \
                     src/virtio/mmio.c src/base/bus.c src/base/config.c \
-                    src/base/event_loop.c src/base/guest_mem.c src/base/log.c
+                    src/base/event_loop.c src/base/guest_mem.c src/base/log.c src/base/rate_limiter.c
 test_virtqueue_SRCS   := src/virtio/rng.c $(VIRTIO_TEST_SRCS)
 test_blk_SRCS         := src/virtio/blk.c src/virtio/blk_sync.c src/virtio/blk_uring.c \
                          $(VIRTIO_TEST_SRCS)
@@ -105,6 +107,7 @@ test_net_SRCS         := src/virtio/net.c src/virtio/tap.c $(MMDS_SRCS) $(VIRTIO
 test_net_LIBS         := -ljansson
 test_mmds_SRCS        := $(MMDS_SRCS)
 test_mmds_LIBS        := -ljansson
+test_balloon_SRCS     := src/virtio/balloon.c $(VIRTIO_TEST_SRCS)
 test_vsock_SRCS       := src/virtio/vsock.c src/virtio/vsock_conn.c src/virtio/vsock_host.c \
                          $(VIRTIO_TEST_SRCS)
 test_i8042_SRCS       := src/devices/i8042.c
@@ -127,7 +130,8 @@ test_log_SRCS         := src/base/log.c
 # The device table with every device it makes (vcpu.c for vm_stop, which devices call).
 test_devices_SRCS     := src/vmm/devices.c src/vmm/vcpu.c $(DEV_SRCS) $(VIRTIO_SRCS) \
                          src/base/bus.c src/base/event_loop.c src/base/guest_mem.c src/base/log.c \
-                         src/base/config.c src/base/snapshot_file.c src/base/crc32c.c $(SECCOMP_SRCS)
+                         src/base/config.c src/base/snapshot_file.c src/base/crc32c.c \
+                         src/base/rate_limiter.c $(SECCOMP_SRCS)
 test_devices_LIBS     := -luring -ljansson
 test_vcpu_SRCS        := src/vmm/vcpu.c src/base/bus.c src/base/log.c $(SECCOMP_SRCS)
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/unit/%)

@@ -22,7 +22,8 @@ busybox=/bin/busybox
 # The modules the init loads; their dependencies are added from modules.dep.
 # pvpanic-mmio drives the ACPI QEMU0001 device at port 0x505 (port or MMIO resource alike).
 wanted="virtio virtio_ring virtio_mmio virtio_blk virtio_net net_failover failover vsock
-        vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport virtio-rng pvpanic-mmio"
+        vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport virtio-rng pvpanic-mmio
+        virtio_balloon"
 
 [ "$(id -u)" -eq 0 ] || die "must run as root: the initramfs needs a /dev/console device node"
 for t in cpio lz4 readelf od dd; do

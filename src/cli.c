@@ -19,8 +19,9 @@ void cli_usage(void)
 	printf(
 	    "usage: ember run [--kernel FILE] [--initrd FILE] [--boot auto|linux|pvh] [--mem MiB]\n"
 	    "                 [--vcpus N] [--cmdline STRING] [--append STRING] [--stats]\n"
-	    "                 [--drive path=FILE[,ro][,root][,id=NAME][,engine=E]]...\n"
-	    "                 [--net tap=NAME[,mac=MAC][,mtu=N][,id=NAME]]...\n"
+	    "                 [--drive "
+	    "path=FILE[,ro][,root][,id=NAME][,engine=E][,bw=B][,iops=N]]...\n"
+	    "                 [--net tap=NAME[,mac=MAC][,mtu=N][,id=NAME][,rx_bw=B][,tx_bw=B]]...\n"
 	    "                 [--vsock cid=N,uds=PATH] [--no-rng] [--no-seccomp]\n"
 	    "                 [-- COMMAND [ARG...]]\n"
 	    "       ember --api-sock PATH [--config-file FILE] [--no-api] [--id ID]\n"
@@ -53,10 +54,12 @@ void cli_usage(void)
 	    "         --drive path=FILE[,ro][,root][,id=NAME][,engine=auto|io_uring|sync]\n"
 	    "                           a virtio-blk disk (raw file or block device), up to %d;\n"
 	    "                           ro: read-only; root: the guest's root file system\n"
-	    "                           (/dev/vda, root=/dev/vda is added to the command line)\n"
+	    "                           (/dev/vda, root=/dev/vda is added to the command line);\n"
+	    "                           bw=B, iops=N: at most B bytes, N requests a second\n"
 	    "         --net tap=NAME[,mac=MAC][,mtu=N][,id=NAME]\n"
 	    "                           a virtio-net interface on an existing tap device, up to "
-	    "%d\n"
+	    "%d;\n"
+	    "                           rx_bw=B, tx_bw=B: at most B bytes a second each way\n"
 	    "         --vsock cid=N,uds=PATH  virtio-vsock with guest CID N (3 or more); host\n"
 	    "                           programs connect to PATH and send \"CONNECT <port>\\n\";\n"
 	    "                           guest connections to port P go to PATH_P\n"
@@ -100,6 +103,17 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 	if (errno || *end || v > max)
 		return -EINVAL;
 	*out = v;
+	return 0;
+}
+
+/* A per-second limit item ("bw=10485760"): a bucket of N tokens refilled every second, so
+ * the rate is N a second with at most one second's worth at once. 0 is no limit. */
+static int parse_rate(const char *value, struct token_bucket_config *tb)
+{
+	uint64_t v;
+	if (!value || parse_u64(value, RL_MAX_TOKENS, &v) < 0)
+		return -EINVAL;
+	*tb = (struct token_bucket_config){.size = v, .refill_time_ms = v ? 1000 : 0};
 	return 0;
 }
 
@@ -169,9 +183,15 @@ static int parse_drive(char *spec, struct vm_config *cfg, char *err, size_t errl
 			else
 				OPT_FAIL("--drive engine= takes auto, io_uring or sync, not '%s'",
 				         value);
+		} else if (!strcmp(key, "bw") || !strcmp(key, "iops")) {
+			bool bw = key[0] == 'b';
+			if (parse_rate(value,
+			               bw ? &d->rate_limiter.bandwidth : &d->rate_limiter.ops) < 0)
+				OPT_FAIL("--drive %s= takes a number of %s a second, not '%s'", key,
+				         bw ? "bytes" : "requests", value ? value : "");
 		} else {
 			OPT_FAIL("--drive: unknown item '%s%s' (path=FILE, ro, root, id=NAME, "
-			         "engine=E)",
+			         "engine=E, bw=BYTES, iops=N)",
 			         key, value ? "=..." : "");
 		}
 	}
@@ -204,7 +224,8 @@ static int parse_net(char *spec, struct vm_config *cfg, char *err, size_t errlen
 	snprintf(n->id, sizeof(n->id), "net%u", cfg->nnets);
 	while (next_item(&spec, &key, &value)) {
 		if (!value)
-			OPT_FAIL("--net: unknown item '%s' (tap=NAME, mac=MAC, mtu=N, id=NAME)",
+			OPT_FAIL("--net: unknown item '%s' (tap=NAME, mac=MAC, mtu=N, id=NAME, "
+			         "rx_bw=BYTES, tx_bw=BYTES)",
 			         key);
 		if (!strcmp(key, "tap")) {
 			SET_OR_FAIL(n->tap, value,
@@ -229,8 +250,15 @@ static int parse_net(char *spec, struct vm_config *cfg, char *err, size_t errlen
 				OPT_FAIL("--net mtu= takes a number from 68 to 65535, not '%s'",
 				         value);
 			n->mtu = (unsigned)v;
+		} else if (!strcmp(key, "rx_bw") || !strcmp(key, "tx_bw")) {
+			bool rx = key[0] == 'r';
+			if (parse_rate(value, rx ? &n->rx_rate_limiter.bandwidth
+			                         : &n->tx_rate_limiter.bandwidth) < 0)
+				OPT_FAIL("--net %s= takes a number of bytes a second, not '%s'",
+				         key, value);
 		} else {
-			OPT_FAIL("--net: unknown item '%s=...' (tap=NAME, mac=MAC, mtu=N, id=NAME)",
+			OPT_FAIL("--net: unknown item '%s=...' (tap=NAME, mac=MAC, mtu=N, id=NAME, "
+			         "rx_bw=BYTES, tx_bw=BYTES)",
 			         key);
 		}
 	}
@@ -913,6 +941,13 @@ void cli_settings(const struct vm_config *cfg, uint64_t host_mem_mib, struct ctl
 	CONFIG_SET(set->append, cfg->append);
 }
 
+/* A configuration's limiter as a PUT's RateLimiter: both buckets named (off ones too). */
+static struct ctl_rate_limiter cli_rate_limiter(const struct rate_limiter_config *rl)
+{
+	return (struct ctl_rate_limiter){
+	    .has = true, .has_bandwidth = true, .has_ops = true, .cfg = *rl};
+}
+
 int cli_commands(const struct vm_config *cfg, struct ctl *c, char *err, size_t errlen)
 {
 	static struct ctl_cmd cmd; /* some 12 KiB: the vmm thread's, reused */
@@ -952,6 +987,7 @@ int cli_commands(const struct vm_config *cfg, struct ctl *c, char *err, size_t e
 		d->is_read_only = dc->read_only;
 		d->has_io_engine = dc->engine != DRIVE_ENGINE_AUTO;
 		d->io_engine = dc->engine;
+		d->rate_limiter = cli_rate_limiter(&dc->rate_limiter);
 		RUN(CTL_PUT_DRIVE);
 	}
 	for (unsigned i = 0; i < cfg->nnets; i++) {
@@ -962,6 +998,8 @@ int cli_commands(const struct vm_config *cfg, struct ctl *c, char *err, size_t e
 		n->has_guest_mac = nc->has_mac;
 		memcpy(n->guest_mac, nc->mac, sizeof(n->guest_mac));
 		n->mtu = nc->mtu;
+		n->rx_rate_limiter = cli_rate_limiter(&nc->rx_rate_limiter);
+		n->tx_rate_limiter = cli_rate_limiter(&nc->tx_rate_limiter);
 		RUN(CTL_PUT_NET);
 	}
 	if (cfg->vsock.enabled) {
@@ -969,8 +1007,10 @@ int cli_commands(const struct vm_config *cfg, struct ctl *c, char *err, size_t e
 		CONFIG_SET(cmd.u.vsock.uds_path, cfg->vsock.uds_path);
 		RUN(CTL_PUT_VSOCK);
 	}
-	if (cfg->entropy)
+	if (cfg->entropy) {
+		cmd.u.entropy.rate_limiter = cli_rate_limiter(&cfg->entropy_rate_limiter);
 		RUN(CTL_PUT_ENTROPY);
+	}
 #undef RUN
 	return 0;
 }

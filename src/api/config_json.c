@@ -28,10 +28,10 @@ static const struct section {
     {.key = "vsock", .op = CTL_PUT_VSOCK},
     {.key = "entropy", .op = CTL_PUT_ENTROPY},
     {.key = "mmds-config", .op = CTL_PUT_MMDS_CONFIG},
+    {.key = "balloon", .op = CTL_PUT_BALLOON},
     /* GET /vm/config shows these as null: accepted so, that a saved configuration reads
      * back. */
     {.key = "cpu-config", .unsupported = "custom CPU templates are not supported"},
-    {.key = "balloon", .unsupported = "the balloon device is not supported"},
     {.key = "memory-hotplug", .unsupported = "memory hotplug is not supported"},
     {.key = "pmem", .list = true, .unsupported = "pmem devices are not supported"},
 };

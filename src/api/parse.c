@@ -211,7 +211,58 @@ static int refuse(struct pctx *c, const json_t *o, const char *key, const char *
 	return rc;
 }
 
-static const char no_limiters[] = "rate limiters are not supported yet";
+/* A nested object member: 1 with *v and *sub (its context, named "<where>'s <key>" in
+ * where, which must outlive it) set and its keys checked, 0 when absent, or -EINVAL. */
+static int sub_object(struct pctx *c, const json_t *o, const char *key, const char *const *keys,
+                      const json_t **v, struct pctx *sub, char *where, size_t wlen)
+{
+	int rc;
+	*v = member(o, key, OPT, c, &rc);
+	if (!*v)
+		return rc;
+	if (!json_is_object(*v))
+		return wrong_type(c, key, *v, "an object");
+	snprintf(where, wlen, "%s's %s", c->where, key);
+	*sub = (struct pctx){.where = where, .err = c->err, .errlen = c->errlen};
+	TRY(check_keys(sub, *v, keys));
+	return 1;
+}
+
+/* A TokenBucket: size and refill_time required, one_time_burst optional. */
+static int get_bucket(struct pctx *c, const json_t *o, const char *key,
+                      struct token_bucket_config *out, bool *has)
+{
+	static const char *const keys[] = {"size", "one_time_burst", "refill_time", NULL};
+	const json_t *v;
+	struct pctx sub;
+	char where[160];
+	int rc = sub_object(c, o, key, keys, &v, &sub, where, sizeof(where));
+	*has = rc > 0;
+	if (rc <= 0)
+		return rc;
+	TRY(get_uint(&sub, v, "size", REQ, 0, RL_MAX_TOKENS, &out->size, NULL));
+	TRY(get_uint(&sub, v, "one_time_burst", OPT, 0, RL_MAX_TOKENS, &out->one_time_burst, NULL));
+	TRY(get_uint(&sub, v, "refill_time", REQ, 0, RL_MAX_REFILL_MS, &out->refill_time_ms, NULL));
+	return 1;
+}
+
+/* A RateLimiter: {"bandwidth": TokenBucket, "ops": TokenBucket}, either optional. */
+static int get_rate_limiter(struct pctx *c, const json_t *o, const char *key,
+                            struct ctl_rate_limiter *out)
+{
+	static const char *const keys[] = {"bandwidth", "ops", NULL};
+	const json_t *v;
+	struct pctx sub;
+	char where[128];
+	*out = (struct ctl_rate_limiter){0};
+	int rc = sub_object(c, o, key, keys, &v, &sub, where, sizeof(where));
+	out->has = rc > 0;
+	if (rc <= 0)
+		return rc;
+	TRY(get_bucket(&sub, v, "bandwidth", &out->cfg.bandwidth, &out->has_bandwidth));
+	TRY(get_bucket(&sub, v, "ops", &out->cfg.ops, &out->has_ops));
+	return 1;
+}
 
 /* The body's id (what: "drive", "network interface") into out (CONFIG_ID_MAX + 1 bytes):
  * required, well formed, and equal to the path's id when there is one. */
@@ -316,7 +367,7 @@ static int body_drive_put(struct pctx *c, const json_t *o, const char *path_id, 
 	TRY(get_id(c, o, "drive_id", "drive", path_id, d->drive_id));
 	TRY(refuse(c, o, "socket", "vhost-user drives are not supported"));
 	TRY(refuse(c, o, "partuuid", "partuuid is not supported"));
-	TRY(refuse(c, o, "rate_limiter", no_limiters));
+	TRY(get_rate_limiter(c, o, "rate_limiter", &d->rate_limiter));
 	TRY(get_bool(c, o, "is_root_device", REQ, &d->is_root_device, &d->has_is_root_device));
 	TRY(get_str(c, o, "path_on_host", REQ | NONEMPTY, d->path_on_host, sizeof(d->path_on_host),
 	            &d->has_path_on_host));
@@ -337,7 +388,7 @@ static int body_drive_patch(struct pctx *c, const json_t *o, const char *path_id
 	struct ctl_drive *d = &cmd->u.drive;
 	TRY(check_keys(c, o, keys));
 	TRY(get_id(c, o, "drive_id", "drive", path_id, d->drive_id));
-	TRY(refuse(c, o, "rate_limiter", no_limiters));
+	TRY(get_rate_limiter(c, o, "rate_limiter", &d->rate_limiter));
 	TRY(get_str(c, o, "path_on_host", NONEMPTY, d->path_on_host, sizeof(d->path_on_host),
 	            &d->has_path_on_host));
 	return 0;
@@ -379,8 +430,8 @@ static int body_net_put(struct pctx *c, const json_t *o, const char *path_id, st
 
 	TRY(check_keys(c, o, keys));
 	TRY(get_id(c, o, "iface_id", "network interface", path_id, n->iface_id));
-	TRY(refuse(c, o, "rx_rate_limiter", no_limiters));
-	TRY(refuse(c, o, "tx_rate_limiter", no_limiters));
+	TRY(get_rate_limiter(c, o, "rx_rate_limiter", &n->rx_rate_limiter));
+	TRY(get_rate_limiter(c, o, "tx_rate_limiter", &n->tx_rate_limiter));
 	TRY(str_member(c, o, "host_dev_name", REQ, &s, &len));
 	if (len < 1 || len >= sizeof(n->host_dev_name) || strchr(s, '/'))
 		return fail(c,
@@ -411,8 +462,8 @@ static int body_net_patch(struct pctx *c, const json_t *o, const char *path_id, 
 	static const char *const keys[] = {"iface_id", "rx_rate_limiter", "tx_rate_limiter", NULL};
 	TRY(check_keys(c, o, keys));
 	TRY(get_id(c, o, "iface_id", "network interface", path_id, cmd->u.net.iface_id));
-	TRY(refuse(c, o, "rx_rate_limiter", no_limiters));
-	TRY(refuse(c, o, "tx_rate_limiter", no_limiters));
+	TRY(get_rate_limiter(c, o, "rx_rate_limiter", &cmd->u.net.rx_rate_limiter));
+	TRY(get_rate_limiter(c, o, "tx_rate_limiter", &cmd->u.net.tx_rate_limiter));
 	return 0;
 }
 
@@ -436,10 +487,66 @@ static int body_vsock(struct pctx *c, const json_t *o, const char *path_id, stru
 static int body_entropy(struct pctx *c, const json_t *o, const char *path_id, struct ctl_cmd *cmd)
 {
 	(void)path_id;
-	(void)cmd;
 	static const char *const keys[] = {"rate_limiter", NULL};
 	TRY(check_keys(c, o, keys));
-	return refuse(c, o, "rate_limiter", no_limiters);
+	TRY(get_rate_limiter(c, o, "rate_limiter", &cmd->u.entropy.rate_limiter));
+	return 0;
+}
+
+/* Firecracker's balloon bodies. The interval and the amount are u32 there (and in the
+ * virtio configuration, in pages: amount_mib << 8 must fit). */
+#define BALLOON_MIB_MAX (UINT32_MAX >> 8)
+
+static int body_balloon_put(struct pctx *c, const json_t *o, const char *path_id,
+                            struct ctl_cmd *cmd)
+{
+	(void)path_id;
+	static const char *const keys[] = {
+	    "amount_mib",        "deflate_on_oom",      "stats_polling_interval_s",
+	    "free_page_hinting", "free_page_reporting", NULL};
+	struct ctl_balloon *b = &cmd->u.balloon;
+	uint64_t v = 0;
+	bool on = false;
+	TRY(check_keys(c, o, keys));
+	TRY(get_uint(c, o, "amount_mib", REQ, 0, BALLOON_MIB_MAX, &v, &b->has_amount_mib));
+	b->amount_mib = (uint32_t)v;
+	TRY(get_bool(c, o, "deflate_on_oom", REQ, &b->deflate_on_oom, NULL));
+	v = 0;
+	TRY(get_uint(c, o, "stats_polling_interval_s", OPT, 0, UINT32_MAX, &v, &b->has_interval));
+	b->stats_polling_interval_s = (uint32_t)v;
+	TRY(get_bool(c, o, "free_page_hinting", OPT, &on, NULL));
+	if (on)
+		return fail(c,
+		            "field 'free_page_hinting' in %s: free page hinting is not supported",
+		            c->where);
+	TRY(get_bool(c, o, "free_page_reporting", OPT, &b->free_page_reporting, NULL));
+	return 0;
+}
+
+static int body_balloon_patch(struct pctx *c, const json_t *o, const char *path_id,
+                              struct ctl_cmd *cmd)
+{
+	(void)path_id;
+	static const char *const keys[] = {"amount_mib", NULL};
+	uint64_t v = 0;
+	TRY(check_keys(c, o, keys));
+	TRY(get_uint(c, o, "amount_mib", REQ, 0, BALLOON_MIB_MAX, &v,
+	             &cmd->u.balloon.has_amount_mib));
+	cmd->u.balloon.amount_mib = (uint32_t)v;
+	return 0;
+}
+
+static int body_balloon_stats_patch(struct pctx *c, const json_t *o, const char *path_id,
+                                    struct ctl_cmd *cmd)
+{
+	(void)path_id;
+	static const char *const keys[] = {"stats_polling_interval_s", NULL};
+	uint64_t v = 0;
+	TRY(check_keys(c, o, keys));
+	TRY(get_uint(c, o, "stats_polling_interval_s", REQ, 0, UINT32_MAX, &v,
+	             &cmd->u.balloon.has_interval));
+	cmd->u.balloon.stats_polling_interval_s = (uint32_t)v;
+	return 0;
 }
 
 static int body_logger(struct pctx *c, const json_t *o, const char *path_id, struct ctl_cmd *cmd)
@@ -860,6 +967,16 @@ const struct api_endpoint api_endpoints[CTL_OP_COUNT] = {
                         API_ANY, NULL},
     [CTL_PUT_MMDS_CONFIG] = {"PUT", "/mmds/config", NULL, NULL, "put_mmds_config", body_mmds_config,
                              ctl_put_mmds_config, API_BEFORE_BOOT, AFTER_START},
+    [CTL_GET_BALLOON] = {"GET", "/balloon", NULL, NULL, "get_balloon", body_none, ctl_get_balloon,
+                         API_ANY, NULL},
+    [CTL_PUT_BALLOON] = {"PUT", "/balloon", NULL, NULL, "put_balloon", body_balloon_put,
+                         ctl_put_balloon, API_BEFORE_BOOT, AFTER_START},
+    [CTL_PATCH_BALLOON] = {"PATCH", "/balloon", NULL, NULL, "patch_balloon", body_balloon_patch,
+                           ctl_patch_balloon, API_ANY, NULL},
+    [CTL_GET_BALLOON_STATS] = {"GET", "/balloon/statistics", NULL, NULL, "get_balloon_stats",
+                               body_none, ctl_get_balloon_stats, API_ANY, NULL},
+    [CTL_PATCH_BALLOON_STATS] = {"PATCH", "/balloon/statistics", NULL, NULL, "patch_balloon_stats",
+                                 body_balloon_stats_patch, ctl_patch_balloon_stats, API_ANY, NULL},
 };
 
 /* Debug: the request's route; Info: its name and status, with the fault message of a

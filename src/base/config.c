@@ -148,6 +148,12 @@ int config_validate(const struct vm_config *cfg, uint64_t host_mem_mib, char *er
 	}
 	if (config_validate_devices(cfg, err, errlen) < 0)
 		return -EINVAL;
+	if (cfg->balloon.enabled && cfg->balloon.amount_mib > cfg->mem_mib) {
+		snprintf(err, errlen,
+		         "the balloon's target, %u MiB, is more than the guest's %" PRIu64 " MiB",
+		         cfg->balloon.amount_mib, cfg->mem_mib);
+		return -EINVAL;
+	}
 	if (cfg->cmd_argc) {
 		size_t bytes = 0;
 		if (cfg->cmd_argc > CONFIG_CMD_MAX_ARGS) {

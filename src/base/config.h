@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rate_limiter.h"
+
 #define CONFIG_DEFAULT_MEM_MIB 128
 #define CONFIG_MAX_VCPUS       32
 #define CONFIG_CMDLINE_MAX     4095       /* bytes, without the NUL; the kernel may allow less */
@@ -46,6 +48,7 @@ struct drive_config {
 	bool read_only; /* the guest sees VIRTIO_BLK_F_RO and writes fail with IOERR */
 	bool is_root;   /* the guest's root: it becomes /dev/vda and root=/dev/vda is added */
 	enum drive_engine engine;
+	struct rate_limiter_config rate_limiter; /* all zero: no limit */
 };
 
 /* A virtio-net interface over an existing host tap device. */
@@ -55,6 +58,7 @@ struct net_config {
 	uint8_t mac[6];
 	bool has_mac; /* else the guest picks a random one */
 	unsigned mtu; /* 0: not announced (the guest uses 1500) */
+	struct rate_limiter_config rx_rate_limiter, tx_rate_limiter; /* all zero: no limit */
 };
 
 /* virtio-vsock, with Firecracker's host side: a Unix socket path. */
@@ -76,6 +80,16 @@ struct mmds_config {
 };
 
 struct mmds_store; /* src/mmds/mmds.h */
+
+/* virtio-balloon, Firecracker's way: the host sets a target, the guest gives that many
+ * pages back and they leave the host's RSS. */
+struct balloon_config {
+	bool enabled;
+	uint32_t amount_mib;               /* the target: MiB the guest should give back */
+	bool deflate_on_oom;               /* VIRTIO_BALLOON_F_DEFLATE_ON_OOM offered */
+	uint32_t stats_polling_interval_s; /* 0: no statistics queue */
+	bool free_page_reporting;          /* VIRTIO_BALLOON_F_REPORTING offered */
+};
 
 /* How to enter the kernel: as its format suggests, or a named entry. */
 enum boot_request {
@@ -102,6 +116,8 @@ struct vm_config {
 	struct mmds_config mmds;
 	/* The store MMDS serves (borrowed: the controller's); NULL: no MMDS in this VM. */
 	struct mmds_store *mmds_store;
+	struct rate_limiter_config entropy_rate_limiter; /* all zero: no limit */
+	struct balloon_config balloon;
 	bool track_dirty_pages; /* KVM logs the guest's writes to RAM (for Diff snapshots) */
 	bool print_stats;       /* at exit, report memory use on stderr */
 	bool no_seccomp;        /* --no-seccomp: threads run without their filters (debugging) */

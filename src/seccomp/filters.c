@@ -134,6 +134,8 @@ static const struct sc_rule vmm_rules[] = {
     ALLOW(io_uring_enter, "virtio-blk's io_uring engine (a ring restricted to its four ops); "
                           "a reset waits for requests in flight"),
     ALLOW(getrandom, "virtio-rng"),
+    ALLOW(timerfd_settime, "rate limiters park a throttled queue on their timerfd (made "
+                           "before lock-down) and disarm it at reset or PATCH"),
     ALLOW_IF(socket, "virtio-vsock connects guest connections to <uds>_<port>", EQ(0, AF_UNIX),
              MASKED(1, 0xf, SOCK_STREAM, "arg1 type == SOCK_STREAM")),
     ALLOW(connect, "virtio-vsock: guest connections to host sockets"),
@@ -181,7 +183,10 @@ static const struct sc_rule vmm_rules[] = {
     ALLOW_IF(mmap, NO_EXEC, NONE_OF(2, PROT_EXEC)),
     ALLOW(munmap, "malloc gives large blocks back; teardown unmaps guest RAM and rings"),
     ALLOW(brk, "malloc's arena (one for every thread: seccomp.c)"),
-    ALLOW_IF(madvise, "virtio-vsock returns a closed connection's buffer", EQ(2, MADV_DONTNEED)),
+    ALLOW_IF(madvise,
+             "virtio-vsock returns a closed connection's buffer; virtio-balloon gives the "
+             "guest's inflated and reported pages back to the host",
+             EQ(2, MADV_DONTNEED)),
     ALLOW(clock_gettime, "log and metrics timestamps, where the vDSO cannot serve them"),
     ALLOW(getrusage, "--stats at exit"),
     ALLOW(mincore, "--stats at exit: guest RAM the guest touched"),

@@ -424,6 +424,27 @@ static void blk_handle(struct virtio_blk *b, struct blk_req *r, const struct vq_
 /* Chains taken per notify before the vmm thread gives other fds a turn. */
 #define BLK_BATCH VQ_MAX_SIZE
 
+/* Whether the rate limiter lets chain c through (Firecracker's rule: one op for every
+ * request, and its data bytes for reads and writes; a refused byte count gives the op
+ * back). A malformed header is let through for blk_handle to refuse. */
+static bool blk_admit(struct virtio_blk *b, const struct vq_chain *c)
+{
+	struct virtio_limiter *l = &b->limiter;
+	uint8_t hdr[4];
+	uint64_t bytes = 0;
+
+	if (!rl_config_on(&l->rl.cfg))
+		return true;
+	if (c->out_bytes >= BLK_HDR_BYTES && iov_read(c->iov, c->nout, 0, hdr, 4) == 4) {
+		uint32_t type = le32_at(hdr);
+		if (type == VIRTIO_BLK_T_IN && c->in_bytes)
+			bytes = c->in_bytes - 1u;
+		else if (type == VIRTIO_BLK_T_OUT)
+			bytes = c->out_bytes - BLK_HDR_BYTES;
+	}
+	return virtio_limiter_admit(l, bytes);
+}
+
 static void blk_notify(struct virtio_dev *vdev, unsigned q)
 {
 	struct virtio_blk *b = to_blk(vdev);
@@ -431,6 +452,8 @@ static void blk_notify(struct virtio_dev *vdev, unsigned q)
 	uint64_t reqs = b->stats.reqs;
 	unsigned n;
 
+	if (b->limiter.rl.blocked)
+		return; /* parked: the limiter's timer resumes the queue */
 	b->t_kick = virtio_clock_ns();
 	for (n = 0; n < BLK_BATCH && virtio_dev_live(vdev); n++) {
 		struct vq_chain c = {.iov = b->spare_iov, .iov_cap = BLK_IOV_MAX};
@@ -442,6 +465,10 @@ static void blk_notify(struct virtio_dev *vdev, unsigned q)
 		}
 		if (!got)
 			break;
+		if (!blk_admit(b, &c)) {
+			vq_unpop(vq, 1);
+			break;
+		}
 		struct blk_req *r = &b->reqs[c.head];
 		if (r->busy) {
 			virtio_dev_fail(vdev,
@@ -469,6 +496,20 @@ static void blk_notify(struct virtio_dev *vdev, unsigned q)
 		virtio_dev_requeue(vdev, q);
 }
 
+static void blk_resume(struct virtio_dev *vdev, struct virtio_limiter *l)
+{
+	(void)l;
+	if (vdev->vqs[0].active)
+		blk_notify(vdev, 0);
+}
+
+void blk_set_rate_limiter(struct virtio_blk *b, const struct rate_limiter_config *cfg)
+{
+	virtio_dev_lock(&b->vdev);
+	virtio_limiter_update(&b->limiter, cfg);
+	virtio_dev_unlock(&b->vdev);
+}
+
 static void blk_config_read(struct virtio_dev *vdev, uint32_t off, uint8_t *data, unsigned len)
 {
 	const uint8_t *cfg = (const uint8_t *)&to_blk(vdev)->config;
@@ -487,7 +528,8 @@ static int blk_activate(struct virtio_dev *vdev)
 	b->pushed = false;
 	b->batch_done = 0;
 	b->batch_done_ns = 0;
-	return b->engine->activate(b);
+	int r = virtio_limiter_watch(&b->limiter);
+	return r < 0 ? r : b->engine->activate(b);
 }
 
 static void blk_reset(struct virtio_dev *vdev)
@@ -495,12 +537,19 @@ static void blk_reset(struct virtio_dev *vdev)
 	struct virtio_blk *b = to_blk(vdev);
 	b->engine->reset(b);
 	b->pushed = false;
+	rl_unblock(&b->limiter.rl);
 }
 
 static void blk_stats(struct virtio_dev *vdev, char *buf, size_t len)
 {
 	const struct blk_stats *s = &to_blk(vdev)->stats;
 	uint64_t n = s->done ? s->done : 1, r = s->reqs ? s->reqs : 1;
+	int k = snprintf(buf, len, "throttled %llu, ",
+	                 (unsigned long long)atomic_load(&vdev->stat_throttled));
+	if (k < 0 || (size_t)k >= len)
+		return;
+	buf += k;
+	len -= (size_t)k;
 	snprintf(buf, len,
 	         "engine %s, requests %llu, bytes %llu, batches %llu, submits %llu (completions "
 	         "ready at once %llu), completion wakeups %llu; mean us per request: kick to "
@@ -663,6 +712,12 @@ int blk_create(struct virtio_blk *b, const struct drive_config *cfg, char *err, 
 	r = blk_pick_engine(b, cfg, err, errlen);
 	if (r)
 		goto fail;
+	r = virtio_limiter_init(&b->limiter, &b->vdev, &cfg->rate_limiter, blk_resume);
+	if (r) {
+		snprintf(err, errlen, "drive '%s': cannot make its rate limiter's timer: %s",
+		         cfg->path, strerror(-r));
+		goto fail;
+	}
 
 	blk_fill_config(b, &st);
 	b->vdev.config_size = sizeof(b->config);
@@ -682,6 +737,7 @@ void blk_destroy(struct virtio_blk *b)
 {
 	if (b->vdev.ops != &blk_ops)
 		return; /* never created, or destroyed already */
+	virtio_limiter_destroy(&b->limiter);
 	if (b->uring)
 		blk_uring_engine.destroy(b);
 	free(b->reqs);

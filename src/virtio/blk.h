@@ -97,6 +97,7 @@ struct virtio_blk {
 	unsigned batch_done;     /* requests completed since the last notify_used */
 	uint64_t batch_done_ns;  /* the sum of their completion times */
 	struct blk_stats stats;
+	struct virtio_limiter limiter; /* the drive's rate limiter (none: no limit) */
 };
 
 /*
@@ -110,6 +111,10 @@ struct virtio_blk {
  * Returns 0, or -errno with a message naming the file in err.
  */
 int blk_create(struct virtio_blk *b, const struct drive_config *cfg, char *err, size_t errlen);
+
+/* PATCH /drives/{id}'s rate_limiter at run time (vmm thread): the new buckets apply now
+ * and a parked queue resumes. */
+void blk_set_rate_limiter(struct virtio_blk *b, const struct rate_limiter_config *cfg);
 
 /* Close what blk_create opened (after virtio_mmio_remove). Safe after a failed create. */
 void blk_destroy(struct virtio_blk *b);

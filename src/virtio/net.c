@@ -105,7 +105,7 @@ static int net_watch_update(struct virtio_net *n)
 {
 	uint32_t events = 0;
 
-	if (!n->rx_stalled && n->vdev.vqs[NET_RXQ].active)
+	if (!n->rx_stalled && n->vdev.vqs[NET_RXQ].active && !n->rx_limiter.rl.blocked)
 		events |= EPOLLIN;
 	if (n->tx_blocked)
 		events |= EPOLLOUT;
@@ -283,6 +283,7 @@ static enum net_rx_result net_rx_one(struct virtio_net *n)
 			net_tap_error(n, "read", e);
 		return NET_RX_STOP;
 	}
+	rl_charge(&n->rx_limiter.rl, (uint64_t)len, RL_BYTES, rl_now_ns());
 	/* The frame reached rx_spill: it did not fit and the tun driver cut it short. Or it
 	 * is longer than the guest's MTU allows. */
 	bool cut = (uint64_t)len > b.room || len < NET_HDR_SIZE;
@@ -351,12 +352,20 @@ static void net_rx(struct virtio_net *n)
 	net_rx_mmds(n);
 
 	for (unsigned i = 0; i < NET_RX_BUDGET; i++) {
-		enum net_rx_result r = net_rx_one(n);
-		if (r == NET_RX_STOP)
+		/* An op per frame, taken before the read and given back if none came. */
+		if (!virtio_limiter_consume(&n->rx_limiter, 1, RL_OPS))
 			break;
+		enum net_rx_result r = net_rx_one(n);
+		if (r == NET_RX_STOP) {
+			rl_replenish(&n->rx_limiter.rl, 1, RL_OPS);
+			break;
+		}
 		if (r == NET_RX_DELIVERED)
 			delivered = true;
 	}
+	/* Throttled: stop watching the tap until the limiter's timer fires. */
+	if (n->rx_limiter.rl.blocked)
+		net_watch_update(n);
 	/* Frames left in the tap keep it readable: the level-triggered loop calls again. */
 	if (delivered)
 		virtio_dev_notify_used(&n->vdev, NET_RXQ);
@@ -373,7 +382,7 @@ static void net_tx(struct virtio_net *n)
 	unsigned frames = 0;
 	const char *why;
 
-	while (!n->tx_blocked) {
+	while (!n->tx_blocked && !n->tx_limiter.rl.blocked) {
 		if (frames == NET_TX_BUDGET) {
 			virtio_dev_requeue(&n->vdev, NET_TXQ);
 			break;
@@ -393,6 +402,10 @@ static void net_tx(struct virtio_net *n)
 		if (c->out_bytes < NET_HDR_SIZE || c->out_bytes > NET_MAX_CHAIN) {
 			virtio_dev_fail(&n->vdev, "tx chain %u has %u bytes, outside %u..%u",
 			                c->head, c->out_bytes, NET_HDR_SIZE, NET_MAX_CHAIN);
+			break;
+		}
+		if (!virtio_limiter_admit(&n->tx_limiter, c->out_bytes - NET_HDR_SIZE)) {
+			vq_unpop(vq, 1);
 			break;
 		}
 		if (n->mmds && net_tx_mmds(n, c)) {
@@ -509,6 +522,9 @@ static int net_activate(struct virtio_dev *vdev)
 	}
 	n->rx_stalled = false;
 	n->tx_blocked = false;
+	if ((ret = virtio_limiter_watch(&n->rx_limiter)) < 0 ||
+	    (ret = virtio_limiter_watch(&n->tx_limiter)) < 0)
+		return ret;
 	return net_watch_update(n);
 }
 
@@ -520,6 +536,8 @@ static void net_reset(struct virtio_dev *vdev)
 	n->rx_stalled = false;
 	net_rx_forget_held(n); /* the transport resets the queue: held chains are gone */
 	n->tx_blocked = false;
+	rl_unblock(&n->rx_limiter.rl);
+	rl_unblock(&n->tx_limiter.rl);
 	n->mrg_rxbuf = false;
 	if (n->mmds)
 		mmds_net_reset(n->mmds);
@@ -549,18 +567,43 @@ static void net_notify(struct virtio_dev *vdev, unsigned q)
 	}
 }
 
+static void net_rx_resume(struct virtio_dev *vdev, struct virtio_limiter *l)
+{
+	(void)l;
+	net_watch_update(container_of(vdev, struct virtio_net, vdev));
+}
+
+static void net_tx_resume(struct virtio_dev *vdev, struct virtio_limiter *l)
+{
+	struct virtio_net *n = container_of(vdev, struct virtio_net, vdev);
+	(void)l;
+	if (vdev->vqs[NET_TXQ].active && !n->tx_blocked)
+		net_tx(n);
+}
+
+void net_set_rate_limiters(struct virtio_net *n, const struct rate_limiter_config *rx,
+                           const struct rate_limiter_config *tx)
+{
+	virtio_dev_lock(&n->vdev);
+	virtio_limiter_update(&n->rx_limiter, rx);
+	virtio_limiter_update(&n->tx_limiter, tx);
+	virtio_dev_unlock(&n->vdev);
+}
+
 static void net_stats(struct virtio_dev *vdev, char *buf, size_t len)
 {
 	struct virtio_net *n = container_of(vdev, struct virtio_net, vdev);
-	int w =
-	    snprintf(buf, len,
-	             "rx frames %llu (%llu bytes, %llu dropped) in %llu tap wakeups, %llu stalls; "
-	             "tx frames %llu (%llu bytes, %llu dropped) in %llu batches",
-	             (unsigned long long)n->rx_frames, (unsigned long long)n->rx_bytes,
-	             (unsigned long long)n->rx_dropped, (unsigned long long)n->rx_wakeups,
-	             (unsigned long long)n->rx_stalls, (unsigned long long)n->tx_frames,
-	             (unsigned long long)n->tx_bytes, (unsigned long long)n->tx_dropped,
-	             (unsigned long long)n->tx_batches);
+	int w = snprintf(
+	    buf, len,
+	    "throttled %llu, rx frames %llu (%llu bytes, %llu dropped) in %llu tap wakeups, "
+	    "%llu stalls; "
+	    "tx frames %llu (%llu bytes, %llu dropped) in %llu batches",
+	    (unsigned long long)atomic_load(&vdev->stat_throttled),
+	    (unsigned long long)n->rx_frames, (unsigned long long)n->rx_bytes,
+	    (unsigned long long)n->rx_dropped, (unsigned long long)n->rx_wakeups,
+	    (unsigned long long)n->rx_stalls, (unsigned long long)n->tx_frames,
+	    (unsigned long long)n->tx_bytes, (unsigned long long)n->tx_dropped,
+	    (unsigned long long)n->tx_batches);
 	const struct mmds_net *m = n->mmds;
 	if (m && w > 0 && (size_t)w < len)
 		snprintf(buf + w, len - (size_t)w,
@@ -611,6 +654,16 @@ int net_create(struct virtio_net *n, const struct net_config *cfg, char *err, si
 	if (fd < 0)
 		return fd;
 	n->tap_fd = fd;
+	int r = virtio_limiter_init(&n->rx_limiter, &n->vdev, &cfg->rx_rate_limiter, net_rx_resume);
+	if (!r)
+		r = virtio_limiter_init(&n->tx_limiter, &n->vdev, &cfg->tx_rate_limiter,
+		                        net_tx_resume);
+	if (r) {
+		snprintf(err, errlen, "net '%s': cannot make its rate limiters' timers: %s", id,
+		         strerror(-r));
+		net_destroy(n);
+		return r;
+	}
 	snprintf(n->tap, sizeof(n->tap), "%s", cfg->tap);
 	n->tap_handler.fn = net_tap_event;
 	n->tap_handler.ctx = n;
@@ -659,6 +712,8 @@ void net_destroy(struct virtio_net *n)
 	}
 	if (n->tap_fd < 0)
 		return;
+	virtio_limiter_destroy(&n->rx_limiter);
+	virtio_limiter_destroy(&n->tx_limiter);
 	if (n->tap_events && n->vdev.loop)
 		event_loop_del(n->vdev.loop, n->tap_fd);
 	n->tap_events = 0;

@@ -58,6 +58,11 @@ struct virtio_net {
 	uint64_t rx_frames, rx_bytes, rx_dropped;
 	uint64_t tx_frames, tx_bytes, tx_dropped;
 	uint64_t rx_wakeups, rx_stalls, tx_batches; /* --stats: tap reads woken, ... */
+
+	/* Rate limiters (none: no limit). rx's bytes are charged after the read (a frame's
+	 * size is known only then), its op before; while rx is blocked the tap is not
+	 * watched for input. */
+	struct virtio_limiter rx_limiter, tx_limiter;
 };
 
 /*
@@ -70,6 +75,11 @@ int net_create(struct virtio_net *n, const struct net_config *cfg, char *err, si
 /* Serve MMDS (store, at ip, host order) on n, before the guest runs. Returns 0 or
  * -ENOMEM. */
 int net_mmds_attach(struct virtio_net *n, struct mmds_store *store, uint32_t ip);
+
+/* PATCH /network-interfaces/{id} at run time (vmm thread): new limiters apply now and a
+ * parked queue resumes. */
+void net_set_rate_limiters(struct virtio_net *n, const struct rate_limiter_config *rx,
+                           const struct rate_limiter_config *tx);
 
 /* Close the tap (after virtio_mmio_remove) and drop MMDS. Safe after a failed create. */
 void net_destroy(struct virtio_net *n);

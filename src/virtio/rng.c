@@ -16,13 +16,13 @@ static void rng_config_read(struct virtio_dev *vdev, uint32_t off, uint8_t *data
 
 static int rng_activate(struct virtio_dev *vdev)
 {
-	(void)vdev;
-	return 0;
+	return virtio_limiter_watch(&container_of(vdev, struct virtio_rng, vdev)->limiter);
 }
 
 static void rng_reset(struct virtio_dev *vdev)
 {
-	(void)vdev; /* nothing in flight: every request completes inside notify */
+	/* Nothing in flight: every request completes inside notify. */
+	rl_unblock(&container_of(vdev, struct virtio_rng, vdev)->limiter.rl);
 }
 
 /* Fill the chain's writable buffers; returns the bytes written. */
@@ -55,10 +55,18 @@ static void rng_notify(struct virtio_dev *vdev, unsigned q)
 	int got;
 	bool pushed = false;
 
+	if (r->limiter.rl.blocked)
+		return; /* parked: the limiter's timer resumes the queue */
+
 	while ((got = vq_pop(vq, &c, &why)) > 0) {
 		if (c.nout) {
 			virtio_dev_fail(vdev, "a request has a readable buffer");
 			return;
+		}
+		if (!virtio_limiter_admit(&r->limiter,
+		                          c.in_bytes < RNG_MAX_FILL ? c.in_bytes : RNG_MAX_FILL)) {
+			vq_unpop(vq, 1); /* parked: the limiter's timer resumes */
+			break;
 		}
 		vq_push(vq, c.head, fill(&c));
 		pushed = true;
@@ -80,10 +88,24 @@ static const struct virtio_dev_ops rng_ops = {
     .notify = rng_notify,
 };
 
-void rng_create(struct virtio_rng *r)
+static void rng_resume(struct virtio_dev *vdev, struct virtio_limiter *l)
 {
+	(void)l;
+	if (vdev->vqs[0].active)
+		rng_notify(vdev, 0);
+}
+
+int rng_create(struct virtio_rng *r, const struct rate_limiter_config *rl)
+{
+	static const struct rate_limiter_config none;
 	r->vdev.ops = &rng_ops;
 	r->vdev.features = 0;
 	r->vdev.config_size = 0;
 	snprintf(r->vdev.name, sizeof(r->vdev.name), "virtio-rng");
+	return virtio_limiter_init(&r->limiter, &r->vdev, rl ? rl : &none, rng_resume);
+}
+
+void rng_destroy(struct virtio_rng *r)
+{
+	virtio_limiter_destroy(&r->limiter);
 }

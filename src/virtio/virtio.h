@@ -23,6 +23,7 @@
 #include "../base/event_loop.h"
 #include "../base/bus.h"
 #include "../base/guest_mem.h"
+#include "../base/rate_limiter.h"
 #include "virtqueue.h"
 
 #include <pthread.h>
@@ -37,6 +38,7 @@
 #define VIRTIO_ID_NET   1
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_RNG   4
+#define VIRTIO_ID_BALLOON 5
 #define VIRTIO_ID_VSOCK 19
 
 /* Device status bits (2.1). */
@@ -141,6 +143,7 @@ struct virtio_dev {
 	atomic_ullong stat_failures;   /* times the device needed a reset */
 	atomic_ullong stat_exits;      /* register accesses: each one an exit to Ember (--stats) */
 	atomic_ullong stat_queue_kicks[VIRTIO_MAX_QUEUES]; /* stat_kicks per queue (--stats) */
+	atomic_ullong stat_throttled;           /* requests a rate limiter refused (queue parked) */
 	const struct virtio_wait_ops *wait_ops; /* set by virtio_mmio_add, with its ctx */
 	void *wait_ctx;
 	int work_fd; /* eventfd: wakes the vmm thread for the pending work */
@@ -203,6 +206,10 @@ bool virtio_dev_has(const struct virtio_dev *vdev, unsigned bit);
 void virtio_dev_fail(struct virtio_dev *vdev, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* The device changed its configuration (lock held): ConfigGeneration moves and the driver
+ * gets a configuration interrupt. */
+void virtio_dev_config_changed(struct virtio_dev *vdev);
+
 /* After pushing chains to queue q: interrupt the driver if it wants one (vq_needs_interrupt).
  * Lock held. */
 void virtio_dev_notify_used(struct virtio_dev *vdev, unsigned q);
@@ -213,6 +220,43 @@ uint64_t virtio_clock_ns(void);
 /* Ask the vmm thread to run ops->notify(q) again soon, after other ready fds had their
  * turn: how a device that stopped after a batch (e.g. a guest flooding tx) resumes. */
 void virtio_dev_requeue(struct virtio_dev *vdev, unsigned q);
+
+/*
+ * A device's rate limiter (rate_limiter.h) with its timer on the vmm loop: a device asks
+ * virtio_limiter_consume before serving a request; when it is refused the device puts the
+ * request back and stops serving that queue, and when the timer fires resume() runs (lock
+ * held, device live) to serve it again. Refusals count in vdev->stat_throttled.
+ */
+struct virtio_limiter {
+	struct rate_limiter rl;
+	struct virtio_dev *vdev;
+	void (*resume)(struct virtio_dev *vdev, struct virtio_limiter *l);
+	struct el_handler handler;
+	bool watched; /* the timer is on vdev->loop */
+};
+
+/* Set l up for vdev with cfg (possibly no limit: PATCH may add one later). Before
+ * virtio_mmio_add is fine. Returns 0 or -errno. */
+int virtio_limiter_init(struct virtio_limiter *l, struct virtio_dev *vdev,
+                        const struct rate_limiter_config *cfg,
+                        void (*resume)(struct virtio_dev *vdev, struct virtio_limiter *l));
+
+/* Watch the timer on vdev->loop (once; ops->activate calls it). Returns 0 or -errno. */
+int virtio_limiter_watch(struct virtio_limiter *l);
+
+/* rl_consume, counting a refusal. Lock held. */
+bool virtio_limiter_consume(struct virtio_limiter *l, uint64_t tokens, enum rl_kind kind);
+
+/* Firecracker's rule for one request: an op, then its bytes (if any); refused bytes give
+ * the op back. Lock held. */
+bool virtio_limiter_admit(struct virtio_limiter *l, uint64_t bytes);
+
+/* A new configuration (PATCH), lock held, vmm thread: rl_update, then resume() if the
+ * device is live, since a parked queue may run now. */
+void virtio_limiter_update(struct virtio_limiter *l, const struct rate_limiter_config *cfg);
+
+/* Stop watching and close the timer. Safe on a zeroed or failed one. */
+void virtio_limiter_destroy(struct virtio_limiter *l);
 
 /* What a virtio device sees of the machine it sits in, and all it sees: the KVM VM (for
  * its irqfd and ioeventfds), guest memory, the vmm thread's event loop, the MMIO bus, and

@@ -90,6 +90,12 @@ void virtio_dev_fail(struct virtio_dev *vdev, const char *fmt, ...)
 	raise_irq(vdev, VIRTIO_INT_CONFIG);
 }
 
+void virtio_dev_config_changed(struct virtio_dev *vdev)
+{
+	vdev->config_generation++;
+	raise_irq(vdev, VIRTIO_INT_CONFIG);
+}
+
 void virtio_dev_notify_used(struct virtio_dev *vdev, unsigned q)
 {
 	if (q < vdev->ops->num_queues && vdev->vqs[q].active && vq_needs_interrupt(&vdev->vqs[q]))
@@ -276,4 +282,74 @@ void virtio_dev_release(struct virtio_dev *vdev)
 		close(vdev->irq_fd);
 	vdev->irq_fd = vdev->work_fd = -1;
 	pthread_mutex_destroy(&vdev->lock);
+}
+
+/* ---- rate limiters ---- */
+
+static void virtio_limiter_event(void *ctx, uint32_t events)
+{
+	struct virtio_limiter *l = ctx;
+	(void)events;
+	virtio_dev_lock(l->vdev);
+	if (rl_timer_fired(&l->rl) && virtio_dev_live(l->vdev))
+		l->resume(l->vdev, l);
+	virtio_dev_unlock(l->vdev);
+}
+
+int virtio_limiter_init(struct virtio_limiter *l, struct virtio_dev *vdev,
+                        const struct rate_limiter_config *cfg,
+                        void (*resume)(struct virtio_dev *vdev, struct virtio_limiter *l))
+{
+	l->vdev = vdev;
+	l->resume = resume;
+	l->watched = false;
+	l->handler = (struct el_handler){.fn = virtio_limiter_event, .ctx = l};
+	return rl_init(&l->rl, cfg);
+}
+
+int virtio_limiter_watch(struct virtio_limiter *l)
+{
+	if (l->watched || !l->vdev || !l->vdev->loop)
+		return 0;
+	int r = event_loop_add(l->vdev->loop, l->rl.timer_fd, EPOLLIN, &l->handler);
+	if (!r)
+		l->watched = true;
+	return r;
+}
+
+bool virtio_limiter_consume(struct virtio_limiter *l, uint64_t tokens, enum rl_kind kind)
+{
+	if (rl_consume(&l->rl, tokens, kind, rl_now_ns()))
+		return true;
+	atomic_fetch_add(&l->vdev->stat_throttled, 1);
+	return false;
+}
+
+bool virtio_limiter_admit(struct virtio_limiter *l, uint64_t bytes)
+{
+	if (!virtio_limiter_consume(l, 1, RL_OPS))
+		return false;
+	if (bytes && !virtio_limiter_consume(l, bytes, RL_BYTES)) {
+		rl_replenish(&l->rl, 1, RL_OPS);
+		return false;
+	}
+	return true;
+}
+
+void virtio_limiter_update(struct virtio_limiter *l, const struct rate_limiter_config *cfg)
+{
+	rl_update(&l->rl, cfg, rl_now_ns());
+	if (virtio_dev_live(l->vdev))
+		l->resume(l->vdev, l);
+}
+
+void virtio_limiter_destroy(struct virtio_limiter *l)
+{
+	if (!l->vdev)
+		return;
+	if (l->watched && l->vdev->loop)
+		event_loop_del(l->vdev->loop, l->rl.timer_fd);
+	l->watched = false;
+	rl_destroy(&l->rl);
+	l->vdev = NULL;
 }

@@ -9,6 +9,10 @@
 #include "../base/signals.h"
 #include "../devices/i8042.h"
 #include "../seccomp/seccomp.h"
+#include "../virtio/balloon.h"
+#include "../virtio/blk.h"
+#include "../virtio/net.h"
+#include "../virtio/rng.h"
 #include "../virtio/virtio.h"
 #include "snapshot.h"
 
@@ -166,6 +170,34 @@ static int find_net(const struct vm_config *cfg, const char *id)
 	return -1;
 }
 
+void ctl_rate_limiter_apply(struct rate_limiter_config *cur, const struct ctl_rate_limiter *rl,
+                            bool put)
+{
+	static const struct token_bucket_config off;
+	if (!rl->has) {
+		if (put)
+			*cur = (struct rate_limiter_config){0};
+		return;
+	}
+	if (rl->has_bandwidth || put)
+		cur->bandwidth = rl->has_bandwidth ? rl->cfg.bandwidth : off;
+	if (rl->has_ops || put)
+		cur->ops = rl->has_ops ? rl->cfg.ops : off;
+}
+
+/* The running VM's virtio device of kind ("virtio-blk") whose name carries id. */
+static struct virtio_dev *find_vdev(struct ctl *c, const char *kind, const char *id)
+{
+	char name[sizeof(((struct virtio_dev *)0)->name)];
+	snprintf(name, sizeof(name), "%s %s", kind, id);
+	for (unsigned i = 0; i < c->vm.ndevs; i++) {
+		struct virtio_dev *v = c->vm.devs[i].vdev;
+		if (v && !strcmp(c->vm.devs[i].kind->name, kind) && !strcmp(v->name, name))
+			return v;
+	}
+	return NULL;
+}
+
 void ctl_put_drive(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
 {
 	const struct ctl_drive *a = &cmd->u.drive;
@@ -188,6 +220,7 @@ void ctl_put_drive(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r
 	    .is_root = a->is_root_device,
 	    .engine = a->has_io_engine ? a->io_engine : DRIVE_ENGINE_AUTO,
 	};
+	ctl_rate_limiter_apply(&dc->rate_limiter, &a->rate_limiter, true);
 	CONFIG_SET(dc->id, a->drive_id);
 	CONFIG_SET(dc->path, a->path_on_host);
 	draft_commit(c, d, r);
@@ -201,7 +234,7 @@ void ctl_patch_drive(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply 
 		ctl_reply_fault(r, "no drive with the id '%s'", a->drive_id);
 		return;
 	}
-	if (c->started) {
+	if (c->started && a->has_path_on_host) {
 		ctl_reply_fault(r, "changing drive '%s' of a running microVM is not supported yet",
 		                a->drive_id);
 		return;
@@ -209,6 +242,16 @@ void ctl_patch_drive(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply 
 	struct vm_config *d = draft_begin(c);
 	if (a->has_path_on_host)
 		CONFIG_SET(d->drives[i].path, a->path_on_host);
+	ctl_rate_limiter_apply(&d->drives[i].rate_limiter, &a->rate_limiter, false);
+	if (c->started && a->rate_limiter.has) {
+		struct virtio_dev *v = find_vdev(c, "virtio-blk", a->drive_id);
+		if (!v) {
+			ctl_reply_fault(r, "drive '%s' has no device", a->drive_id);
+			return;
+		}
+		blk_set_rate_limiter(container_of(v, struct virtio_blk, vdev),
+		                     &d->drives[i].rate_limiter);
+	}
 	draft_commit(c, d, r);
 }
 
@@ -226,6 +269,8 @@ void ctl_put_net(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
 	}
 	struct net_config *nc = &d->nets[i];
 	*nc = (struct net_config){.has_mac = a->has_guest_mac, .mtu = a->mtu};
+	ctl_rate_limiter_apply(&nc->rx_rate_limiter, &a->rx_rate_limiter, true);
+	ctl_rate_limiter_apply(&nc->tx_rate_limiter, &a->tx_rate_limiter, true);
 	memcpy(nc->mac, a->guest_mac, sizeof(nc->mac));
 	CONFIG_SET(nc->id, a->iface_id);
 	CONFIG_SET(nc->tap, a->host_dev_name);
@@ -387,17 +432,33 @@ void ctl_instance_start(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_rep
 
 void ctl_patch_net(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
 {
-	/* Only rate limiters can be patched, and the parser refuses those. */
-	if (find_net(&c->cfg, cmd->u.net.iface_id) < 0)
-		ctl_reply_fault(r, "no network interface with the id '%s'", cmd->u.net.iface_id);
-	else
-		ctl_reply_no_content(r);
+	/* Only rate limiters can be patched. */
+	const struct ctl_net *a = &cmd->u.net;
+	int i = find_net(&c->cfg, a->iface_id);
+	if (i < 0) {
+		ctl_reply_fault(r, "no network interface with the id '%s'", a->iface_id);
+		return;
+	}
+	struct vm_config *d = draft_begin(c);
+	struct net_config *nc = &d->nets[i];
+	ctl_rate_limiter_apply(&nc->rx_rate_limiter, &a->rx_rate_limiter, false);
+	ctl_rate_limiter_apply(&nc->tx_rate_limiter, &a->tx_rate_limiter, false);
+	if (c->started && (a->rx_rate_limiter.has || a->tx_rate_limiter.has)) {
+		struct virtio_dev *v = find_vdev(c, "virtio-net", nc->id[0] ? nc->id : nc->tap);
+		if (!v) {
+			ctl_reply_fault(r, "network interface '%s' has no device", a->iface_id);
+			return;
+		}
+		net_set_rate_limiters(container_of(v, struct virtio_net, vdev),
+		                      &nc->rx_rate_limiter, &nc->tx_rate_limiter);
+	}
+	draft_commit(c, d, r);
 }
 
 void ctl_put_entropy(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
 {
-	(void)cmd;
 	c->cfg.entropy = true;
+	ctl_rate_limiter_apply(&c->cfg.entropy_rate_limiter, &cmd->u.entropy.rate_limiter, true);
 	c->configured = true;
 	ctl_reply_no_content(r);
 }
@@ -776,4 +837,70 @@ void ctl_destroy(struct ctl *c)
 		pthread_mutex_destroy(&c->chan.lock);
 	}
 	c->chan.fd = -1;
+}
+
+/* ---- the balloon ---- */
+
+/* The running VM's balloon, or NULL (none configured, or not started). */
+static struct virtio_balloon *running_balloon(struct ctl *c)
+{
+	struct vm_device *d = c->started ? vm_device_find(&c->vm, "virtio-balloon", 0) : NULL;
+	return d ? d->dev : NULL;
+}
+
+static bool balloon_configured(struct ctl *c, struct ctl_reply *r)
+{
+	if (c->cfg.balloon.enabled)
+		return true;
+	ctl_reply_fault(r, "no balloon device is configured (PUT /balloon before InstanceStart)");
+	return false;
+}
+
+void ctl_put_balloon(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	const struct ctl_balloon *a = &cmd->u.balloon;
+	c->cfg.balloon = (struct balloon_config){
+	    .enabled = true,
+	    .amount_mib = a->amount_mib,
+	    .deflate_on_oom = a->deflate_on_oom,
+	    .stats_polling_interval_s = a->has_interval ? a->stats_polling_interval_s : 0,
+	    .free_page_reporting = a->free_page_reporting,
+	};
+	c->configured = true;
+	ctl_reply_no_content(r);
+}
+
+void ctl_patch_balloon(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	uint32_t mib = cmd->u.balloon.amount_mib;
+	if (!balloon_configured(c, r))
+		return;
+	if (mib > c->cfg.mem_mib) {
+		ctl_reply_fault(r, "amount_mib %u is more than the guest's %llu MiB", mib,
+		                (unsigned long long)c->cfg.mem_mib);
+		return;
+	}
+	c->cfg.balloon.amount_mib = mib;
+	struct virtio_balloon *b = running_balloon(c);
+	if (b)
+		balloon_set_target_mib(b, mib);
+	ctl_reply_no_content(r);
+}
+
+void ctl_patch_balloon_stats(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	uint32_t s = cmd->u.balloon.stats_polling_interval_s;
+	if (!balloon_configured(c, r))
+		return;
+	struct virtio_balloon *b = running_balloon(c);
+	/* The statistics queue is offered at boot or never: on stays on, off stays off. */
+	if (b && (!s || !c->cfg.balloon.stats_polling_interval_s)) {
+		ctl_reply_fault(r, "balloon statistics cannot be turned %s after boot",
+		                s ? "on" : "off");
+		return;
+	}
+	c->cfg.balloon.stats_polling_interval_s = s;
+	if (b)
+		balloon_set_interval(b, s);
+	ctl_reply_no_content(r);
 }

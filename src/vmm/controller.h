@@ -51,6 +51,11 @@ enum ctl_op {
 	CTL_PUT_MMDS,            /* PUT /mmds */
 	CTL_PATCH_MMDS,          /* PATCH /mmds */
 	CTL_PUT_MMDS_CONFIG,     /* PUT /mmds/config */
+	CTL_GET_BALLOON,         /* GET /balloon */
+	CTL_PUT_BALLOON,
+	CTL_PATCH_BALLOON,       /* {"amount_mib"}: before or after boot */
+	CTL_GET_BALLOON_STATS,   /* GET /balloon/statistics */
+	CTL_PATCH_BALLOON_STATS, /* {"stats_polling_interval_s"} */
 	CTL_OP_COUNT             /* sizes every per-endpoint array */
 };
 
@@ -73,7 +78,16 @@ struct ctl_machine_config {
 	bool huge_pages_transparent; /* "None" or "Transparent"; "2M" is refused */
 };
 
-/* PUT (whole) and PATCH (path_on_host only) /drives/{drive_id}. The id in the path and in
+/* A RateLimiter object of a request: which buckets it names (a PATCH replaces those and
+ * keeps the others; a PUT switches the unnamed ones off). A bucket of size 0 or refill_time 0
+ * is no limit. */
+struct ctl_rate_limiter {
+	bool has; /* the object is there (not absent, not null) */
+	bool has_bandwidth, has_ops;
+	struct rate_limiter_config cfg;
+};
+
+/* PUT (whole) and PATCH (path_on_host, rate_limiter) /drives/{drive_id}. The id in the path and in
  * the body must match. */
 struct ctl_drive {
 	char drive_id[CONFIG_ID_MAX + 1];
@@ -82,22 +96,38 @@ struct ctl_drive {
 	bool is_root_device;
 	bool is_read_only;
 	enum drive_engine io_engine; /* "Sync" -> DRIVE_ENGINE_SYNC, "Async" -> IO_URING */
+	struct ctl_rate_limiter rate_limiter;
 };
 
-/* PUT (whole) and PATCH (rate limiters only: accepted, nothing to change)
- * /network-interfaces/{iface_id}. */
+/* PUT (whole) and PATCH (rate limiters only) /network-interfaces/{iface_id}. */
 struct ctl_net {
 	char iface_id[CONFIG_ID_MAX + 1];
 	char host_dev_name[CONFIG_TAP_MAX];
 	bool has_guest_mac;
 	uint8_t guest_mac[6];
 	unsigned mtu; /* 0: absent */
+	struct ctl_rate_limiter rx_rate_limiter, tx_rate_limiter;
+};
+
+/* PUT /entropy. */
+struct ctl_entropy {
+	struct ctl_rate_limiter rate_limiter;
 };
 
 /* PUT /vsock. */
 struct ctl_vsock {
 	uint32_t guest_cid;
 	char uds_path[CONFIG_UDS_PATH_MAX + 1];
+};
+
+/* PUT /balloon (amount_mib and deflate_on_oom; the interval optional), PATCH /balloon
+ * (amount_mib) and PATCH /balloon/statistics (the interval). */
+struct ctl_balloon {
+	bool has_amount_mib, has_interval;
+	uint32_t amount_mib;
+	bool deflate_on_oom;
+	uint32_t stats_polling_interval_s;
+	bool free_page_reporting;
 };
 
 /* PUT /logger. */
@@ -167,6 +197,8 @@ struct ctl_cmd {
 		struct ctl_drive drive;
 		struct ctl_net net;
 		struct ctl_vsock vsock;
+		struct ctl_entropy entropy;
+		struct ctl_balloon balloon;
 		struct ctl_logger logger;
 		struct ctl_metrics metrics;
 		struct ctl_vm_state vm;
@@ -277,6 +309,11 @@ struct ctl {
  */
 int ctl_init(struct ctl *c, const struct ctl_settings *set, char *err, size_t errlen);
 
+/* A rate limiter's configuration with a request's RateLimiter applied: the buckets it
+ * names replaced, the others kept (PATCH), or switched off when put is set (PUT). */
+void ctl_rate_limiter_apply(struct rate_limiter_config *cur, const struct ctl_rate_limiter *rl,
+                            bool put);
+
 /* Count one command of type op in the metrics. */
 void ctl_count(struct ctl *c, enum ctl_op op, bool failed);
 
@@ -326,6 +363,11 @@ void ctl_get_mmds(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
 void ctl_put_mmds(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
 void ctl_patch_mmds(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
 void ctl_put_mmds_config(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_get_balloon(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_put_balloon(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_patch_balloon(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_get_balloon_stats(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_patch_balloon_stats(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
 
 /*
  * A snapshot load, typed (what PUT /snapshot/load executes, and `ember restore`): the VM

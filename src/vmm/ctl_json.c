@@ -5,6 +5,7 @@
  */
 #include "controller.h"
 #include "../base/log.h"
+#include "../virtio/balloon.h"
 #include "../virtio/virtio.h"
 #include "metrics.h"
 
@@ -156,6 +157,28 @@ static json_t *render_boot_source(struct builder *b, const struct vm_config *cfg
 	return o;
 }
 
+static json_t *render_bucket(struct builder *b, const struct token_bucket_config *t)
+{
+	if (!tb_config_on(t))
+		return json_null();
+	json_t *o = json_object();
+	set(b, o, "size", json_integer((json_int_t)t->size));
+	set(b, o, "one_time_burst", json_integer((json_int_t)t->one_time_burst));
+	set(b, o, "refill_time", json_integer((json_int_t)t->refill_time_ms));
+	return o;
+}
+
+/* Firecracker's RateLimiter, or null when neither bucket limits. */
+static json_t *render_rate_limiter(struct builder *b, const struct rate_limiter_config *rl)
+{
+	if (!rl_config_on(rl))
+		return json_null();
+	json_t *o = json_object();
+	set(b, o, "bandwidth", render_bucket(b, &rl->bandwidth));
+	set(b, o, "ops", render_bucket(b, &rl->ops));
+	return o;
+}
+
 static json_t *render_drive(struct builder *b, const struct drive_config *d)
 {
 	json_t *o = json_object();
@@ -165,7 +188,7 @@ static json_t *render_drive(struct builder *b, const struct drive_config *d)
 	set(b, o, "cache_type", json_string("Unsafe"));
 	set(b, o, "is_read_only", json_boolean(d->read_only));
 	set(b, o, "path_on_host", str_or_null(d->path));
-	set(b, o, "rate_limiter", json_null());
+	set(b, o, "rate_limiter", render_rate_limiter(b, &d->rate_limiter));
 	/* auto is io_uring unless the host cannot: it is asked for as "Async". */
 	set(b, o, "io_engine", json_string(d->engine == DRIVE_ENGINE_SYNC ? "Sync" : "Async"));
 	set(b, o, "socket", json_null());
@@ -197,8 +220,8 @@ static json_t *render_net(struct builder *b, const struct net_config *n)
 	set(b, o, "host_dev_name", str_or_null(n->tap));
 	set(b, o, "guest_mac", mac);
 	set(b, o, "mtu", n->mtu ? json_integer(n->mtu) : json_null());
-	set(b, o, "rx_rate_limiter", json_null());
-	set(b, o, "tx_rate_limiter", json_null());
+	set(b, o, "rx_rate_limiter", render_rate_limiter(b, &n->rx_rate_limiter));
+	set(b, o, "tx_rate_limiter", render_rate_limiter(b, &n->tx_rate_limiter));
 	return o;
 }
 
@@ -212,12 +235,24 @@ static json_t *render_vsock(struct builder *b, const struct vsock_config *v)
 	return o;
 }
 
-static json_t *render_entropy(struct builder *b, bool enabled)
+static json_t *render_balloon(struct builder *b, const struct balloon_config *bc)
 {
-	if (!enabled)
+	if (!bc->enabled)
 		return json_null();
 	json_t *o = json_object();
-	set(b, o, "rate_limiter", json_null());
+	set(b, o, "amount_mib", json_integer(bc->amount_mib));
+	set(b, o, "deflate_on_oom", json_boolean(bc->deflate_on_oom));
+	set(b, o, "stats_polling_interval_s", json_integer(bc->stats_polling_interval_s));
+	set(b, o, "free_page_reporting", json_boolean(bc->free_page_reporting));
+	return o;
+}
+
+static json_t *render_entropy(struct builder *b, const struct vm_config *cfg)
+{
+	if (!cfg->entropy)
+		return json_null();
+	json_t *o = json_object();
+	set(b, o, "rate_limiter", render_rate_limiter(b, &cfg->entropy_rate_limiter));
 	return o;
 }
 
@@ -256,13 +291,13 @@ void ctl_render_vm_config(const struct vm_config *cfg, struct ctl_reply *r)
 	set(&b, root, "drives", drives);
 	set(&b, root, "machine-config", render_machine(&b, cfg));
 	set(&b, root, "cpu-config", json_null());
-	set(&b, root, "balloon", json_null());
+	set(&b, root, "balloon", render_balloon(&b, &cfg->balloon));
 	set(&b, root, "network-interfaces", nets);
 	set(&b, root, "vsock", render_vsock(&b, &cfg->vsock));
 	set(&b, root, "logger", json_null());
 	set(&b, root, "metrics", json_null());
 	set(&b, root, "mmds-config", render_mmds(&b, &cfg->mmds));
-	set(&b, root, "entropy", render_entropy(&b, cfg->entropy));
+	set(&b, root, "entropy", render_entropy(&b, cfg));
 
 	/* Room for the newline that ends the body, and a NUL for whoever prints it. */
 	size_t n = 0;
@@ -380,4 +415,50 @@ void ctl_flush_metrics(struct ctl *c)
 	/* A full pipe drops the line, as Firecracker's metrics do; it is counted. */
 	if (write(c->metrics_fd, buf, n) != (ssize_t)n)
 		c->metrics_missed++;
+}
+
+/* ---- the balloon ---- */
+
+void ctl_get_balloon(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	const struct balloon_config *bc = &c->cfg.balloon;
+	(void)cmd;
+	if (!bc->enabled) {
+		ctl_reply_fault(r, "no balloon device is configured");
+		return;
+	}
+	reply_json(r,
+	           json_pack("{s:I, s:b, s:I, s:b}", "amount_mib", (json_int_t)bc->amount_mib,
+	                     "deflate_on_oom", (int)bc->deflate_on_oom, "stats_polling_interval_s",
+	                     (json_int_t)bc->stats_polling_interval_s, "free_page_reporting",
+	                     (int)bc->free_page_reporting));
+}
+
+void ctl_get_balloon_stats(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	const struct balloon_config *bc = &c->cfg.balloon;
+	struct vm_device *d = c->started ? vm_device_find(&c->vm, "virtio-balloon", 0) : NULL;
+	struct balloon_report rep = {.target_pages = bc->amount_mib << 8};
+	(void)cmd;
+	if (!bc->enabled) {
+		ctl_reply_fault(r, "no balloon device is configured");
+		return;
+	}
+	if (!bc->stats_polling_interval_s) {
+		ctl_reply_fault(r, "balloon statistics are not enabled (stats_polling_interval_s "
+		                   "in PUT /balloon)");
+		return;
+	}
+	if (d)
+		balloon_report(d->dev, &rep);
+	/* Pages of 4 KiB, MiB of 256 pages. */
+	json_t *o = json_pack("{s:I, s:I, s:I, s:I}", "target_pages", (json_int_t)rep.target_pages,
+	                      "actual_pages", (json_int_t)rep.actual_pages, "target_mib",
+	                      (json_int_t)(rep.target_pages >> 8), "actual_mib",
+	                      (json_int_t)(rep.actual_pages >> 8));
+	for (unsigned t = 0; o && t < BALLOON_STATS_NR; t++)
+		if (rep.stats.have[t])
+			json_object_set_new(o, balloon_stat_name(t),
+			                    json_integer((json_int_t)rep.stats.val[t]));
+	reply_json(r, o);
 }

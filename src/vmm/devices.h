@@ -84,7 +84,7 @@ struct vm_device {
 };
 
 /* The most devices one VM has: the rows' maxima added up (a unit test checks). */
-#define VM_MAX_DEVICES (4 + CONFIG_MAX_DRIVES + CONFIG_MAX_NETS + 2)
+#define VM_MAX_DEVICES (4 + CONFIG_MAX_DRIVES + CONFIG_MAX_NETS + 3)
 
 /* The table, in order, and its length. */
 extern const struct device_kind *const device_kinds[];

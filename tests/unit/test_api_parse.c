@@ -142,7 +142,7 @@ static void unknown_paths_and_methods(void **state)
 	    {"PUT", "/Boot-Source"},
 	    {"GET", ""},
 	    {"GET", "//"},
-	    {"PUT", "/balloon"},
+	    {"PUT", "/balloon/statistics"},
 	    {"POST", "/mmds"},
 	    {"PUT", "/mmds/"},
 	    {"PUT", "/snapshot/restore"},
@@ -498,15 +498,41 @@ static void drive_put(void **state)
 	               "{\"drive_id\": \"r\", \"path_on_host\": \"d\", \"is_root_device\": true,"
 	               " \"partuuid\": \"0eaa91a0-01\"}",
 	               "partuuid is not supported");
-	assert_refused(
-	    "PUT", "/drives/r",
-	    "{\"drive_id\": \"r\", \"path_on_host\": \"d\", \"is_root_device\": true,"
-	    " \"rate_limiter\": {\"bandwidth\": {\"size\": 1000, \"refill_time\": 100}}}",
-	    "rate limiters are not supported");
+	/* Rate limiters: Firecracker's RateLimiter, either bucket optional. */
+	assert_accepted("PUT", "/drives/r",
+	                "{\"drive_id\": \"r\", \"path_on_host\": \"d\", \"is_root_device\": true,"
+	                " \"rate_limiter\": {\"bandwidth\": {\"size\": 1000, \"refill_time\": 100,"
+	                " \"one_time_burst\": 5000}}}");
+	const struct ctl_rate_limiter *rl = &cmd.u.drive.rate_limiter;
+	assert_true(rl->has && rl->has_bandwidth && !rl->has_ops);
+	assert_int_equal(rl->cfg.bandwidth.size, 1000);
+	assert_int_equal(rl->cfg.bandwidth.refill_time_ms, 100);
+	assert_int_equal(rl->cfg.bandwidth.one_time_burst, 5000);
+	assert_accepted("PUT", "/drives/r",
+	                "{\"drive_id\": \"r\", \"path_on_host\": \"d\", \"is_root_device\": true,"
+	                " \"rate_limiter\": {}}");
+	assert_true(rl->has && !rl->has_bandwidth && !rl->has_ops);
 	assert_refused("PUT", "/drives/r",
 	               "{\"drive_id\": \"r\", \"path_on_host\": \"d\", \"is_root_device\": true,"
-	               " \"rate_limiter\": {}}",
-	               "rate limiters");
+	               " \"rate_limiter\": {\"ops\": {\"size\": 10}}}",
+	               "missing required field 'refill_time' in drives/r's rate_limiter's ops");
+	assert_refused("PUT", "/drives/r",
+	               "{\"drive_id\": \"r\", \"path_on_host\": \"d\", \"is_root_device\": true,"
+	               " \"rate_limiter\": {\"ops\": {\"size\": -1, \"refill_time\": 1}}}",
+	               "field 'size'");
+	assert_refused("PUT", "/drives/r",
+	               "{\"drive_id\": \"r\", \"path_on_host\": \"d\", \"is_root_device\": true,"
+	               " \"rate_limiter\": {\"iops\": {}}}",
+	               "unknown field 'iops'");
+	assert_refused("PUT", "/drives/r",
+	               "{\"drive_id\": \"r\", \"path_on_host\": \"d\", \"is_root_device\": true,"
+	               " \"rate_limiter\": {\"ops\": {\"size\": 1, \"refill_time\": 1,"
+	               " \"period\": 1}}}",
+	               "unknown field 'period'");
+	assert_refused("PUT", "/drives/r",
+	               "{\"drive_id\": \"r\", \"path_on_host\": \"d\", \"is_root_device\": true,"
+	               " \"rate_limiter\": 5}",
+	               "field 'rate_limiter' in drives/r must be an object");
 	assert_refused("PUT", "/drives/r",
 	               "{\"drive_id\": \"r\", \"is_root_device\": true, \"socket\": \"/vu.sock\"}",
 	               "vhost-user");
@@ -532,10 +558,11 @@ static void drive_patch(void **state)
 	               "missing required field 'drive_id'");
 	assert_refused("PATCH", "/drives/rootfs", "{\"drive_id\": \"data\"}", "must match");
 	assert_refused("PATCH", "/drives/a/b", "{\"drive_id\": \"a/b\"}", "drive id 'a/b'");
-	assert_refused("PATCH", "/drives/rootfs",
-	               "{\"drive_id\": \"rootfs\", \"rate_limiter\": {\"ops\": {\"size\": 1,"
-	               " \"refill_time\": 1}}}",
-	               "rate limiters are not supported");
+	assert_accepted("PATCH", "/drives/rootfs",
+	                "{\"drive_id\": \"rootfs\", \"rate_limiter\": {\"ops\": {\"size\": 1,"
+	                " \"refill_time\": 1}}}");
+	assert_true(d->rate_limiter.has_ops && !d->rate_limiter.has_bandwidth);
+	assert_false(d->has_path_on_host);
 	assert_refused("PATCH", "/drives/rootfs",
 	               "{\"drive_id\": \"rootfs\", \"is_read_only\": true}",
 	               "unknown field 'is_read_only'");
@@ -631,13 +658,15 @@ static void net_put(void **state)
 	assert_refused("PUT", "/network-interfaces/eth0",
 	               "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"mtu\": \"1500\"}",
 	               "integer");
-	assert_refused("PUT", "/network-interfaces/eth0",
-	               "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"rx_rate_limiter\": "
-	               "{\"bandwidth\": {\"size\": 1, \"refill_time\": 1}}}",
-	               "rate limiters are not supported");
+	assert_accepted(
+	    "PUT", "/network-interfaces/eth0",
+	    "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"rx_rate_limiter\": "
+	    "{\"bandwidth\": {\"size\": 1, \"refill_time\": 1}}}");
+	assert_true(cmd.u.net.rx_rate_limiter.has_bandwidth);
+	assert_false(cmd.u.net.tx_rate_limiter.has);
 	assert_refused(
 	    "PUT", "/network-interfaces/eth0",
-	    "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"tx_rate_limiter\": {}}",
+	    "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"tx_rate_limiter\": []}",
 	    "tx_rate_limiter");
 	assert_refused(
 	    "PUT", "/network-interfaces/eth0",
@@ -658,10 +687,11 @@ static void net_patch(void **state)
 	               "missing required field 'iface_id'");
 	assert_refused("PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth1\"}",
 	               "must match");
-	assert_refused("PATCH", "/network-interfaces/eth0",
-	               "{\"iface_id\": \"eth0\", \"rx_rate_limiter\": {\"ops\": {\"size\": 5,"
-	               " \"refill_time\": 10}}}",
-	               "rate limiters are not supported");
+	assert_accepted("PATCH", "/network-interfaces/eth0",
+	                "{\"iface_id\": \"eth0\", \"rx_rate_limiter\": {\"ops\": {\"size\": 5,"
+	                " \"refill_time\": 10}}}");
+	assert_int_equal(cmd.u.net.rx_rate_limiter.cfg.ops.size, 5);
+	assert_false(cmd.u.net.tx_rate_limiter.has);
 	assert_refused("PATCH", "/network-interfaces/eth0",
 	               "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap1\"}",
 	               "unknown field 'host_dev_name'");
@@ -763,12 +793,68 @@ static void entropy(void **state)
 	assert_accepted("PUT", "/entropy", "{}");
 	assert_int_equal(cmd.op, CTL_PUT_ENTROPY);
 	assert_accepted("PUT", "/entropy", "{\"rate_limiter\": null}");
-	assert_refused("PUT", "/entropy",
-	               "{\"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": 1}}}",
-	               "rate limiters are not supported");
-	assert_refused("PUT", "/entropy", "{\"rate_limiter\": 5}", "rate limiters");
+	assert_accepted("PUT", "/entropy",
+	                "{\"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": 1}}}");
+	assert_int_equal(cmd.u.entropy.rate_limiter.cfg.bandwidth.size, 1);
+	assert_refused("PUT", "/entropy", "{\"rate_limiter\": 5}", "rate_limiter");
 	assert_refused("PUT", "/entropy", "{\"source\": \"/dev/urandom\"}",
 	               "unknown field 'source' in entropy");
+}
+
+/* PATCH replaces the buckets it names and keeps the others; PUT sets both. */
+static void rate_limiter_patch_and_put(void **state)
+{
+	(void)state;
+	struct rate_limiter_config cur = {.bandwidth = {1000, 0, 100}, .ops = {10, 5, 1000}};
+	struct ctl_rate_limiter none = {0};
+	ctl_rate_limiter_apply(&cur, &none, false);
+	assert_int_equal(cur.bandwidth.size, 1000);
+	assert_int_equal(cur.ops.size, 10);
+	struct ctl_rate_limiter lift_bw = {.has = true, .has_bandwidth = true};
+	ctl_rate_limiter_apply(&cur, &lift_bw, false);
+	assert_false(tb_config_on(&cur.bandwidth));
+	assert_int_equal(cur.ops.size, 10);
+	assert_int_equal(cur.ops.one_time_burst, 5);
+	struct ctl_rate_limiter ops_only = {.has = true, .has_ops = true, .cfg.ops = {7, 0, 50}};
+	cur.bandwidth = (struct token_bucket_config){1, 0, 1};
+	ctl_rate_limiter_apply(&cur, &ops_only, true);
+	assert_false(tb_config_on(&cur.bandwidth));
+	assert_int_equal(cur.ops.size, 7);
+	ctl_rate_limiter_apply(&cur, &none, true);
+	assert_false(rl_config_on(&cur));
+}
+
+static void balloon(void **state)
+{
+	(void)state;
+	const struct ctl_balloon *b = &cmd.u.balloon;
+	assert_accepted("PUT", "/balloon",
+	                "{\"amount_mib\": 64, \"deflate_on_oom\": true, "
+	                "\"stats_polling_interval_s\": 2, \"free_page_reporting\": false}");
+	assert_int_equal(cmd.op, CTL_PUT_BALLOON);
+	assert_int_equal(b->amount_mib, 64);
+	assert_true(b->deflate_on_oom && b->has_interval);
+	assert_int_equal(b->stats_polling_interval_s, 2);
+	assert_refused("PUT", "/balloon", "{\"amount_mib\": 64}", "deflate_on_oom");
+	assert_refused("PUT", "/balloon", "{\"amount_mib\": -1, \"deflate_on_oom\": true}",
+	               "amount_mib");
+	assert_refused("PUT", "/balloon", "{\"amount_mib\": 16777216, \"deflate_on_oom\": true}",
+	               "16777215");
+	assert_false(b->free_page_reporting);
+	assert_accepted(
+	    "PUT", "/balloon",
+	    "{\"amount_mib\": 1, \"deflate_on_oom\": true, \"free_page_reporting\": true}");
+	assert_true(b->free_page_reporting);
+	assert_refused("PUT", "/balloon",
+	               "{\"amount_mib\": 1, \"deflate_on_oom\": true, \"free_page_hinting\": true}",
+	               "not supported");
+	assert_accepted("PATCH", "/balloon", "{\"amount_mib\": 0}");
+	assert_int_equal(cmd.op, CTL_PATCH_BALLOON);
+	assert_refused("PATCH", "/balloon", "{\"deflate_on_oom\": true}", "unknown field");
+	assert_accepted("PATCH", "/balloon/statistics", "{\"stats_polling_interval_s\": 9}");
+	assert_int_equal(cmd.op, CTL_PATCH_BALLOON_STATS);
+	assert_int_equal(b->stats_polling_interval_s, 9);
+	assert_refused("PATCH", "/balloon/statistics", "{}", "stats_polling_interval_s");
 }
 
 static void logger(void **state)
@@ -1106,20 +1192,28 @@ static void full_config(struct vm_config *c)
 	                                     .path = "/srv/vm/rootfs.ext4",
 	                                     .is_root = true,
 	                                     .engine = DRIVE_ENGINE_AUTO};
-	c->drives[1] = (struct drive_config){.id = "data",
-	                                     .path = "/srv/vm/data.img",
-	                                     .read_only = true,
-	                                     .engine = DRIVE_ENGINE_SYNC};
+	c->drives[1] = (struct drive_config){
+	    .id = "data",
+	    .path = "/srv/vm/data.img",
+	    .read_only = true,
+	    .engine = DRIVE_ENGINE_SYNC,
+	    .rate_limiter = {.bandwidth = {10485760, 0, 1000}, .ops = {100, 50, 1000}}};
 	c->ndrives = 2;
 	c->nets[0] = (struct net_config){.id = "eth0",
 	                                 .tap = "tap0",
 	                                 .mac = {0x06, 0x00, 0xac, 0x10, 0x00, 0x02},
 	                                 .has_mac = true,
-	                                 .mtu = 1400};
+	                                 .mtu = 1400,
+	                                 .tx_rate_limiter = {.bandwidth = {1000000, 0, 100}}};
 	c->nnets = 1;
 	c->vsock = (struct vsock_config){
 	    .enabled = true, .guest_cid = 3, .uds_path = "/run/ember/vsock.sock"};
 	c->entropy = true;
+	c->entropy_rate_limiter = (struct rate_limiter_config){.bandwidth = {4096, 0, 1000}};
+	c->balloon = (struct balloon_config){.enabled = true,
+	                                     .amount_mib = 64,
+	                                     .deflate_on_oom = true,
+	                                     .stats_polling_interval_s = 5};
 }
 
 static void render_empty(void **state)
@@ -1306,7 +1400,7 @@ static void config_file_round_trip(void **state)
 	if (rc)
 		print_error("%s\n", err);
 	assert_int_equal(rc, 0);
-	assert_int_equal(seen.n, 7);
+	assert_int_equal(seen.n, 8);
 
 	const struct ctl_machine_config *m = &seen.cmds[0].u.machine;
 	assert_int_equal(seen.cmds[0].op, CTL_PUT_MACHINE_CONFIG);
@@ -1343,12 +1437,23 @@ static void config_file_round_trip(void **state)
 	assert_int_equal(seen.cmds[5].u.vsock.guest_cid, c.vsock.guest_cid);
 	assert_string_equal(seen.cmds[5].u.vsock.uds_path, c.vsock.uds_path);
 	assert_int_equal(seen.cmds[6].op, CTL_PUT_ENTROPY);
+	assert_memory_equal(&seen.cmds[6].u.entropy.rate_limiter.cfg, &c.entropy_rate_limiter,
+	                    sizeof(c.entropy_rate_limiter));
+	assert_memory_equal(&seen.cmds[3].u.drive.rate_limiter.cfg, &c.drives[1].rate_limiter,
+	                    sizeof(c.drives[1].rate_limiter));
+	assert_memory_equal(&n->tx_rate_limiter.cfg, &c.nets[0].tx_rate_limiter,
+	                    sizeof(c.nets[0].tx_rate_limiter));
+	const struct ctl_balloon *bl = &seen.cmds[7].u.balloon;
+	assert_int_equal(seen.cmds[7].op, CTL_PUT_BALLOON);
+	assert_int_equal(bl->amount_mib, 64);
+	assert_true(bl->deflate_on_oom);
+	assert_int_equal(bl->stats_polling_interval_s, 5);
 
 	/* The same from the golden file itself. */
 	size_t len;
 	char *text = read_golden("vm_config_full.json", &len);
 	assert_int_equal(parse_config(text, err, sizeof(err)), 0);
-	assert_int_equal(seen.n, 7);
+	assert_int_equal(seen.n, 8);
 	free(text);
 }
 
@@ -1437,8 +1542,8 @@ static void config_file_bad(void **state)
 	assert_config_refused(with_section("vsock", "{\"guest_cid\": 1, \"uds_path\": \"v\"}"),
 	                      "field 'guest_cid' in vsock");
 	assert_config_refused(with_section("vsock", "[]"), "vsock must be a JSON object");
-	assert_config_refused(with_section("entropy", "{\"rate_limiter\": {}}"),
-	                      "field 'rate_limiter' in entropy");
+	assert_config_refused(with_section("entropy", "{\"rate_limiter\": {\"ops\": 1}}"),
+	                      "field 'ops' in entropy's rate_limiter");
 	assert_config_refused(with_section("entropy", "true"), "entropy must be a JSON object");
 	assert_config_refused(with_section("logger", "{\"level\": \"loud\"}"),
 	                      "field 'level' in logger");
@@ -1446,8 +1551,11 @@ static void config_file_bad(void **state)
 	                      "missing required field 'metrics_path' in metrics");
 
 	/* Sections Ember shows as null and cannot configure. */
-	assert_config_refused(
-	    with_section("balloon", "{\"amount_mib\": 0, \"deflate_on_oom\": false}"), "balloon");
+	assert_config_refused(with_section("balloon", "{\"amount_mib\": 0}"),
+	                      "missing required field 'deflate_on_oom' in balloon");
+	assert_config_refused(with_section("balloon", "{\"amount_mib\": 0, \"deflate_on_oom\": "
+	                                              "false, \"free_page_hinting\": true}"),
+	                      "free page hinting is not supported");
 	assert_config_refused(with_section("cpu-config", "{}"), "cpu-config");
 	assert_config_refused(with_section("mmds-config", "{\"network_interfaces\": []}"),
 	                      "is empty");
@@ -1578,6 +1686,8 @@ int main(void)
 	    cmocka_unit_test(mmds_bodies),
 	    cmocka_unit_test(vsock),
 	    cmocka_unit_test(entropy),
+	    cmocka_unit_test(balloon),
+	    cmocka_unit_test(rate_limiter_patch_and_put),
 	    cmocka_unit_test(logger),
 	    cmocka_unit_test(metrics),
 	    cmocka_unit_test(actions),

@@ -82,6 +82,16 @@ static void parse_devices(void **state)
 
 	PARSE(&p, "--kernel", "k");
 	assert_true(p.cfg.entropy); /* the CLI's default */
+
+	/* Per-second limits: a bucket of that size refilled every second. */
+	PARSE(&p, "--drive", "path=a,bw=10485760,iops=100", "--net", "tap=t,rx_bw=1000,tx_bw=2000");
+	assert_int_equal(p.rc, 0);
+	assert_int_equal(p.cfg.drives[0].rate_limiter.bandwidth.size, 10485760);
+	assert_int_equal(p.cfg.drives[0].rate_limiter.bandwidth.refill_time_ms, 1000);
+	assert_int_equal(p.cfg.drives[0].rate_limiter.ops.size, 100);
+	assert_int_equal(p.cfg.nets[0].rx_rate_limiter.bandwidth.size, 1000);
+	assert_int_equal(p.cfg.nets[0].tx_rate_limiter.bandwidth.size, 2000);
+	assert_false(tb_config_on(&p.cfg.nets[0].tx_rate_limiter.ops));
 }
 
 static void parse_bad_devices(void **state)
@@ -95,6 +105,12 @@ static void parse_bad_devices(void **state)
 	expect_bad(&p, "unknown item 'bogus'");
 	PARSE(&p, "--drive", "path=a,engine=fast");
 	expect_bad(&p, "engine=");
+	PARSE(&p, "--drive", "path=a,bw=fast");
+	expect_bad(&p, "bw= takes a number of bytes a second");
+	PARSE(&p, "--drive", "path=a,iops");
+	expect_bad(&p, "iops= takes a number of requests");
+	PARSE(&p, "--net", "tap=t,tx_bw=-1");
+	expect_bad(&p, "tx_bw= takes a number");
 	PARSE(&p, "--net", "mac=06:00:00:00:00:01");
 	expect_bad(&p, "needs tap=NAME");
 	PARSE(&p, "--net", "tap=t,mac=06:00:00:00:00");

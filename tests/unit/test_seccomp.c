@@ -665,7 +665,9 @@ static void tables_well_formed(void **state)
 	assert_int_equal(sc_tables[SC_VCPU].firecracker, 27);
 	/* And ours, which may only shrink: a vCPU hands everything but running the guest to
 	 * the vmm thread (device activation and reset, signalling the other vCPUs). */
-	assert_true(sc_count(SC_VMM) <= 36);
+	/* 37: timerfd_settime, the rate limiters' parked queues and the balloon's statistics
+	 * timer (issue 15; the balloon's madvise shares vsock's rule). */
+	assert_true(sc_count(SC_VMM) <= 37);
 	assert_true(sc_count(SC_API) <= 16);
 	assert_true(sc_count(SC_VCPU) <= 10);
 }

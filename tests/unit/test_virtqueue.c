@@ -17,7 +17,7 @@ static int setup(void **state)
 {
 	static struct fx f;
 	memset(&f, 0, sizeof(f));
-	rng_create(&f.rng);
+	assert_int_equal(rng_create(&f.rng, NULL), 0);
 	vh_setup(&f.h, &f.rng.vdev, 16);
 	*state = &f;
 	return 0;
@@ -355,7 +355,7 @@ static void no_interrupt_flag_without_event_idx(void **state)
 	(void)state;
 	struct virtio_rng rng;
 	struct vh h;
-	rng_create(&rng);
+	assert_int_equal(rng_create(&rng, NULL), 0);
 	vh_setup_features(&h, &rng.vdev, 8, 1ULL << VIRTIO_F_VERSION_1);
 	struct virtq_avail *av = vh_host(&h, h.q[0].avail, 6 + 16);
 	av->flags = VIRTQ_AVAIL_F_NO_INTERRUPT;
