@@ -90,6 +90,14 @@ void virtio_dev_fail(struct virtio_dev *vdev, const char *fmt, ...)
 	raise_irq(vdev, VIRTIO_INT_CONFIG);
 }
 
+void virtio_dev_config_changed(struct virtio_dev *vdev)
+{
+	vdev->config_generation++;
+	/* A driver that has not finished probing reads the configuration anyway. */
+	if (vdev->status & VIRTIO_STATUS_DRIVER_OK)
+		raise_irq(vdev, VIRTIO_INT_CONFIG);
+}
+
 void virtio_dev_notify_used(struct virtio_dev *vdev, unsigned q)
 {
 	if (q < vdev->ops->num_queues && vdev->vqs[q].active && vq_needs_interrupt(&vdev->vqs[q]))

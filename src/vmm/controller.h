@@ -37,6 +37,7 @@ enum ctl_op {
 	CTL_PUT_ENTROPY,
 	CTL_PUT_LOGGER,
 	CTL_PUT_METRICS,
+	CTL_PUT_SERIAL,
 	/* PUT /actions {"action_type": ...}, in the yaml's order of action types. */
 	CTL_ACTION_FLUSH_METRICS,
 	CTL_ACTION_INSTANCE_START,
@@ -63,22 +64,24 @@ struct ctl_machine_config {
 	uint64_t mem_size_mib; /* >= 1 */
 	bool smt;              /* only false is supported */
 	bool track_dirty_pages;
-	bool huge_pages_transparent; /* "None" or "Transparent"; "2M" is refused */
+	enum huge_pages huge_pages; /* "None" or "Transparent"; "2M" is refused */
 };
 
-/* PUT (whole) and PATCH (path_on_host only) /drives/{drive_id}. The id in the path and in
- * the body must match. */
+/* PUT (whole) and PATCH (path_on_host only, after boot) /drives/{drive_id}. The id in the
+ * path and in the body must match. */
 struct ctl_drive {
 	char drive_id[CONFIG_ID_MAX + 1];
 	bool has_path_on_host, has_is_root_device, has_is_read_only, has_io_engine;
+	bool has_cache_type;
 	char path_on_host[CONFIG_PATH_MAX];
 	bool is_root_device;
 	bool is_read_only;
 	enum drive_engine io_engine; /* "Sync" -> DRIVE_ENGINE_SYNC, "Async" -> IO_URING */
+	enum drive_cache cache_type; /* absent: Unsafe, Firecracker's default */
 };
 
-/* PUT (whole) and PATCH (rate limiters only: accepted, nothing to change)
- * /network-interfaces/{iface_id}. */
+/* PUT (whole) and PATCH (after boot; rate limiters only, which are refused: nothing to
+ * change) /network-interfaces/{iface_id}. */
 struct ctl_net {
 	char iface_id[CONFIG_ID_MAX + 1];
 	char host_dev_name[CONFIG_TAP_MAX];
@@ -89,6 +92,7 @@ struct ctl_net {
 
 /* PUT /vsock. */
 struct ctl_vsock {
+	char vsock_id[CONFIG_ID_MAX + 1]; /* "": absent (Firecracker deprecated it) */
 	uint32_t guest_cid;
 	char uds_path[CONFIG_UDS_PATH_MAX + 1];
 };
@@ -108,6 +112,11 @@ struct ctl_logger {
 	bool has_level;
 	enum ctl_log_level level;
 	bool show_level, show_log_origin;
+};
+
+/* PUT /serial. */
+struct ctl_serial {
+	char serial_out_path[CONFIG_PATH_MAX]; /* "": stdout again */
 };
 
 /* PUT /metrics. */
@@ -154,6 +163,7 @@ struct ctl_cmd {
 		struct ctl_vsock vsock;
 		struct ctl_logger logger;
 		struct ctl_metrics metrics;
+		struct ctl_serial serial;
 		struct ctl_vm_state vm;
 		struct ctl_snapshot_create snap;
 		struct ctl_snapshot_load load;
@@ -219,7 +229,8 @@ struct ctl {
 	bool paused;
 	struct vm vm;
 	bool logger_set;
-	int metrics_fd; /* -1 until PUT /metrics or --metrics-path */
+	bool log_show_origin; /* PUT /logger's show_log_origin, for the log's line format */
+	int metrics_fd;       /* -1 until PUT /metrics or --metrics-path */
 	struct ctl_stats stats;
 	/* Commands from another thread (ctl_call): an eventfd the vmm thread watches, and a
 	 * condition variable the caller waits on. */
@@ -280,6 +291,7 @@ void ctl_put_vsock(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r
 void ctl_put_entropy(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
 void ctl_put_logger(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
 void ctl_put_metrics(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_put_serial(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
 void ctl_flush_metrics_action(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
 void ctl_instance_start(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
 void ctl_send_ctrl_alt_del(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);

@@ -33,7 +33,7 @@ struct snap_machine {
 	struct {
 		char id[CONFIG_ID_MAX + 8];
 		char path[SNAP_PATH_MAX];
-		uint8_t read_only, is_root, engine, pad[5];
+		uint8_t read_only, is_root, engine, unsafe, pad[4]; /* unsafe: cache_type */
 	} drives[CONFIG_MAX_DRIVES];
 	struct {
 		char id[CONFIG_ID_MAX + 8];
@@ -73,6 +73,7 @@ static int machine_pack(const struct vm *vm, struct snap_machine *m, char *err, 
 		m->drives[i].read_only = d->read_only;
 		m->drives[i].is_root = d->is_root;
 		m->drives[i].engine = (uint8_t)d->engine;
+		m->drives[i].unsafe = d->cache == DRIVE_CACHE_UNSAFE;
 	}
 	for (unsigned i = 0; i < c->nnets && i < CONFIG_MAX_NETS; i++) {
 		const struct net_config *n = &c->nets[i];
@@ -118,11 +119,13 @@ static int machine_unpack(struct snap_machine *m, struct vm_config *c, char *err
 		if (!terminated(m->drives[i].id, sizeof(m->drives[i].id)) ||
 		    !terminated(m->drives[i].path, sizeof(m->drives[i].path)) ||
 		    m->drives[i].engine > DRIVE_ENGINE_SYNC || m->drives[i].read_only > 1 ||
-		    m->drives[i].is_root > 1)
+		    m->drives[i].is_root > 1 || m->drives[i].unsafe > 1)
 			FAIL(-EINVAL, "the snapshot's drive %u is out of range", i);
-		c->drives[i] = (struct drive_config){.read_only = m->drives[i].read_only,
-		                                     .is_root = m->drives[i].is_root,
-		                                     .engine = m->drives[i].engine};
+		c->drives[i] = (struct drive_config){
+		    .read_only = m->drives[i].read_only,
+		    .is_root = m->drives[i].is_root,
+		    .engine = m->drives[i].engine,
+		    .cache = m->drives[i].unsafe ? DRIVE_CACHE_UNSAFE : DRIVE_CACHE_WRITEBACK};
 		if (config_set_str(c->drives[i].id, sizeof(c->drives[i].id), m->drives[i].id) < 0 ||
 		    config_set_str(c->drives[i].path, sizeof(c->drives[i].path),
 		                   m->drives[i].path) < 0)

@@ -317,7 +317,7 @@ static void machine_config_put(void **state)
 	assert_int_equal(m->mem_size_mib, 256);
 	assert_false(m->smt);
 	assert_true(m->track_dirty_pages);
-	assert_true(m->huge_pages_transparent);
+	assert_int_equal(m->huge_pages, HUGE_PAGES_TRANSPARENT);
 
 	assert_accepted("PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 1}");
 	assert_false(m->has_smt || m->has_track_dirty_pages || m->has_huge_pages);
@@ -325,7 +325,7 @@ static void machine_config_put(void **state)
 	                "{\"vcpu_count\": 32, \"mem_size_mib\": 128, \"huge_pages\": \"None\"}");
 	assert_int_equal(m->vcpu_count, 32);
 	assert_true(m->has_huge_pages);
-	assert_false(m->huge_pages_transparent);
+	assert_int_equal(m->huge_pages, HUGE_PAGES_NONE);
 
 	assert_refused("PUT", "/machine-config", "{\"mem_size_mib\": 128}",
 	               "missing required field 'vcpu_count' in machine-config");
@@ -413,19 +413,33 @@ static void drive_put(void **state)
 	assert_true(d->is_root_device);
 	assert_true(d->is_read_only);
 	assert_int_equal(d->io_engine, DRIVE_ENGINE_IO_URING);
+	assert_true(d->has_cache_type);
+	assert_int_equal(d->cache_type, DRIVE_CACHE_WRITEBACK);
 
-	assert_accepted("PUT", "/drives/data_1-B",
-	                "{\"drive_id\": \"data_1-B\", \"path_on_host\": \"d.img\","
+	assert_accepted("PUT", "/drives/data_1_B",
+	                "{\"drive_id\": \"data_1_B\", \"path_on_host\": \"d.img\","
 	                " \"is_root_device\": false, \"io_engine\": \"Sync\", \"cache_type\": "
 	                "\"Unsafe\"}");
 	assert_false(d->is_root_device);
 	assert_false(d->has_is_read_only);
 	assert_false(d->is_read_only);
 	assert_int_equal(d->io_engine, DRIVE_ENGINE_SYNC);
+	assert_int_equal(d->cache_type, DRIVE_CACHE_UNSAFE);
 	assert_accepted(
 	    "PUT", "/drives/x",
 	    "{\"drive_id\": \"x\", \"path_on_host\": \"d\", \"is_root_device\": false}");
 	assert_false(d->has_io_engine);
+	/* Firecracker's default cache is Unsafe. */
+	assert_false(d->has_cache_type);
+	assert_int_equal(d->cache_type, DRIVE_CACHE_UNSAFE);
+
+	/* Firecracker's ids are [A-Za-z0-9_]: no '-', in the path or the body. */
+	assert_refused("PUT", "/drives/data-1",
+	               "{\"drive_id\": \"data-1\", \"path_on_host\": \"d\", \"is_root_device\": "
+	               "false}",
+	               "drive id 'data-1' in the path must be 1 to 64 letters, digits or '_'");
+	assert_refused("PUT", "/config-file-has-no-path", "{}",
+	               "Invalid request method and/or path");
 
 	/* Ids: in the path, in the body, and the two must agree. */
 	const char *max_id = long_str('i', CONFIG_ID_MAX);
@@ -438,8 +452,8 @@ static void drive_put(void **state)
 	snprintf(path, sizeof(path), "/drives/%.*s", CONFIG_ID_MAX + 1,
 	         long_str('i', CONFIG_ID_MAX + 1) + 1);
 	assert_refused("PUT", path, "{}", "drive id");
-	assert_refused("PUT", "/drives/a/b", "{}", "drive id 'a/b' must be 1 to 64");
-	assert_refused("PUT", "/drives/", "{}", "drive id '' must be");
+	assert_refused("PUT", "/drives/a/b", "{}", "drive id 'a/b' in the path must be 1 to 64");
+	assert_refused("PUT", "/drives/", "{}", "drive id '' in the path must be");
 	assert_refused("PUT", "/drives/a.b", "{}", "drive id 'a.b'");
 	assert_refused("PUT", "/drives/a%20b", "{}", "drive id");
 	assert_refused(
@@ -1047,7 +1061,8 @@ static void full_config(struct vm_config *c)
 	c->drives[1] = (struct drive_config){.id = "data",
 	                                     .path = "/srv/vm/data.img",
 	                                     .read_only = true,
-	                                     .engine = DRIVE_ENGINE_SYNC};
+	                                     .engine = DRIVE_ENGINE_SYNC,
+	                                     .cache = DRIVE_CACHE_UNSAFE};
 	c->ndrives = 2;
 	c->nets[0] = (struct net_config){.id = "eth0",
 	                                 .tap = "tap0",
@@ -1056,7 +1071,7 @@ static void full_config(struct vm_config *c)
 	                                 .mtu = 1400};
 	c->nnets = 1;
 	c->vsock = (struct vsock_config){
-	    .enabled = true, .guest_cid = 3, .uds_path = "/run/ember/vsock.sock"};
+	    .enabled = true, .id = "vsock0", .guest_cid = 3, .uds_path = "/run/ember/vsock.sock"};
 	c->entropy = true;
 }
 
@@ -1195,7 +1210,7 @@ static void config_file_good(void **state)
 	const struct ctl_machine_config *m = &seen.cmds[2].u.machine;
 	assert_int_equal(m->vcpu_count, 2);
 	assert_int_equal(m->mem_size_mib, 1024);
-	assert_true(m->huge_pages_transparent);
+	assert_int_equal(m->huge_pages, HUGE_PAGES_TRANSPARENT);
 	const struct ctl_boot_source *b = &seen.cmds[3].u.boot;
 	assert_string_equal(b->kernel_image_path, "/srv/vm/vmlinux");
 	assert_string_equal(b->initrd_path, "/srv/vm/initrd.cpio");
@@ -1250,7 +1265,9 @@ static void config_file_round_trip(void **state)
 	assert_int_equal(seen.cmds[0].op, CTL_PUT_MACHINE_CONFIG);
 	assert_int_equal(m->vcpu_count, c.vcpus);
 	assert_int_equal(m->mem_size_mib, c.mem_mib);
-	assert_false(m->smt || m->track_dirty_pages || m->huge_pages_transparent);
+	assert_false(m->smt || m->track_dirty_pages);
+	assert_true(m->has_huge_pages);
+	assert_int_equal(m->huge_pages, c.huge_pages);
 
 	const struct ctl_boot_source *b = &seen.cmds[1].u.boot;
 	assert_int_equal(seen.cmds[1].op, CTL_PUT_BOOT_SOURCE);
@@ -1269,6 +1286,8 @@ static void config_file_round_trip(void **state)
 		assert_int_equal(d->io_engine, c.drives[i].engine == DRIVE_ENGINE_SYNC
 		                                   ? DRIVE_ENGINE_SYNC
 		                                   : DRIVE_ENGINE_IO_URING);
+		assert_true(d->has_cache_type);
+		assert_int_equal(d->cache_type, c.drives[i].cache);
 	}
 	const struct ctl_net *n = &seen.cmds[4].u.net;
 	assert_int_equal(seen.cmds[4].op, CTL_PUT_NET);
@@ -1280,6 +1299,7 @@ static void config_file_round_trip(void **state)
 	assert_int_equal(seen.cmds[5].op, CTL_PUT_VSOCK);
 	assert_int_equal(seen.cmds[5].u.vsock.guest_cid, c.vsock.guest_cid);
 	assert_string_equal(seen.cmds[5].u.vsock.uds_path, c.vsock.uds_path);
+	assert_string_equal(seen.cmds[5].u.vsock.vsock_id, c.vsock.id);
 	assert_int_equal(seen.cmds[6].op, CTL_PUT_ENTROPY);
 
 	/* The same from the golden file itself. */
@@ -1365,7 +1385,7 @@ static void config_file_bad(void **state)
 	                      "unknown field 'bogus' in drives[1]");
 	assert_config_refused(with_section("drives", "[{\"drive_id\": \"a/b\", \"path_on_host\": "
 	                                             "\"p\", \"is_root_device\": true}]"),
-	                      "drive id 'a/b' in drives[0]");
+	                      "field 'drive_id' in drives[0]: drive id 'a/b'");
 	assert_config_refused(with_section("network-interfaces",
 	                                   "[{\"iface_id\": \"eth0\", \"host_dev_name\": \"t\","
 	                                   " \"mtu\": 9}]"),
