@@ -160,3 +160,24 @@ expect_api() {
     [ "$code" = "$1" ] || _fail "HTTP status $code, expected $1" "$T/body"
     [ $# -lt 2 ] || _match "response body" "$T/body" "$2"
 }
+
+# netns_with_tap TAP: a network namespace of the test's own ($NS) holding the tap TAP, and
+# iproute2's ip by path in $IP (busybox's sh runs its own ip applet first, which has no
+# netns or tuntap); skips the test where the host cannot. netns_done removes it.
+netns_with_tap() {
+    IP=
+    for _p in /usr/sbin/ip /sbin/ip /usr/bin/ip /bin/ip; do
+        [ -x "$_p" ] && [ ! -L "$_p" ] && IP=$_p && break
+    done
+    [ -n "$IP" ] || skip "iproute2's ip is not installed (scripts/install-deps.sh)"
+    [ -c /dev/net/tun ] || skip "no /dev/net/tun (tun module not loaded)"
+    NS=ember-t$$
+    mkdir -p /run/netns 2>/dev/null # ip netns needs it; a bare rig has no /run
+    "$IP" netns add "$NS" || skip "cannot create a network namespace"
+    "$IP" -n "$NS" tuntap add dev "$1" mode tap ||
+        { "$IP" netns del "$NS"; skip "no tap support"; }
+}
+
+netns_done() {
+    "$IP" netns del "$NS" 2>/dev/null
+}
