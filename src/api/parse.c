@@ -654,6 +654,8 @@ static int body_snapshot_load(struct pctx *c, const json_t *o, const char *path_
 		            &l->has_vsock_uds));
 	}
 	TRY(get_enum(c, o, "huge_pages", OPT, huge, false, &e, NULL));
+	/* "Snapshot" (the default) is 0; "None" and "Transparent" 1 + their enum huge_pages. */
+	l->huge_pages = e == 2 ? 1 + HUGE_PAGES_TRANSPARENT : e == 1 ? 1 + HUGE_PAGES_NONE : 0;
 	if (e == 3)
 		return fail(c,
 		            "field 'huge_pages' in %s: \"2M\" (hugetlbfs) pages need a Uffd "

@@ -487,12 +487,13 @@ void ctl_snapshot_create(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_re
 		return;
 	}
 	if (a->diff && !c->cfg.track_dirty_pages) {
-		ctl_reply_fault(r, "a Diff snapshot needs track_dirty_pages (machine-config, or "
-		                   "the snapshot load's)");
+		ctl_reply_fault(r, "field 'snapshot_type': a Diff snapshot needs track_dirty_pages "
+		                   "(machine-config, or the snapshot load's)");
 		return;
 	}
 	if (a->diff) {
-		ctl_reply_fault(r, "Diff snapshots are not supported yet; take a Full one");
+		ctl_reply_fault(r, "field 'snapshot_type': Diff snapshots are not supported yet; "
+		                   "take a Full one");
 		return;
 	}
 	int state_fd, mem_fd;
@@ -524,6 +525,7 @@ int ctl_load(struct ctl *c, const struct ctl_snapshot_load *l, char *err, size_t
 	    .print_stats = c->set.print_stats,
 	    .nnets = l->nnets,
 	    .vsock_uds = l->has_vsock_uds ? l->vsock_uds : NULL,
+	    .huge_pages = l->huge_pages,
 	};
 	for (unsigned i = 0; i < l->nnets && i < CONFIG_MAX_NETS; i++) {
 		o.nets[i].iface_id = l->nets[i].iface_id;

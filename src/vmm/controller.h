@@ -143,6 +143,7 @@ struct ctl_snapshot_load {
 	char snapshot_path[CONFIG_PATH_MAX];
 	char mem_file_path[CONFIG_PATH_MAX]; /* mem_backend's backend_path (File) */
 	bool track_dirty_pages, resume_vm, clock_realtime;
+	unsigned huge_pages; /* 0: the snapshot's ("Snapshot"); else 1 + enum huge_pages */
 	struct {
 		char iface_id[CONFIG_ID_MAX + 1];
 		char host_dev_name[CONFIG_TAP_MAX];

@@ -49,6 +49,7 @@ struct vm_restore_opts {
 	} nets[CONFIG_MAX_NETS];
 	unsigned nnets;
 	const char *vsock_uds; /* NULL: the snapshot's path */
+	unsigned huge_pages;   /* 0: the snapshot's; else 1 + enum huge_pages */
 };
 
 /*

@@ -325,10 +325,7 @@ t_api_patch_net_after_boot() {
 	# PATCH /network-interfaces: after boot only; rate limiters (its only fields) are
 	# refused by name until Ember has them; an empty one is 204, as Firecracker's.
 	netns_with_tap ptap0
-	SOCK=$T/api.sock
-	"$IP" netns exec "$NS" "$EMBER" --api-sock "$SOCK" </dev/null >"$T/out" 2>"$T/err" &
-	api_pid=$!
-	for _i in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
+	API_NETNS=$NS api_start || { netns_done; return; }
 	api PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "nosuchtap"}'
 	expect_api 400 'nosuchtap'
 	api PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "ptap0"}'

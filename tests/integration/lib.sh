@@ -136,11 +136,17 @@ http_request() {
 }
 
 # Start "ember --api-sock $T/api.sock EXTRA..." in the background, stdout to $T/out and
-# stderr to $T/err; wait (up to 10 s) for the socket. Sets $api_pid.
+# stderr to $T/err (inside the network namespace $API_NETNS when set: netns_with_tap); wait
+# (up to 10 s) for the socket. Sets $api_pid.
 api_start() {
     command -v curl >/dev/null || skip "curl is not installed (scripts/install-deps.sh)"
     SOCK=$T/api.sock
-    "$EMBER" --api-sock "$SOCK" "$@" <"${API_STDIN:-/dev/null}" >"$T/out" 2>"$T/err" &
+    if [ -n "${API_NETNS:-}" ]; then
+        "$IP" netns exec "$API_NETNS" "$EMBER" --api-sock "$SOCK" "$@" \
+            <"${API_STDIN:-/dev/null}" >"$T/out" 2>"$T/err" &
+    else
+        "$EMBER" --api-sock "$SOCK" "$@" <"${API_STDIN:-/dev/null}" >"$T/out" 2>"$T/err" &
+    fi
     api_pid=$!
     for _i in $(seq 1 100); do
         [ -S "$SOCK" ] && return 0

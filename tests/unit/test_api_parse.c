@@ -879,6 +879,15 @@ static void snapshot_load(void **state)
 	assert_string_equal(l->nets[1].host_dev_name, "tap8");
 	assert_true(l->has_vsock_uds);
 	assert_string_equal(l->vsock_uds, "/v.sock");
+	assert_int_equal(l->huge_pages, 0); /* the snapshot's */
+	assert_accepted("PUT", "/snapshot/load",
+	                "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
+	                "\"huge_pages\": \"Transparent\"}");
+	assert_int_equal(l->huge_pages, 1 + HUGE_PAGES_TRANSPARENT);
+	assert_accepted("PUT", "/snapshot/load",
+	                "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
+	                "\"huge_pages\": \"None\"}");
+	assert_int_equal(l->huge_pages, 1 + HUGE_PAGES_NONE);
 	/* The deprecated forms: mem_file_path, enable_diff_snapshots. */
 	assert_accepted("PUT", "/snapshot/load",
 	                "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
