@@ -369,8 +369,9 @@ void ctl_put_serial(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *
 	const struct ctl_serial *a = &cmd->u.serial;
 	if (a->serial_out_path[0] && !files_ok(r, serial_file_check, a->serial_out_path))
 		return;
+	/* Not a boot-specific resource: a snapshot load afterwards uses it too, as
+	 * Firecracker's. */
 	CONFIG_SET(c->cfg.serial_out_path, a->serial_out_path);
-	c->configured = true;
 	ctl_reply_no_content(r);
 }
 
@@ -526,6 +527,7 @@ int ctl_load(struct ctl *c, const struct ctl_snapshot_load *l, char *err, size_t
 	    .nnets = l->nnets,
 	    .vsock_uds = l->has_vsock_uds ? l->vsock_uds : NULL,
 	    .huge_pages = l->huge_pages,
+	    .serial_out_path = c->cfg.serial_out_path,
 	};
 	for (unsigned i = 0; i < l->nnets && i < CONFIG_MAX_NETS; i++) {
 		o.nets[i].iface_id = l->nets[i].iface_id;

@@ -325,6 +325,9 @@ static int apply_overrides(struct vm_config *c, const struct vm_restore_opts *o,
 	c->track_dirty_pages = o->track_dirty_pages;
 	if (o->huge_pages)
 		c->huge_pages = (enum huge_pages)(o->huge_pages - 1);
+	if (o->serial_out_path &&
+	    config_set_str(c->serial_out_path, sizeof(c->serial_out_path), o->serial_out_path) < 0)
+		FAIL(-EINVAL, "serial_out_path '%s' is too long", o->serial_out_path);
 	c->print_stats = o->print_stats;
 	r = config_validate_devices(c, err, errlen);
 out:
@@ -382,6 +385,9 @@ int vm_restore(struct vm *vm, const struct vm_restore_opts *o, const char *state
 	built = true;
 	vm->restored_cfg = m;
 	m = NULL;
+	if (cfg.serial_out_path[0] &&
+	    (r = vm->serial_fd = vm_serial_open(cfg.serial_out_path, err, errlen)) < 0)
+		goto out;
 	vm->linux_guest = ((struct snap_machine *)vm->restored_cfg)->linux_guest;
 	if ((r = event_loop_init(&vm->loop)) < 0)
 		FAIL(r, "epoll_create1: %s", strerror(-r));
