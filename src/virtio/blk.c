@@ -722,10 +722,10 @@ int blk_swap(struct virtio_blk *b, const char *path, char *err, size_t errlen)
 	if (fd < 0)
 		return fd;
 	virtio_dev_lock(&b->vdev);
-	/* Operations already handed to io_uring hold their own reference to the old file and
-	 * finish on it; nothing queued is left unsent to pick up the new one by mistake. The
-	 * synchronous engine has nothing in flight: it runs on this (the vmm) thread. */
-	b->engine->submit(b);
+	/* Every request in flight finishes on the old file first: io_uring looks a deferred
+	 * operation's descriptor up only when it runs (a drained flush), which must not find
+	 * the old number closed or, worse, reused. */
+	b->engine->drain(b);
 	if (b->pushed) {
 		b->pushed = false;
 		virtio_dev_notify_used(&b->vdev, 0);

@@ -513,7 +513,24 @@ static void swap_backing_file(void **state)
 	memset(mark, 0x5e, sizeof(mark));
 	assert_int_equal(pwrite(fd2, mark, sizeof(mark), 0), (ssize_t)sizeof(mark));
 	uint32_t gen = vh_read_reg(&f->h, 0x0fc);
+
+	/* Requests in flight at the swap (io_uring: flushes always are) complete first, on
+	 * the old file, and are answered. */
+	enum { N = 8 };
+	gpa_t st[N];
+	for (unsigned i = 0; i < N; i++)
+		post(f, VIRTIO_BLK_T_FLUSH, 0, NULL, 0, &st[i]);
+	vh_kick(&f->h, 0);
+	assert_int_equal(blk_swap(&f->blk, f->path, err, sizeof(err)), 0);
+	assert_int_equal(f->blk.inflight, 0);
+	for (unsigned i = 0; i < N; i++)
+		assert_int_equal(*host(f, st[i], 1), VIRTIO_BLK_S_OK);
+	uint16_t head;
+	uint32_t used;
+	for (unsigned i = 0; i < N; i++)
+		assert_true(vh_take_used(&f->h, 0, &head, &used));
 	atomic_store(&f->blk.vdev.interrupt_status, 0);
+	gen = vh_read_reg(&f->h, 0x0fc);
 
 	assert_int_equal(blk_swap(&f->blk, "/tmp/no-such-ember-disk", err, sizeof(err)), -ENOENT);
 	assert_err_mentions(err, "no-such-ember-disk");
