@@ -715,6 +715,100 @@ static void vsock(void **state)
 	               "vsock_id");
 	assert_refused("PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"v\", \"port\": 1}",
 	               "unknown field 'port' in vsock");
+	/* vsock_id is kept, with the ids' rule. */
+	assert_accepted("PUT", "/vsock",
+	                "{\"guest_cid\": 3, \"uds_path\": \"v\", \"vsock_id\": \"v_1\"}");
+	assert_string_equal(cmd.u.vsock.vsock_id, "v_1");
+	assert_accepted("PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"v\"}");
+	assert_string_equal(cmd.u.vsock.vsock_id, "");
+	assert_refused(
+	    "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"v\", \"vsock_id\": \"v-1\"}",
+	    "field 'vsock_id' in vsock: vsock id 'v-1' must be 1 to 64 letters, digits or '_'");
+}
+
+static void serial(void **state)
+{
+	(void)state;
+	assert_accepted("PUT", "/serial", "{\"serial_out_path\": \"/run/console\"}");
+	assert_int_equal(cmd.op, CTL_PUT_SERIAL);
+	assert_string_equal(cmd.u.serial.serial_out_path, "/run/console");
+	assert_accepted("PUT", "/serial", "{}");
+	assert_string_equal(cmd.u.serial.serial_out_path, "");
+	assert_refused("PUT", "/serial", "{\"serial_out_path\": \"\"}", "empty");
+	assert_refused("PUT", "/serial", "{\"serial_out_path\": 3}",
+	               "field 'serial_out_path' in serial must be a string");
+	assert_refused("PUT", "/serial", "{\"rate_limiter\": {\"size\": 100, \"refill_time\": 10}}",
+	               "field 'rate_limiter' in serial");
+	assert_refused("PUT", "/serial", "{\"out\": \"x\"}", "unknown field 'out' in serial");
+}
+
+/* The controller's side: what Firecracker refuses before InstanceStart, and the files a
+ * request names, opened there: a refusal changes nothing. */
+static void controller_rules(void **state)
+{
+	(void)state;
+	static struct ctl v;
+	static struct ctl_cmd c;
+	char err[256];
+	const struct ctl_settings set = {.id = "rules", .host_mem_mib = 1024, .no_seccomp = true};
+	assert_int_equal(ctl_init(&v, &set, err, sizeof(err)), 0);
+	static const enum ctl_op after[] = {CTL_PATCH_DRIVE, CTL_PATCH_NET,
+	                                    CTL_ACTION_FLUSH_METRICS, CTL_ACTION_SEND_CTRL_ALT_DEL};
+	for (unsigned i = 0; i < sizeof(after) / sizeof(after[0]); i++) {
+		memset(&c, 0, sizeof(c));
+		c.op = after[i];
+		api_execute(&v, &c, &reply);
+		if (after[i] != CTL_ACTION_SEND_CTRL_ALT_DEL)
+			assert_err_mentions(fault_message(), "not supported before starting");
+		else
+			assert_int_equal(reply.status, 400);
+	}
+	/* A kernel, an initrd, a drive that cannot be opened; a tap that does not exist. */
+	memset(&c, 0, sizeof(c));
+	c.op = CTL_PUT_BOOT_SOURCE;
+	strcpy(c.u.boot.kernel_image_path, "/nonexistent/vmlinux");
+	api_execute(&v, &c, &reply);
+	assert_err_mentions(fault_message(), "cannot open kernel '/nonexistent/vmlinux'");
+	strcpy(c.u.boot.kernel_image_path, "/proc/self/exe");
+	c.u.boot.has_initrd_path = true;
+	strcpy(c.u.boot.initrd_path, "/tmp");
+	api_execute(&v, &c, &reply);
+	assert_err_mentions(fault_message(), "initrd '/tmp' is not a regular file");
+	assert_false(v.have_boot_source);
+	assert_string_equal(v.cfg.kernel_path, "");
+	c.u.boot.has_initrd_path = false;
+	api_execute(&v, &c, &reply);
+	assert_int_equal(reply.status, 204);
+	assert_string_equal(v.cfg.kernel_path, "/proc/self/exe");
+
+	memset(&c, 0, sizeof(c));
+	c.op = CTL_PUT_DRIVE;
+	strcpy(c.u.drive.drive_id, "d");
+	strcpy(c.u.drive.path_on_host, "/nonexistent/disk");
+	c.u.drive.has_path_on_host = true;
+	api_execute(&v, &c, &reply);
+	assert_err_mentions(fault_message(), "cannot open drive '/nonexistent/disk' read-write");
+	strcpy(c.u.drive.path_on_host, "/tmp");
+	c.u.drive.is_read_only = true;
+	api_execute(&v, &c, &reply);
+	assert_err_mentions(fault_message(), "'/tmp' is neither a regular file nor a block device");
+	assert_int_equal(v.cfg.ndrives, 0);
+
+	memset(&c, 0, sizeof(c));
+	c.op = CTL_PUT_NET;
+	strcpy(c.u.net.iface_id, "eth0");
+	strcpy(c.u.net.host_dev_name, "nosuchtap7");
+	api_execute(&v, &c, &reply);
+	assert_err_mentions(fault_message(), "cannot attach to tap 'nosuchtap7'");
+	assert_int_equal(v.cfg.nnets, 0);
+
+	memset(&c, 0, sizeof(c));
+	c.op = CTL_PUT_SERIAL;
+	strcpy(c.u.serial.serial_out_path, "/nonexistent/console");
+	api_execute(&v, &c, &reply);
+	assert_err_mentions(fault_message(), "cannot open serial_out_path '/nonexistent/console'");
+	assert_string_equal(v.cfg.serial_out_path, "");
+	ctl_destroy(&v);
 }
 
 static void entropy(void **state)
@@ -1543,6 +1637,8 @@ int main(void)
 	    cmocka_unit_test(net_put),
 	    cmocka_unit_test(net_patch),
 	    cmocka_unit_test(vsock),
+	    cmocka_unit_test(serial),
+	    cmocka_unit_test(controller_rules),
 	    cmocka_unit_test(entropy),
 	    cmocka_unit_test(logger),
 	    cmocka_unit_test(metrics),
