@@ -351,3 +351,34 @@ t_api_patch_net_after_boot() {
 	expect_status 0
 	netns_done
 }
+
+# "hg" or "nohg": whether the 64 MiB mapping (guest RAM) of process $1 is advised for
+# transparent huge pages (smaps' VmFlags).
+api_ram_advice() {
+	awk '/^[0-9a-f]+-[0-9a-f]+ / { sz = 0 } /^Size:/ { sz = $2 }
+	     /^VmFlags:/ { if (sz == 65536) print ($0 ~ / hg/) ? "hg" : "nohg" }' "/proc/$1/smaps"
+}
+
+t_api_huge_pages_advice() {
+	# huge_pages "None" (the default) leaves guest RAM unadvised; "Transparent" advises it.
+	for hp in None Transparent; do
+		api_start || return
+		api PUT /boot-source "{\"kernel_image_path\": \"$GUESTS/kbd_cad.elf\", \"boot_args\": \"console=ttyS0\"}"
+		expect_api 204
+		api PUT /machine-config "{\"vcpu_count\": 1, \"mem_size_mib\": 64, \"huge_pages\": \"$hp\"}"
+		expect_api 204
+		api GET /vm/config
+		expect_api 200 "\"huge_pages\": ?\"$hp\""
+		api PUT /actions '{"action_type": "InstanceStart"}'
+		expect_api 204
+		api_wait_out '^kbd_cad: waiting' || { kill "$api_pid"; return; }
+		got=$(api_ram_advice "$api_pid")
+		want=nohg
+		[ "$hp" = Transparent ] && want=hg
+		[ "$got" = "$want" ] || _fail "huge_pages $hp: guest RAM is '$got', not '$want'"
+		api PUT /actions '{"action_type": "SendCtrlAltDel"}'
+		expect_api 204
+		api_wait_exit
+		expect_status 0
+	done
+}
