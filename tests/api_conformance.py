@@ -16,6 +16,8 @@ A field or path the spec has and this file does not classify fails the test: a n
 (or a newly served path) must be looked at, not passed by default.
 
 Usage: tests/api_conformance.py EMBER SPEC.yaml
+A host where `unshare -rn` cannot make a network namespace with a tap (or
+EMBER_CONFORMANCE_NO_NETNS=1) skips, loudly, the checks that need a tap that exists.
 Prints one line per check that failed and a summary `conformance: N passed, N failed,
 N skipped`; exit status 0 only when nothing failed. Needs python3-yaml and
 python3-jsonschema (scripts/install-deps.sh).
@@ -310,6 +312,8 @@ def run(spec, binary, work, res):
     files["@tap"] = "ctap0"
 
     try:
+        if os.environ.get("EMBER_CONFORMANCE_NO_NETNS"):
+            raise RuntimeError("asked")
         Ember(binary, work, True).stop()
         with_tap = True
     except RuntimeError:
@@ -472,7 +476,10 @@ def run(spec, binary, work, res):
                 st, text = e.req(method, concrete, base)
                 check_body(f"{what} (base)", method, path_spec, st, text)
                 if not needs_vm and st != 204:
-                    res.fail(f"{what}: the base body {base} was refused: {text}")
+                    if "ctap0" in json.dumps(base) and not with_tap:
+                        res.skip(f"{what}: no tap here for the base body")
+                    else:
+                        res.fail(f"{what}: the base body {base} was refused: {text}")
                 before = vm_config(e)
                 st, text = e.req(method, concrete, dict(base, ember_bogus_field=1))
                 if st == 400 and "ember_bogus_field" in text:
