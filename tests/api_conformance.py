@@ -212,18 +212,25 @@ def http(sock_path, method, path, body=None):
     return status, text
 
 
+# Embers that did not end as SIGTERM ends one (status 143): a crash, or a sanitizer report
+# (make asan: status 86); with the end of their stderr.
+BAD_EXITS = []
+
+
 class Ember:
     """One `ember --api-sock`, in a network namespace of its own with a tap when the host
     allows (unshare -rn), so host_dev_name can name a tap that exists."""
 
     def __init__(self, binary, work, with_tap):
         self.sock = os.path.join(work, f"api{time.monotonic_ns()}.sock")
+        self.err_path = self.sock + ".err"
         cmd = [binary, "--api-sock", self.sock]
         if with_tap:
             cmd = ["unshare", "-rn", "sh", "-c",
                    'ip tuntap add ctap0 mode tap && exec "$0" "$@"'] + cmd
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        with open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=err)
         for _ in range(500):
             if os.path.exists(self.sock):
                 # Bound is not yet listening: ready once a connection is taken.
@@ -238,7 +245,9 @@ class Ember:
             if self.proc.poll() is not None:
                 break
             time.sleep(0.01)
-        self.stop()
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
         raise RuntimeError(f"ember did not open its API socket ({' '.join(cmd)})")
 
     def req(self, method, path, body=None):
@@ -248,10 +257,14 @@ class Ember:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(5)
+                self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc.returncode not in (143, -15):
+            with open(self.err_path, "rb") as f:
+                tail = f.read()[-2000:].decode(errors="replace")
+            BAD_EXITS.append(f"ember ended with status {self.proc.returncode}: {tail}")
 
 
 def resolve(spec, schema):
@@ -295,6 +308,8 @@ def main():
         run(spec, binary, work, res)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    for bad in BAD_EXITS:
+        res.fail(bad)
     print(f"conformance: {res.passed} passed, {res.failed} failed, {res.skipped} skipped")
     return 0 if res.failed == 0 else 1
 
