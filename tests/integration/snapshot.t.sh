@@ -273,6 +273,9 @@ t_snapshot_api_load_overrides() {
 		sleep 0.1
 	done
 	_match "serial_out_path" "$T/console" "^count $((last + 10))\$"
+	first=$(grep -E '^count [0-9]+$' "$T/console" | head -n 1 | sed 's/count //')
+	[ "$first" = $((last + 1)) ] ||
+		_fail "the restored guest counts on from $first, not $((last + 1))" "$T/before"
 	expect_no_out "^count $((last + 1))\$"
 	api_stop
 	netns_done
