@@ -140,8 +140,8 @@ include tests/guests/guests.mk
 GUEST_ELFS := $(addprefix $(BUILD)/guests/,$(addsuffix .elf,$(GUEST_NAMES))) \
               $(BUILD)/guests/hello_pvh.elf
 
-.PHONY: all deps demo run-tests test unit integration asan bench clean format guest guest-kernel \
-	install uninstall rootfs fuzz fuzz-smoke seccomp-report
+.PHONY: all deps demo run-tests test unit conformance integration asan bench clean format guest \
+	guest-kernel install uninstall rootfs fuzz fuzz-smoke seccomp-report
 all: $(BUILD)/ember $(BUILD)/ember-jailer $(BUILD)/ember-oci $(BUILD)/ember-test-hooks $(GUEST_ELFS)
 
 $(BUILD)/ember-jailer: $(JAILER_OBJS)
@@ -205,8 +205,13 @@ run-tests:
 	@sh tests/install.sh
 	@sh tests/readme-rig.sh $(BUILD)
 	@sh tests/run-unit.sh $(UNIT_BINS); u=$$?; \
+	python3 tests/api_conformance.py $(BUILD)/ember docs/reference/firecracker-api.yaml; c=$$?; \
 	EMBER=$(abspath $(BUILD)/ember) GUESTS=$(abspath $(BUILD)/guests) sh tests/run-integration.sh; \
-	i=$$?; [ $$u -eq 0 ] && [ $$i -eq 0 ]
+	i=$$?; [ $$u -eq 0 ] && [ $$c -eq 0 ] && [ $$i -eq 0 ]
+
+# The API against Firecracker's swagger spec, field by field, on the host (no KVM needed).
+conformance: $(BUILD)/ember
+	@python3 tests/api_conformance.py $(BUILD)/ember docs/reference/firecracker-api.yaml
 
 # The same tests against an AddressSanitizer + UBSan build (dynamically linked: ASan
 # cannot be static). A sanitizer report ends ember with status 86, which no test expects.

@@ -6,10 +6,11 @@ set -eu
 # (taps in network namespaces, an ext4 root, the host end of vsock). fio, iperf3: bench/io.sh.
 # libjansson-dev, libhttp-parser-dev: the REST API; curl: its tests; clang and
 # libclang-rt-14-dev: `make fuzz` (libFuzzer). libseccomp-dev: the per-thread seccomp filters.
-# man-db: tests/install.sh reads the installed man pages with man.
+# man-db: tests/install.sh reads the installed man pages with man. python3-yaml,
+# python3-jsonschema: tests/api_conformance.py checks the API against Firecracker's spec.
 pkgs="build-essential libcmocka-dev qemu-system-x86 busybox-static cpio lz4 zstd xz-utils ca-certificates acpica-tools
       liburing-dev iproute2 e2fsprogs socat fio iperf3 curl libjansson-dev libhttp-parser-dev
-      clang libclang-rt-14-dev libseccomp-dev man-db"
+      clang libclang-rt-14-dev libseccomp-dev man-db python3-yaml python3-jsonschema"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

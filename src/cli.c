@@ -20,7 +20,7 @@ void cli_usage(void)
 	    "usage: ember run [--kernel FILE] [--initrd FILE] [--boot auto|linux|pvh] [--mem MiB]\n"
 	    "                 [--vcpus N] [--cmdline STRING] [--append STRING] [--stats]\n"
 	    "                 [--drive "
-	    "path=FILE[,ro][,root][,id=NAME][,engine=E][,bw=B][,iops=N]]...\n"
+	    "path=FILE[,ro][,root][,id=NAME][,engine=E][,cache=C][,bw=B][,iops=N]]...\n"
 	    "                 [--net tap=NAME[,mac=MAC][,mtu=N][,id=NAME][,rx_bw=B][,tx_bw=B]]...\n"
 	    "                 [--vsock cid=N,uds=PATH] [--no-rng] [--no-seccomp]\n"
 	    "                 [-- COMMAND [ARG...]]\n"
@@ -52,9 +52,12 @@ void cli_usage(void)
 	    "         --append STRING   words added to the kernel command line\n"
 	    "         --stats           at exit, print peak RSS and guest RAM touched\n"
 	    "         --drive path=FILE[,ro][,root][,id=NAME][,engine=auto|io_uring|sync]\n"
+	    "                 [,cache=writeback|unsafe]\n"
 	    "                           a virtio-blk disk (raw file or block device), up to %d;\n"
 	    "                           ro: read-only; root: the guest's root file system\n"
 	    "                           (/dev/vda, root=/dev/vda is added to the command line);\n"
+	    "                           cache: a guest's flush syncs the file (writeback, the\n"
+	    "                           default) or no flush is offered (unsafe)\n"
 	    "                           bw=B, iops=N: at most B bytes, N requests a second\n"
 	    "         --net tap=NAME[,mac=MAC][,mtu=N][,id=NAME]\n"
 	    "                           a virtio-net interface on an existing tap device, up to "
@@ -166,8 +169,7 @@ static int parse_drive(char *spec, struct vm_config *cfg, char *err, size_t errl
 			SET_OR_FAIL(d->path, value, "--drive path= is %zu bytes; at most %zu",
 			            strlen(value), sizeof(d->path) - 1);
 		} else if (!strcmp(key, "id") && value) {
-			SET_OR_FAIL(d->id, value,
-			            "drive id '%s' must be 1 to %d letters, digits, '_' or '-'",
+			SET_OR_FAIL(d->id, value, "drive id '%s' must be 1 to %d " CONFIG_ID_RULE,
 			            value, CONFIG_ID_MAX);
 		} else if (!strcmp(key, "ro") && flag) {
 			d->read_only = true;
@@ -183,6 +185,14 @@ static int parse_drive(char *spec, struct vm_config *cfg, char *err, size_t errl
 			else
 				OPT_FAIL("--drive engine= takes auto, io_uring or sync, not '%s'",
 				         value);
+		} else if (!strcmp(key, "cache") && value) {
+			if (!strcmp(value, "writeback"))
+				d->cache = DRIVE_CACHE_WRITEBACK;
+			else if (!strcmp(value, "unsafe"))
+				d->cache = DRIVE_CACHE_UNSAFE;
+			else
+				OPT_FAIL("--drive cache= takes writeback or unsafe, not '%s'",
+				         value);
 		} else if (!strcmp(key, "bw") || !strcmp(key, "iops")) {
 			bool bw = key[0] == 'b';
 			if (parse_rate(value,
@@ -191,7 +201,7 @@ static int parse_drive(char *spec, struct vm_config *cfg, char *err, size_t errl
 				         bw ? "bytes" : "requests", value ? value : "");
 		} else {
 			OPT_FAIL("--drive: unknown item '%s%s' (path=FILE, ro, root, id=NAME, "
-			         "engine=E, bw=BYTES, iops=N)",
+			         "engine=E, cache=C, bw=BYTES, iops=N)",
 			         key, value ? "=..." : "");
 		}
 	}
@@ -232,11 +242,9 @@ static int parse_net(char *spec, struct vm_config *cfg, char *err, size_t errlen
 			            "tap name '%s' must be 1 to %d bytes without '/'", value,
 			            CONFIG_TAP_MAX - 1);
 		} else if (!strcmp(key, "id")) {
-			SET_OR_FAIL(
-			    n->id, value,
-			    "network interface id '%s' must be 1 to %d letters, digits, '_' "
-			    "or '-'",
-			    value, CONFIG_ID_MAX);
+			SET_OR_FAIL(n->id, value,
+			            "network interface id '%s' must be 1 to %d " CONFIG_ID_RULE,
+			            value, CONFIG_ID_MAX);
 		} else if (!strcmp(key, "mac")) {
 			if (parse_mac(value, n->mac) < 0)
 				OPT_FAIL("--net mac= takes six hex bytes like 06:00:ac:10:00:02, "
@@ -850,7 +858,7 @@ int cli_parse_api(int argc, char **argv, struct cli_api_opts *o, char *err, size
 		return r;
 	if (optind < argc)
 		FAIL_WITH("unexpected argument '%s'", argv[optind]);
-	if (!config_id_ok(o->id))
+	if (!config_instance_id_ok(o->id))
 		FAIL_WITH("--id must be 1 to %d letters, digits, '_' or '-'", CONFIG_ID_MAX);
 	if (o->no_api && !o->config_file)
 		FAIL_WITH("--no-api needs --config-file: nothing else could start the microVM");
@@ -965,8 +973,10 @@ int cli_commands(const struct vm_config *cfg, struct ctl *c, char *err, size_t e
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.u.machine = (struct ctl_machine_config){.has_vcpu_count = true,
 	                                            .has_mem_size_mib = true,
+	                                            .has_huge_pages = true,
 	                                            .vcpu_count = cfg->vcpus,
-	                                            .mem_size_mib = cfg->mem_mib};
+	                                            .mem_size_mib = cfg->mem_mib,
+	                                            .huge_pages = cfg->huge_pages};
 	RUN(CTL_PUT_MACHINE_CONFIG);
 
 	struct ctl_boot_source *b = &cmd.u.boot;
@@ -988,6 +998,8 @@ int cli_commands(const struct vm_config *cfg, struct ctl *c, char *err, size_t e
 		d->has_io_engine = dc->engine != DRIVE_ENGINE_AUTO;
 		d->io_engine = dc->engine;
 		d->rate_limiter = cli_rate_limiter(&dc->rate_limiter);
+		d->has_cache_type = true;
+		d->cache_type = dc->cache;
 		RUN(CTL_PUT_DRIVE);
 	}
 	for (unsigned i = 0; i < cfg->nnets; i++) {

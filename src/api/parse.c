@@ -273,8 +273,8 @@ static int get_id(struct pctx *c, const json_t *o, const char *key, const char *
 	size_t n;
 	TRY(str_member(c, o, key, REQ, &s, &n));
 	if (!config_id_ok(s))
-		return fail(c, "%s id '%.100s' in %s must be 1 to %d letters, digits, '_' or '-'",
-		            what, s, c->where, CONFIG_ID_MAX);
+		return fail(c, "field '%s' in %s: %s id '%.100s' must be 1 to %d " CONFIG_ID_RULE,
+		            key, c->where, what, s, CONFIG_ID_MAX);
 	if (path_id && strcmp(s, path_id))
 		return fail(c, "field '%s' in %s is '%s' but the path names '%s'; they must match",
 		            key, c->where, s, path_id);
@@ -329,7 +329,7 @@ static int machine_config(struct pctx *c, const json_t *o, struct ctl_cmd *cmd, 
 		            "field 'huge_pages' in %s: \"2M\" (hugetlbfs) pages are not supported; "
 		            "use \"None\" or \"Transparent\"",
 		            c->where);
-	m->huge_pages_transparent = m->has_huge_pages && e == 1;
+	m->huge_pages = m->has_huge_pages && e == 1 ? HUGE_PAGES_TRANSPARENT : HUGE_PAGES_NONE;
 	TRY(get_enum(c, o, "cpu_template", OPT, templates, false, &e, &has));
 	if (has && e != 0)
 		return fail(c,
@@ -372,9 +372,9 @@ static int body_drive_put(struct pctx *c, const json_t *o, const char *path_id, 
 	TRY(get_str(c, o, "path_on_host", REQ | NONEMPTY, d->path_on_host, sizeof(d->path_on_host),
 	            &d->has_path_on_host));
 	TRY(get_bool(c, o, "is_read_only", OPT, &d->is_read_only, &d->has_is_read_only));
-	/* Both caches are honoured: Ember offers FLUSH and flushes, which is Writeback and
-	 * more than Unsafe asks. */
-	TRY(get_enum(c, o, "cache_type", OPT, caches, false, &e, NULL));
+	/* Writeback offers FLUSH and syncs on it; Unsafe (the default) offers no FLUSH. */
+	TRY(get_enum(c, o, "cache_type", OPT, caches, false, &e, &d->has_cache_type));
+	d->cache_type = d->has_cache_type && e == 1 ? DRIVE_CACHE_WRITEBACK : DRIVE_CACHE_UNSAFE;
 	TRY(get_enum(c, o, "io_engine", OPT, engines, false, &e, &d->has_io_engine));
 	if (d->has_io_engine)
 		d->io_engine = e == 0 ? DRIVE_ENGINE_SYNC : DRIVE_ENGINE_IO_URING;
@@ -457,6 +457,9 @@ static int body_net_put(struct pctx *c, const json_t *o, const char *path_id, st
 	return 0;
 }
 
+/* Only the rate limiters can be patched (Firecracker's PartialNetworkInterface), and those
+ * are refused until Ember has them: what is left is a PATCH with nothing in it, which
+ * Firecracker answers 204 too. */
 static int body_net_patch(struct pctx *c, const json_t *o, const char *path_id, struct ctl_cmd *cmd)
 {
 	static const char *const keys[] = {"iface_id", "rx_rate_limiter", "tx_rate_limiter", NULL};
@@ -479,8 +482,16 @@ static int body_vsock(struct pctx *c, const json_t *o, const char *path_id, stru
 	TRY(get_uint(c, o, "guest_cid", REQ, 3, UINT32_MAX - 1, &v, NULL));
 	vs->guest_cid = (uint32_t)v;
 	TRY(get_str(c, o, "uds_path", REQ | NONEMPTY, vs->uds_path, sizeof(vs->uds_path), NULL));
-	/* Deprecated in Firecracker and meaningless with one device: checked, then unused. */
-	TRY(str_member(c, o, "vsock_id", OPT, &s, &n));
+	/* Deprecated in Firecracker and meaningless with one device, but kept and shown back
+	 * (GET /vm/config) as Firecracker does. */
+	int rc = str_member(c, o, "vsock_id", OPT, &s, &n);
+	TRY(rc);
+	if (rc && !config_id_ok(s))
+		return fail(
+		    c, "field 'vsock_id' in %s: vsock id '%.100s' must be 1 to %d " CONFIG_ID_RULE,
+		    c->where, s, CONFIG_ID_MAX);
+	if (rc)
+		memcpy(vs->vsock_id, s, n + 1);
 	return 0;
 }
 
@@ -582,6 +593,18 @@ static int body_logger(struct pctx *c, const json_t *o, const char *path_id, str
 	l->has_module = rc > 0;
 	if (rc)
 		memcpy(l->module, s, n + 1);
+	return 0;
+}
+
+static int body_serial(struct pctx *c, const json_t *o, const char *path_id, struct ctl_cmd *cmd)
+{
+	(void)path_id;
+	static const char *const keys[] = {"serial_out_path", "rate_limiter", NULL};
+	struct ctl_serial *sc = &cmd->u.serial;
+	TRY(check_keys(c, o, keys));
+	TRY(refuse(c, o, "rate_limiter", "a rate limit on the serial console is not supported"));
+	TRY(get_str(c, o, "serial_out_path", NONEMPTY, sc->serial_out_path,
+	            sizeof(sc->serial_out_path), NULL));
 	return 0;
 }
 
@@ -746,6 +769,8 @@ static int body_snapshot_load(struct pctx *c, const json_t *o, const char *path_
 		            &l->has_vsock_uds));
 	}
 	TRY(get_enum(c, o, "huge_pages", OPT, huge, false, &e, NULL));
+	/* "Snapshot" (the default) is 0; "None" and "Transparent" 1 + their enum huge_pages. */
+	l->huge_pages = e == 2 ? 1 + HUGE_PAGES_TRANSPARENT : e == 1 ? 1 + HUGE_PAGES_NONE : 0;
 	if (e == 3)
 		return fail(c,
 		            "field 'huge_pages' in %s: \"2M\" (hugetlbfs) pages need a Uffd "
@@ -895,7 +920,8 @@ int api_json_body(enum ctl_op op, const char *path_id, const char *where, const 
 
 /* ---- the endpoints ---- */
 
-#define AFTER_START "The requested operation is not supported after starting the microVM."
+#define AFTER_START  "The requested operation is not supported after starting the microVM."
+#define BEFORE_START "The requested operation is not supported before starting the microVM."
 
 /*
  * Every endpoint of the API, one row each, indexed by its op. A path with an id ends with
@@ -922,14 +948,15 @@ const struct api_endpoint api_endpoints[CTL_OP_COUNT] = {
                                   API_BEFORE_BOOT, AFTER_START},
     [CTL_PUT_DRIVE] = {"PUT", "/drives/", "drive", NULL, "put_drive", body_drive_put, ctl_put_drive,
                        API_BEFORE_BOOT, AFTER_START},
-    /* After boot too: the refusal names the drive (changing a running one is not done). */
+    /* After boot only, as Firecracker: a new backing file for a running drive. */
     [CTL_PATCH_DRIVE] = {"PATCH", "/drives/", "drive", NULL, "patch_drive", body_drive_patch,
-                         ctl_patch_drive, API_ANY, NULL},
+                         ctl_patch_drive, API_AFTER_BOOT, BEFORE_START},
     [CTL_PUT_NET] = {"PUT", "/network-interfaces/", "network interface", NULL,
                      "put_network_interface", body_net_put, ctl_put_net, API_BEFORE_BOOT,
                      AFTER_START},
     [CTL_PATCH_NET] = {"PATCH", "/network-interfaces/", "network interface", NULL,
-                       "patch_network_interface", body_net_patch, ctl_patch_net, API_ANY, NULL},
+                       "patch_network_interface", body_net_patch, ctl_patch_net, API_AFTER_BOOT,
+                       BEFORE_START},
     [CTL_PUT_VSOCK] = {"PUT", "/vsock", NULL, NULL, "put_vsock", body_vsock, ctl_put_vsock,
                        API_BEFORE_BOOT, AFTER_START},
     [CTL_PUT_ENTROPY] = {"PUT", "/entropy", NULL, NULL, "put_entropy", body_entropy,
@@ -938,8 +965,12 @@ const struct api_endpoint api_endpoints[CTL_OP_COUNT] = {
                         API_BEFORE_BOOT, AFTER_START},
     [CTL_PUT_METRICS] = {"PUT", "/metrics", NULL, NULL, "put_metrics", body_metrics,
                          ctl_put_metrics, API_BEFORE_BOOT, AFTER_START},
+    [CTL_PUT_SERIAL] = {"PUT", "/serial", NULL, NULL, "put_serial", body_serial, ctl_put_serial,
+                        API_BEFORE_BOOT, AFTER_START},
+    /* Before boot Firecracker refuses it too (its metrics flush on their own period). */
     [CTL_ACTION_FLUSH_METRICS] = {"PUT", "/actions", NULL, "FlushMetrics", "flush_metrics",
-                                  body_action, ctl_flush_metrics_action, API_ANY, NULL},
+                                  body_action, ctl_flush_metrics_action, API_AFTER_BOOT,
+                                  BEFORE_START},
     [CTL_ACTION_INSTANCE_START] = {"PUT", "/actions", NULL, "InstanceStart", "instance_start",
                                    body_action, ctl_instance_start, API_BEFORE_BOOT,
                                    "The microVM is already running: InstanceStart was "
@@ -1080,7 +1111,7 @@ int api_parse(const char *method, const char *path, const char *body, size_t len
 	}
 	cmd->op = (enum ctl_op)(r - api_endpoints);
 	if (id && !config_id_ok(id)) {
-		ctl_reply_fault(reply, "%s id '%.100s' must be 1 to %d letters, digits, '_' or '-'",
+		ctl_reply_fault(reply, "%s id '%.100s' in the path must be 1 to %d " CONFIG_ID_RULE,
 		                r->id_what, id, CONFIG_ID_MAX);
 		return -EINVAL;
 	}

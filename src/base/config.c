@@ -12,6 +12,7 @@ void config_defaults(struct vm_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->mem_mib = CONFIG_DEFAULT_MEM_MIB;
 	cfg->vcpus = 1;
+	cfg->huge_pages = HUGE_PAGES_TRANSPARENT;
 	memcpy(cfg->cmdline, CONFIG_DEFAULT_CMDLINE, sizeof(CONFIG_DEFAULT_CMDLINE));
 }
 
@@ -33,15 +34,25 @@ int config_full_cmdline(const struct vm_config *cfg, char *buf, size_t len)
 	return n;
 }
 
-bool config_id_ok(const char *id)
+static bool id_ok(const char *id, bool hyphen)
 {
 	size_t n = strlen(id);
 	if (n < 1 || n > CONFIG_ID_MAX)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)id[i]) && id[i] != '_' && id[i] != '-')
+		if (!isalnum((unsigned char)id[i]) && id[i] != '_' && !(hyphen && id[i] == '-'))
 			return false;
 	return true;
+}
+
+bool config_id_ok(const char *id)
+{
+	return id_ok(id, false);
+}
+
+bool config_instance_id_ok(const char *id)
+{
+	return id_ok(id, true);
 }
 
 int config_validate_devices(const struct vm_config *cfg, char *err, size_t errlen)
@@ -55,9 +66,8 @@ int config_validate_devices(const struct vm_config *cfg, char *err, size_t errle
 	for (unsigned i = 0; i < cfg->ndrives; i++) {
 		const struct drive_config *d = &cfg->drives[i];
 		if (!config_id_ok(d->id)) {
-			snprintf(err, errlen,
-			         "drive id '%s' must be 1 to %d letters, digits, '_' or '-'", d->id,
-			         CONFIG_ID_MAX);
+			snprintf(err, errlen, "drive id '%s' must be 1 to %d " CONFIG_ID_RULE,
+			         d->id, CONFIG_ID_MAX);
 			return -EINVAL;
 		}
 		for (unsigned j = 0; j < i; j++)
@@ -79,9 +89,8 @@ int config_validate_devices(const struct vm_config *cfg, char *err, size_t errle
 		const struct net_config *n = &cfg->nets[i];
 		if (!config_id_ok(n->id)) {
 			snprintf(err, errlen,
-			         "network interface id '%s' must be 1 to %d letters, digits, '_' "
-			         "or '-'",
-			         n->id, CONFIG_ID_MAX);
+			         "network interface id '%s' must be 1 to %d " CONFIG_ID_RULE, n->id,
+			         CONFIG_ID_MAX);
 			return -EINVAL;
 		}
 		for (unsigned j = 0; j < i; j++) {

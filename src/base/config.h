@@ -41,6 +41,16 @@ enum drive_engine {
 	DRIVE_ENGINE_SYNC,     /* synchronous, on the vmm thread */
 };
 
+/* What a guest's flush means (Firecracker's cache_type). */
+enum drive_cache {
+	/* VIRTIO_BLK_F_FLUSH offered and a flush is fdatasync(2) ("Writeback"; a driver
+	 * that does not take FLUSH gets every write synced before it completes) */
+	DRIVE_CACHE_WRITEBACK,
+	/* FLUSH not offered and writes never synced: the data reaches the host's page cache
+	 * only ("Unsafe", Firecracker's default) */
+	DRIVE_CACHE_UNSAFE,
+};
+
 /* A virtio-blk disk: a raw image file or a block device. */
 struct drive_config {
 	char id[CONFIG_ID_MAX + 1]; /* the user's name for it ("rootfs"); also the GET_ID serial */
@@ -49,6 +59,7 @@ struct drive_config {
 	bool is_root;   /* the guest's root: it becomes /dev/vda and root=/dev/vda is added */
 	enum drive_engine engine;
 	struct rate_limiter_config rate_limiter; /* all zero: no limit */
+	enum drive_cache cache;
 };
 
 /* A virtio-net interface over an existing host tap device. */
@@ -64,7 +75,8 @@ struct net_config {
 /* virtio-vsock, with Firecracker's host side: a Unix socket path. */
 struct vsock_config {
 	bool enabled;
-	uint32_t guest_cid; /* >= 3 */
+	char id[CONFIG_ID_MAX + 1]; /* Firecracker's (deprecated) vsock_id: "" when unset */
+	uint32_t guest_cid;         /* >= 3 */
 	/* host connects here; guest connections go to <uds_path>_<port> */
 	char uds_path[CONFIG_UDS_PATH_MAX + 1];
 };
@@ -89,6 +101,12 @@ struct balloon_config {
 	bool deflate_on_oom;               /* VIRTIO_BALLOON_F_DEFLATE_ON_OOM offered */
 	uint32_t stats_polling_interval_s; /* 0: no statistics queue */
 	bool free_page_reporting;          /* VIRTIO_BALLOON_F_REPORTING offered */
+};
+
+/* How guest RAM is backed (Firecracker's huge_pages; its "2M", hugetlbfs, is not offered). */
+enum huge_pages {
+	HUGE_PAGES_NONE,        /* no advice: the host's THP policy decides ("None") */
+	HUGE_PAGES_TRANSPARENT, /* madvise(MADV_HUGEPAGE) ("Transparent") */
 };
 
 /* How to enter the kernel: as its format suggests, or a named entry. */
@@ -119,8 +137,12 @@ struct vm_config {
 	struct rate_limiter_config entropy_rate_limiter; /* all zero: no limit */
 	struct balloon_config balloon;
 	bool track_dirty_pages; /* KVM logs the guest's writes to RAM (for Diff snapshots) */
-	bool print_stats;       /* at exit, report memory use on stderr */
-	bool no_seccomp;        /* --no-seccomp: threads run without their filters (debugging) */
+	enum huge_pages huge_pages;
+	/* PUT /serial: the console's output goes to this file (created, appended to), not
+	 * stdout; "": stdout. */
+	char serial_out_path[CONFIG_PATH_MAX];
+	bool print_stats; /* at exit, report memory use on stderr */
+	bool no_seccomp;  /* --no-seccomp: threads run without their filters (debugging) */
 	/* The command the default guest's init runs (docs/CONTRACTS.md); cmd_argc 0: none. */
 	char *const *cmd_argv;
 	unsigned cmd_argc;
@@ -139,7 +161,9 @@ struct vm_config {
 int config_set_str(char *dst, size_t size, const char *src);
 #define CONFIG_SET(field, src) config_set_str((field), sizeof(field), (src))
 
-/* Fill *cfg with the defaults (128 MiB, 1 vCPU, the default command line, no kernel). */
+/* Fill *cfg with the defaults (128 MiB, 1 vCPU, the default command line, no kernel,
+ * guest RAM advised for transparent huge pages: `ember run`'s; the API starts from
+ * Firecracker's, without the advice). */
 void config_defaults(struct vm_config *cfg);
 
 /*
@@ -151,12 +175,20 @@ void config_defaults(struct vm_config *cfg);
  */
 int config_validate(const struct vm_config *cfg, uint64_t host_mem_mib, char *err, size_t errlen);
 
-/* A device or instance id: 1..CONFIG_ID_MAX bytes of [A-Za-z0-9_-]. */
+/* A device id (drive, network interface, vsock): 1..CONFIG_ID_MAX bytes of [A-Za-z0-9_],
+ * Firecracker's rule. */
 bool config_id_ok(const char *id);
 
-/* The device part of config_validate: drive and interface ids (1..CONFIG_ID_MAX of
- * [A-Za-z0-9_-], unique), paths and tap names present, at most one root drive, the vsock
- * CID and path. Returns 0 or -EINVAL with a message in err. */
+/* An instance id (--id): 1..CONFIG_ID_MAX bytes of [A-Za-z0-9_-] (the jailer's ids have
+ * hyphens, and the default is "anonymous-instance"). */
+bool config_instance_id_ok(const char *id);
+
+/* The words of config_id_ok's rule, for messages. */
+#define CONFIG_ID_RULE "letters, digits or '_'"
+
+/* The device part of config_validate: drive and interface ids (config_id_ok, unique), paths and tap
+ * names present, at most one root drive, the vsock CID and path. Returns 0 or -EINVAL with a
+ * message in err. */
 int config_validate_devices(const struct vm_config *cfg, char *err, size_t errlen);
 
 /*

@@ -69,10 +69,14 @@ int gm_create(struct guest_mem *gm, uint64_t ram_bytes, gpa_t hole, gpa_t high)
 	uint8_t *base = map_aligned(ram_bytes, PROT_READ | PROT_WRITE);
 	if (!base)
 		return -errno;
-	/* Advice only: fails harmlessly where THP is compiled out. */
-	madvise(base, ram_bytes, MADV_HUGEPAGE);
 	fill(gm, base, ram_bytes, hole, high);
 	return 0;
+}
+
+int gm_advise_huge(const struct guest_mem *gm)
+{
+	/* Advice only: fails harmlessly where THP is compiled out. */
+	return madvise(gm->mapping, gm->mapping_size, MADV_HUGEPAGE) < 0 ? -errno : 0;
 }
 
 int gm_create_from_file(struct guest_mem *gm, int fd, uint64_t ram_bytes, gpa_t hole, gpa_t high)

@@ -39,10 +39,14 @@ unsigned gm_layout(uint64_t ram_bytes, gpa_t hole, gpa_t high,
                    struct gm_region regions[GM_MAX_REGIONS]);
 
 /*
- * Map ram_bytes of anonymous host memory (2 MiB aligned, transparent huge pages where
- * the host allows) and lay it out with gm_layout(). Returns 0 or -errno.
+ * Map ram_bytes of anonymous host memory (2 MiB aligned, no huge-page advice) and lay it
+ * out with gm_layout(). Returns 0 or -errno.
  */
 int gm_create(struct guest_mem *gm, uint64_t ram_bytes, gpa_t hole, gpa_t high);
+
+/* Advise gm_create's RAM for transparent huge pages (madvise MADV_HUGEPAGE: Firecracker's
+ * huge_pages "Transparent"). Returns 0, or -errno where the host has no THP. */
+int gm_advise_huge(const struct guest_mem *gm);
 
 /*
  * As gm_create, but RAM is the file fd (a snapshot's memory file, exactly ram_bytes long:

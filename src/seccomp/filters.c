@@ -9,6 +9,7 @@
 #include "../base/signals.h"
 
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <linux/futex.h>
 #include <linux/kvm.h>
 #include <linux/if_tun.h>
@@ -195,6 +196,14 @@ static const struct sc_rule vmm_rules[] = {
              "PUT /snapshot/create's two files, created write-only (as Firecracker's vmm "
              "thread does; the API thread, which faces the client, opens nothing)",
              EQ(2, SC_SNAPSHOT_OPEN_FLAGS)),
+    ALLOW_IF(openat,
+             "PATCH /drives after boot: the drive's new backing file, read-only (as Firecracker's "
+             "vmm thread opens it; never created or truncated)",
+             EQ(2, SC_DRIVE_OPEN_RO)),
+    ALLOW_IF(openat, "PATCH /drives after boot: the drive's new backing file, read-write",
+             EQ(2, SC_DRIVE_OPEN_RW)),
+    ALLOW_IF(ioctl, "PATCH /drives after boot: the size of a new backing block device",
+             EQ(1, BLKGETSIZE64)),
     ALLOW(unlink, "teardown removes the API and vsock sockets; a failed snapshot's files"),
     ALLOW(exit_group, "the end of Ember"),
 };

@@ -91,6 +91,11 @@ int sc_test_violate(const char *kind);
  * flags exactly). */
 #define SC_SNAPSHOT_OPEN_FLAGS (O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC)
 
+/* The opens of a drive's backing file, at boot and at PATCH /drives after it (the vmm
+ * thread's filter compares the flags exactly: no O_CREAT, no O_TRUNC). */
+#define SC_DRIVE_OPEN_RO (O_RDONLY | O_CLOEXEC)
+#define SC_DRIVE_OPEN_RW (O_RDWR | O_CLOEXEC)
+
 #define SC_PID_PLACEHOLDER 0x7ee1d000u
 
 struct sc_bpf {

@@ -7,6 +7,7 @@
 #include "iov.h"
 #include "blk_engine.h"
 #include "../base/log.h"
+#include "../seccomp/seccomp.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -524,7 +525,8 @@ static void blk_config_read(struct virtio_dev *vdev, uint32_t off, uint8_t *data
 static int blk_activate(struct virtio_dev *vdev)
 {
 	struct virtio_blk *b = to_blk(vdev);
-	b->writethrough = !virtio_dev_has(vdev, VIRTIO_BLK_F_FLUSH);
+	/* Unsafe offers no FLUSH and promises nothing about the host's disk: no syncs. */
+	b->writethrough = !b->unsafe && !virtio_dev_has(vdev, VIRTIO_BLK_F_FLUSH);
 	b->pushed = false;
 	b->batch_done = 0;
 	b->batch_done_ns = 0;
@@ -657,6 +659,57 @@ static int blk_pick_engine(struct virtio_blk *b, const struct drive_config *cfg,
 	return 0;
 }
 
+/*
+ * Open path as a drive (read-write, or read-only) with the flags the locked-down vmm
+ * thread's filter allows, so a swap after boot opens as the first open did. Its size in
+ * *size, its stat in *st. Returns the fd, or -errno with a message naming the file.
+ */
+static int blk_open(const char *path, bool read_only, struct stat *st, uint64_t *size, char *err,
+                    size_t errlen)
+{
+	int r, fd = open(path, read_only ? SC_DRIVE_OPEN_RO : SC_DRIVE_OPEN_RW);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot open drive '%s' %s: %s", path,
+		         read_only ? "read-only" : "read-write", strerror(-r));
+		return r;
+	}
+	if (fstat(fd, st) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot stat drive '%s': %s", path, strerror(-r));
+		goto fail;
+	}
+	r = blk_size(fd, st, size);
+	if (r == -EINVAL) {
+		snprintf(err, errlen, "drive '%s' is neither a regular file nor a block device",
+		         path);
+		goto fail;
+	}
+	if (r) {
+		snprintf(err, errlen, "cannot size drive '%s': %s", path, strerror(-r));
+		goto fail;
+	}
+	if (*size % SECTOR)
+		log_warn("drive '%s' is %llu bytes, not a whole number of 512-byte sectors; the "
+		         "guest cannot reach its last %llu",
+		         path, (unsigned long long)*size, (unsigned long long)(*size % SECTOR));
+	return fd;
+fail:
+	close(fd);
+	return r;
+}
+
+int blk_check(const struct drive_config *cfg, char *err, size_t errlen)
+{
+	struct stat st;
+	uint64_t size;
+	int fd = blk_open(cfg->path, cfg->read_only, &st, &size, err, errlen);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
 int blk_create(struct virtio_blk *b, const struct drive_config *cfg, char *err, size_t errlen)
 {
 	const char *id = cfg->id;
@@ -669,34 +722,15 @@ int blk_create(struct virtio_blk *b, const struct drive_config *cfg, char *err, 
 	b->vdev.ops = &blk_ops;
 	snprintf(b->vdev.name, sizeof(b->vdev.name), "virtio-blk %s", id);
 	b->read_only = cfg->read_only;
+	b->unsafe = cfg->cache == DRIVE_CACHE_UNSAFE;
 	memcpy(b->id, id, strnlen(id, BLK_ID_BYTES));
 
-	b->fd = open(cfg->path, (cfg->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	b->fd = blk_open(cfg->path, cfg->read_only, &st, &size, err, errlen);
 	if (b->fd < 0) {
-		r = -errno;
-		snprintf(err, errlen, "cannot open drive '%s': %s", cfg->path, strerror(-r));
-		goto fail;
-	}
-	if (fstat(b->fd, &st) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "cannot stat drive '%s': %s", cfg->path, strerror(-r));
-		goto fail;
-	}
-	r = blk_size(b->fd, &st, &size);
-	if (r == -EINVAL) {
-		snprintf(err, errlen, "drive '%s' is neither a regular file nor a block device",
-		         cfg->path);
-		goto fail;
-	}
-	if (r) {
-		snprintf(err, errlen, "cannot size drive '%s': %s", cfg->path, strerror(-r));
+		r = b->fd;
 		goto fail;
 	}
 	b->capacity = size / SECTOR;
-	if (size % SECTOR)
-		log_warn("drive '%s' is %llu bytes, not a whole number of 512-byte sectors; the "
-		         "guest cannot reach its last %llu",
-		         cfg->path, (unsigned long long)size, (unsigned long long)(size % SECTOR));
 
 	b->reqs = calloc(VQ_MAX_SIZE, sizeof(*b->reqs));
 	b->iov_pool = calloc((size_t)(VQ_MAX_SIZE + 1) * BLK_IOV_MAX, sizeof(*b->iov_pool));
@@ -722,8 +756,10 @@ int blk_create(struct virtio_blk *b, const struct drive_config *cfg, char *err, 
 	blk_fill_config(b, &st);
 	b->vdev.config_size = sizeof(b->config);
 	b->vdev.features = 1ULL << VIRTIO_BLK_F_SEG_MAX | 1ULL << VIRTIO_BLK_F_BLK_SIZE |
-	                   1ULL << VIRTIO_BLK_F_FLUSH | 1ULL << VIRTIO_BLK_F_DISCARD |
-	                   1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
+	                   1ULL << VIRTIO_BLK_F_DISCARD | 1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
+	/* Firecracker's cache_type: Writeback offers FLUSH, Unsafe does not. */
+	if (!b->unsafe)
+		b->vdev.features |= 1ULL << VIRTIO_BLK_F_FLUSH;
 	if (cfg->read_only)
 		b->vdev.features |= 1ULL << VIRTIO_BLK_F_RO;
 	return 0;
@@ -731,6 +767,32 @@ int blk_create(struct virtio_blk *b, const struct drive_config *cfg, char *err, 
 fail:
 	blk_destroy(b);
 	return r;
+}
+
+int blk_swap(struct virtio_blk *b, const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	uint64_t size;
+	int fd = blk_open(path, b->read_only, &st, &size, err, errlen);
+	if (fd < 0)
+		return fd;
+	virtio_dev_lock(&b->vdev);
+	/* Every request in flight finishes on the old file first: io_uring looks a deferred
+	 * operation's descriptor up only when it runs (a drained flush), which must not find
+	 * the old number closed or, worse, reused. */
+	b->engine->drain(b);
+	if (b->pushed) {
+		b->pushed = false;
+		virtio_dev_notify_used(&b->vdev, 0);
+		blk_stats_notified(b);
+	}
+	close(b->fd);
+	b->fd = fd;
+	b->capacity = size / SECTOR;
+	blk_fill_config(b, &st);
+	virtio_dev_config_changed(&b->vdev);
+	virtio_dev_unlock(&b->vdev);
+	return 0;
 }
 
 void blk_destroy(struct virtio_blk *b)

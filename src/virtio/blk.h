@@ -79,6 +79,7 @@ struct virtio_blk {
 	/* private: owned by blk.c and its engines (blk_engine.h) */
 	int fd;
 	bool read_only;
+	bool unsafe;       /* cache_type Unsafe: FLUSH not offered, writes never synced */
 	uint64_t capacity; /* 512-byte sectors the guest can reach */
 	struct virtio_blk_config config;
 	char id[BLK_ID_BYTES]; /* zero-padded, not terminated when 20 long */
@@ -115,6 +116,19 @@ int blk_create(struct virtio_blk *b, const struct drive_config *cfg, char *err, 
 /* PATCH /drives/{id}'s rate_limiter at run time (vmm thread): the new buckets apply now
  * and a parked queue resumes. */
 void blk_set_rate_limiter(struct virtio_blk *b, const struct rate_limiter_config *cfg);
+/* Check that cfg->path opens as blk_create would open it (read-write unless read_only)
+ * and has a size; nothing is kept open. Returns 0, or -errno with a message naming the
+ * file in err. */
+int blk_check(const struct drive_config *cfg, char *err, size_t errlen);
+
+/*
+ * Firecracker's PATCH /drives after boot: back b with path from now on (opened as the
+ * first file was), its size the new capacity, and tell the driver (a configuration change
+ * interrupt) so it reads the new size. vmm thread; takes the device lock. The guest should
+ * not be using the disk meanwhile (Firecracker's rule): requests already in flight finish
+ * on the old file. Returns 0, or -errno with a message in err and nothing changed.
+ */
+int blk_swap(struct virtio_blk *b, const char *path, char *err, size_t errlen);
 
 /* Close what blk_create opened (after virtio_mmio_remove). Safe after a failed create. */
 void blk_destroy(struct virtio_blk *b);

@@ -63,6 +63,9 @@ struct blk_engine {
 	 * drops its request (blk_req_drop) without writing to guest memory. */
 	int (*activate)(struct virtio_blk *b);
 	void (*reset)(struct virtio_blk *b);
+	/* Wait until every request in flight has completed as usual (the backing file is
+	 * about to change: blk_swap). */
+	void (*drain)(struct virtio_blk *b);
 	/* Release what the engine's init acquired. */
 	void (*destroy)(struct virtio_blk *b);
 };

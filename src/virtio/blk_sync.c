@@ -62,6 +62,11 @@ static void sync_reset(struct virtio_blk *b)
 	(void)b; /* nothing is ever in flight between calls */
 }
 
+static void sync_drain(struct virtio_blk *b)
+{
+	(void)b; /* likewise */
+}
+
 static void sync_destroy(struct virtio_blk *b)
 {
 	(void)b;
@@ -73,5 +78,6 @@ const struct blk_engine blk_sync_engine = {
     .submit = sync_submit,
     .activate = sync_activate,
     .reset = sync_reset,
+    .drain = sync_drain,
     .destroy = sync_destroy,
 };

@@ -151,14 +151,11 @@ static int uring_activate(struct virtio_blk *b)
 	return 0;
 }
 
-static void uring_reset(struct virtio_blk *b)
+/* Wait until no request is in flight: each completes as usual (complete: its answer goes to
+ * the guest, and a next operation starts), or is dropped (a reset). */
+static void uring_wait_all(struct virtio_blk *b, bool complete)
 {
 	struct blk_uring *u = b->uring;
-
-	if (u->watched) {
-		event_loop_del(b->vdev.loop, u->efd);
-		u->watched = false;
-	}
 	/* A queued SQE never completes unless submitted. */
 	uring_send(b);
 	while (b->inflight) {
@@ -172,9 +169,30 @@ static void uring_reset(struct virtio_blk *b)
 			        b->inflight, strerror(-r));
 			break;
 		}
+		if (complete) {
+			uring_reap(b);
+			uring_send(b);
+			continue;
+		}
 		blk_req_drop(b, io_uring_cqe_get_data(cqe));
 		io_uring_cqe_seen(&u->ring, cqe);
 	}
+}
+
+static void uring_drain(struct virtio_blk *b)
+{
+	uring_wait_all(b, true);
+}
+
+static void uring_reset(struct virtio_blk *b)
+{
+	struct blk_uring *u = b->uring;
+
+	if (u->watched) {
+		event_loop_del(b->vdev.loop, u->efd);
+		u->watched = false;
+	}
+	uring_wait_all(b, false);
 }
 
 static void uring_destroy(struct virtio_blk *b)
@@ -257,5 +275,6 @@ const struct blk_engine blk_uring_engine = {
     .submit = uring_submit,
     .activate = uring_activate,
     .reset = uring_reset,
+    .drain = uring_drain,
     .destroy = uring_destroy,
 };

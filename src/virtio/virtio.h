@@ -206,8 +206,8 @@ bool virtio_dev_has(const struct virtio_dev *vdev, unsigned bit);
 void virtio_dev_fail(struct virtio_dev *vdev, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* The device changed its configuration (lock held): ConfigGeneration moves and the driver
- * gets a configuration interrupt. */
+/* The device changed its configuration (a drive's new size): ConfigGeneration moves on and,
+ * once the driver is running, a configuration change interrupt tells it (4.2.2). Lock held. */
 void virtio_dev_config_changed(struct virtio_dev *vdev);
 
 /* After pushing chains to queue q: interrupt the driver if it wants one (vq_needs_interrupt).

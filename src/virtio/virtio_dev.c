@@ -93,7 +93,9 @@ void virtio_dev_fail(struct virtio_dev *vdev, const char *fmt, ...)
 void virtio_dev_config_changed(struct virtio_dev *vdev)
 {
 	vdev->config_generation++;
-	raise_irq(vdev, VIRTIO_INT_CONFIG);
+	/* A driver that has not finished probing reads the configuration anyway. */
+	if (vdev->status & VIRTIO_STATUS_DRIVER_OK)
+		raise_irq(vdev, VIRTIO_INT_CONFIG);
 }
 
 void virtio_dev_notify_used(struct virtio_dev *vdev, unsigned q)

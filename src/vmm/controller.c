@@ -13,7 +13,9 @@
 #include "../virtio/blk.h"
 #include "../virtio/net.h"
 #include "../virtio/rng.h"
+#include "../virtio/tap.h"
 #include "../virtio/virtio.h"
+#include "devices.h"
 #include "snapshot.h"
 
 #include <errno.h>
@@ -43,7 +45,8 @@ int ctl_init(struct ctl *c, const struct ctl_settings *set, char *err, size_t er
 	memset(c, 0, sizeof(*c));
 	c->set = *set;
 	config_defaults(&c->cfg);
-	c->cfg.entropy = false; /* Firecracker's default: only with PUT /entropy */
+	c->cfg.entropy = false;              /* Firecracker's default: only with PUT /entropy */
+	c->cfg.huge_pages = HUGE_PAGES_NONE; /* and no huge-page advice unless asked */
 	c->metrics_fd = -1;
 	c->chan.fd = -1;
 	if (mmds_store_init(&c->mmds,
@@ -107,9 +110,59 @@ static bool draft_commit(struct ctl *c, const struct vm_config *d, struct ctl_re
 	return true;
 }
 
+/*
+ * Files named by a request are opened when it comes, as Firecracker does, so a path that
+ * does not exist or cannot be opened (a typo, a permission) is refused by the request that
+ * named it (400, nothing changed), not by InstanceStart. They are checked, not kept open:
+ * the configuration is a value copied whole (drafts, GET /vm/config, the snapshot's copy)
+ * and holds no descriptors to own and close, and InstanceStart opens each again (still
+ * before lock-down), saying which one if it went away meanwhile. A tap is attached and let
+ * go: one busy elsewhere or missing is refused now.
+ */
+static bool files_ok(struct ctl_reply *r, int (*check)(const void *arg, char *, size_t),
+                     const void *arg)
+{
+	char err[CONFIG_PATH_MAX + 256];
+	if (check(arg, err, sizeof(err)) < 0) {
+		ctl_reply_fault(r, "%s", err);
+		return false;
+	}
+	return true;
+}
+
+static int boot_files_check(const void *arg, char *err, size_t errlen)
+{
+	const struct ctl_boot_source *b = arg;
+	int rc = vm_image_check("kernel", b->kernel_image_path, err, errlen);
+	if (rc == 0 && b->has_initrd_path)
+		rc = vm_image_check("initrd", b->initrd_path, err, errlen);
+	return rc;
+}
+
+static int drive_file_check(const void *arg, char *err, size_t errlen)
+{
+	return blk_check(arg, err, errlen);
+}
+
+/* An open that was only a check: 0 once closed, or its -errno. */
+static int close_checked(int fd)
+{
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
+static int tap_check(const void *arg, char *err, size_t errlen)
+{
+	return close_checked(tap_open(arg, err, errlen));
+}
+
 void ctl_put_boot_source(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
 {
 	const struct ctl_boot_source *b = &cmd->u.boot;
+	if (!files_ok(r, boot_files_check, b))
+		return;
 	struct vm_config *d = draft_begin(c);
 	/* The command's fields have the configuration's sizes: these copies fit. */
 	CONFIG_SET(d->kernel_path, b->kernel_image_path);
@@ -141,6 +194,8 @@ static void set_machine(struct ctl *c, const struct ctl_machine_config *m, bool 
 	}
 	if (m->has_track_dirty_pages)
 		d->track_dirty_pages = m->track_dirty_pages;
+	if (m->has_huge_pages)
+		d->huge_pages = m->huge_pages;
 	draft_commit(c, d, r);
 }
 
@@ -219,40 +274,54 @@ void ctl_put_drive(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r
 	    .read_only = a->is_read_only,
 	    .is_root = a->is_root_device,
 	    .engine = a->has_io_engine ? a->io_engine : DRIVE_ENGINE_AUTO,
+	    .cache = a->has_cache_type ? a->cache_type : DRIVE_CACHE_UNSAFE,
 	};
 	ctl_rate_limiter_apply(&dc->rate_limiter, &a->rate_limiter, true);
 	CONFIG_SET(dc->id, a->drive_id);
 	CONFIG_SET(dc->path, a->path_on_host);
-	draft_commit(c, d, r);
+	if (files_ok(r, drive_file_check, dc))
+		draft_commit(c, d, r);
 }
 
+/* After boot (the endpoint's row): a new backing file, as Firecracker's PATCH /drives. */
 void ctl_patch_drive(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
 {
 	const struct ctl_drive *a = &cmd->u.drive;
+	char err[CONFIG_PATH_MAX + 256];
 	int i = find_drive(&c->cfg, a->drive_id);
 	if (i < 0) {
 		ctl_reply_fault(r, "no drive with the id '%s'", a->drive_id);
 		return;
 	}
-	if (c->started && a->has_path_on_host) {
-		ctl_reply_fault(r, "changing drive '%s' of a running microVM is not supported yet",
+	if (!a->has_path_on_host && !a->rate_limiter.has) {
+		ctl_reply_fault(r,
+		                "nothing to change in drive '%s': PATCH /drives takes path_on_host "
+		                "or rate_limiter",
 		                a->drive_id);
 		return;
 	}
-	struct vm_config *d = draft_begin(c);
-	if (a->has_path_on_host)
-		CONFIG_SET(d->drives[i].path, a->path_on_host);
-	ctl_rate_limiter_apply(&d->drives[i].rate_limiter, &a->rate_limiter, false);
-	if (c->started && a->rate_limiter.has) {
-		struct virtio_dev *v = find_vdev(c, "virtio-blk", a->drive_id);
-		if (!v) {
-			ctl_reply_fault(r, "drive '%s' has no device", a->drive_id);
+	struct virtio_blk *b = vm_drive_find(&c->vm, a->drive_id);
+	if (!b) {
+		ctl_reply_fault(r, "drive '%s' is not in the running microVM", a->drive_id);
+		return;
+	}
+	if (a->has_path_on_host) {
+		if (blk_swap(b, a->path_on_host, err, sizeof(err)) < 0) {
+			ctl_reply_fault(r, "cannot update drive '%s': %s", a->drive_id, err);
 			return;
 		}
-		blk_set_rate_limiter(container_of(v, struct virtio_blk, vdev),
-		                     &d->drives[i].rate_limiter);
+		/* GET /vm/config and a later snapshot (the VM's copy) name the new file. */
+		CONFIG_SET(c->cfg.drives[i].path, a->path_on_host);
+		int k = find_drive(&c->vm.cfg, a->drive_id);
+		if (k >= 0)
+			CONFIG_SET(c->vm.cfg.drives[k].path, a->path_on_host);
+		log_info("drive '%s' is now backed by %s", a->drive_id, a->path_on_host);
 	}
-	draft_commit(c, d, r);
+	if (a->rate_limiter.has) {
+		ctl_rate_limiter_apply(&c->cfg.drives[i].rate_limiter, &a->rate_limiter, false);
+		blk_set_rate_limiter(b, &c->cfg.drives[i].rate_limiter);
+	}
+	ctl_reply_no_content(r);
 }
 
 void ctl_put_net(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
@@ -274,7 +343,13 @@ void ctl_put_net(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
 	memcpy(nc->mac, a->guest_mac, sizeof(nc->mac));
 	CONFIG_SET(nc->id, a->iface_id);
 	CONFIG_SET(nc->tap, a->host_dev_name);
-	draft_commit(c, d, r);
+	/* The tap another interface of this VM already uses is refused by the draft's
+	 * check, without attaching to it (it is free until InstanceStart). */
+	char err[512];
+	if (config_validate_devices(d, err, sizeof(err)) < 0)
+		ctl_reply_fault(r, "%s", err);
+	else if (files_ok(r, tap_check, nc->tap))
+		draft_commit(c, d, r);
 }
 
 /* ---- MMDS ---- */
@@ -324,6 +399,7 @@ void ctl_put_vsock(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r
 	const struct ctl_vsock *a = &cmd->u.vsock;
 	struct vm_config *d = draft_begin(c);
 	d->vsock.enabled = true;
+	CONFIG_SET(d->vsock.id, a->vsock_id);
 	d->vsock.guest_cid = a->guest_cid;
 	CONFIG_SET(d->vsock.uds_path, a->uds_path);
 	draft_commit(c, d, r);
@@ -372,6 +448,23 @@ void ctl_put_metrics(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply 
 		return;
 	}
 	c->metrics_fd = fd;
+	ctl_reply_no_content(r);
+}
+
+/* Checked (created if need be) now, opened again at InstanceStart (files_ok's reasons). */
+static int serial_file_check(const void *arg, char *err, size_t errlen)
+{
+	return close_checked(vm_serial_open(arg, err, errlen));
+}
+
+void ctl_put_serial(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
+{
+	const struct ctl_serial *a = &cmd->u.serial;
+	if (a->serial_out_path[0] && !files_ok(r, serial_file_check, a->serial_out_path))
+		return;
+	/* Not a boot-specific resource: a snapshot load afterwards uses it too, as
+	 * Firecracker's. */
+	CONFIG_SET(c->cfg.serial_out_path, a->serial_out_path);
 	ctl_reply_no_content(r);
 }
 
@@ -524,12 +617,13 @@ void ctl_snapshot_create(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_re
 		return;
 	}
 	if (a->diff && !c->cfg.track_dirty_pages) {
-		ctl_reply_fault(r, "a Diff snapshot needs track_dirty_pages (machine-config, or "
-		                   "the snapshot load's)");
+		ctl_reply_fault(r, "field 'snapshot_type': a Diff snapshot needs track_dirty_pages "
+		                   "(machine-config, or the snapshot load's)");
 		return;
 	}
 	if (a->diff) {
-		ctl_reply_fault(r, "Diff snapshots are not supported yet; take a Full one");
+		ctl_reply_fault(r, "field 'snapshot_type': Diff snapshots are not supported yet; "
+		                   "take a Full one");
 		return;
 	}
 	int state_fd, mem_fd;
@@ -563,6 +657,8 @@ int ctl_load(struct ctl *c, const struct ctl_snapshot_load *l, char *err, size_t
 	    .print_stats = c->set.print_stats,
 	    .nnets = l->nnets,
 	    .vsock_uds = l->has_vsock_uds ? l->vsock_uds : NULL,
+	    .huge_pages = l->huge_pages,
+	    .serial_out_path = c->cfg.serial_out_path,
 	};
 	uint64_t t0 = now_us();
 	for (unsigned i = 0; i < l->nnets && i < CONFIG_MAX_NETS; i++) {

@@ -40,6 +40,7 @@ enum ctl_op {
 	CTL_PUT_ENTROPY,
 	CTL_PUT_LOGGER,
 	CTL_PUT_METRICS,
+	CTL_PUT_SERIAL,
 	/* PUT /actions {"action_type": ...}, in the yaml's order of action types. */
 	CTL_ACTION_FLUSH_METRICS,
 	CTL_ACTION_INSTANCE_START,
@@ -75,7 +76,7 @@ struct ctl_machine_config {
 	uint64_t mem_size_mib; /* >= 1 */
 	bool smt;              /* only false is supported */
 	bool track_dirty_pages;
-	bool huge_pages_transparent; /* "None" or "Transparent"; "2M" is refused */
+	enum huge_pages huge_pages; /* "None" or "Transparent"; "2M" is refused */
 };
 
 /* A RateLimiter object of a request: which buckets it names (a PATCH replaces those and
@@ -87,19 +88,21 @@ struct ctl_rate_limiter {
 	struct rate_limiter_config cfg;
 };
 
-/* PUT (whole) and PATCH (path_on_host, rate_limiter) /drives/{drive_id}. The id in the path and in
- * the body must match. */
+/* PUT (whole) and PATCH (path_on_host only after boot; rate_limiter) /drives/{drive_id}. The
+ * id in the path and in the body must match. */
 struct ctl_drive {
 	char drive_id[CONFIG_ID_MAX + 1];
 	bool has_path_on_host, has_is_root_device, has_is_read_only, has_io_engine;
+	bool has_cache_type;
 	char path_on_host[CONFIG_PATH_MAX];
 	bool is_root_device;
 	bool is_read_only;
 	enum drive_engine io_engine; /* "Sync" -> DRIVE_ENGINE_SYNC, "Async" -> IO_URING */
 	struct ctl_rate_limiter rate_limiter;
+	enum drive_cache cache_type; /* absent: Unsafe, Firecracker's default */
 };
 
-/* PUT (whole) and PATCH (rate limiters only) /network-interfaces/{iface_id}. */
+/* PUT (whole) and PATCH (after boot; rate limiters only) /network-interfaces/{iface_id}. */
 struct ctl_net {
 	char iface_id[CONFIG_ID_MAX + 1];
 	char host_dev_name[CONFIG_TAP_MAX];
@@ -116,6 +119,7 @@ struct ctl_entropy {
 
 /* PUT /vsock. */
 struct ctl_vsock {
+	char vsock_id[CONFIG_ID_MAX + 1]; /* "": absent (Firecracker deprecated it) */
 	uint32_t guest_cid;
 	char uds_path[CONFIG_UDS_PATH_MAX + 1];
 };
@@ -149,6 +153,11 @@ struct ctl_logger {
 	char module[32]; /* "" (every module) or one log_module_ok takes */
 };
 
+/* PUT /serial. */
+struct ctl_serial {
+	char serial_out_path[CONFIG_PATH_MAX]; /* "": stdout again */
+};
+
 /* PUT /metrics. */
 struct ctl_metrics {
 	char metrics_path[CONFIG_PATH_MAX];
@@ -173,6 +182,7 @@ struct ctl_snapshot_load {
 	char snapshot_path[CONFIG_PATH_MAX];
 	char mem_file_path[CONFIG_PATH_MAX]; /* mem_backend's backend_path (File) */
 	bool track_dirty_pages, resume_vm, clock_realtime;
+	unsigned huge_pages; /* 0: the snapshot's ("Snapshot"); else 1 + enum huge_pages */
 	struct {
 		char iface_id[CONFIG_ID_MAX + 1];
 		char host_dev_name[CONFIG_TAP_MAX];
@@ -201,6 +211,7 @@ struct ctl_cmd {
 		struct ctl_balloon balloon;
 		struct ctl_logger logger;
 		struct ctl_metrics metrics;
+		struct ctl_serial serial;
 		struct ctl_vm_state vm;
 		struct ctl_snapshot_create snap;
 		struct ctl_snapshot_load load;
@@ -281,7 +292,7 @@ struct ctl {
 	struct vm vm;
 	int metrics_fd; /* -1 until PUT /metrics or --metrics-path */
 	struct ctl_stats stats;
-	struct mmds_store mmds; /* the metadata, served by the interfaces cfg.mmds names */
+	struct mmds_store mmds;       /* the metadata, served by the interfaces cfg.mmds names */
 	struct metrics_state metrics; /* what the last metrics line said */
 	unsigned long long metrics_missed, metrics_fails;
 	/* api_server's process_startup_time_us and _cpu_us (set by the API mode once its
@@ -353,6 +364,7 @@ void ctl_put_vsock(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r
 void ctl_put_entropy(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
 void ctl_put_logger(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
 void ctl_put_metrics(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
+void ctl_put_serial(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
 void ctl_flush_metrics_action(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
 void ctl_instance_start(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);
 void ctl_send_ctrl_alt_del(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r);

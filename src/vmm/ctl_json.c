@@ -185,7 +185,8 @@ static json_t *render_drive(struct builder *b, const struct drive_config *d)
 	set(b, o, "drive_id", str_or_null(d->id));
 	set(b, o, "partuuid", json_null());
 	set(b, o, "is_root_device", json_boolean(d->is_root));
-	set(b, o, "cache_type", json_string("Unsafe"));
+	set(b, o, "cache_type",
+	    json_string(d->cache == DRIVE_CACHE_UNSAFE ? "Unsafe" : "Writeback"));
 	set(b, o, "is_read_only", json_boolean(d->read_only));
 	set(b, o, "path_on_host", str_or_null(d->path));
 	set(b, o, "rate_limiter", render_rate_limiter(b, &d->rate_limiter));
@@ -195,6 +196,11 @@ static json_t *render_drive(struct builder *b, const struct drive_config *d)
 	return o;
 }
 
+static const char *huge_pages_name(enum huge_pages h)
+{
+	return h == HUGE_PAGES_TRANSPARENT ? "Transparent" : "None";
+}
+
 static json_t *render_machine(struct builder *b, const struct vm_config *cfg)
 {
 	json_t *o = json_object();
@@ -202,7 +208,7 @@ static json_t *render_machine(struct builder *b, const struct vm_config *cfg)
 	set(b, o, "mem_size_mib", json_integer((json_int_t)cfg->mem_mib));
 	set(b, o, "smt", json_false());
 	set(b, o, "track_dirty_pages", json_boolean(cfg->track_dirty_pages));
-	set(b, o, "huge_pages", json_string("None"));
+	set(b, o, "huge_pages", json_string(huge_pages_name(cfg->huge_pages)));
 	return o;
 }
 
@@ -230,6 +236,7 @@ static json_t *render_vsock(struct builder *b, const struct vsock_config *v)
 	if (!v->enabled)
 		return json_null();
 	json_t *o = json_object();
+	set(b, o, "vsock_id", str_or_null(v->id));
 	set(b, o, "guest_cid", json_integer(v->guest_cid));
 	set(b, o, "uds_path", str_or_null(v->uds_path));
 	return o;
@@ -358,7 +365,7 @@ void ctl_get_machine_config(struct ctl *c, const struct ctl_cmd *cmd, struct ctl
 	reply_json(r, json_pack("{s:i, s:I, s:b, s:b, s:s}", "vcpu_count", (int)cfg->vcpus,
 	                        "mem_size_mib", (json_int_t)cfg->mem_mib, "smt", 0,
 	                        "track_dirty_pages", (int)cfg->track_dirty_pages, "huge_pages",
-	                        "None"));
+	                        huge_pages_name(cfg->huge_pages)));
 }
 
 /* GET /mmds: the store as it is (Firecracker's: "null" before the first PUT). */

@@ -69,7 +69,8 @@ static int serial_make(struct vm *vm, const struct vm_config *cfg, struct vm_dev
                        size_t errlen)
 {
 	(void)cfg;
-	int r = serial_init(d->dev, STDOUT_FILENO, serial_set_irq, vm);
+	int r = serial_init(d->dev, vm->serial_fd >= 0 ? vm->serial_fd : STDOUT_FILENO,
+	                    serial_set_irq, vm);
 	if (r)
 		snprintf(err, errlen, "cannot set up the serial port: %s", strerror(-r));
 	return r;
@@ -653,6 +654,18 @@ struct vm_device *vm_device_find(struct vm *vm, const char *name, unsigned index
 	for (unsigned i = 0; i < vm->ndevs; i++)
 		if (vm->devs[i].index == index && !strcmp(vm->devs[i].kind->name, name))
 			return &vm->devs[i];
+	return NULL;
+}
+
+struct virtio_blk *vm_drive_find(struct vm *vm, const char *drive_id)
+{
+	for (unsigned i = 0; i < vm->ndevs; i++) {
+		struct vm_device *d = &vm->devs[i];
+		const struct drive_config *dc =
+		    d->kind == &blk_kind ? drive_in_bus_order(&vm->cfg, d->index) : NULL;
+		if (dc && !strcmp(dc->id, drive_id))
+			return d->dev;
+	}
 	return NULL;
 }
 

@@ -25,6 +25,7 @@
 struct vm;
 struct vm_device;
 struct virtio_dev;
+struct virtio_blk;
 
 /* A port range a platform device answers on, with the handlers for it. */
 struct dev_ports {
@@ -130,5 +131,8 @@ struct sf_device_hdr {
 
 /* Instance index of the kind named name, or NULL. */
 struct vm_device *vm_device_find(struct vm *vm, const char *name, unsigned index);
+
+/* The virtio-blk device of the drive with this id in the VM's configuration, or NULL. */
+struct virtio_blk *vm_drive_find(struct vm *vm, const char *drive_id);
 
 #endif

@@ -28,12 +28,12 @@
 struct snap_machine {
 	uint64_t mem_mib;
 	uint32_t vcpus, ndrives, nnets, guest_cid;
-	uint8_t vsock, entropy, linux_guest, pad[5];
+	uint8_t vsock, entropy, linux_guest, huge_pages, pad[4]; /* huge_pages: 1 Transparent */
 	char uds_path[CONFIG_UDS_PATH_MAX + 8];
 	struct {
 		char id[CONFIG_ID_MAX + 8];
 		char path[SNAP_PATH_MAX];
-		uint8_t read_only, is_root, engine, pad[5];
+		uint8_t read_only, is_root, engine, unsafe, pad[4]; /* unsafe: cache_type */
 	} drives[CONFIG_MAX_DRIVES];
 	struct {
 		char id[CONFIG_ID_MAX + 8];
@@ -65,6 +65,7 @@ static int machine_pack(const struct vm *vm, struct snap_machine *m, char *err, 
 	m->guest_cid = c->vsock.guest_cid;
 	m->entropy = c->entropy;
 	m->linux_guest = vm->linux_guest;
+	m->huge_pages = c->huge_pages == HUGE_PAGES_TRANSPARENT;
 	bool ok = copy_str(m->uds_path, sizeof(m->uds_path), c->vsock.uds_path);
 	for (unsigned i = 0; i < c->ndrives && i < CONFIG_MAX_DRIVES; i++) {
 		const struct drive_config *d = &c->drives[i];
@@ -73,6 +74,7 @@ static int machine_pack(const struct vm *vm, struct snap_machine *m, char *err, 
 		m->drives[i].read_only = d->read_only;
 		m->drives[i].is_root = d->is_root;
 		m->drives[i].engine = (uint8_t)d->engine;
+		m->drives[i].unsafe = d->cache == DRIVE_CACHE_UNSAFE;
 	}
 	for (unsigned i = 0; i < c->nnets && i < CONFIG_MAX_NETS; i++) {
 		const struct net_config *n = &c->nets[i];
@@ -102,13 +104,14 @@ static int machine_unpack(struct snap_machine *m, struct vm_config *c, char *err
 	if (m->vcpus < 1 || m->vcpus > CONFIG_MAX_VCPUS || m->mem_mib < 1 ||
 	    m->mem_mib > (1ULL << 24) || m->ndrives > CONFIG_MAX_DRIVES ||
 	    m->nnets > CONFIG_MAX_NETS || m->vsock > 1 || m->entropy > 1 || m->linux_guest > 1 ||
-	    !terminated(m->uds_path, sizeof(m->uds_path)))
+	    m->huge_pages > 1 || !terminated(m->uds_path, sizeof(m->uds_path)))
 		FAIL(-EINVAL, "the snapshot's machine configuration is out of range");
 	c->mem_mib = m->mem_mib;
 	c->vcpus = m->vcpus;
 	c->ndrives = m->ndrives;
 	c->nnets = m->nnets;
 	c->entropy = m->entropy;
+	c->huge_pages = m->huge_pages ? HUGE_PAGES_TRANSPARENT : HUGE_PAGES_NONE;
 	c->vsock.enabled = m->vsock;
 	c->vsock.guest_cid = m->guest_cid;
 	if (m->vsock &&
@@ -118,11 +121,13 @@ static int machine_unpack(struct snap_machine *m, struct vm_config *c, char *err
 		if (!terminated(m->drives[i].id, sizeof(m->drives[i].id)) ||
 		    !terminated(m->drives[i].path, sizeof(m->drives[i].path)) ||
 		    m->drives[i].engine > DRIVE_ENGINE_SYNC || m->drives[i].read_only > 1 ||
-		    m->drives[i].is_root > 1)
+		    m->drives[i].is_root > 1 || m->drives[i].unsafe > 1)
 			FAIL(-EINVAL, "the snapshot's drive %u is out of range", i);
-		c->drives[i] = (struct drive_config){.read_only = m->drives[i].read_only,
-		                                     .is_root = m->drives[i].is_root,
-		                                     .engine = m->drives[i].engine};
+		c->drives[i] = (struct drive_config){
+		    .read_only = m->drives[i].read_only,
+		    .is_root = m->drives[i].is_root,
+		    .engine = m->drives[i].engine,
+		    .cache = m->drives[i].unsafe ? DRIVE_CACHE_UNSAFE : DRIVE_CACHE_WRITEBACK};
 		if (config_set_str(c->drives[i].id, sizeof(c->drives[i].id), m->drives[i].id) < 0 ||
 		    config_set_str(c->drives[i].path, sizeof(c->drives[i].path),
 		                   m->drives[i].path) < 0)
@@ -318,6 +323,11 @@ static int apply_overrides(struct vm_config *c, const struct vm_restore_opts *o,
 	}
 	c->no_seccomp = o->no_seccomp;
 	c->track_dirty_pages = o->track_dirty_pages;
+	if (o->huge_pages)
+		c->huge_pages = (enum huge_pages)(o->huge_pages - 1);
+	if (o->serial_out_path &&
+	    config_set_str(c->serial_out_path, sizeof(c->serial_out_path), o->serial_out_path) < 0)
+		FAIL(-EINVAL, "serial_out_path '%s' is too long", o->serial_out_path);
 	c->print_stats = o->print_stats;
 	r = config_validate_devices(c, err, errlen);
 out:
@@ -375,6 +385,9 @@ int vm_restore(struct vm *vm, const struct vm_restore_opts *o, const char *state
 	built = true;
 	vm->restored_cfg = m;
 	m = NULL;
+	if (cfg.serial_out_path[0] &&
+	    (r = vm->serial_fd = vm_serial_open(cfg.serial_out_path, err, errlen)) < 0)
+		goto out;
 	vm->linux_guest = ((struct snap_machine *)vm->restored_cfg)->linux_guest;
 	if ((r = event_loop_init(&vm->loop)) < 0)
 		FAIL(r, "epoll_create1: %s", strerror(-r));
@@ -387,6 +400,9 @@ int vm_restore(struct vm *vm, const struct vm_restore_opts *o, const char *state
 	if ((r = gm_create_from_file(&vm->mem, mem_fd, cfg.mem_mib << 20, ARCH_RAM_HOLE,
 	                             ARCH_RAM_HIGH)) < 0)
 		FAIL(r, "cannot map memory file '%s': %s", mem_path, strerror(-r));
+	/* Advice on the private file mapping: the guest's own (copied) pages may be huge. */
+	if (cfg.huge_pages == HUGE_PAGES_TRANSPARENT)
+		gm_advise_huge(&vm->mem);
 	if ((r = vm_build_slots(vm, err, errlen)) < 0 || (r = devices_place(vm, err, errlen)) < 0 ||
 	    (r = vm_build_vcpus(vm, cfg.vcpus, NULL, err, errlen)) < 0)
 		goto out;

@@ -48,7 +48,9 @@ struct vm_restore_opts {
 		const char *tap;      /* the host tap it uses now */
 	} nets[CONFIG_MAX_NETS];
 	unsigned nnets;
-	const char *vsock_uds; /* NULL: the snapshot's path */
+	const char *vsock_uds;       /* NULL: the snapshot's path */
+	unsigned huge_pages;         /* 0: the snapshot's; else 1 + enum huge_pages */
+	const char *serial_out_path; /* NULL or "": the console on stdout (PUT /serial) */
 };
 
 /*

@@ -71,6 +71,27 @@ out:
 	return r;
 }
 
+int vm_image_check(const char *what, const char *path, char *err, size_t errlen)
+{
+	uint64_t size;
+	int fd = open_image(what, path, &size, err, errlen);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
+int vm_serial_open(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int r = -errno;
+		snprintf(err, errlen, "cannot open serial_out_path '%s': %s", path, strerror(-r));
+		return r;
+	}
+	return fd;
+}
+
 static int create_machine(struct vm *vm, char *err, size_t errlen)
 {
 	int r = 0;
@@ -114,6 +135,8 @@ static int add_memory(struct vm *vm, uint64_t mem_mib, char *err, size_t errlen)
 		         (unsigned long long)mem_mib, strerror(-r));
 		return r;
 	}
+	if (vm->cfg.huge_pages == HUGE_PAGES_TRANSPARENT)
+		gm_advise_huge(&vm->mem);
 	return vm_build_slots(vm, err, errlen);
 }
 
@@ -145,7 +168,7 @@ static int load_initrd(struct vm *vm, const struct vm_config *cfg, int fd, uint6
 int vm_build_begin(struct vm *vm, const struct vm_config *cfg, char *err, size_t errlen)
 {
 	memset(vm, 0, sizeof(*vm));
-	vm->kvm_fd = vm->vm_fd = vm->stop_fd = vm->loop.epfd = -1;
+	vm->kvm_fd = vm->vm_fd = vm->stop_fd = vm->loop.epfd = vm->serial_fd = -1;
 	atomic_init(&vm->exit_status, -1);
 	if (pthread_mutex_init(&vm->pause_lock, NULL) || pthread_cond_init(&vm->pause_cond, NULL)) {
 		snprintf(err, errlen, "cannot create the pause lock");
@@ -201,6 +224,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 			goto out;
 		}
 	}
+	if (cfg->serial_out_path[0] &&
+	    (r = vm->serial_fd = vm_serial_open(cfg->serial_out_path, err, errlen)) < 0)
+		goto out;
 	if ((r = event_loop_init(&vm->loop)) < 0)
 		FAIL(r, "epoll_create1: %s", strerror(-r));
 	if ((r = devices_create(vm, cfg, err, errlen)) < 0)
@@ -267,7 +293,9 @@ void vm_destroy(struct vm *vm)
 		close(vm->kvm_fd);
 	if (vm->stop_fd >= 0)
 		close(vm->stop_fd);
-	vm->vm_fd = vm->kvm_fd = vm->stop_fd = -1;
+	if (vm->serial_fd >= 0)
+		close(vm->serial_fd);
+	vm->vm_fd = vm->kvm_fd = vm->stop_fd = vm->serial_fd = -1;
 	event_loop_destroy(&vm->loop);
 	if (vm->pause_ready) {
 		pthread_cond_destroy(&vm->pause_cond);

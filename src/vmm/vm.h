@@ -63,7 +63,18 @@ struct vm {
 	 * (they must outlive the VM) or, for a restored VM, restored_cfg's. */
 	struct vm_config cfg;
 	void *restored_cfg; /* a restore's configuration strings, freed with the VM */
+	int serial_fd;      /* cfg.serial_out_path, open; -1: the console is stdout */
 };
+
+/* Check that path opens as vm_create opens a kernel or initrd (what: "kernel", "initrd"):
+ * read-only, a regular file. Returns 0, or -errno with "cannot open kernel '...': ..." in
+ * err. */
+int vm_image_check(const char *what, const char *path, char *err, size_t errlen);
+
+/* Open PUT /serial's file as the console's output: created if need be (0600), appended
+ * to, non-blocking (a named pipe nobody reads drops output rather than stalling the
+ * guest). Returns the fd, or -errno with a message naming it in err. */
+int vm_serial_open(const char *path, char *err, size_t errlen);
 
 /*
  * Build the whole VM from cfg: KVM VM, irqchip and PIT, memory, the kernel loaded and

@@ -117,20 +117,14 @@ t_dev_blk_missing_file_refused() {
 # --- virtio-net: a tap in a namespace this test creates ---
 
 dev_netns() {
-	need_iproute2
-	[ -c /dev/net/tun ] || skip "no /dev/net/tun (tun module not loaded)"
-	NS=ember-t$$
-	mkdir -p /run/netns 2>/dev/null # ip netns needs it; a bare rig has no /run
-	"$IP" netns add "$NS" || skip "cannot create a network namespace"
+	netns_with_tap etap0
 	"$IP" -n "$NS" link set lo up
-	"$IP" -n "$NS" tuntap add dev etap0 mode tap ||
-		{ "$IP" netns del "$NS"; skip "no tap support"; }
 	"$IP" -n "$NS" addr add 10.0.2.1/24 dev etap0
 	"$IP" -n "$NS" link set etap0 up
 }
 
 dev_netns_done() {
-	"$IP" netns del "$NS" 2>/dev/null
+	netns_done
 }
 
 t_dev_net_ping_and_tcp() {

@@ -146,11 +146,17 @@ http_request() {
 }
 
 # Start "ember --api-sock $T/api.sock EXTRA..." in the background, stdout to $T/out and
-# stderr to $T/err; wait (up to 10 s) for the socket. Sets $api_pid.
+# stderr to $T/err (inside the network namespace $API_NETNS when set: netns_with_tap); wait
+# (up to 10 s) for the socket. Sets $api_pid.
 api_start() {
     command -v curl >/dev/null || skip "curl is not installed (scripts/install-deps.sh)"
     SOCK=$T/api.sock
-    "$EMBER" --api-sock "$SOCK" "$@" <"${API_STDIN:-/dev/null}" >"$T/out" 2>"$T/err" &
+    if [ -n "${API_NETNS:-}" ]; then
+        "$IP" netns exec "$API_NETNS" "$EMBER" --api-sock "$SOCK" "$@" \
+            <"${API_STDIN:-/dev/null}" >"$T/out" 2>"$T/err" &
+    else
+        "$EMBER" --api-sock "$SOCK" "$@" <"${API_STDIN:-/dev/null}" >"$T/out" 2>"$T/err" &
+    fi
     api_pid=$!
     for _i in $(seq 1 100); do
         [ -S "$SOCK" ] && return 0
@@ -169,4 +175,20 @@ api() {
 expect_api() {
     [ "$code" = "$1" ] || _fail "HTTP status $code, expected $1" "$T/body"
     [ $# -lt 2 ] || _match "response body" "$T/body" "$2"
+}
+
+# netns_with_tap TAP: a network namespace of the test's own ($NS) holding the tap TAP, and
+# iproute2's ip in $IP (need_iproute2); skips the test where the host cannot. netns_done removes it.
+netns_with_tap() {
+    need_iproute2
+    [ -c /dev/net/tun ] || skip "no /dev/net/tun (tun module not loaded)"
+    NS=ember-t$$
+    mkdir -p /run/netns 2>/dev/null # ip netns needs it; a bare rig has no /run
+    "$IP" netns add "$NS" || skip "cannot create a network namespace"
+    "$IP" -n "$NS" tuntap add dev "$1" mode tap ||
+        { "$IP" netns del "$NS"; skip "no tap support"; }
+}
+
+netns_done() {
+    "$IP" netns del "$NS" 2>/dev/null
 }

@@ -186,7 +186,7 @@ t_snapshot_api_create_load_counter() {
 	api PUT /snapshot/create "$create"
 	expect_api 204
 	api PUT /snapshot/create "{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"$T/d.state\", \"mem_file_path\": \"$T/d.mem\"}"
-	expect_api 400 'Diff'
+	expect_api 400 "'snapshot_type': Diff"
 	api PUT /snapshot/load "{\"snapshot_path\": \"$T/state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/mem\"}}"
 	expect_api 400 'not allowed after'
 	api_stop
@@ -198,12 +198,14 @@ t_snapshot_api_create_load_counter() {
 	expect_api 204
 	api PUT /snapshot/load "{\"snapshot_path\": \"$T/state\", \"mem_backend\": {\"backend_type\": \"Uffd\", \"backend_path\": \"$T/uffd.sock\"}}"
 	expect_api 400 'Uffd.*not supported'
-	api PUT /snapshot/load "{\"snapshot_path\": \"$T/state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/mem\"}, \"resume_vm\": false}"
+	api PUT /snapshot/load "{\"snapshot_path\": \"$T/state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/mem\"}, \"resume_vm\": false, \"huge_pages\": \"Transparent\"}"
 	expect_api 204
 	api GET /
 	expect_api 200 '"state": ?"Paused"'
 	api GET /machine-config
 	expect_api 200 '"mem_size_mib": ?64'
+	# The snapshot's None, overridden by the load's huge_pages.
+	_match "machine-config" "$T/body" '"huge_pages": ?"Transparent"'
 	api PUT /snapshot/load "{\"snapshot_path\": \"$T/state\", \"mem_file_path\": \"$T/mem\"}"
 	expect_api 400 'not allowed'
 	api PATCH /vm '{"state": "Resumed"}'
@@ -228,6 +230,55 @@ t_snapshot_api_load_refusals() {
 	api GET /
 	expect_api 200 '"state": ?"Not started"'
 	api_stop
+}
+
+t_snapshot_api_load_overrides() {
+	# A VM with a network interface and vsock, snapshotted; loaded with another tap
+	# (network_overrides), another socket (vsock_override) and track_dirty_pages:
+	# GET /vm/config shows each, the new socket is listening, and the guest runs on.
+	netns_with_tap stap0
+	"$IP" -n "$NS" tuntap add dev stap1 mode tap || { netns_done; skip "no second tap"; }
+	API_NETNS=$NS api_start || { netns_done; return; }
+	api PUT /boot-source "{\"kernel_image_path\": \"$GUESTS/counter.elf\", \"boot_args\": \"console=ttyS0 counter.delay=20000000\"}"
+	expect_api 204
+	api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 64}'
+	expect_api 204
+	api PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "stap0"}'
+	expect_api 204
+	api PUT /vsock "{\"guest_cid\": 3, \"uds_path\": \"$T/v1.sock\"}"
+	expect_api 204
+	api PUT /actions '{"action_type": "InstanceStart"}'
+	expect_api 204
+	wait_out '^count 10$' 120 || { api_stop; netns_done; return; }
+	api PATCH /vm '{"state": "Paused"}'
+	expect_api 204
+	api PUT /snapshot/create "{\"snapshot_path\": \"$T/state\", \"mem_file_path\": \"$T/mem\"}"
+	expect_api 204
+	api_stop
+	cp "$T/out" "$T/before"
+	last=$(snap_last "$T/before")
+	API_NETNS=$NS api_start || { netns_done; return; }
+	# PUT /serial is no boot resource: a load may follow, and its console goes there.
+	api PUT /serial "{\"serial_out_path\": \"$T/console\"}"
+	expect_api 204
+	api PUT /snapshot/load "{\"snapshot_path\": \"$T/state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/mem\"}, \"network_overrides\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"stap1\"}], \"vsock_override\": {\"uds_path\": \"$T/v2.sock\"}, \"enable_diff_snapshots\": true, \"resume_vm\": true}"
+	expect_api 204
+	api GET /vm/config
+	expect_api 200 '"host_dev_name": ?"stap1"'
+	_match "vm/config" "$T/body" '"uds_path": ?"[^"]*/v2\.sock"'
+	_match "vm/config" "$T/body" '"track_dirty_pages": ?true'
+	[ -S "$T/v2.sock" ] || _fail "the overriding vsock socket is not there"
+	for _i in $(seq 1 600); do
+		grep -q "^count $((last + 10))\$" "$T/console" 2>/dev/null && break
+		sleep 0.1
+	done
+	_match "serial_out_path" "$T/console" "^count $((last + 10))\$"
+	first=$(grep -E '^count [0-9]+$' "$T/console" | head -n 1 | sed 's/count //')
+	[ "$first" = $((last + 1)) ] ||
+		_fail "the restored guest counts on from $first, not $((last + 1))" "$T/before"
+	expect_no_out "^count $((last + 1))\$"
+	api_stop
+	netns_done
 }
 
 # The default Linux guest: a shell loop printing ticks, snapshotted through the API,

@@ -318,7 +318,7 @@ static void machine_config_put(void **state)
 	assert_int_equal(m->mem_size_mib, 256);
 	assert_false(m->smt);
 	assert_true(m->track_dirty_pages);
-	assert_true(m->huge_pages_transparent);
+	assert_int_equal(m->huge_pages, HUGE_PAGES_TRANSPARENT);
 
 	assert_accepted("PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 1}");
 	assert_false(m->has_smt || m->has_track_dirty_pages || m->has_huge_pages);
@@ -326,7 +326,7 @@ static void machine_config_put(void **state)
 	                "{\"vcpu_count\": 32, \"mem_size_mib\": 128, \"huge_pages\": \"None\"}");
 	assert_int_equal(m->vcpu_count, 32);
 	assert_true(m->has_huge_pages);
-	assert_false(m->huge_pages_transparent);
+	assert_int_equal(m->huge_pages, HUGE_PAGES_NONE);
 
 	assert_refused("PUT", "/machine-config", "{\"mem_size_mib\": 128}",
 	               "missing required field 'vcpu_count' in machine-config");
@@ -414,19 +414,33 @@ static void drive_put(void **state)
 	assert_true(d->is_root_device);
 	assert_true(d->is_read_only);
 	assert_int_equal(d->io_engine, DRIVE_ENGINE_IO_URING);
+	assert_true(d->has_cache_type);
+	assert_int_equal(d->cache_type, DRIVE_CACHE_WRITEBACK);
 
-	assert_accepted("PUT", "/drives/data_1-B",
-	                "{\"drive_id\": \"data_1-B\", \"path_on_host\": \"d.img\","
+	assert_accepted("PUT", "/drives/data_1_B",
+	                "{\"drive_id\": \"data_1_B\", \"path_on_host\": \"d.img\","
 	                " \"is_root_device\": false, \"io_engine\": \"Sync\", \"cache_type\": "
 	                "\"Unsafe\"}");
 	assert_false(d->is_root_device);
 	assert_false(d->has_is_read_only);
 	assert_false(d->is_read_only);
 	assert_int_equal(d->io_engine, DRIVE_ENGINE_SYNC);
+	assert_int_equal(d->cache_type, DRIVE_CACHE_UNSAFE);
 	assert_accepted(
 	    "PUT", "/drives/x",
 	    "{\"drive_id\": \"x\", \"path_on_host\": \"d\", \"is_root_device\": false}");
 	assert_false(d->has_io_engine);
+	/* Firecracker's default cache is Unsafe. */
+	assert_false(d->has_cache_type);
+	assert_int_equal(d->cache_type, DRIVE_CACHE_UNSAFE);
+
+	/* Firecracker's ids are [A-Za-z0-9_]: no '-', in the path or the body. */
+	assert_refused("PUT", "/drives/data-1",
+	               "{\"drive_id\": \"data-1\", \"path_on_host\": \"d\", \"is_root_device\": "
+	               "false}",
+	               "drive id 'data-1' in the path must be 1 to 64 letters, digits or '_'");
+	assert_refused("PUT", "/config-file-has-no-path", "{}",
+	               "Invalid request method and/or path");
 
 	/* Ids: in the path, in the body, and the two must agree. */
 	const char *max_id = long_str('i', CONFIG_ID_MAX);
@@ -439,8 +453,8 @@ static void drive_put(void **state)
 	snprintf(path, sizeof(path), "/drives/%.*s", CONFIG_ID_MAX + 1,
 	         long_str('i', CONFIG_ID_MAX + 1) + 1);
 	assert_refused("PUT", path, "{}", "drive id");
-	assert_refused("PUT", "/drives/a/b", "{}", "drive id 'a/b' must be 1 to 64");
-	assert_refused("PUT", "/drives/", "{}", "drive id '' must be");
+	assert_refused("PUT", "/drives/a/b", "{}", "drive id 'a/b' in the path must be 1 to 64");
+	assert_refused("PUT", "/drives/", "{}", "drive id '' in the path must be");
 	assert_refused("PUT", "/drives/a.b", "{}", "drive id 'a.b'");
 	assert_refused("PUT", "/drives/a%20b", "{}", "drive id");
 	assert_refused(
@@ -785,6 +799,100 @@ static void vsock(void **state)
 	               "vsock_id");
 	assert_refused("PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"v\", \"port\": 1}",
 	               "unknown field 'port' in vsock");
+	/* vsock_id is kept, with the ids' rule. */
+	assert_accepted("PUT", "/vsock",
+	                "{\"guest_cid\": 3, \"uds_path\": \"v\", \"vsock_id\": \"v_1\"}");
+	assert_string_equal(cmd.u.vsock.vsock_id, "v_1");
+	assert_accepted("PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"v\"}");
+	assert_string_equal(cmd.u.vsock.vsock_id, "");
+	assert_refused(
+	    "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"v\", \"vsock_id\": \"v-1\"}",
+	    "field 'vsock_id' in vsock: vsock id 'v-1' must be 1 to 64 letters, digits or '_'");
+}
+
+static void serial(void **state)
+{
+	(void)state;
+	assert_accepted("PUT", "/serial", "{\"serial_out_path\": \"/run/console\"}");
+	assert_int_equal(cmd.op, CTL_PUT_SERIAL);
+	assert_string_equal(cmd.u.serial.serial_out_path, "/run/console");
+	assert_accepted("PUT", "/serial", "{}");
+	assert_string_equal(cmd.u.serial.serial_out_path, "");
+	assert_refused("PUT", "/serial", "{\"serial_out_path\": \"\"}", "empty");
+	assert_refused("PUT", "/serial", "{\"serial_out_path\": 3}",
+	               "field 'serial_out_path' in serial must be a string");
+	assert_refused("PUT", "/serial", "{\"rate_limiter\": {\"size\": 100, \"refill_time\": 10}}",
+	               "field 'rate_limiter' in serial");
+	assert_refused("PUT", "/serial", "{\"out\": \"x\"}", "unknown field 'out' in serial");
+}
+
+/* The controller's side: what Firecracker refuses before InstanceStart, and the files a
+ * request names, opened there: a refusal changes nothing. */
+static void controller_rules(void **state)
+{
+	(void)state;
+	static struct ctl v;
+	static struct ctl_cmd c;
+	char err[256];
+	const struct ctl_settings set = {.id = "rules", .host_mem_mib = 1024, .no_seccomp = true};
+	assert_int_equal(ctl_init(&v, &set, err, sizeof(err)), 0);
+	static const enum ctl_op after[] = {CTL_PATCH_DRIVE, CTL_PATCH_NET,
+	                                    CTL_ACTION_FLUSH_METRICS, CTL_ACTION_SEND_CTRL_ALT_DEL};
+	for (unsigned i = 0; i < sizeof(after) / sizeof(after[0]); i++) {
+		memset(&c, 0, sizeof(c));
+		c.op = after[i];
+		api_execute(&v, &c, &reply);
+		if (after[i] != CTL_ACTION_SEND_CTRL_ALT_DEL)
+			assert_err_mentions(fault_message(), "not supported before starting");
+		else
+			assert_int_equal(reply.status, 400);
+	}
+	/* A kernel, an initrd, a drive that cannot be opened; a tap that does not exist. */
+	memset(&c, 0, sizeof(c));
+	c.op = CTL_PUT_BOOT_SOURCE;
+	strcpy(c.u.boot.kernel_image_path, "/nonexistent/vmlinux");
+	api_execute(&v, &c, &reply);
+	assert_err_mentions(fault_message(), "cannot open kernel '/nonexistent/vmlinux'");
+	strcpy(c.u.boot.kernel_image_path, "/proc/self/exe");
+	c.u.boot.has_initrd_path = true;
+	strcpy(c.u.boot.initrd_path, "/tmp");
+	api_execute(&v, &c, &reply);
+	assert_err_mentions(fault_message(), "initrd '/tmp' is not a regular file");
+	assert_false(v.have_boot_source);
+	assert_string_equal(v.cfg.kernel_path, "");
+	c.u.boot.has_initrd_path = false;
+	api_execute(&v, &c, &reply);
+	assert_int_equal(reply.status, 204);
+	assert_string_equal(v.cfg.kernel_path, "/proc/self/exe");
+
+	memset(&c, 0, sizeof(c));
+	c.op = CTL_PUT_DRIVE;
+	strcpy(c.u.drive.drive_id, "d");
+	strcpy(c.u.drive.path_on_host, "/nonexistent/disk");
+	c.u.drive.has_path_on_host = true;
+	api_execute(&v, &c, &reply);
+	assert_err_mentions(fault_message(), "cannot open drive '/nonexistent/disk' read-write");
+	strcpy(c.u.drive.path_on_host, "/tmp");
+	c.u.drive.is_read_only = true;
+	api_execute(&v, &c, &reply);
+	assert_err_mentions(fault_message(), "'/tmp' is neither a regular file nor a block device");
+	assert_int_equal(v.cfg.ndrives, 0);
+
+	memset(&c, 0, sizeof(c));
+	c.op = CTL_PUT_NET;
+	strcpy(c.u.net.iface_id, "eth0");
+	strcpy(c.u.net.host_dev_name, "nosuchtap7");
+	api_execute(&v, &c, &reply);
+	assert_err_mentions(fault_message(), "cannot attach to tap 'nosuchtap7'");
+	assert_int_equal(v.cfg.nnets, 0);
+
+	memset(&c, 0, sizeof(c));
+	c.op = CTL_PUT_SERIAL;
+	strcpy(c.u.serial.serial_out_path, "/nonexistent/console");
+	api_execute(&v, &c, &reply);
+	assert_err_mentions(fault_message(), "cannot open serial_out_path '/nonexistent/console'");
+	assert_string_equal(v.cfg.serial_out_path, "");
+	ctl_destroy(&v);
 }
 
 static void entropy(void **state)
@@ -1013,6 +1121,15 @@ static void snapshot_load(void **state)
 	assert_string_equal(l->nets[1].host_dev_name, "tap8");
 	assert_true(l->has_vsock_uds);
 	assert_string_equal(l->vsock_uds, "/v.sock");
+	assert_int_equal(l->huge_pages, 0); /* the snapshot's */
+	assert_accepted("PUT", "/snapshot/load",
+	                "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
+	                "\"huge_pages\": \"Transparent\"}");
+	assert_int_equal(l->huge_pages, 1 + HUGE_PAGES_TRANSPARENT);
+	assert_accepted("PUT", "/snapshot/load",
+	                "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
+	                "\"huge_pages\": \"None\"}");
+	assert_int_equal(l->huge_pages, 1 + HUGE_PAGES_NONE);
 	/* The deprecated forms: mem_file_path, enable_diff_snapshots. */
 	assert_accepted("PUT", "/snapshot/load",
 	                "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
@@ -1197,6 +1314,7 @@ static void full_config(struct vm_config *c)
 	    .path = "/srv/vm/data.img",
 	    .read_only = true,
 	    .engine = DRIVE_ENGINE_SYNC,
+	    .cache = DRIVE_CACHE_UNSAFE,
 	    .rate_limiter = {.bandwidth = {10485760, 0, 1000}, .ops = {100, 50, 1000}}};
 	c->ndrives = 2;
 	c->nets[0] = (struct net_config){.id = "eth0",
@@ -1207,7 +1325,7 @@ static void full_config(struct vm_config *c)
 	                                 .tx_rate_limiter = {.bandwidth = {1000000, 0, 100}}};
 	c->nnets = 1;
 	c->vsock = (struct vsock_config){
-	    .enabled = true, .guest_cid = 3, .uds_path = "/run/ember/vsock.sock"};
+	    .enabled = true, .id = "vsock0", .guest_cid = 3, .uds_path = "/run/ember/vsock.sock"};
 	c->entropy = true;
 	c->entropy_rate_limiter = (struct rate_limiter_config){.bandwidth = {4096, 0, 1000}};
 	c->balloon = (struct balloon_config){.enabled = true,
@@ -1351,7 +1469,7 @@ static void config_file_good(void **state)
 	const struct ctl_machine_config *m = &seen.cmds[2].u.machine;
 	assert_int_equal(m->vcpu_count, 2);
 	assert_int_equal(m->mem_size_mib, 1024);
-	assert_true(m->huge_pages_transparent);
+	assert_int_equal(m->huge_pages, HUGE_PAGES_TRANSPARENT);
 	const struct ctl_boot_source *b = &seen.cmds[3].u.boot;
 	assert_string_equal(b->kernel_image_path, "/srv/vm/vmlinux");
 	assert_string_equal(b->initrd_path, "/srv/vm/initrd.cpio");
@@ -1406,7 +1524,9 @@ static void config_file_round_trip(void **state)
 	assert_int_equal(seen.cmds[0].op, CTL_PUT_MACHINE_CONFIG);
 	assert_int_equal(m->vcpu_count, c.vcpus);
 	assert_int_equal(m->mem_size_mib, c.mem_mib);
-	assert_false(m->smt || m->track_dirty_pages || m->huge_pages_transparent);
+	assert_false(m->smt || m->track_dirty_pages);
+	assert_true(m->has_huge_pages);
+	assert_int_equal(m->huge_pages, c.huge_pages);
 
 	const struct ctl_boot_source *b = &seen.cmds[1].u.boot;
 	assert_int_equal(seen.cmds[1].op, CTL_PUT_BOOT_SOURCE);
@@ -1425,6 +1545,8 @@ static void config_file_round_trip(void **state)
 		assert_int_equal(d->io_engine, c.drives[i].engine == DRIVE_ENGINE_SYNC
 		                                   ? DRIVE_ENGINE_SYNC
 		                                   : DRIVE_ENGINE_IO_URING);
+		assert_true(d->has_cache_type);
+		assert_int_equal(d->cache_type, c.drives[i].cache);
 	}
 	const struct ctl_net *n = &seen.cmds[4].u.net;
 	assert_int_equal(seen.cmds[4].op, CTL_PUT_NET);
@@ -1436,6 +1558,7 @@ static void config_file_round_trip(void **state)
 	assert_int_equal(seen.cmds[5].op, CTL_PUT_VSOCK);
 	assert_int_equal(seen.cmds[5].u.vsock.guest_cid, c.vsock.guest_cid);
 	assert_string_equal(seen.cmds[5].u.vsock.uds_path, c.vsock.uds_path);
+	assert_string_equal(seen.cmds[5].u.vsock.vsock_id, c.vsock.id);
 	assert_int_equal(seen.cmds[6].op, CTL_PUT_ENTROPY);
 	assert_memory_equal(&seen.cmds[6].u.entropy.rate_limiter.cfg, &c.entropy_rate_limiter,
 	                    sizeof(c.entropy_rate_limiter));
@@ -1532,7 +1655,7 @@ static void config_file_bad(void **state)
 	                      "unknown field 'bogus' in drives[1]");
 	assert_config_refused(with_section("drives", "[{\"drive_id\": \"a/b\", \"path_on_host\": "
 	                                             "\"p\", \"is_root_device\": true}]"),
-	                      "drive id 'a/b' in drives[0]");
+	                      "field 'drive_id' in drives[0]: drive id 'a/b'");
 	assert_config_refused(with_section("network-interfaces",
 	                                   "[{\"iface_id\": \"eth0\", \"host_dev_name\": \"t\","
 	                                   " \"mtu\": 9}]"),
@@ -1685,6 +1808,8 @@ int main(void)
 	    cmocka_unit_test(net_patch),
 	    cmocka_unit_test(mmds_bodies),
 	    cmocka_unit_test(vsock),
+	    cmocka_unit_test(serial),
+	    cmocka_unit_test(controller_rules),
 	    cmocka_unit_test(entropy),
 	    cmocka_unit_test(balloon),
 	    cmocka_unit_test(rate_limiter_patch_and_put),

@@ -32,6 +32,7 @@ struct fx {
 	int fd;         /* the test's own view of the disk */
 	bool keep_file; /* path is not ours to unlink (a block device) */
 	enum drive_engine engine;
+	enum drive_cache cache;
 	bool live; /* blk created and the harness set up */
 };
 
@@ -71,7 +72,7 @@ static void dev_down(struct fx *f)
 /* (Re)create the device over f->path; features 0: all the device offers. */
 static void dev_up(struct fx *f, const char *id, bool read_only, uint64_t features)
 {
-	struct drive_config cfg = {.read_only = read_only, .engine = f->engine};
+	struct drive_config cfg = {.read_only = read_only, .engine = f->engine, .cache = f->cache};
 	char err[256] = "";
 	assert_int_equal(CONFIG_SET(cfg.id, id), 0);
 	assert_int_equal(CONFIG_SET(cfg.path, f->path), 0);
@@ -475,6 +476,83 @@ static void writethrough(void **state)
 	                 VIRTIO_BLK_S_OK);
 	assert_true(file_is(f, 16 * 512, 1024, 0));
 	assert_true(file_is(f, 18 * 512, 1024, 0x31));
+}
+
+/* cache_type Unsafe: no FLUSH offered, and none of writethrough's syncs either; a FLUSH a
+ * driver sends anyway still completes. */
+static void cache_unsafe(void **state)
+{
+	struct fx *f = *state;
+	f->cache = DRIVE_CACHE_UNSAFE;
+	dev_up(f, DRIVE_ID, false, 0);
+	f->cache = DRIVE_CACHE_WRITEBACK;
+	assert_false(f->blk.vdev.features & 1ULL << VIRTIO_BLK_F_FLUSH);
+	assert_false(virtio_dev_has(&f->blk.vdev, VIRTIO_BLK_F_FLUSH));
+	assert_false(f->blk.writethrough);
+	gpa_t out = buf(f, 2048, 0x42);
+	assert_int_equal(req1(f, VIRTIO_BLK_T_OUT, 8, out, 2048, false, NULL), VIRTIO_BLK_S_OK);
+	assert_true(file_is(f, 8 * 512, 2048, 0x42));
+	assert_int_equal(req(f, VIRTIO_BLK_T_FLUSH, 0, NULL, 0, NULL), VIRTIO_BLK_S_OK);
+	/* Writeback (the default here) offers it. */
+	dev_up(f, DRIVE_ID, false, 0);
+	assert_true(virtio_dev_has(&f->blk.vdev, VIRTIO_BLK_F_FLUSH));
+}
+
+/* PATCH /drives after boot: another file, of another size, with its own bytes; the driver
+ * is told by a configuration interrupt and reads the new capacity. A file that cannot be
+ * opened changes nothing. */
+static void swap_backing_file(void **state)
+{
+	struct fx *f = *state;
+	char err[256] = "", path2[64];
+	snprintf(path2, sizeof(path2), "/tmp/ember-blk2-XXXXXX");
+	int fd2 = mkstemp(path2);
+	assert_true(fd2 >= 0);
+	assert_int_equal(ftruncate(fd2, (off_t)DISK_BYTES * 2), 0);
+	uint8_t mark[512];
+	memset(mark, 0x5e, sizeof(mark));
+	assert_int_equal(pwrite(fd2, mark, sizeof(mark), 0), (ssize_t)sizeof(mark));
+	uint32_t gen = vh_read_reg(&f->h, 0x0fc);
+
+	/* Requests in flight at the swap (io_uring: flushes always are) complete first, on
+	 * the old file, and are answered. */
+	enum { N = 8 };
+	gpa_t st[N];
+	for (unsigned i = 0; i < N; i++)
+		post(f, VIRTIO_BLK_T_FLUSH, 0, NULL, 0, &st[i]);
+	vh_kick(&f->h, 0);
+	assert_int_equal(blk_swap(&f->blk, f->path, err, sizeof(err)), 0);
+	assert_int_equal(f->blk.inflight, 0);
+	for (unsigned i = 0; i < N; i++)
+		assert_int_equal(*host(f, st[i], 1), VIRTIO_BLK_S_OK);
+	uint16_t head;
+	uint32_t used;
+	for (unsigned i = 0; i < N; i++)
+		assert_true(vh_take_used(&f->h, 0, &head, &used));
+	atomic_store(&f->blk.vdev.interrupt_status, 0);
+	gen = vh_read_reg(&f->h, 0x0fc);
+
+	assert_int_equal(blk_swap(&f->blk, "/tmp/no-such-ember-disk", err, sizeof(err)), -ENOENT);
+	assert_err_mentions(err, "no-such-ember-disk");
+	assert_int_equal(cfg_read(f, 0, 8), DISK_SECTORS);
+	assert_int_equal(vh_read_reg(&f->h, 0x0fc), gen);
+
+	assert_int_equal(blk_swap(&f->blk, path2, err, sizeof(err)), 0);
+	assert_int_equal(cfg_read(f, 0, 8), DISK_SECTORS * 2);
+	assert_int_not_equal(vh_read_reg(&f->h, 0x0fc), gen);
+	assert_true(atomic_load(&f->blk.vdev.interrupt_status) & VIRTIO_INT_CONFIG);
+	gpa_t in = buf(f, 512, 0);
+	assert_int_equal(req1(f, VIRTIO_BLK_T_IN, 0, in, 512, true, NULL), VIRTIO_BLK_S_OK);
+	assert_memory_equal(host(f, in, 512), mark, 512);
+	/* The new end is reachable, and writes land in the new file. */
+	gpa_t out = buf(f, 512, 0x77);
+	assert_int_equal(req1(f, VIRTIO_BLK_T_OUT, DISK_SECTORS * 2 - 1, out, 512, false, NULL),
+	                 VIRTIO_BLK_S_OK);
+	uint8_t got[512];
+	assert_int_equal(pread(fd2, got, 512, (off_t)DISK_BYTES * 2 - 512), 512);
+	assert_memory_equal(got, host(f, out, 512), 512);
+	close(fd2);
+	unlink(path2);
 }
 
 static void get_id(void **state)
@@ -1118,6 +1196,8 @@ static void rate_limited_bytes(void **state)
 	    cmocka_unit_test_prestate_setup_teardown(flush, setup, teardown, &engine),             \
 	    cmocka_unit_test_prestate_setup_teardown(writethrough, setup, teardown, &engine),      \
 	    cmocka_unit_test_prestate_setup_teardown(get_id, setup, teardown, &engine),            \
+	    cmocka_unit_test_prestate_setup_teardown(cache_unsafe, setup, teardown, &engine),      \
+	    cmocka_unit_test_prestate_setup_teardown(swap_backing_file, setup, teardown, &engine), \
 	    cmocka_unit_test_prestate_setup_teardown(discard, setup, teardown, &engine),           \
 	    cmocka_unit_test_prestate_setup_teardown(write_zeroes, setup, teardown, &engine),      \
 	    cmocka_unit_test_prestate_setup_teardown(write_zeroes_by_writing, setup, teardown,     \

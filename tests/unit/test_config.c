@@ -57,9 +57,9 @@ static void parse_devices(void **state)
 	(void)state;
 	struct parse p;
 
-	PARSE(&p, "--drive", "path=/tmp/a.img,ro,id=data", "--drive", "root,path=r.img,engine=sync",
-	      "--net", "tap=tap0,mac=06:00:ac:10:00:02,mtu=9000", "--vsock",
-	      "cid=3,uds=/tmp/v.sock", "--no-rng");
+	PARSE(&p, "--drive", "path=/tmp/a.img,ro,id=data,cache=unsafe", "--drive",
+	      "root,path=r.img,engine=sync", "--net", "tap=tap0,mac=06:00:ac:10:00:02,mtu=9000",
+	      "--vsock", "cid=3,uds=/tmp/v.sock", "--no-rng");
 	assert_int_equal(p.rc, 0);
 	assert_int_equal(p.cfg.ndrives, 2);
 	assert_string_equal(p.cfg.drives[0].path, "/tmp/a.img");
@@ -70,6 +70,11 @@ static void parse_devices(void **state)
 	assert_string_equal(p.cfg.drives[1].id, "drive1");
 	assert_true(p.cfg.drives[1].is_root);
 	assert_int_equal(p.cfg.drives[1].engine, DRIVE_ENGINE_SYNC);
+	/* ember run's drives flush by default; cache=unsafe as Firecracker's Unsafe. */
+	assert_int_equal(p.cfg.drives[0].cache, DRIVE_CACHE_UNSAFE);
+	assert_int_equal(p.cfg.drives[1].cache, DRIVE_CACHE_WRITEBACK);
+	/* and advises guest RAM for huge pages */
+	assert_int_equal(p.cfg.huge_pages, HUGE_PAGES_TRANSPARENT);
 	assert_int_equal(p.cfg.nnets, 1);
 	assert_string_equal(p.cfg.nets[0].tap, "tap0");
 	assert_true(p.cfg.nets[0].has_mac);
@@ -111,6 +116,8 @@ static void parse_bad_devices(void **state)
 	expect_bad(&p, "iops= takes a number of requests");
 	PARSE(&p, "--net", "tap=t,tx_bw=-1");
 	expect_bad(&p, "tx_bw= takes a number");
+	PARSE(&p, "--drive", "path=a,cache=none");
+	expect_bad(&p, "cache= takes writeback or unsafe, not 'none'");
 	PARSE(&p, "--net", "mac=06:00:00:00:00:01");
 	expect_bad(&p, "needs tap=NAME");
 	PARSE(&p, "--net", "tap=t,mac=06:00:00:00:00");
@@ -594,6 +601,14 @@ static void validate_devices(void **state)
 	strcpy(c.drives[1].id, "b/../c");
 	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);
 	assert_err_mentions(err, "letters, digits");
+	/* Firecracker's ids: no '-' in a device's (an instance's may have one). */
+	strcpy(c.drives[1].id, "data-1");
+	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);
+	assert_err_mentions(err, "drive id 'data-1' must be 1 to 64 letters, digits or '_'");
+	assert_false(config_id_ok("a-b"));
+	assert_true(config_id_ok("a_B9"));
+	assert_true(config_instance_id_ok("anonymous-instance"));
+	assert_false(config_instance_id_ok("a/b"));
 	strcpy(c.drives[1].id, "b");
 	c.drives[1].is_root = true;
 	assert_int_equal(validate(&c, err, sizeof(err)), -EINVAL);

@@ -189,6 +189,50 @@ static void create_odd_size(void **state)
 	gm_destroy(&gm);
 }
 
+/* Whether the VMA at addr carries flag (two letters of smaps' VmFlags, "hg": MADV_HUGEPAGE);
+ * -1 when smaps cannot say. */
+static int vma_flag(const void *addr, const char *flag)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	int in = 0, found = -1;
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+		    strchr(line, '-') < strchr(line, ' '))
+			in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+		else if (in && !strncmp(line, "VmFlags:", 8))
+			found = strstr(line, flag) != NULL;
+	}
+	fclose(f);
+	return found;
+}
+
+/* huge_pages "None": no advice; "Transparent": MADV_HUGEPAGE on all of RAM. */
+static void huge_page_advice(void **state)
+{
+	(void)state;
+	struct guest_mem gm;
+	assert_int_equal(gm_create(&gm, 8 * MiB, LAYOUT_MMIO_HOLE, LAYOUT_HIGH_RAM), 0);
+	int before = vma_flag(gm.mapping, " hg");
+	if (before < 0) {
+		gm_destroy(&gm);
+		skip(); /* no smaps here */
+	}
+	assert_int_equal(before, 0);
+	int r = gm_advise_huge(&gm);
+	if (r == -EINVAL) {
+		gm_destroy(&gm);
+		skip(); /* a host kernel without THP */
+	}
+	assert_int_equal(r, 0);
+	assert_int_equal(vma_flag(gm.mapping, " hg"), 1);
+	assert_int_equal(vma_flag(gm.mapping + 8 * MiB - 1, " hg"), 1);
+	gm_destroy(&gm);
+}
+
 static void create_zero_refused(void **state)
 {
 	(void)state;
@@ -311,7 +355,7 @@ int main(void)
 	const struct CMUnitTest create[] = {
 	    cmocka_unit_test(create_small),        cmocka_unit_test(create_odd_size),
 	    cmocka_unit_test(create_zero_refused), cmocka_unit_test(create_3200m),
-	    cmocka_unit_test(save_and_map_back),
+	    cmocka_unit_test(huge_page_advice),    cmocka_unit_test(save_and_map_back),
 	};
 	int failed = 0;
 	unit_init();

@@ -1,0 +1,576 @@
+#!/usr/bin/env python3
+"""Ember's API against Firecracker's published swagger spec, field by field.
+
+Runs `ember --api-sock` on the host (no KVM: everything here happens before InstanceStart)
+and checks, for every path and method of the spec:
+  - a path Ember serves: every response body validates against the spec's schema (204
+    bodies are empty, 200 bodies their definition, 400 bodies Error), with nulls dropped
+    (Ember, like Firecracker, shows an absent optional field as null, which swagger 2.0
+    cannot say) and no member the spec does not define;
+  - every request field the spec defines is either honoured (GET /vm/config shows the
+    value sent, or FIELDS names the test that covers its behaviour) or refused with a 400
+    whose message names the field; a refused request changes nothing (GET /vm/config is
+    the same before and after);
+  - a path Ember does not serve answers 400 with an Error body.
+A field or path the spec has and this file does not classify fails the test: a new spec
+(or a newly served path) must be looked at, not passed by default.
+
+Usage: tests/api_conformance.py EMBER SPEC.yaml
+A host where `unshare -rn` cannot make a network namespace with a tap (or
+EMBER_CONFORMANCE_NO_NETNS=1) skips, loudly, the checks that need a tap that exists.
+Prints one line per check that failed and a summary `conformance: N passed, N failed,
+N skipped`; exit status 0 only when nothing failed. Needs python3-yaml and
+python3-jsonschema (scripts/install-deps.sh).
+"""
+
+import copy
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+try:
+    import yaml
+    from jsonschema import Draft4Validator
+except ImportError as e:  # pragma: no cover
+    print(f"conformance: cannot import {e.name} (scripts/install-deps.sh installs it)")
+    sys.exit(2)
+
+# ---- what Ember does with each request field ----------------------------------------
+#
+# (definition, field) -> (sample value, verdict). A verdict is one of
+#   ("config", PATH): accepted, and GET /vm/config shows the value at PATH (a list of
+#                     keys and indexes; the value shown may differ, given as a third item)
+#   ("test", NAME):   accepted; its effect needs a running VM and is checked by the
+#                     integration test NAME (tests/integration/)
+#   ("refused",):     refused with a 400 naming the field
+# Samples that are files or taps are filled in at run time ("@kernel", "@tap", ...).
+TB = {"size": 1000, "refill_time": 100}
+RL = {"bandwidth": TB}
+FIELDS = {
+    ("BootSource", "kernel_image_path"): ("@kernel2", ("config", ["boot-source", "kernel_image_path"])),
+    ("BootSource", "initrd_path"): ("@initrd", ("config", ["boot-source", "initrd_path"])),
+    ("BootSource", "boot_args"): ("console=ttyS0 x=1", ("config", ["boot-source", "boot_args"])),
+    ("Drive", "drive_id"): ("d1", ("config", ["drives", 0, "drive_id"])),
+    ("Drive", "partuuid"): ("0eaa91a0-01", ("refused",)),
+    ("Drive", "is_root_device"): (True, ("config", ["drives", 0, "is_root_device"])),
+    ("Drive", "cache_type"): (["Unsafe", "Writeback"], ("config", ["drives", 0, "cache_type"])),
+    ("Drive", "is_read_only"): (True, ("config", ["drives", 0, "is_read_only"])),
+    ("Drive", "path_on_host"): ("@disk2", ("config", ["drives", 0, "path_on_host"])),
+    ("Drive", "rate_limiter"): (RL, ("refused",)),
+    ("Drive", "io_engine"): (["Sync", "Async"], ("config", ["drives", 0, "io_engine"])),
+    ("Drive", "socket"): ("/tmp/vhost-user.sock", ("refused",)),
+    ("PartialDrive", "drive_id"): ("d1", ("test", "api.t.sh: t_api_patch_drive_new_file")),
+    ("PartialDrive", "path_on_host"): ("@disk2", ("test", "api.t.sh: t_api_patch_drive_new_file")),
+    ("PartialDrive", "rate_limiter"): (RL, ("refused",)),
+    ("Logger", "level"): (["Error", "Warning", "Info", "Debug", "Trace", "Off"],
+                          ("test", "api.t.sh: t_api_logger_and_metrics")),
+    ("Logger", "log_path"): ("@log", ("test", "api.t.sh: t_api_logger_and_metrics")),
+    ("Logger", "show_level"): (True, ("test", "api.t.sh: t_api_logger_and_metrics")),
+    # Kept for the log's line format (issue 16's logger part), which prints the origin.
+    ("Logger", "show_log_origin"): (True, ("test", "the log line format (issue 16, logger)")),
+    ("Logger", "module"): ("api_server::request", ("refused",)),
+    ("MachineConfiguration", "cpu_template"): ("T2", ("refused",)),
+    ("MachineConfiguration", "smt"): (True, ("refused",)),
+    ("MachineConfiguration", "mem_size_mib"): (256, ("config", ["machine-config", "mem_size_mib"])),
+    ("MachineConfiguration", "track_dirty_pages"): (True, ("config", ["machine-config", "track_dirty_pages"])),
+    ("MachineConfiguration", "vcpu_count"): (2, ("config", ["machine-config", "vcpu_count"])),
+    ("MachineConfiguration", "huge_pages"): (["None", "Transparent"],
+                                             ("config", ["machine-config", "huge_pages"])),
+    ("Metrics", "metrics_path"): ("@metrics", ("test", "api.t.sh: t_api_logger_and_metrics")),
+    ("Metrics", "emit_id"): (True, ("refused",)),
+    ("Metrics", "properties"): ({"team": "a"}, ("refused",)),
+    ("NetworkInterface", "guest_mac"): ("06:00:ac:10:00:02", ("config", ["network-interfaces", 0, "guest_mac"])),
+    ("NetworkInterface", "host_dev_name"): ("@tap", ("config", ["network-interfaces", 0, "host_dev_name"])),
+    ("NetworkInterface", "iface_id"): ("eth0", ("config", ["network-interfaces", 0, "iface_id"])),
+    ("NetworkInterface", "mtu"): (1400, ("config", ["network-interfaces", 0, "mtu"])),
+    ("NetworkInterface", "rx_rate_limiter"): (RL, ("refused",)),
+    ("NetworkInterface", "tx_rate_limiter"): (RL, ("refused",)),
+    ("PartialNetworkInterface", "iface_id"): ("eth0", ("test", "api.t.sh: t_api_patch_net_after_boot")),
+    ("PartialNetworkInterface", "rx_rate_limiter"): (RL, ("refused",)),
+    ("PartialNetworkInterface", "tx_rate_limiter"): (RL, ("refused",)),
+    ("SnapshotCreateParams", "mem_file_path"): ("@snapmem", ("test", "snapshot.t.sh: t_snapshot_api_create_load_counter")),
+    ("SnapshotCreateParams", "snapshot_path"): ("@snapstate", ("test", "snapshot.t.sh: t_snapshot_api_create_load_counter")),
+    # "Diff" is refused naming the field, after boot only (checked by that test).
+    ("SnapshotCreateParams", "snapshot_type"): (["Full", "Diff"], ("test", "snapshot.t.sh: t_snapshot_api_create_load_counter")),
+    ("SnapshotLoadParams", "enable_diff_snapshots"): (True, ("test", "snapshot.t.sh: t_snapshot_api_load_overrides")),
+    ("SnapshotLoadParams", "track_dirty_pages"): (True, ("test", "snapshot.t.sh: t_snapshot_api_load_overrides")),
+    ("SnapshotLoadParams", "mem_file_path"): ("@snapmem", ("test", "snapshot.t.sh: t_snapshot_api_create_load_counter")),
+    ("SnapshotLoadParams", "mem_backend"): ({"backend_type": "File", "backend_path": "@snapmem"},
+                                            ("test", "snapshot.t.sh: t_snapshot_api_create_load_counter")),
+    ("SnapshotLoadParams", "snapshot_path"): ("@snapstate", ("test", "snapshot.t.sh: t_snapshot_api_create_load_counter")),
+    ("SnapshotLoadParams", "resume_vm"): (True, ("test", "snapshot.t.sh: t_snapshot_api_create_load_counter")),
+    ("SnapshotLoadParams", "network_overrides"): ([{"iface_id": "eth0", "host_dev_name": "@tap"}],
+                                                  ("test", "snapshot.t.sh: t_snapshot_api_load_overrides")),
+    ("SnapshotLoadParams", "vsock_override"): ({"uds_path": "@vsock"}, ("test", "snapshot.t.sh: t_snapshot_api_load_overrides")),
+    ("SnapshotLoadParams", "clock_realtime"): (True, ("test", "snapshot.t.sh: t_snapshot_api_create_load_counter")),
+    ("SnapshotLoadParams", "huge_pages"): (["Snapshot", "None", "Transparent"],
+                                           ("test", "snapshot.t.sh: t_snapshot_api_create_load_counter")),
+    ("Vm", "state"): (["Paused", "Resumed"], ("test", "api.t.sh: t_api_lifecycle_pause_resume_ctrl_alt_del")),
+    ("EntropyDevice", "rate_limiter"): (RL, ("refused",)),
+    ("SerialDevice", "serial_out_path"): ("@serial", ("test", "api.t.sh: t_api_serial_out_path")),
+    ("SerialDevice", "rate_limiter"): (TB, ("refused",)),
+    ("Vsock", "guest_cid"): (7, ("config", ["vsock", "guest_cid"])),
+    ("Vsock", "uds_path"): ("@vsock", ("config", ["vsock", "uds_path"])),
+    ("Vsock", "vsock_id"): ("vsock0", ("config", ["vsock", "vsock_id"])),
+    ("InstanceActionInfo", "action_type"): (["FlushMetrics", "InstanceStart", "SendCtrlAltDel"],
+                                            ("test", "api.t.sh: t_api_lifecycle_pause_resume_ctrl_alt_del")),
+}
+
+# One refused enum value per field: (definition, field) -> values answered 400 naming it.
+REFUSED_VALUES = {
+    ("MachineConfiguration", "huge_pages"): ["2M"],
+    ("MachineConfiguration", "cpu_template"): ["C3", "T2S", "T2CL", "T2A", "V1N1"],
+    ("SnapshotLoadParams", "huge_pages"): ["2M"],
+}
+
+# The smallest body each request takes, with its required fields (files filled in).
+BASES = {
+    ("PUT", "/actions"): {"action_type": "InstanceStart"},
+    ("PUT", "/boot-source"): {"kernel_image_path": "@kernel"},
+    ("PUT", "/drives/{drive_id}"): {"drive_id": "d1", "path_on_host": "@disk", "is_root_device": False},
+    ("PATCH", "/drives/{drive_id}"): {"drive_id": "d1"},
+    ("PUT", "/logger"): {},
+    ("PUT", "/machine-config"): {"vcpu_count": 1, "mem_size_mib": 128},
+    ("PATCH", "/machine-config"): {},
+    ("PUT", "/metrics"): {"metrics_path": "@metrics"},
+    ("PUT", "/entropy"): {},
+    ("PUT", "/serial"): {},
+    ("PUT", "/network-interfaces/{iface_id}"): {"iface_id": "eth0", "host_dev_name": "@tap"},
+    ("PATCH", "/network-interfaces/{iface_id}"): {"iface_id": "eth0"},
+    ("PUT", "/snapshot/create"): {"snapshot_path": "@snapstate", "mem_file_path": "@snapmem"},
+    ("PUT", "/snapshot/load"): {"snapshot_path": "@snapstate", "mem_file_path": "@snapmem"},
+    ("PATCH", "/vm"): {"state": "Paused"},
+    ("PUT", "/vsock"): {"guest_cid": 3, "uds_path": "@vsock"},
+}
+
+# Before InstanceStart these answer 400 whatever their fields (Firecracker's rule, or a
+# file the test cannot make): a field is then checked only for being parsed (a 400 that
+# names it means refused).
+NEEDS_A_VM = {("PATCH", "/drives/{drive_id}"), ("PATCH", "/network-interfaces/{iface_id}"),
+              ("PUT", "/snapshot/create"), ("PUT", "/snapshot/load"), ("PATCH", "/vm"),
+              ("PUT", "/actions")}
+
+# Paths of the spec Ember does not serve, and why (the README's table says it too).
+NOT_SERVED = {
+    "/balloon": "no balloon device",
+    "/balloon/statistics": "no balloon device",
+    "/balloon/hinting/start": "no balloon device",
+    "/balloon/hinting/status": "no balloon device",
+    "/balloon/hinting/stop": "no balloon device",
+    "/cpu-config": "no custom CPU templates",
+    "/pmem/{id}": "no pmem devices",
+    "/mmds": "no MMDS yet",
+    "/mmds/config": "no MMDS yet",
+    "/hotplug/memory": "no memory hotplug",
+}
+
+GETS = ["/", "/version", "/vm/config", "/machine-config"]
+
+
+class Result:
+    def __init__(self):
+        self.passed = self.failed = self.skipped = 0
+
+    def ok(self):
+        self.passed += 1
+
+    def fail(self, what):
+        self.failed += 1
+        print(f"FAIL {what}")
+
+    def skip(self, what):
+        self.skipped += 1
+        print(f"SKIP {what}")
+
+
+def http(sock_path, method, path, body=None):
+    """One HTTP/1.1 request on the Unix socket: (status, body text)."""
+    data = b"" if body is None else json.dumps(body).encode()
+    req = f"{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {len(data)}\r\n"
+    if body is not None:
+        req += "Content-Type: application/json\r\n"
+    req += "Connection: close\r\n\r\n"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(sock_path)
+    s.sendall(req.encode() + data)
+    chunks = []
+    while True:
+        c = s.recv(65536)
+        if not c:
+            break
+        chunks.append(c)
+    s.close()
+    raw = b"".join(chunks).decode(errors="replace")
+    head, _, text = raw.partition("\r\n\r\n")
+    status = int(head.split(" ", 2)[1])
+    return status, text
+
+
+# Embers that did not end as SIGTERM ends one (status 143): a crash, or a sanitizer report
+# (make asan: status 86); with the end of their stderr.
+BAD_EXITS = []
+
+
+class Ember:
+    """One `ember --api-sock`, in a network namespace of its own with a tap when the host
+    allows (unshare -rn), so host_dev_name can name a tap that exists."""
+
+    def __init__(self, binary, work, with_tap):
+        self.sock = os.path.join(work, f"api{time.monotonic_ns()}.sock")
+        self.err_path = self.sock + ".err"
+        cmd = [binary, "--api-sock", self.sock]
+        if with_tap:
+            cmd = ["unshare", "-rn", "sh", "-c",
+                   'ip tuntap add ctap0 mode tap && exec "$0" "$@"'] + cmd
+        with open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=err)
+        for _ in range(500):
+            if os.path.exists(self.sock):
+                # Bound is not yet listening: ready once a connection is taken.
+                probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    probe.connect(self.sock)
+                    return
+                except OSError:
+                    pass
+                finally:
+                    probe.close()
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        raise RuntimeError(f"ember did not open its API socket ({' '.join(cmd)})")
+
+    def req(self, method, path, body=None):
+        return http(self.sock, method, path, body)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.returncode not in (143, -15):
+            with open(self.err_path, "rb") as f:
+                tail = f.read()[-2000:].decode(errors="replace")
+            BAD_EXITS.append(f"ember ended with status {self.proc.returncode}: {tail}")
+
+
+def resolve(spec, schema):
+    """The schema with every $ref replaced by its definition, and objects closed
+    (additionalProperties false unless the spec says otherwise), as Firecracker's own
+    test validator does."""
+    if "$ref" in schema:
+        return resolve(spec, spec["definitions"][schema["$ref"].split("/")[-1]])
+    out = copy.deepcopy(schema)
+    if "properties" in out:
+        out["properties"] = {k: resolve(spec, v) for k, v in out["properties"].items()}
+    if isinstance(out.get("items"), dict):
+        out["items"] = resolve(spec, out["items"])
+    if out.get("type") == "object" and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    return out
+
+
+def drop_nulls(v):
+    if isinstance(v, dict):
+        return {k: drop_nulls(x) for k, x in v.items() if x is not None}
+    if isinstance(v, list):
+        return [drop_nulls(x) for x in v if x is not None]
+    return v
+
+
+def def_name(ref):
+    return ref["$ref"].split("/")[-1]
+
+
+def main():
+    if len(sys.argv) != 3:
+        print(__doc__)
+        return 2
+    binary, spec_path = sys.argv[1], sys.argv[2]
+    with open(spec_path, encoding="utf-8") as f:
+        spec = yaml.safe_load(f)
+    res = Result()
+    work = tempfile.mkdtemp(prefix="ember-conformance.")
+    try:
+        run(spec, binary, work, res)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    for bad in BAD_EXITS:
+        res.fail(bad)
+    print(f"conformance: {res.passed} passed, {res.failed} failed, {res.skipped} skipped")
+    return 0 if res.failed == 0 else 1
+
+
+def run(spec, binary, work, res):
+    files = {}
+    for name in ["kernel", "kernel2", "initrd", "disk", "disk2"]:
+        p = os.path.join(work, name)
+        with open(p, "wb") as f:
+            f.write(b"\0" * 4096)
+        files["@" + name] = p
+    for name in ["log", "metrics", "serial", "snapstate", "snapmem"]:
+        files["@" + name] = os.path.join(work, name)
+    files["@vsock"] = os.path.join(work, "v.sock")
+    files["@tap"] = "ctap0"
+
+    try:
+        if os.environ.get("EMBER_CONFORMANCE_NO_NETNS"):
+            raise RuntimeError("asked")
+        Ember(binary, work, True).stop()
+        with_tap = True
+    except RuntimeError:
+        with_tap = False
+        res.skip("no network namespace with a tap (unshare -rn): network interfaces are "
+                 "checked for refusals only")
+
+    def fill(v):
+        if isinstance(v, str):
+            return files.get(v, v)
+        if isinstance(v, dict):
+            return {k: fill(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [fill(x) for x in v]
+        return v
+
+    validators = {}
+
+    def validator(schema):
+        key = json.dumps(schema, sort_keys=True)
+        if key not in validators:
+            validators[key] = Draft4Validator(resolve(spec, schema))
+        return validators[key]
+
+    error_v = validator({"$ref": "#/definitions/Error"})
+
+    def check_body(what, method, path_spec, status, text):
+        """The response validates against what the spec says for its status."""
+        responses = spec["paths"][path_spec][method.lower()]["responses"]
+        schema = responses.get(status, responses.get(str(status), responses.get("default")))
+        if status == 204:
+            if text:
+                res.fail(f"{what}: 204 with a body: {text[:200]}")
+            else:
+                res.ok()
+            return
+        if status not in responses and str(status) not in responses and status != 400:
+            res.fail(f"{what}: status {status} is not in the spec ({sorted(map(str, responses))})")
+            return
+        if schema is None or "schema" not in (schema or {}):
+            schema = {"schema": {"$ref": "#/definitions/Error"}}
+        try:
+            body = json.loads(text)
+        except ValueError:
+            res.fail(f"{what}: status {status}, body is not JSON: {text[:200]}")
+            return
+        v = validator(schema["schema"]) if status != 400 else error_v
+        errs = sorted(v.iter_errors(drop_nulls(body)), key=str)
+        if errs:
+            res.fail(f"{what}: status {status} body does not validate: {errs[0].message}")
+        else:
+            res.ok()
+
+    def vm_config(e):
+        st, text = e.req("GET", "/vm/config")
+        check_body("GET /vm/config", "GET", "/vm/config", st, text)
+        return json.loads(text) if st == 200 else None
+
+    def at(obj, keys):
+        for k in keys:
+            if isinstance(k, int):
+                if not isinstance(obj, list) or len(obj) <= k:
+                    return None
+            elif not isinstance(obj, dict) or k not in obj:
+                return None
+            obj = obj[k]
+        return obj
+
+    # Every GET Ember serves, on a fresh Ember and on one configured with everything.
+    e = Ember(binary, work, with_tap)
+    try:
+        for p in GETS:
+            st, text = e.req("GET", p)
+            check_body(f"GET {p}", "GET", p, st, text)
+        e.req("PUT", "/boot-source", fill({"kernel_image_path": "@kernel", "initrd_path": "@initrd"}))
+        e.req("PUT", "/drives/d1", fill({"drive_id": "d1", "path_on_host": "@disk", "is_root_device": True,
+                                        "cache_type": "Writeback"}))
+        if with_tap:
+            st, text = e.req("PUT", "/network-interfaces/eth0",
+                             fill({"iface_id": "eth0", "host_dev_name": "@tap", "guest_mac": "06:00:ac:10:00:02",
+                                   "mtu": 1400}))
+            if st != 204:
+                res.fail(f"PUT /network-interfaces/eth0 on a tap that exists: {st} {text}")
+        e.req("PUT", "/vsock", fill({"vsock_id": "v0", "guest_cid": 3, "uds_path": "@vsock"}))
+        e.req("PUT", "/entropy", {})
+        for p in GETS:
+            st, text = e.req("GET", p)
+            check_body(f"GET {p} (configured)", "GET", p, st, text)
+    finally:
+        e.stop()
+
+    # Files are opened by the request that names them (Firecracker's rule): a missing one
+    # is refused there, naming it, and nothing changes.
+    missing = os.path.join(work, "no-such-file")
+    a_dir = work
+    bad = [
+        ("PUT", "/boot-source", {"kernel_image_path": missing}),
+        ("PUT", "/boot-source", {"kernel_image_path": "@kernel", "initrd_path": missing}),
+        ("PUT", "/boot-source", {"kernel_image_path": a_dir}),
+        ("PUT", "/drives/d1", {"drive_id": "d1", "path_on_host": missing, "is_root_device": False}),
+        ("PUT", "/drives/d1", {"drive_id": "d1", "path_on_host": a_dir, "is_root_device": False}),
+        ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "nosuchtap9"}),
+        ("PUT", "/serial", {"serial_out_path": os.path.join(missing, "x")}),
+    ]
+    e = Ember(binary, work, with_tap)
+    try:
+        before = vm_config(e)
+        for method, path, body in bad:
+            body = fill(body)
+            st, text = e.req(method, path, body)
+            named = missing if missing in json.dumps(body) else (
+                "nosuchtap9" if "nosuchtap9" in json.dumps(body) else a_dir)
+            if st == 400 and named in text:
+                res.ok()
+            else:
+                res.fail(f"{method} {path} {body}: should be refused naming {named}: {st} {text[:200]}")
+        if vm_config(e) != before:
+            res.fail("refused files changed GET /vm/config")
+    finally:
+        e.stop()
+
+    # Every path and method of the spec.
+    for path_spec, methods in spec["paths"].items():
+        concrete = path_spec.replace("{drive_id}", "d1").replace("{iface_id}", "eth0").replace("{id}", "p1")
+        for method, op in methods.items():
+            method = method.upper()
+            body_schema = next((p["schema"] for p in op.get("parameters", []) if p.get("in") == "body"), None)
+            what = f"{method} {path_spec}"
+            if path_spec in NOT_SERVED:
+                e = Ember(binary, work, False)
+                try:
+                    st, text = e.req(method, concrete, {} if body_schema else None)
+                finally:
+                    e.stop()
+                if st != 400 or "Invalid request method and/or path" not in text:
+                    res.fail(f"{what}: not classified ({NOT_SERVED[path_spec]}) but answered "
+                             f"{st} {text[:200]}: add its fields to tests/api_conformance.py")
+                else:
+                    check_body(what, method, path_spec, st, text)
+                continue
+            if method == "GET":
+                if path_spec not in GETS:
+                    res.fail(f"{what}: a GET of the spec that this test does not know")
+                continue
+            if (method, path_spec) not in BASES:
+                res.fail(f"{what}: no base body in tests/api_conformance.py")
+                continue
+            if "$ref" not in (body_schema or {}):
+                res.fail(f"{what}: its body is not a definition")
+                continue
+            dname = def_name(body_schema)
+            props = spec["definitions"][dname].get("properties", {})
+            base = fill(BASES[(method, path_spec)])
+            needs_vm = (method, path_spec) in NEEDS_A_VM
+
+            # The base body itself, and an unknown field.
+            e = Ember(binary, work, with_tap)
+            try:
+                prep(e, method, path_spec, fill)
+                st, text = e.req(method, concrete, base)
+                check_body(f"{what} (base)", method, path_spec, st, text)
+                if not needs_vm and st != 204:
+                    if "ctap0" in json.dumps(base) and not with_tap:
+                        res.skip(f"{what}: no tap here for the base body")
+                    else:
+                        res.fail(f"{what}: the base body {base} was refused: {text}")
+                before = vm_config(e)
+                st, text = e.req(method, concrete, dict(base, ember_bogus_field=1))
+                if st == 400 and "ember_bogus_field" in text:
+                    res.ok()
+                else:
+                    res.fail(f"{what}: an unknown field answered {st} {text[:200]}")
+                if vm_config(e) != before:
+                    res.fail(f"{what}: a refused request changed GET /vm/config")
+            finally:
+                e.stop()
+
+            for field in props:
+                key = (dname, field)
+                if key not in FIELDS:
+                    res.fail(f"{what}: field '{field}' ({dname}) is not classified in tests/api_conformance.py")
+                    continue
+                sample, verdict = FIELDS[key]
+                values = sample if isinstance(sample, list) and props[field].get("type") != "array" else [sample]
+                cases = [(v, verdict) for v in values] + [(v, ("refused",)) for v in REFUSED_VALUES.get(key, [])]
+                for value, v in cases:
+                    check_field(e_factory=lambda: Ember(binary, work, with_tap), res=res, what=what,
+                                method=method, path_spec=path_spec, concrete=concrete, base=base,
+                                field=field, value=fill(value), verdict=v, needs_vm=needs_vm,
+                                with_tap=with_tap, fill=fill, check_body=check_body, vm_config=vm_config,
+                                at=at)
+
+
+def prep(e, method, path_spec, fill):
+    """What a request needs configured first: a drive to patch, an interface to patch."""
+    if path_spec == "/drives/{drive_id}" and method == "PATCH":
+        e.req("PUT", "/drives/d1", fill({"drive_id": "d1", "path_on_host": "@disk", "is_root_device": False}))
+
+
+def check_field(e_factory, res, what, method, path_spec, concrete, base, field, value, verdict,
+                needs_vm, with_tap, fill, check_body, vm_config, at):
+    label = f"{what} field '{field}' = {json.dumps(value)[:60]}"
+    uses_tap = "ctap0" in json.dumps(value) or "ctap0" in json.dumps(base)
+    e = e_factory()
+    try:
+        prep(e, method, path_spec, fill)
+        before = vm_config(e)
+        st, text = e.req(method, concrete, dict(base, **{field: value}))
+        check_body(label, method, path_spec, st, text)
+        names_it = st == 400 and f"'{field}'" in text
+        kind = verdict[0]
+        if kind == "refused":
+            if names_it:
+                res.ok()
+            else:
+                res.fail(f"{label}: should be refused with a 400 naming '{field}', got {st} {text[:200]}")
+        elif names_it:
+            res.fail(f"{label}: refused ({text[:200]}) but listed as honoured ({verdict})")
+        elif kind == "config":
+            if st != 204:
+                if uses_tap and not with_tap:
+                    res.skip(f"{label}: no tap here")
+                else:
+                    res.fail(f"{label}: refused: {st} {text[:200]}")
+            else:
+                shown = at(vm_config(e), verdict[1])
+                want = verdict[2] if len(verdict) > 2 else value
+                if shown == want:
+                    res.ok()
+                else:
+                    res.fail(f"{label}: GET /vm/config shows {shown!r} at {verdict[1]}, not {want!r}")
+        elif kind == "test":
+            # Accepted by the parser; with no VM the request itself may be refused.
+            if st == 204 or (needs_vm and st == 400):
+                res.ok()
+            else:
+                res.fail(f"{label}: refused ({st} {text[:200]}), but {verdict[1]} covers it as honoured")
+        if st >= 400 and vm_config(e) != before:
+            res.fail(f"{label}: a refused request changed GET /vm/config")
+    finally:
+        e.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
