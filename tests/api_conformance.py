@@ -50,7 +50,9 @@ except ImportError as e:  # pragma: no cover
 #   ("refused",):     refused with a 400 naming the field
 # Samples that are files or taps are filled in at run time ("@kernel", "@tap", ...).
 TB = {"size": 1000, "refill_time": 100}
-RL = {"bandwidth": TB}
+# Every member of both buckets given, so GET /vm/config must show each one back as sent.
+RL = {"bandwidth": {"size": 1000, "one_time_burst": 500, "refill_time": 100},
+      "ops": {"size": 10, "one_time_burst": 0, "refill_time": 1000}}
 FIELDS = {
     ("BootSource", "kernel_image_path"): ("@kernel2", ("config", ["boot-source", "kernel_image_path"])),
     ("BootSource", "initrd_path"): ("@initrd", ("config", ["boot-source", "initrd_path"])),
@@ -61,12 +63,12 @@ FIELDS = {
     ("Drive", "cache_type"): (["Unsafe", "Writeback"], ("config", ["drives", 0, "cache_type"])),
     ("Drive", "is_read_only"): (True, ("config", ["drives", 0, "is_read_only"])),
     ("Drive", "path_on_host"): ("@disk2", ("config", ["drives", 0, "path_on_host"])),
-    ("Drive", "rate_limiter"): (RL, ("refused",)),
+    ("Drive", "rate_limiter"): (RL, ("config", ["drives", 0, "rate_limiter"])),
     ("Drive", "io_engine"): (["Sync", "Async"], ("config", ["drives", 0, "io_engine"])),
     ("Drive", "socket"): ("/tmp/vhost-user.sock", ("refused",)),
     ("PartialDrive", "drive_id"): ("d1", ("test", "api.t.sh: t_api_patch_drive_new_file")),
     ("PartialDrive", "path_on_host"): ("@disk2", ("test", "api.t.sh: t_api_patch_drive_new_file")),
-    ("PartialDrive", "rate_limiter"): (RL, ("refused",)),
+    ("PartialDrive", "rate_limiter"): (RL, ("test", "limits.t.sh: t_limit_blk_patch_lifts")),
     ("Logger", "level"): (["Error", "Warning", "Info", "Debug", "Trace", "Off"],
                           ("test", "api.t.sh: t_api_logger_and_metrics")),
     ("Logger", "log_path"): ("@log", ("test", "api.t.sh: t_api_logger_and_metrics")),
@@ -88,11 +90,11 @@ FIELDS = {
     ("NetworkInterface", "host_dev_name"): ("@tap", ("config", ["network-interfaces", 0, "host_dev_name"])),
     ("NetworkInterface", "iface_id"): ("eth0", ("config", ["network-interfaces", 0, "iface_id"])),
     ("NetworkInterface", "mtu"): (1400, ("config", ["network-interfaces", 0, "mtu"])),
-    ("NetworkInterface", "rx_rate_limiter"): (RL, ("refused",)),
-    ("NetworkInterface", "tx_rate_limiter"): (RL, ("refused",)),
+    ("NetworkInterface", "rx_rate_limiter"): (RL, ("config", ["network-interfaces", 0, "rx_rate_limiter"])),
+    ("NetworkInterface", "tx_rate_limiter"): (RL, ("config", ["network-interfaces", 0, "tx_rate_limiter"])),
     ("PartialNetworkInterface", "iface_id"): ("eth0", ("test", "api.t.sh: t_api_patch_net_after_boot")),
-    ("PartialNetworkInterface", "rx_rate_limiter"): (RL, ("refused",)),
-    ("PartialNetworkInterface", "tx_rate_limiter"): (RL, ("refused",)),
+    ("PartialNetworkInterface", "rx_rate_limiter"): (RL, ("test", "limits.t.sh: t_limit_net_rx_tx")),
+    ("PartialNetworkInterface", "tx_rate_limiter"): (RL, ("test", "limits.t.sh: t_limit_net_rx_tx")),
     ("SnapshotCreateParams", "mem_file_path"): ("@snapmem", ("test", "snapshot.t.sh: t_snapshot_api_create_load_counter")),
     ("SnapshotCreateParams", "snapshot_path"): ("@snapstate", ("test", "snapshot.t.sh: t_snapshot_api_create_load_counter")),
     # "Diff" is refused naming the field, after boot only (checked by that test).
@@ -111,7 +113,21 @@ FIELDS = {
     ("SnapshotLoadParams", "huge_pages"): (["Snapshot", "None", "Transparent"],
                                            ("test", "snapshot.t.sh: t_snapshot_api_create_load_counter")),
     ("Vm", "state"): (["Paused", "Resumed"], ("test", "api.t.sh: t_api_lifecycle_pause_resume_ctrl_alt_del")),
-    ("EntropyDevice", "rate_limiter"): (RL, ("refused",)),
+    ("EntropyDevice", "rate_limiter"): (RL, ("config", ["entropy", "rate_limiter"])),
+    # The balloon: what PUT and PATCH set shows in GET /vm/config and in GET /balloon
+    # (BALLOON_DEFS); inflating in a guest is limits.t.sh's (t_balloon_inflate, ...).
+    ("Balloon", "amount_mib"): (64, ("config", ["balloon", "amount_mib"])),
+    ("Balloon", "deflate_on_oom"): ([True, False], ("config", ["balloon", "deflate_on_oom"])),
+    ("Balloon", "stats_polling_interval_s"): (5, ("config", ["balloon", "stats_polling_interval_s"])),
+    ("Balloon", "free_page_hinting"): (True, ("refused",)),
+    ("Balloon", "free_page_reporting"): ([True, False], ("config", ["balloon", "free_page_reporting"])),
+    # Before boot PATCH changes the configured balloon (Firecracker refuses it then).
+    ("BalloonUpdate", "amount_mib"): (32, ("config", ["balloon", "amount_mib"])),
+    ("BalloonStatsUpdate", "stats_polling_interval_s"): (3, ("config", ["balloon", "stats_polling_interval_s"])),
+    ("MmdsConfig", "version"): (["V1", "V2"], ("config", ["mmds-config", "version"])),
+    ("MmdsConfig", "network_interfaces"): (["eth0"], ("config", ["mmds-config", "network_interfaces"])),
+    ("MmdsConfig", "ipv4_address"): ("169.254.170.2", ("config", ["mmds-config", "ipv4_address"])),
+    ("MmdsConfig", "imds_compat"): ([True, False], ("config", ["mmds-config", "imds_compat"])),
     ("SerialDevice", "serial_out_path"): ("@serial", ("test", "api.t.sh: t_api_serial_out_path")),
     ("SerialDevice", "rate_limiter"): (TB, ("refused",)),
     ("Vsock", "guest_cid"): (7, ("config", ["vsock", "guest_cid"])),
@@ -142,6 +158,10 @@ BASES = {
     ("PUT", "/serial"): {},
     ("PUT", "/network-interfaces/{iface_id}"): {"iface_id": "eth0", "host_dev_name": "@tap"},
     ("PATCH", "/network-interfaces/{iface_id}"): {"iface_id": "eth0"},
+    ("PUT", "/balloon"): {"amount_mib": 0, "deflate_on_oom": False},
+    ("PATCH", "/balloon"): {"amount_mib": 16},
+    ("PATCH", "/balloon/statistics"): {"stats_polling_interval_s": 1},
+    ("PUT", "/mmds/config"): {"network_interfaces": ["eth0"]},
     ("PUT", "/snapshot/create"): {"snapshot_path": "@snapstate", "mem_file_path": "@snapmem"},
     ("PUT", "/snapshot/load"): {"snapshot_path": "@snapstate", "mem_file_path": "@snapmem"},
     ("PATCH", "/vm"): {"state": "Paused"},
@@ -155,21 +175,32 @@ NEEDS_A_VM = {("PATCH", "/drives/{drive_id}"), ("PATCH", "/network-interfaces/{i
               ("PUT", "/snapshot/create"), ("PUT", "/snapshot/load"), ("PATCH", "/vm"),
               ("PUT", "/actions")}
 
+# Of those, the ones whose refusal before InstanceStart is Firecracker's own, word for word.
+NOT_BEFORE_BOOT = "The requested operation is not supported before starting the microVM."
+PREBOOT_FAULT = {("PATCH", "/drives/{drive_id}"): NOT_BEFORE_BOOT,
+                 ("PATCH", "/network-interfaces/{iface_id}"): NOT_BEFORE_BOOT}
+
+# Requests that need an interface on a tap that exists (prep makes eth0 on ctap0).
+NEEDS_A_TAP = {("PUT", "/mmds/config")}
+
+# Bodies whose fields GET /balloon shows too (its 200 validated against Balloon).
+BALLOON_DEFS = {"Balloon", "BalloonUpdate", "BalloonStatsUpdate"}
+
+# PUT and PATCH /mmds take any JSON object (MmdsContentsObject): checked by check_mmds
+# through GET /mmds; the guest's side of it is mmds.t.sh's.
+MMDS_CONTENTS = {("PUT", "/mmds"), ("PATCH", "/mmds")}
+
 # Paths of the spec Ember does not serve, and why (the README's table says it too).
 NOT_SERVED = {
-    "/balloon": "no balloon device",
-    "/balloon/statistics": "no balloon device",
-    "/balloon/hinting/start": "no balloon device",
-    "/balloon/hinting/status": "no balloon device",
-    "/balloon/hinting/stop": "no balloon device",
+    "/balloon/hinting/start": "no free page hinting",
+    "/balloon/hinting/status": "no free page hinting",
+    "/balloon/hinting/stop": "no free page hinting",
     "/cpu-config": "no custom CPU templates",
     "/pmem/{id}": "no pmem devices",
-    "/mmds": "no MMDS yet",
-    "/mmds/config": "no MMDS yet",
     "/hotplug/memory": "no memory hotplug",
 }
 
-GETS = ["/", "/version", "/vm/config", "/machine-config"]
+GETS = ["/", "/version", "/vm/config", "/machine-config", "/balloon", "/balloon/statistics", "/mmds"]
 
 
 class Result:
@@ -402,6 +433,14 @@ def run(spec, binary, work, res):
     try:
         for p in GETS:
             st, text = e.req("GET", p)
+            if p == "/mmds":
+                # Before the first PUT /mmds Firecracker answers 200 null (the spec says an
+                # object): that, exactly.
+                if st == 200 and text.strip() == "null":
+                    res.ok()
+                else:
+                    res.fail(f"GET /mmds before PUT /mmds: {st} {text[:200]}, not Firecracker's 200 null")
+                continue
             check_body(f"GET {p}", "GET", p, st, text)
         e.req("PUT", "/boot-source", fill({"kernel_image_path": "@kernel", "initrd_path": "@initrd"}))
         e.req("PUT", "/drives/d1", fill({"drive_id": "d1", "path_on_host": "@disk", "is_root_device": True,
@@ -413,10 +452,22 @@ def run(spec, binary, work, res):
             if st != 204:
                 res.fail(f"PUT /network-interfaces/eth0 on a tap that exists: {st} {text}")
         e.req("PUT", "/vsock", fill({"vsock_id": "v0", "guest_cid": 3, "uds_path": "@vsock"}))
-        e.req("PUT", "/entropy", {})
+        e.req("PUT", "/entropy", {"rate_limiter": RL})
+        for method, path, body in [("PUT", "/balloon", {"amount_mib": 0, "deflate_on_oom": True,
+                                                         "stats_polling_interval_s": 1}),
+                                   ("PUT", "/mmds", MMDS_SAMPLE)] + (
+                [("PUT", "/mmds/config", {"network_interfaces": ["eth0"]})] if with_tap else []):
+            st, text = e.req(method, path, body)
+            if st != 204:
+                res.fail(f"{method} {path} {body}: {st} {text[:200]}")
         for p in GETS:
             st, text = e.req("GET", p)
             check_body(f"GET {p} (configured)", "GET", p, st, text)
+        st, text = e.req("GET", "/mmds")
+        if st == 200 and json.loads(text) == MMDS_SAMPLE:
+            res.ok()
+        else:
+            res.fail(f"GET /mmds after PUT /mmds {MMDS_SAMPLE}: {st} {text[:200]}")
     finally:
         e.stop()
 
@@ -457,6 +508,9 @@ def run(spec, binary, work, res):
             method = method.upper()
             body_schema = next((p["schema"] for p in op.get("parameters", []) if p.get("in") == "body"), None)
             what = f"{method} {path_spec}"
+            if (method, path_spec) in MMDS_CONTENTS:
+                check_mmds(Ember(binary, work, False), res, method, path_spec, check_body)
+                continue
             if path_spec in NOT_SERVED:
                 e = Ember(binary, work, False)
                 try:
@@ -490,8 +544,12 @@ def run(spec, binary, work, res):
                 prep(e, method, path_spec, fill)
                 st, text = e.req(method, concrete, base)
                 check_body(f"{what} (base)", method, path_spec, st, text)
+                if needs_vm and (method, path_spec) in PREBOOT_FAULT and \
+                        PREBOOT_FAULT[(method, path_spec)] not in text:
+                    res.fail(f"{what}: before InstanceStart the base body should be refused with "
+                             f"\"{PREBOOT_FAULT[(method, path_spec)]}\", got {st} {text[:200]}")
                 if not needs_vm and st != 204:
-                    if "ctap0" in json.dumps(base) and not with_tap:
+                    if ("ctap0" in json.dumps(base) or (method, path_spec) in NEEDS_A_TAP) and not with_tap:
                         res.skip(f"{what}: no tap here for the base body")
                     else:
                         res.fail(f"{what}: the base body {base} was refused: {text}")
@@ -519,19 +577,68 @@ def run(spec, binary, work, res):
                                 method=method, path_spec=path_spec, concrete=concrete, base=base,
                                 field=field, value=fill(value), verdict=v, needs_vm=needs_vm,
                                 with_tap=with_tap, fill=fill, check_body=check_body, vm_config=vm_config,
-                                at=at)
+                                at=at, dname=dname)
+
+
+MMDS_SAMPLE = {"latest": {"meta-data": {"ami-id": "ami-1", "placement": {"zone": "eu-1a"}}}, "n": [1, 2]}
+
+
+def check_mmds(e, res, method, path_spec, check_body):
+    """PUT /mmds replaces the store and PATCH /mmds merges into it (RFC 7396: null
+    deletes), as GET /mmds shows; PATCH before any PUT is Firecracker's 400; a body that
+    is not an object is refused. Every answer validated against the spec."""
+    what = f"{method} {path_spec}"
+
+    def step(label, m, body, want_status, want_store):
+        st, text = e.req(m, "/mmds", body)
+        check_body(f"{what}: {label}", m, path_spec, st, text)
+        if st != want_status:
+            res.fail(f"{what}: {label}: {st} {text[:200]}, not {want_status}")
+        st, text = e.req("GET", "/mmds")
+        shown = json.loads(text) if st == 200 else text
+        if want_store is None:
+            ok = st == 200 and text.strip() == "null"
+        else:
+            check_body(f"GET /mmds after {label}", "GET", "/mmds", st, text)
+            ok = st == 200 and shown == want_store
+        if ok:
+            res.ok()
+        else:
+            res.fail(f"{what}: {label}: GET /mmds shows {st} {text[:200]}, not {json.dumps(want_store)}")
+
+    try:
+        if method == "PUT":
+            step("a first PUT", "PUT", MMDS_SAMPLE, 204, MMDS_SAMPLE)
+            step("a second PUT replaces", "PUT", {"x": "y"}, 204, {"x": "y"})
+            step("an array", "PUT", [1, 2], 400, {"x": "y"})
+        else:
+            step("PATCH before PUT", "PATCH", {"a": 1}, 400, None)
+            e.req("PUT", "/mmds", MMDS_SAMPLE)
+            step("a merge patch", "PATCH",
+                 {"latest": {"meta-data": {"ami-id": "ami-2", "placement": None}}, "x": "y"}, 204,
+                 {"latest": {"meta-data": {"ami-id": "ami-2"}}, "n": [1, 2], "x": "y"})
+            step("an array", "PATCH", [1, 2], 400,
+                 {"latest": {"meta-data": {"ami-id": "ami-2"}}, "n": [1, 2], "x": "y"})
+    finally:
+        e.stop()
 
 
 def prep(e, method, path_spec, fill):
-    """What a request needs configured first: a drive to patch, an interface to patch."""
+    """What a request needs configured first: a drive to patch, a balloon to patch, an
+    interface for MMDS."""
     if path_spec == "/drives/{drive_id}" and method == "PATCH":
         e.req("PUT", "/drives/d1", fill({"drive_id": "d1", "path_on_host": "@disk", "is_root_device": False}))
+    if path_spec in ("/balloon", "/balloon/statistics") and method == "PATCH":
+        e.req("PUT", "/balloon", {"amount_mib": 0, "deflate_on_oom": False})
+    if (method, path_spec) in NEEDS_A_TAP:
+        e.req("PUT", "/network-interfaces/eth0", fill({"iface_id": "eth0", "host_dev_name": "@tap"}))
 
 
 def check_field(e_factory, res, what, method, path_spec, concrete, base, field, value, verdict,
-                needs_vm, with_tap, fill, check_body, vm_config, at):
+                needs_vm, with_tap, fill, check_body, vm_config, at, dname):
     label = f"{what} field '{field}' = {json.dumps(value)[:60]}"
-    uses_tap = "ctap0" in json.dumps(value) or "ctap0" in json.dumps(base)
+    uses_tap = "ctap0" in json.dumps(value) or "ctap0" in json.dumps(base) or \
+        (method, path_spec) in NEEDS_A_TAP
     e = e_factory()
     try:
         prep(e, method, path_spec, fill)
@@ -560,9 +667,20 @@ def check_field(e_factory, res, what, method, path_spec, concrete, base, field, 
                     res.ok()
                 else:
                     res.fail(f"{label}: GET /vm/config shows {shown!r} at {verdict[1]}, not {want!r}")
+                if dname in BALLOON_DEFS:
+                    st, text = e.req("GET", "/balloon")
+                    check_body(f"GET /balloon after {label}", "GET", "/balloon", st, text)
+                    shown = json.loads(text).get(field) if st == 200 else None
+                    if shown == want:
+                        res.ok()
+                    else:
+                        res.fail(f"{label}: GET /balloon shows {field} {shown!r}, not {want!r}")
         elif kind == "test":
             # Accepted by the parser; with no VM the request itself may be refused.
-            if st == 204 or (needs_vm and st == 400):
+            fault = PREBOOT_FAULT.get((method, path_spec))
+            if st == 400 and fault and fault not in text:
+                res.fail(f"{label}: before InstanceStart should be refused with \"{fault}\", got {text[:200]}")
+            elif st == 204 or (needs_vm and st == 400):
                 res.ok()
             else:
                 res.fail(f"{label}: refused ({st} {text[:200]}), but {verdict[1]} covers it as honoured")
