@@ -8,9 +8,12 @@ and checks, for every path and method of the spec:
     (Ember, like Firecracker, shows an absent optional field as null, which swagger 2.0
     cannot say) and no member the spec does not define;
   - every request field the spec defines is either honoured (GET /vm/config shows the
-    value sent, or FIELDS names the test that covers its behaviour) or refused with a 400
-    whose message names the field; a refused request changes nothing (GET /vm/config is
-    the same before and after);
+    value sent, and GET /balloon too for the balloon's; or FIELDS names the test that
+    covers its behaviour) or refused with a 400 whose message names the field; a refused
+    request changes nothing (GET /vm/config is the same before and after); a request
+    Firecracker takes only after boot is refused before it in Firecracker's words;
+  - PUT and PATCH /mmds (any JSON object) replace and merge the store GET /mmds shows
+    (GET /mmds before the first PUT is Firecracker's 200 null, not an object);
   - a path Ember does not serve answers 400 with an Error body.
 A field or path the spec has and this file does not classify fails the test: a new spec
 (or a newly served path) must be looked at, not passed by default.
