@@ -140,11 +140,14 @@ FIELDS = {
                                             ("test", "api.t.sh: t_api_lifecycle_pause_resume_ctrl_alt_del")),
 }
 
-# One refused enum value per field: (definition, field) -> values answered 400 naming it.
+# Values refused per field: (definition, field) -> values answered 400 naming it.
 REFUSED_VALUES = {
     ("MachineConfiguration", "huge_pages"): ["2M"],
     ("MachineConfiguration", "cpu_template"): ["C3", "T2S", "T2CL", "T2A", "V1N1"],
     ("SnapshotLoadParams", "huge_pages"): ["2M"],
+    # More than the guest's memory (128 MiB): refused at the request, as Firecracker's.
+    ("Balloon", "amount_mib"): [129],
+    ("BalloonUpdate", "amount_mib"): [129],
 }
 
 # The smallest body each request takes, with its required fields (files filled in).

@@ -190,6 +190,15 @@ static void set_machine(struct ctl *c, const struct ctl_machine_config *m, bool 
 			                (unsigned long long)c->set.host_mem_mib);
 			return;
 		}
+		/* Firecracker's check, at the request: the balloon set before must fit. */
+		if (d->balloon.enabled && m->mem_size_mib < d->balloon.amount_mib) {
+			ctl_reply_fault(
+			    r,
+			    "The memory size (MiB) is smaller than the previously set "
+			    "balloon device target size: mem_size_mib %llu, amount_mib %u.",
+			    (unsigned long long)m->mem_size_mib, d->balloon.amount_mib);
+			return;
+		}
 		d->mem_mib = m->mem_size_mib;
 	}
 	if (m->has_track_dirty_pages)
@@ -955,6 +964,13 @@ static bool balloon_configured(struct ctl *c, struct ctl_reply *r)
 void ctl_put_balloon(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
 {
 	const struct ctl_balloon *a = &cmd->u.balloon;
+	/* Refused here, as Firecracker's PUT does, not first at InstanceStart. */
+	if (a->amount_mib > c->cfg.mem_mib) {
+		ctl_reply_fault(
+		    r, "field 'amount_mib' in balloon: %u MiB is more than the guest's %llu MiB",
+		    a->amount_mib, (unsigned long long)c->cfg.mem_mib);
+		return;
+	}
 	c->cfg.balloon = (struct balloon_config){
 	    .enabled = true,
 	    .amount_mib = a->amount_mib,
@@ -972,8 +988,9 @@ void ctl_patch_balloon(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_repl
 	if (!balloon_configured(c, r))
 		return;
 	if (mib > c->cfg.mem_mib) {
-		ctl_reply_fault(r, "amount_mib %u is more than the guest's %llu MiB", mib,
-		                (unsigned long long)c->cfg.mem_mib);
+		ctl_reply_fault(
+		    r, "field 'amount_mib' in balloon: %u MiB is more than the guest's %llu MiB",
+		    mib, (unsigned long long)c->cfg.mem_mib);
 		return;
 	}
 	c->cfg.balloon.amount_mib = mib;

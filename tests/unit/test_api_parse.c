@@ -892,6 +892,30 @@ static void controller_rules(void **state)
 	api_execute(&v, &c, &reply);
 	assert_err_mentions(fault_message(), "cannot open serial_out_path '/nonexistent/console'");
 	assert_string_equal(v.cfg.serial_out_path, "");
+
+	/* The balloon's target and the guest's memory, each checked against the other at
+	 * the request that sets it (Firecracker's rule), not first at InstanceStart. */
+	memset(&c, 0, sizeof(c));
+	c.op = CTL_PUT_BALLOON;
+	c.u.balloon.amount_mib = (uint32_t)v.cfg.mem_mib + 1;
+	api_execute(&v, &c, &reply);
+	assert_err_mentions(fault_message(), "field 'amount_mib' in balloon: 129 MiB is more");
+	assert_false(v.cfg.balloon.enabled);
+	c.u.balloon.amount_mib = 100;
+	api_execute(&v, &c, &reply);
+	assert_int_equal(reply.status, 204);
+	assert_true(v.cfg.balloon.enabled);
+	memset(&c, 0, sizeof(c));
+	c.op = CTL_PATCH_MACHINE_CONFIG;
+	c.u.machine.has_mem_size_mib = true;
+	c.u.machine.mem_size_mib = 64;
+	api_execute(&v, &c, &reply);
+	assert_err_mentions(fault_message(), "smaller than the previously set balloon");
+	assert_int_equal(v.cfg.mem_mib, 128);
+	c.u.machine.mem_size_mib = 100;
+	api_execute(&v, &c, &reply);
+	assert_int_equal(reply.status, 204);
+	assert_int_equal(v.cfg.mem_mib, 100);
 	ctl_destroy(&v);
 }
 
