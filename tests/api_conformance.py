@@ -595,11 +595,11 @@ def check_mmds(e, res, method, path_spec, check_body):
     is not an object is refused. Every answer validated against the spec."""
     what = f"{method} {path_spec}"
 
-    def step(label, m, body, want_status, want_store):
+    def step(label, m, body, want_status, want_store, want_text=""):
         st, text = e.req(m, "/mmds", body)
         check_body(f"{what}: {label}", m, path_spec, st, text)
-        if st != want_status:
-            res.fail(f"{what}: {label}: {st} {text[:200]}, not {want_status}")
+        if st != want_status or want_text not in text:
+            res.fail(f"{what}: {label}: {st} {text[:200]}, not {want_status} {want_text}")
         st, text = e.req("GET", "/mmds")
         shown = json.loads(text) if st == 200 else text
         if want_store is None:
@@ -618,7 +618,8 @@ def check_mmds(e, res, method, path_spec, check_body):
             step("a second PUT replaces", "PUT", {"x": "y"}, 204, {"x": "y"})
             step("an array", "PUT", [1, 2], 400, {"x": "y"})
         else:
-            step("PATCH before PUT", "PATCH", {"a": 1}, 400, None)
+            step("PATCH before PUT", "PATCH", {"a": 1}, 400, None,
+                 "The MMDS data store is not initialized.")
             e.req("PUT", "/mmds", MMDS_SAMPLE)
             step("a merge patch", "PATCH",
                  {"latest": {"meta-data": {"ami-id": "ami-2", "placement": None}}, "x": "y"}, 204,
