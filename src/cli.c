@@ -901,7 +901,7 @@ int cli_take_jailer_words(int argc, char **argv, struct cli_api_opts *o, char *e
 			    cli_options[r].apply(&p, argv[k + 1], err, errlen) < 0)
 				return -EINVAL;
 	}
-	if (o->id && !config_id_ok(o->id))
+	if (o->id && !config_instance_id_ok(o->id))
 		FAIL_WITH("--id must be 1 to %d letters, digits, '_' or '-'", CONFIG_ID_MAX);
 	return i - 1;
 }

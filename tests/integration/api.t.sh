@@ -326,8 +326,8 @@ t_api_serial_out_path() {
 }
 
 t_api_patch_net_after_boot() {
-	# PATCH /network-interfaces: after boot only; rate limiters (its only fields) are
-	# refused by name until Ember has them; an empty one is 204, as Firecracker's.
+	# PATCH /network-interfaces: after boot only; its rate limiters change the running
+	# device and GET /vm/config shows them; an empty one is 204, as Firecracker's.
 	netns_with_tap ptap0
 	API_NETNS=$NS api_start || { netns_done; return; }
 	api PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "nosuchtap"}'
@@ -342,7 +342,11 @@ t_api_patch_net_after_boot() {
 	expect_api 204
 	api_wait_out '^kbd_cad: waiting' || { kill "$api_pid"; netns_done; return; }
 	api PATCH /network-interfaces/eth0 '{"iface_id": "eth0", "rx_rate_limiter": {"bandwidth": {"size": 1000, "refill_time": 100}}}'
-	expect_api 400 "'rx_rate_limiter'"
+	expect_api 204
+	api GET /vm/config
+	expect_api 200 '"size": ?1000,'
+	api PATCH /network-interfaces/eth0 '{"iface_id": "eth0", "tx_rate_limiter": {"bandwidth": {"size": -1, "refill_time": 100}}}'
+	expect_api 400 "size"
 	api PATCH /network-interfaces/eth1 '{"iface_id": "eth1"}'
 	expect_api 400 "no network interface with the id 'eth1'"
 	api PATCH /network-interfaces/eth0 '{"iface_id": "eth0"}'

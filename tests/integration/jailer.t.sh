@@ -15,16 +15,22 @@ JAIL_CG=/sys/fs/cgroup
 
 # Every case: the jailer, root, and cgroups where this machine has them. A bare rig mounts
 # none: there the hierarchy this project's machines use is mounted (v1 pids on its own,
-# v2 at unified with the other controllers), never on any other machine.
+# v2 at unified with the other controllers), each part that an earlier case file (say,
+# firecracker.t.sh's cpuset) has not mounted already; never on any other machine.
 jail_need() {
 	[ -x "$JAILER" ] || skip "no ember-jailer beside $EMBER"
 	[ "$(id -u)" = 0 ] || skip "the jailer needs root"
-	if [ -e /rig/cmd ] && ! awk '$3 ~ /^cgroup2?$/ { f = 1 } END { exit !f }' /proc/mounts; then
-		if ! { mount -t tmpfs -o mode=755 cgroup "$JAIL_CG" &&
-			mkdir -p "$JAIL_CG/pids" "$JAIL_CG/unified" &&
-			mount -t cgroup -o pids cgroup "$JAIL_CG/pids" &&
-			mount -t cgroup2 cgroup2 "$JAIL_CG/unified"; }; then
-			_fail "cannot mount cgroups in the rig"
+	if [ -e /rig/cmd ]; then
+		if ! awk -v d="$JAIL_CG" '$2 == d { f = 1 } END { exit !f }' /proc/mounts; then
+			mount -t tmpfs -o mode=755 cgroup "$JAIL_CG" || _fail "cannot mount a tmpfs at $JAIL_CG"
+		fi
+		if [ -z "$(jail_v1_pids_mount)" ]; then
+			{ mkdir -p "$JAIL_CG/pids" && mount -t cgroup -o pids cgroup "$JAIL_CG/pids"; } ||
+				_fail "cannot mount cgroup v1 pids in the rig"
+		fi
+		if ! awk '$3 == "cgroup2" { f = 1 } END { exit !f }' /proc/mounts; then
+			{ mkdir -p "$JAIL_CG/unified" && mount -t cgroup2 cgroup2 "$JAIL_CG/unified"; } ||
+				_fail "cannot mount cgroup2 in the rig"
 		fi
 	fi
 	BASE=$T/jail

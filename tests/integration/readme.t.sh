@@ -121,12 +121,13 @@ t_readme_rootfs() {
 
 t_readme_vsock() {
 	command -v socat >/dev/null || skip "needs socat"
-	rm -f /tmp/v.sock /tmp/v.sock_6000
+	rm -f /tmp/v.sock /tmp/v.sock_6000 /tmp/v.log
 	readme_sh vsock 240
 	expect_status 0
 	_match "output" "$T/out" '^hello$'
 	_match "output" "$T/out" '^hi$'
-	rm -f /tmp/v.sock /tmp/v.sock_6000
+	_match "the echoing guest's console" /tmp/v.log 'echoed 6 bytes'
+	rm -f /tmp/v.sock /tmp/v.sock_6000 /tmp/v.log
 }
 
 t_readme_api() {
