@@ -14,6 +14,9 @@
 #            inside the guest: the fio jobs on /dev/vda with direct=1, then eth0 gets
 #            ADDR/PREFIX, ping -c 20 -i 0.2 SERVER, and iperf3 -c SERVER for NETTIME
 #            seconds each way (an iperf3 server must be listening on SERVER)
+#        io-guest.sh limited RUNTIME NETTIME ADDR/PREFIX SERVER
+#            as guest, but of the fio jobs only seqread (for bench/io.sh's rate-limited
+#            row: the rate a limited disk and interface achieve against their limit)
 # Prints one line per figure, "io-result: KEY=VALUE" (randread_iops, randwrite_iops,
 # seqread_mibs, seqwrite_mibs, lat_p50_us, lat_p99_us, jobs4_iops; in the guest also ping_ms, tx_gbits = guest to host,
 # rx_gbits = host to guest), then "io-guest: done". On any failure: a line
@@ -146,7 +149,7 @@ net() { # NETTIME ADDR/PREFIX SERVER
 	done
 }
 
-[ $# -ge 1 ] || fail "usage: $0 blk FILE DIRECT RUNTIME | guest RUNTIME NETTIME ADDR/PREFIX SERVER | job NAME RUNTIME"
+[ $# -ge 1 ] || fail "usage: $0 blk FILE DIRECT RUNTIME | guest|limited RUNTIME NETTIME ADDR/PREFIX SERVER | job NAME RUNTIME"
 mode=$1
 shift
 case $mode in
@@ -166,6 +169,16 @@ guest)
 		fail "guest mode runs only in the default guest: it overwrites /dev/vda"
 	fi
 	blk /dev/vda 1 "$1"
+	net "$2" "$3" "$4"
+	;;
+limited)
+	[ $# -eq 4 ] || fail "usage: $0 limited RUNTIME NETTIME ADDR/PREFIX SERVER"
+	num RUNTIME "$1"
+	num NETTIME "$2"
+	if [ ! -e /ember.cmd ] || [ ! -e /etc/ember/modules ]; then
+		fail "limited mode runs only in the default guest: it reads /dev/vda"
+	fi
+	fio_job seqread /dev/vda 1 "$1"
 	net "$2" "$3" "$4"
 	;;
 job)

@@ -17,7 +17,12 @@
 # spreads (max - min) over more than IO_SPREAD percent of its median, one more repetition
 # runs, up to IO_MAX_RUNS in all; IO_PHASES=1: afterwards, one Ember run per block job with
 # --stats, for the per-request breakdown ("phases JOB ..." lines); IO_ENGINE: Ember's
-# --drive engine= (default: its own choice).
+# --drive engine= (default: its own choice); IO_LIMITED=1 (the default): afterwards, one
+# boot of each monitor with the disk limited to IO_LIMIT_MIBS MiB/s (default 16) and, in
+# Ember, the interface to IO_LIMIT_MBITS Mbit/s each way (default 40): sequential reads
+# and iperf3 both ways ("limited SOURCE KEY=VALUE..." lines). QEMU limits the disk
+# (throttling.bps-total); its tap netdev has no limit to set, so its net figures there
+# are unlimited ones.
 # Prints facts about the setup ("disk: ...", "host fio direct=0|1"), one line per run
 # ("host|ember|qemu run=N KEY=VALUE..."), Ember's --stats lines ("ember run=N stats: ..."),
 # the commands and versions, then per source (N: the repetitions made):
@@ -27,6 +32,7 @@ usage="usage: $0 EMBER KERNEL INITRD RUNS FIO_RUNTIME NET_RUNTIME DISK_MIB CMDLI
 [ $# -eq 8 ] || { echo "$usage" >&2; exit 2; }
 ember=$1 kernel=$2 initrd=$3 runs=$4 rt=$5 nt=$6 disk_mib=$7 cmdline=$8
 spread=${IO_SPREAD:-50} max_runs=${IO_MAX_RUNS:-$((2 * runs))} phases=${IO_PHASES:-0}
+limited=${IO_LIMITED:-1} limit_mibs=${IO_LIMIT_MIBS:-16} limit_mbits=${IO_LIMIT_MBITS:-40}
 engine=${IO_ENGINE:+,engine=$IO_ENGINE}
 [ "$max_runs" -ge "$runs" ] || max_runs=$runs
 here=$(cd "$(dirname "$0")" && pwd)
@@ -67,6 +73,9 @@ trap 'exit 143' TERM
 set -- sh /bench/io-guest.sh guest "$rt" "$nt" "$guest_addr" "$host_addr"
 guest_cmd="$*"
 sh "$here/cmd-initrd.sh" "$initrd" "$tmp/initrd-qemu.cpio" "$@"
+set -- sh /bench/io-guest.sh limited "$rt" "$nt" "$guest_addr" "$host_addr"
+limited_cmd="$*"
+[ "$limited" != 1 ] || sh "$here/cmd-initrd.sh" "$initrd" "$tmp/initrd-qemu-limited.cpio" "$@"
 
 # The backing file: written through (zeros), so that reads find allocated blocks.
 disk=$tmp/disk.img
@@ -226,6 +235,34 @@ if [ "$phases" = 1 ]; then
 			sed -n "s/^ember: stats: /phases $job ($e) stats: /p" "$tmp/err"
 		done
 	done
+fi
+
+# The rate-limited boots: the rate each achieves against the limit set.
+if [ "$limited" = 1 ]; then
+	bps=$((limit_mibs * 1048576)) nbytes=$((limit_mbits * 125000))
+	for m in ember qemu; do
+		: >"$tmp/err"
+		st=0
+		if [ "$m" = ember ]; then
+			lcmd="$ember run --stats --kernel $kernel --initrd $initrd --mem 512 --vcpus 1 \
+--drive path=$disk$engine,bw=$bps --net tap=$tap,rx_bw=$nbytes,tx_bw=$nbytes -- $limited_cmd"
+		else
+			lcmd=$(monitor_cmd qemu | sed "s|cache=writeback|cache=writeback,throttling.bps-total=$bps|; \
+s|$tmp/initrd-qemu.cpio|$tmp/initrd-qemu-limited.cpio|")
+		fi
+		# shellcheck disable=SC2086 # no spaces in the paths (checked above)
+		if [ "$m" = ember ]; then
+			timeout "$limit" "$ip" netns exec "$ns" $lcmd </dev/null >"$tmp/raw" 2>"$tmp/err" || st=$?
+		else
+			timeout "$limit" "$ip" netns exec "$ns" $lcmd "$cmdline" </dev/null >"$tmp/raw" 2>"$tmp/err" || st=$?
+		fi
+		tr -d '\r' <"$tmp/raw" >"$tmp/out"
+		[ "$st" = 0 ] || fail_run "limited $m" 1 "exit status $st"
+		f=$(figures "$tmp/out" "seqread_mibs tx_gbits rx_gbits") || fail_run "limited $m" 1 "a figure is missing"
+		echo "limited $m$f"
+		echo "command limited $m: ip netns exec NS $lcmd"
+	done
+	echo "limited limits blk_mibs=$limit_mibs net_mbits=$limit_mbits"
 fi
 
 echo "command ember: ip netns exec NS $(monitor_cmd ember) $guest_cmd"

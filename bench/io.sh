@@ -13,7 +13,9 @@
 #   (-R), and the median RTT of ping -c 20 -i 0.2.
 # IO_RUNS (default 3) repetitions, each: host fio, Ember, QEMU, and more (up to IO_MAX_RUNS,
 # default twice IO_RUNS) while a guest figure spreads over more than IO_SPREAD percent
-# (default 50) of its median. Prints a Markdown table of the medians (min-max) and ratios,
+# (default 50) of its median; then (IO_LIMITED=1, the default) one boot of each with the
+# disk (and in Ember the interface) rate-limited: the rate achieved against the limit
+# (IO_LIMIT_MIBS, IO_LIMIT_MBITS). Prints a Markdown table of the medians (min-max) and ratios,
 # and Ember's per-device counters (--stats) of each run. Any failed run or missing figure fails the benchmark
 # (status 1, with what went wrong); no figure is printed that was not measured.
 #
@@ -46,7 +48,12 @@ num IO_SPREAD "$spread" 1
 case $phases in 0 | 1) ;; *) die "IO_PHASES must be 0 or 1, not '$phases'" ;; esac
 case ${IO_ENGINE:-} in '' | io_uring | sync) ;; *) die "IO_ENGINE must be io_uring or sync" ;; esac
 pe=$(echo "${IO_PHASES_ENGINES:-}" | tr ' ' ,)
+limited=${IO_LIMITED:-1} limit_mibs=${IO_LIMIT_MIBS:-16} limit_mbits=${IO_LIMIT_MBITS:-40}
+case $limited in 0 | 1) ;; *) die "IO_LIMITED must be 0 or 1, not '$limited'" ;; esac
+num IO_LIMIT_MIBS "$limit_mibs" 1
+num IO_LIMIT_MBITS "$limit_mbits" 1
 envs="IO_MAX_RUNS=$max_runs IO_SPREAD=$spread IO_PHASES=$phases IO_ENGINE=${IO_ENGINE:-} IO_PHASES_ENGINES=$pe"
+envs="$envs IO_LIMITED=$limited IO_LIMIT_MIBS=$limit_mibs IO_LIMIT_MBITS=$limit_mbits"
 for f in vmlinux initrd.cpio version; do
 	[ -s "build/guest/$f" ] || die "build/guest/$f is missing: run make guest"
 done
@@ -105,7 +112,7 @@ else
 	{
 		st=0
 		sh tests/rig/rig.sh --with-qemu --mem 4096 \
-			--timeout $((900 + (max_runs + phases) * (20 * rt + 4 * nt + 300))) --idle-timeout 600 \
+			--timeout $((900 + (max_runs + phases + limited) * (20 * rt + 4 * nt + 300))) --idle-timeout 600 \
 			"$@" \
 			--add build/guest/vmlinux:/ember/build/guest/vmlinux \
 			--add "$tmp/initrd-io.cpio:/ember/build/bench/initrd-io.cpio" \
@@ -187,6 +194,36 @@ END {
 	row("iperf3 host to guest, Gbit/s", "rx_gbits", 0)
 	row("ping median RTT, ms (lower is better)", "ping_ms", 0)
 }' "$tmp/result"
+if [ "$limited" = 1 ]; then
+	for m in ember qemu; do
+		grep -q "^limited $m seqread_mibs=[0-9.]* tx_gbits=[0-9.]* rx_gbits=[0-9.]*\$" "$tmp/result" ||
+			die "FAILED: no complete rate-limited result for $m"
+	done
+	echo
+	echo "Rate-limited (IO_LIMITED=1): one more boot of each with the disk limited to"
+	echo "$limit_mibs MiB/s (Ember: --drive bw=, a bucket of a second's bytes refilled every"
+	echo "second, Firecracker's semantics; QEMU: throttling.bps-total) and, in Ember, the"
+	echo "interface to $limit_mbits Mbit/s each way (--net rx_bw=,tx_bw=). QEMU's tap netdev has no"
+	echo "limit to set: its net figures are unlimited ones, shown for scale. One run each:"
+	echo
+	awk -v lm="$limit_mibs" -v ln="$limit_mbits" '
+	function f(x) { return x >= 100 ? sprintf("%.0f", x) : x >= 10 ? sprintf("%.1f", x) : sprintf("%.2f", x) }
+	/^limited (ember|qemu) / { for (i = 3; i <= NF; i++) { split($i, kv, "="); v[$2, kv[1]] = kv[2] } }
+	END {
+		print "| limited | limit | Ember | Ember / limit | QEMU microvm | QEMU / limit |"
+		print "| --- | ---: | ---: | ---: | ---: | ---: |"
+		printf "| sequential 1 MiB read, MiB/s | %s | %s | %.2f | %s | %.2f |\n", lm,
+		       f(v["ember", "seqread_mibs"]), v["ember", "seqread_mibs"] / lm,
+		       f(v["qemu", "seqread_mibs"]), v["qemu", "seqread_mibs"] / lm
+		printf "| iperf3 guest to host, Mbit/s | %s | %s | %.2f | %s (no limit) | - |\n", ln,
+		       f(v["ember", "tx_gbits"] * 1000), v["ember", "tx_gbits"] * 1000 / ln,
+		       f(v["qemu", "tx_gbits"] * 1000)
+		printf "| iperf3 host to guest, Mbit/s | %s | %s | %.2f | %s (no limit) | - |\n", ln,
+		       f(v["ember", "rx_gbits"] * 1000), v["ember", "rx_gbits"] * 1000 / ln,
+		       f(v["qemu", "rx_gbits"] * 1000)
+	}' "$tmp/result"
+	sed -n 's/^command limited \([a-z]*\): /    \1, limited: /p' "$tmp/result"
+fi
 echo
 echo "Ember's counters at exit (--stats) per run: kicks, interrupts and register exits per device:"
 sed -n 's/^ember run=\([0-9]*\) stats: \(virtio-.*\)/    run \1: \2/p' "$tmp/result"

@@ -416,6 +416,9 @@ static void net_tx(struct virtio_net *n)
 		ssize_t w = writev(n->tap_fd, c->iov, c->nout);
 		int e = w < 0 ? errno : 0;
 		if (e == EAGAIN || e == EINTR) {
+			/* The frame goes again later and is charged then: its tokens go back. */
+			rl_replenish(&n->tx_limiter.rl, 1, RL_OPS);
+			rl_replenish(&n->tx_limiter.rl, c->out_bytes - NET_HDR_SIZE, RL_BYTES);
 			vq_unpop(vq, 1);
 			if (e == EINTR) {
 				virtio_dev_requeue(&n->vdev, NET_TXQ);
