@@ -379,8 +379,7 @@ t_fc_replay_jailer() {
 	fc_guest || return
 	JAILER=$(dirname "$EMBER")/ember-jailer
 	[ -x "$JAILER" ] || skip "no ember-jailer beside $EMBER"
-	file "$EMBER" 2>/dev/null | grep -q 'dynamically linked' &&
-		skip "a dynamically linked ember cannot run alone in a jail (ASan build)"
+	need_static_ember "$JAILER"
 	[ -r /sys/devices/system/node/node0/cpulist ] ||
 		skip "no /sys/devices/system/node/node0/cpulist: the rig has no NUMA node 0"
 	# The example's cgroups are v1 cpuset's: mount that hierarchy beside the others if the

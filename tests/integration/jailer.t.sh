@@ -36,14 +36,6 @@ jail_need() {
 	BASE=$T/jail
 }
 
-# The jailer runs only static executables; the ASan build of ember is not one. The jailer
-# says so itself (the --netns here exists nowhere, so nothing is ever made).
-jail_need_static_ember() {
-	"$JAILER" --id probe --exec-file "$EMBER" --uid 1000 --gid 1000 --netns "$T/none" 2>"$T/probe"
-	if grep -q 'dynamically linked' "$T/probe"; then
-		skip "$EMBER is dynamically linked (a sanitizer build?): the jailer runs static ones"
-	fi
-}
 
 # Where cgroup v1's pids controller is mounted, or nothing.
 jail_v1_pids_mount() {
@@ -151,7 +143,7 @@ jail_busybox() {
 # jail_boot_hello ID [JAILER ARGS...]: Ember jailed runs the hello guest. As Firecracker's
 # users do, the caller puts the guest's files into the jail's root before the jailer runs.
 jail_boot_hello() {
-	jail_need_static_ember
+	need_static_ember "$JAILER"
 	cp "$EMBER" "$T/ember" || return 1
 	mkdir -p "$BASE/ember/$1/root" && cp "$GUESTS/hello.elf" "$BASE/ember/$1/root/" || return 1
 	_hid=$1
@@ -182,7 +174,7 @@ t_jailer_boots_hello_cgroup_v2() {
 # afterwards, and the guest is configured and started through the socket.
 t_jailer_api_boot() {
 	jail_need
-	jail_need_static_ember
+	need_static_ember "$JAILER"
 	command -v curl >/dev/null || skip "curl is not installed"
 	cp "$EMBER" "$T/ember"
 	jail_start api-1 "$T/ember" -- --api-sock /api.sock
@@ -202,7 +194,7 @@ t_jailer_api_boot() {
 # Ember's instance id.
 t_jailer_api_sock_in_run() {
 	jail_need
-	jail_need_static_ember
+	need_static_ember "$JAILER"
 	command -v curl >/dev/null || skip "curl is not installed"
 	cp "$EMBER" "$T/ember"
 	jail_start run-1 "$T/ember" -- --api-sock /run/api.sock
@@ -219,7 +211,7 @@ t_jailer_api_sock_in_run() {
 # --parent-cgroup: the jail's cgroup under the given parent, not the exec file's name.
 t_jailer_parent_cgroup() {
 	jail_need
-	jail_need_static_ember
+	need_static_ember "$JAILER"
 	jail_v1_pids
 	command -v curl >/dev/null || skip "curl is not installed"
 	cp "$EMBER" "$T/ember"
@@ -244,7 +236,7 @@ t_jailer_parent_cgroup() {
 # Firecracker's does (and makes nothing).
 t_jailer_parent_cgroup_v2_join() {
 	jail_need
-	jail_need_static_ember
+	need_static_ember "$JAILER"
 	jail_v2_controller
 	command -v curl >/dev/null || skip "curl is not installed"
 	cp "$EMBER" "$T/ember"
@@ -263,7 +255,7 @@ t_jailer_parent_cgroup_v2_join() {
 
 t_jailer_process_state() {
 	jail_need
-	jail_need_static_ember
+	need_static_ember "$JAILER"
 	jail_v1_pids
 	command -v curl >/dev/null || skip "curl is not installed"
 	cp "$EMBER" "$T/ember"
@@ -419,7 +411,7 @@ jail_bad() {
 
 t_jailer_bad_inputs_leave_nothing() {
 	jail_need
-	jail_need_static_ember
+	need_static_ember "$JAILER"
 	cp "$EMBER" "$T/ejbad"
 	BASE=$T/jail/base # made by the jailer: must be gone again after each failure
 	jail_bad "--id 'a/b'" a/b "$T/ejbad"
@@ -495,7 +487,7 @@ t_jailer_bad_inputs_leave_nothing() {
 
 t_jailer_failed_start_leaves_nothing() {
 	jail_need
-	jail_need_static_ember
+	need_static_ember "$JAILER"
 	cp "$EMBER" "$T/ejfail"
 	BASE=$T/jail/base
 	cg=

@@ -91,6 +91,16 @@ skip() {
     exit 0
 }
 
+# need_static_ember JAILER: skip unless JAILER would run $EMBER, which it refuses when it is
+# dynamically linked (the ASan build). The jailer says so itself: the rig has no file(1),
+# and the --netns here exists nowhere, so nothing is ever made.
+need_static_ember() {
+    "$1" --id probe --exec-file "$EMBER" --uid 1000 --gid 1000 --netns "$T/none" 2>"$T/probe"
+    if grep -q 'dynamically linked' "$T/probe"; then
+        skip "$EMBER is dynamically linked (a sanitizer build?): the jailer runs static ones"
+    fi
+}
+
 # need_iproute2: IP is iproute2's ip, by path (busybox's sh, the rig's, runs its own ip
 # applet first, which has no netns or tuntap); skips the test where there is none.
 need_iproute2() {

@@ -193,10 +193,7 @@ t_readme_jailer() {
 	command -v mkfs.ext4 >/dev/null || skip "needs mkfs.ext4"
 	jailer=$(dirname "$EMBER")/ember-jailer
 	[ -x "$jailer" ] || skip "no ember-jailer beside $EMBER"
-	# The jailer runs only static executables; a sanitizer build of ember is not one.
-	if ldd "$EMBER" >/dev/null 2>&1; then
-		skip "$EMBER is dynamically linked (a sanitizer build?): the jailer runs static ones"
-	fi
+	need_static_ember "$jailer"
 	readme_ip
 	readme_cgroup2_pids_memory || return 1
 	readme_dir jailer || return 1
