@@ -35,11 +35,11 @@
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* Device IDs (virtio 1.2, 5). */
-#define VIRTIO_ID_NET   1
-#define VIRTIO_ID_BLOCK 2
-#define VIRTIO_ID_RNG   4
+#define VIRTIO_ID_NET     1
+#define VIRTIO_ID_BLOCK   2
+#define VIRTIO_ID_RNG     4
 #define VIRTIO_ID_BALLOON 5
-#define VIRTIO_ID_VSOCK 19
+#define VIRTIO_ID_VSOCK   19
 
 /* Device status bits (2.1). */
 #define VIRTIO_STATUS_ACKNOWLEDGE 1
@@ -232,7 +232,8 @@ struct virtio_limiter {
 	struct virtio_dev *vdev;
 	void (*resume)(struct virtio_dev *vdev, struct virtio_limiter *l);
 	struct el_handler handler;
-	bool watched; /* the timer is on vdev->loop */
+	bool watched;          /* the timer is on vdev->loop */
+	atomic_ullong refused; /* requests it refused (each also counts in stat_throttled) */
 };
 
 /* Set l up for vdev with cfg (possibly no limit: PATCH may add one later). Before

@@ -324,6 +324,7 @@ bool virtio_limiter_consume(struct virtio_limiter *l, uint64_t tokens, enum rl_k
 	if (rl_consume(&l->rl, tokens, kind, rl_now_ns()))
 		return true;
 	atomic_fetch_add(&l->vdev->stat_throttled, 1);
+	atomic_fetch_add(&l->refused, 1);
 	return false;
 }
 

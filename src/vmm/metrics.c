@@ -80,11 +80,18 @@ static uint64_t kicks(const struct vm_device *d)
 {
 	return atomic_load(&d->vdev->stat_kicks);
 }
-/* Requests a rate limiter held back (both directions of an interface together, so net
- * has no field for it: Firecracker counts rx and tx apart). */
+/* Requests a rate limiter held back; an interface's per direction. */
 static uint64_t throttled(const struct vm_device *d)
 {
 	return atomic_load(&d->vdev->stat_throttled);
+}
+static uint64_t net_rx_throttled(const struct vm_device *d)
+{
+	return atomic_load(&((struct virtio_net *)d->dev)->rx_limiter.refused);
+}
+static uint64_t net_tx_throttled(const struct vm_device *d)
+{
+	return atomic_load(&((struct virtio_net *)d->dev)->tx_limiter.refused);
 }
 static uint64_t q0(const struct vm_device *d)
 {
@@ -133,8 +140,10 @@ static const struct dev_group {
      "net",
      true,
      {"rx_queue_event_count", "tx_queue_event_count", "rx_bytes_count", "rx_packets_count",
-      "tx_bytes_count", "tx_packets_count", NULL},
-     {q0, q1, net_rx_bytes, net_rx_frames, net_tx_bytes, net_tx_frames}},
+      "tx_bytes_count", "tx_packets_count", "rx_rate_limiter_throttled",
+      "tx_rate_limiter_throttled", NULL},
+     {q0, q1, net_rx_bytes, net_rx_frames, net_tx_bytes, net_tx_frames, net_rx_throttled,
+      net_tx_throttled}},
     {"virtio-vsock",
      "vsock",
      false,

@@ -1069,6 +1069,9 @@ static void tx_rate_limited(void **state)
 	assert_int_equal(used, 10);
 	assert_true(f->net.tx_limiter.rl.blocked);
 	assert_int_equal(atomic_load(&f->net.vdev.stat_throttled), 1);
+	/* Counted for its direction too (the metrics' tx_rate_limiter_throttled). */
+	assert_int_equal(atomic_load(&f->net.tx_limiter.refused), 1);
+	assert_int_equal(atomic_load(&f->net.rx_limiter.refused), 0);
 	while (used < FRAMES) {
 		assert_true(rl_now_ns() - t0 < 3000000000ull);
 		vh_pump(&f->h, 50);
@@ -1116,6 +1119,8 @@ static void rx_rate_limited(void **state)
 		}
 		vh_pump(&f->h, 20);
 	}
+	assert_true(atomic_load(&f->net.rx_limiter.refused) >= 1);
+	assert_int_equal(atomic_load(&f->net.tx_limiter.refused), 0);
 	assert_true(saw_parked);
 	assert_true(rl_now_ns() - t0 >= 100000000ull);
 	assert_false(vh_needs_reset(&f->h));
