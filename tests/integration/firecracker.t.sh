@@ -214,11 +214,7 @@ t_fc_metrics_are_deltas() {
 # sudo, as the docs write it: root already, the host side inside this test's network
 # namespace ($NS), iproute2's ip by path (busybox's applet has no tuntap).
 fc_netns() {
-	IP=
-	for _p in /usr/sbin/ip /sbin/ip /usr/bin/ip /bin/ip; do
-		[ -x "$_p" ] && [ ! -L "$_p" ] && IP=$_p && break
-	done
-	[ -n "$IP" ] || skip "iproute2's ip is not installed (scripts/install-deps.sh)"
+	need_iproute2
 	[ -c /dev/net/tun ] || skip "no /dev/net/tun (tun module not loaded)"
 	command -v mkfs.ext4 >/dev/null || skip "mkfs.ext4 is not installed"
 	command -v curl >/dev/null || skip "curl is not installed"

@@ -601,11 +601,7 @@ t_jailer_new_pid_ns() {
 t_jailer_netns() {
 	jail_need
 	jail_busybox || return
-	IP=
-	for _p in /usr/sbin/ip /sbin/ip /usr/bin/ip /bin/ip; do
-		[ -x "$_p" ] && [ ! -L "$_p" ] && IP=$_p && break
-	done
-	[ -n "$IP" ] || skip "iproute2's ip is not installed"
+	need_iproute2
 	NS=ember-jt$$
 	mkdir -p /run/netns
 	"$IP" netns add "$NS" || skip "cannot create a network namespace"
