@@ -4,6 +4,7 @@
 #include "default_guest.h"
 #include "doctor.h"
 #include "base/exit_status.h"
+#include "base/footprint.h"
 #include "base/log.h"
 #include "api/api_mode.h"
 #include "seccomp/seccomp.h"
@@ -159,6 +160,7 @@ static int cmd_simple(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	footprint_small_pages();
 	if (cli_version_asked(argc, argv)) {
 		printf("ember %s\n", EMBER_VERSION);
 		return 0;

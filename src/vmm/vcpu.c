@@ -3,6 +3,7 @@
  * handed to the vmm thread, so the vCPU seccomp filter allows little beyond KVM_RUN. */
 #include "vm.h"
 #include "../base/exit_status.h"
+#include "../base/footprint.h"
 #include "../base/log.h"
 #include "../seccomp/seccomp.h"
 #include "../virtio/virtio.h"
@@ -304,7 +305,12 @@ int vcpu_start(struct vcpu *v)
 			return -errno;
 		handler_installed = true;
 	}
-	int r = pthread_create(&v->thread, NULL, vcpu_thread, v);
+	pthread_attr_t attr;
+	int r = footprint_thread_attr(&attr);
+	if (!r) {
+		r = pthread_create(&v->thread, &attr, vcpu_thread, v);
+		pthread_attr_destroy(&attr);
+	}
 	if (r) {
 		log_err("cannot start the thread for vcpu %u: %s", v->index, strerror(r));
 		return -r;
