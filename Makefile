@@ -20,7 +20,7 @@ DESTDIR ?=
 
 # The monitor, by subsystem.
 CORE_SRCS := src/main.c src/cli.c src/base/config.c src/base/log.c src/base/signals.c src/doctor.c src/base/file_io.c \
-             src/base/crc32c.c src/base/snapshot_file.c src/base/rate_limiter.c src/base/footprint.c \
+             src/base/crc32c.c src/base/snapshot_file.c src/base/rate_limiter.c src/base/footprint.c src/base/start_trace.c \
              src/default_guest.c
 VMM_SRCS  := src/base/kvm.c src/vmm/vm.c src/vmm/initrd.c src/vmm/vcpu.c src/base/event_loop.c src/vmm/vmm_thread.c \
              src/base/term.c src/base/guest_mem.c src/base/bus.c src/vmm/devices.c src/vmm/snapshot.c \
@@ -86,7 +86,7 @@ test_elf_load_SRCS    := src/arch/x86/elf_load.c src/base/guest_mem.c src/base/f
 test_boot_tables_SRCS := src/arch/x86/boot_tables.c src/base/guest_mem.c
 test_cpuid_SRCS       := src/arch/x86/cpuid.c
 test_bus_SRCS         := src/base/bus.c
-test_serial_SRCS      := src/devices/serial.c
+test_serial_SRCS      := src/devices/serial.c src/base/start_trace.c
 test_config_SRCS      := $(MONITOR_SRCS)
 test_config_LIBS      := $(LIBS)
 test_aml_SRCS         := src/acpi/aml.c
@@ -128,12 +128,12 @@ test_metrics_SRCS     := src/vmm/metrics.c
 test_metrics_LIBS     := -ljansson
 test_log_SRCS         := src/base/log.c
 # The device table with every device it makes (vcpu.c for vm_stop, which devices call).
-test_devices_SRCS     := src/vmm/devices.c src/vmm/vcpu.c src/base/footprint.c $(DEV_SRCS) $(VIRTIO_SRCS) \
+test_devices_SRCS     := src/vmm/devices.c src/vmm/vcpu.c src/base/footprint.c src/base/start_trace.c $(DEV_SRCS) $(VIRTIO_SRCS) \
                          src/base/bus.c src/base/event_loop.c src/base/guest_mem.c src/base/log.c \
                          src/base/config.c src/base/snapshot_file.c src/base/crc32c.c \
                          src/base/rate_limiter.c $(SECCOMP_SRCS)
 test_devices_LIBS     := -luring -ljansson
-test_vcpu_SRCS        := src/vmm/vcpu.c src/base/footprint.c src/base/bus.c src/base/log.c $(SECCOMP_SRCS)
+test_vcpu_SRCS        := src/vmm/vcpu.c src/base/footprint.c src/base/start_trace.c src/base/bus.c src/base/log.c $(SECCOMP_SRCS)
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/unit/%)
 
 include tests/guests/guests.mk

@@ -5,6 +5,7 @@
 #include "api/server.h"
 #include "vmm/controller.h"
 #include "base/log.h"
+#include "base/start_trace.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -51,6 +52,7 @@ void cli_usage(void)
 	    "                           \"%s\"\n"
 	    "         --append STRING   words added to the kernel command line\n"
 	    "         --stats           at exit, print peak RSS and guest RAM touched\n"
+	    "         --trace-start     at exit, print when each phase of the start was reached\n"
 	    "         --drive path=FILE[,ro][,root][,id=NAME][,engine=auto|io_uring|sync]\n"
 	    "                 [,cache=writeback|unsafe]\n"
 	    "                           a virtio-blk disk (raw file or block device), up to %d;\n"
@@ -380,6 +382,13 @@ static int opt_stats(struct parse_state *p, char *arg, char *err, size_t errlen)
 	return 0;
 }
 
+static int opt_trace_start(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	(void)p, (void)arg, (void)err, (void)errlen;
+	start_trace_enable();
+	return 0;
+}
+
 static int opt_boot(struct parse_state *p, char *arg, char *err, size_t errlen)
 {
 	static const char *const names[] = {"auto", "linux", "pvh"};
@@ -642,6 +651,7 @@ static const struct cli_option {
     {"vcpus", required_argument, CLI_RUN | CLI_RESTORE, opt_vcpus},
     {"cmdline", required_argument, CLI_RUN, opt_cmdline},
     {"stats", no_argument, CLI_RUN | CLI_RESTORE, opt_stats},
+    {"trace-start", no_argument, CLI_RUN | CLI_RESTORE, opt_trace_start},
     {"initrd", required_argument, CLI_RUN, opt_initrd},
     {"append", required_argument, CLI_RUN, opt_append},
     {"boot", required_argument, CLI_RUN, opt_boot},

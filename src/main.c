@@ -5,6 +5,7 @@
 #include "doctor.h"
 #include "base/exit_status.h"
 #include "base/footprint.h"
+#include "base/start_trace.h"
 #include "base/log.h"
 #include "api/api_mode.h"
 #include "seccomp/seccomp.h"
@@ -83,6 +84,8 @@ static int run_machine(const struct vm_config *cfg,
 	ctl_destroy(&ctl);
 	vm_snapshot_files_close(set.snap_state_path, set.snap_mem_path, &set.snap_state_fd,
 	                        &set.snap_mem_fd, !ctl.set.snap_taken);
+	start_trace_mark(START_TORN_DOWN);
+	start_trace_print();
 	return status;
 }
 
@@ -113,6 +116,7 @@ static int cmd_run(int argc, char **argv)
 		log_err("%s", err);
 		return EXIT_USAGE;
 	}
+	start_trace_mark(START_PARSED);
 	return run_machine(&cfg, start_booted, &cfg);
 }
 
@@ -160,6 +164,7 @@ static int cmd_simple(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	start_trace_mark(START_MAIN);
 	footprint_small_pages();
 	if (cli_version_asked(argc, argv)) {
 		printf("ember %s\n", EMBER_VERSION);

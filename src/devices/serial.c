@@ -1,5 +1,6 @@
 /* 16550A UART emulation (register model from the National Semiconductor PC16550D sheet). */
 #include "serial.h"
+#include "../base/start_trace.h"
 
 #include <errno.h>
 #include <string.h>
@@ -84,6 +85,7 @@ static void transmit(struct serial *s, uint8_t b)
 		rx_push(s, b);
 	} else {
 		ssize_t r;
+		start_trace_mark(START_FIRST_OUTPUT);
 		do
 			r = write(s->out_fd, &b, 1);
 		while (r < 0 && errno == EINTR);

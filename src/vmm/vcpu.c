@@ -4,6 +4,7 @@
 #include "vm.h"
 #include "../base/exit_status.h"
 #include "../base/footprint.h"
+#include "../base/start_trace.h"
 #include "../base/log.h"
 #include "../seccomp/seccomp.h"
 #include "../virtio/virtio.h"
@@ -277,6 +278,8 @@ static void *vcpu_thread(void *arg)
 	sigaddset(&kick, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 	sc_lockdown(SC_VCPU);
+	if (v->index == 0)
+		start_trace_mark(START_VCPU_RUN);
 
 	while (!vm_stopping(v->vm)) {
 		park_if_paused(v);
@@ -324,6 +327,7 @@ void vm_stop(struct vm *vm, int status)
 	int running = -1;
 	if (!atomic_compare_exchange_strong(&vm->exit_status, &running, status))
 		return;
+	start_trace_mark(START_GUEST_EXIT);
 	/* A vCPU thread sends no signal: the vmm thread, woken below, kicks every vCPU
 	 * before it joins them (vm_wait). */
 	kick_vcpus(vm, !on_vcpu_thread);

@@ -5,6 +5,7 @@
 #include "../base/exit_status.h"
 #include "../base/fail.h"
 #include "../base/log.h"
+#include "../base/start_trace.h"
 #include "devices.h"
 #include "initrd.h"
 #include "vm_build.h"
@@ -191,10 +192,12 @@ int vm_build_machine(struct vm *vm, const struct vm_config *cfg, char *err, size
 		r = vm->kvm_fd;
 		goto out;
 	}
+	start_trace_mark(START_KVM_OPEN);
 	int max_vcpus = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	if (max_vcpus > 0 && cfg->vcpus > (unsigned)max_vcpus)
 		FAIL(-EINVAL, "this KVM allows at most %d vCPUs, not %u", max_vcpus, cfg->vcpus);
 	r = create_machine(vm, err, errlen);
+	start_trace_mark(START_VM_CREATED);
 out:
 	return r;
 }
@@ -243,10 +246,12 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 		goto out;
 	if ((r = add_memory(vm, cfg->mem_mib, err, errlen)) < 0)
 		goto out;
+	start_trace_mark(START_MEM_MAPPED);
 	char why[256];
 	if ((r = arch_kernel_load(&vm->mem, kernel_fd, kernel_size, cfg->boot, &kernel, why,
 	                          sizeof(why))) < 0)
 		FAIL(r, "cannot load kernel '%s': %s", cfg->kernel_path, why);
+	start_trace_mark(START_KERNEL_LOADED);
 	vm->linux_guest = kernel.is_linux;
 	vm->console_piped = cfg->cmd_init && !cfg->cmd_tty;
 	if (vm->linux_guest && vm->flavour == KVM_FLAVOUR_PVM)
@@ -265,7 +270,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 		goto out;
 	if ((r = devices_place(vm, err, errlen)) < 0)
 		goto out;
+	start_trace_mark(START_BOOT_TABLES);
 	r = vm_build_vcpus(vm, cfg->vcpus, &kernel, err, errlen);
+	start_trace_mark(START_VCPUS_BUILT);
 out:
 	if (kernel_fd >= 0)
 		close(kernel_fd);

@@ -58,6 +58,20 @@ t_hello() {
 	core_expect_once out '^Hello from an Ember guest$'
 }
 
+# --trace-start: every phase of a start, in order, each time no earlier than the last.
+t_trace_start_phases() {
+	ember_run --trace-start --kernel "$GUESTS/hello.elf" --mem 128
+	core_expect_reset
+	core_expect_once out '^Hello from an Ember guest$'
+	_want='main parsed kvm-open vm-created mem-mapped kernel-loaded boot-tables vcpus-built vcpu-run first-output guest-exit torn-down'
+	_got=$(sed -n 's/^start: \([a-z-]*\) .*/\1/p' "$T/err" | tr '\n' ' ')
+	[ "$_got" = "$_want " ] || expect_err "the phases '$_want' in order, found '$_got'^"
+	# The times (ms since main) never go down.
+	sed -n 's/^start: [a-z-]* *\([0-9.]*\) ms.*/\1/p' "$T/err" |
+		awk 'NR > 1 && $1 < last { bad = 1 } { last = $1 } END { exit bad }' ||
+		expect_err "phase times that never go down^"
+}
+
 # --- boot data: command line and E820 ---
 
 t_cmdline_intact() {
