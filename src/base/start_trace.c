@@ -12,6 +12,7 @@ static _Atomic uint64_t at_ns[START_PHASES]; /* 0: not reached */
 static const char *const names[START_PHASES] = {
     [START_MAIN] = "main",
     [START_PARSED] = "parsed",
+    [START_DEVICES] = "devices-made",
     [START_KVM_OPEN] = "kvm-open",
     [START_VM_CREATED] = "vm-created",
     [START_MEM_MAPPED] = "mem-mapped",

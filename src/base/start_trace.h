@@ -11,6 +11,7 @@
 enum start_phase {
 	START_MAIN,       /* main() entered */
 	START_PARSED,     /* the command line parsed into a configuration */
+	START_DEVICES,    /* the controller set up and the devices made (host ends open) */
 	START_KVM_OPEN,   /* /dev/kvm open */
 	START_VM_CREATED, /* KVM_CREATE_VM and the interrupt controllers */
 	START_MEM_MAPPED, /* guest RAM mapped and given to KVM */

@@ -234,6 +234,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 		FAIL(r, "epoll_create1: %s", strerror(-r));
 	if ((r = devices_create(vm, cfg, err, errlen)) < 0)
 		goto out;
+	start_trace_mark(START_DEVICES);
 	/* The devices' words go first: a user's root= later on the line wins, and nothing
 	 * of ours lands after a "--" (where words become the init's arguments). */
 	int words = devices_cmdline(vm, cfg, cmdline, sizeof(cmdline));

@@ -63,7 +63,7 @@ t_trace_start_phases() {
 	ember_run --trace-start --kernel "$GUESTS/hello.elf" --mem 128
 	core_expect_reset
 	core_expect_once out '^Hello from an Ember guest$'
-	_want='main parsed kvm-open vm-created mem-mapped kernel-loaded boot-tables vcpus-built vcpu-run first-output guest-exit torn-down'
+	_want='main parsed devices-made kvm-open vm-created mem-mapped kernel-loaded boot-tables vcpus-built vcpu-run first-output guest-exit torn-down'
 	_got=$(sed -n 's/^start: \([a-z-]*\) .*/\1/p' "$T/err" | tr '\n' ' ')
 	[ "$_got" = "$_want " ] || expect_err "the phases '$_want' in order, found '$_got'^"
 	# The times (ms since main) never go down.
