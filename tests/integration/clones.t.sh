@@ -50,8 +50,9 @@ clones_done() {
 
 # clones_run N: snapshot the guest running CLONE_SCRIPT (in namespace 0, on ctap0, vsock
 # $T/v0.sock), then N clones restored at once, clone K in namespace K on ctapK with
-# $T/cK.sock; their stdout in $T/cK.out, what each sent over vsock in $T/cK.vsock. Fails
-# (returns 1) if the snapshot or a clone's "done" does not come.
+# $T/cK.sock (the third of three through the API: clone_api); their stdout in $T/cK.out,
+# what each sent over vsock in $T/cK.vsock. Fails (returns 1) if the snapshot or a clone's
+# "done" does not come.
 clones_run() {
 	need_iproute2
 	[ -c /dev/net/tun ] || skip "no /dev/net/tun (tun module not loaded)"
@@ -76,6 +77,10 @@ clones_run() {
 		CLONE_PIDS="$CLONE_PIDS $!"
 	done
 	for k in $(seq 1 "$1"); do
+		if [ "$k" -ge 3 ] && [ "$k" -eq "$1" ]; then
+			clone_api "$k" || return 1
+			continue
+		fi
 		"$IP" netns exec "ember-c$k-$$" "$EMBER" restore --net-override "eth0=ctap$k" \
 			--vsock-uds "$T/c$k.sock" "$T/state" "$T/mem" </dev/null \
 			>"$T/c$k.out" 2>"$T/c$k.err" &
@@ -92,14 +97,25 @@ clones_run() {
 	done
 }
 
+# clone_api K: clone K through Firecracker's API instead: PUT /snapshot/load with its tap in
+# network_overrides and its socket in vsock_override (its console in $T/out, as $T/cK.out).
+clone_api() {
+	API_NETNS=ember-c$1-$$ api_start || return 1
+	CLONE_PIDS="$CLONE_PIDS $api_pid"
+	ln -sf "$T/out" "$T/c$1.out"
+	ln -sf "$T/err" "$T/c$1.err"
+	api PUT /snapshot/load "{\"snapshot_path\": \"$T/state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/mem\"}, \"network_overrides\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"ctap$1\"}], \"vsock_override\": {\"uds_path\": \"$T/c$1.sock\"}, \"resume_vm\": true}"
+	expect_api 204
+}
+
 # clone_field K NAME: the value of clone K's "NAME value" line.
 clone_field() {
 	sed -n "s/^$2 \\([^ ]*\\)\\r*\$/\\1/p" "$T/c$1.out" | tr -d '\r' | head -n 1
 }
 
-# Three clones: each its own generation ID (not the snapshot's, not another clone's),
-# announced by one GED interrupt; each pings through its own tap and talks over its own
-# vsock socket.
+# Three clones, two by `ember restore` and one by PUT /snapshot/load: each its own
+# generation ID (not the snapshot's, not another clone's), announced by one GED interrupt;
+# each pings through its own tap and talks over its own vsock socket.
 t_clones_own_genid_net_vsock() {
 	clones_run 3 || return
 	expect_status 0
