@@ -14,13 +14,14 @@ CLONE_GEN='dd if=/dev/mem bs=16 skip=57343 count=1 2>/dev/null | od -An -tx1 | t
 # The guest's part: its network set up, the first generation ID shown, "ready" (the
 # snapshot is taken then); after a restore (the ID changed): the new ID, 16 bytes of
 # /dev/urandom, the GED interrupt count, the kernel's reseed line, a ping through the tap,
-# a line over vsock to the host, "done".
+# a line over vsock to the host, "done"; the same again after every later restore.
 CLONE_SCRIPT="gen() { $CLONE_GEN; }
 ip link set eth0 up; ip addr add 10.0.2.2/24 dev eth0
 ged() { grep Ged /proc/interrupts | awk '{print \$2}'; }
 g0=\$(gen); echo \"gen0 \$g0\"; echo \"ged0 \$(ged)\"
 [ -d /sys/bus/acpi/devices/ACPI0013:00 ] && echo ged-device
 echo ready
+while :; do
 while [ \"\$(gen)\" = \"\$g0\" ]; do sleep 0.2; done
 g=\$(gen); echo \"gen \$g\"
 echo \"rand \$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')\"
@@ -29,7 +30,8 @@ dmesg | grep -i 'crng reseeded' | sed 's/^/dmesg: /'
 echo \"pings \$(ping -c 2 -W 5 10.0.2.1 | grep -c 'bytes from')\"
 echo \"vsock-from \$g\" | ember-vsock connect 2 6000; echo \"vsock=\$?\"
 echo done
-sleep 1000"
+g0=\$g
+done"
 
 # clones_ns K: namespace ember-cK-$$ with tap ctapK at 10.0.2.1/24, up.
 clones_ns() {
@@ -81,10 +83,12 @@ clones_run() {
 			clone_api "$k" || return 1
 			continue
 		fi
+		# Clone 1 can be snapshotted in turn (clone_again).
 		"$IP" netns exec "ember-c$k-$$" "$EMBER" restore --net-override "eth0=ctap$k" \
-			--vsock-uds "$T/c$k.sock" "$T/state" "$T/mem" </dev/null \
-			>"$T/c$k.out" 2>"$T/c$k.err" &
+			--vsock-uds "$T/c$k.sock" --snapshot-to "$T/c$k.state,$T/c$k.mem" \
+			"$T/state" "$T/mem" </dev/null >"$T/c$k.out" 2>"$T/c$k.err" &
 		CLONE_PIDS="$CLONE_PIDS $!"
+		[ "$k" -eq 1 ] && CLONE1_PID=$!
 	done
 	for k in $(seq 1 "$1"); do
 		_n=1800
@@ -108,6 +112,26 @@ clone_api() {
 	expect_api 204
 }
 
+# clone_again: snapshot clone 1 (SIGUSR2; it was restored with --snapshot-to) and restore
+# that in its namespace, on its tap, with vsock $T/c4.sock: stdout $T/c4.out, what it sent
+# over vsock $T/c4.vsock.
+clone_again() {
+	kill -USR2 "$CLONE1_PID"
+	wait_exit "$CLONE1_PID" 60
+	[ -s "$T/c1.state" ] || { _fail "clone 1 left no snapshot" "$T/c1.err"; return 1; }
+	socat -u "UNIX-LISTEN:$T/c4.sock_6000" "CREATE:$T/c4.vsock" &
+	CLONE_PIDS="$CLONE_PIDS $!"
+	"$IP" netns exec "ember-c1-$$" "$EMBER" restore --vsock-uds "$T/c4.sock" "$T/c1.state" \
+		"$T/c1.mem" </dev/null >"$T/c4.out" 2>"$T/c4.err" &
+	CLONE_PIDS="$CLONE_PIDS $!"
+	_n=1800
+	while [ $_n -gt 0 ] && ! grep -q '^done' "$T/c4.out"; do
+		sleep 0.1
+		_n=$((_n - 1))
+	done
+	grep -q '^done' "$T/c4.out" || { _fail "the clone's clone never finished" "$T/c4.out" "$T/c4.err"; return 1; }
+}
+
 # clone_field K NAME: the value of clone K's "NAME value" line.
 clone_field() {
 	sed -n "s/^$2 \\([^ ]*\\)\\r*\$/\\1/p" "$T/c$1.out" | tr -d '\r' | head -n 1
@@ -115,7 +139,8 @@ clone_field() {
 
 # Three clones, two by `ember restore` and one by PUT /snapshot/load: each its own
 # generation ID (not the snapshot's, not another clone's), announced by one GED interrupt;
-# each pings through its own tap and talks over its own vsock socket.
+# each pings through its own tap and talks over its own vsock socket. Then a snapshot of
+# clone 1, restored: yet another ID, a second interrupt, its network and vsock work.
 t_clones_own_genid_net_vsock() {
 	clones_run 3 || return
 	expect_status 0
@@ -140,6 +165,18 @@ t_clones_own_genid_net_vsock() {
 		echo "clone $k: gen $g rand $(clone_field $k rand)"
 	done
 	echo "snapshot: gen $gen0"
+	# A restore of a restored clone's snapshot: a new ID again, a second GED interrupt.
+	if clone_again; then
+		g=$(clone_field 4 gen)
+		case $seen in
+		*" $g "*) _fail "the clone's clone has generation ID '$g', not a new one" "$T/c4.out" ;;
+		esac
+		[ ${#g} -eq 32 ] || _fail "the clone's clone's generation ID is '$g'" "$T/c4.out"
+		[ "$(clone_field 4 ged)" = $((ged0 + 2)) ] ||
+			_fail "the clone's clone: GED interrupts $(clone_field 4 ged), expected $((ged0 + 2))" "$T/c4.out"
+		[ "$(clone_field 4 pings)" = 2 ] || _fail "the clone's clone's pings" "$T/c4.out"
+		_match "the clone's clone's vsock" "$T/c4.vsock" "^vsock-from $g\$"
+	fi
 	r1=$(clone_field 1 rand) r2=$(clone_field 2 rand) r3=$(clone_field 3 rand)
 	if [ "$r1" = "$r2" ] || [ "$r2" = "$r3" ] || [ "$r1" = "$r3" ]; then
 		echo "NOTE: two clones read the same /dev/urandom bytes (no VMGenID driver?)"
