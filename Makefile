@@ -27,7 +27,7 @@ VMM_SRCS  := src/base/kvm.c src/vmm/vm.c src/vmm/initrd.c src/vmm/vcpu.c src/bas
              src/vmm/controller.c src/vmm/ctl_json.c src/vmm/metrics.c
 X86_SRCS  := src/arch/x86/arch.c src/arch/x86/kernel.c src/arch/x86/boot_tables.c src/arch/x86/boot_vcpu.c \
              src/arch/x86/elf_load.c src/arch/x86/cpuid.c src/arch/x86/vcpu_state.c
-DEV_SRCS  := src/devices/serial.c src/devices/i8042.c src/devices/power.c src/devices/pvpanic.c \
+DEV_SRCS  := src/devices/serial.c src/devices/i8042.c src/devices/power.c src/devices/pvpanic.c src/devices/vmgenid.c \
              src/devices/boot_timer.c
 ACPI_SRCS := src/acpi/aml.c src/arch/x86/acpi_tables.c
 # MMDS, the metadata service: its store, the guest's HTTP and the network stack under it.
@@ -77,7 +77,7 @@ UNIT_TESTS := test_guest_mem test_initrd test_kernel test_elf_load test_boot_tab
               test_blk test_net test_mmds test_vsock test_i8042 test_api_parse test_api_http \
               test_jailer_args test_jailer_cgroup test_jailer_elf test_seccomp test_devices test_vcpu \
               test_oci_spec test_oci_state test_snapshot_file test_vcpu_state test_metrics test_log \
-              test_rate_limiter test_balloon
+              test_rate_limiter test_balloon test_vmgenid
 test_guest_mem_SRCS   := src/base/guest_mem.c
 test_initrd_SRCS      := src/vmm/initrd.c src/base/guest_mem.c src/base/file_io.c
 test_kernel_SRCS      := src/arch/x86/kernel.c src/arch/x86/elf_load.c src/base/guest_mem.c \
@@ -92,6 +92,7 @@ test_config_LIBS      := $(LIBS)
 test_aml_SRCS         := src/acpi/aml.c
 test_acpi_tables_SRCS := src/arch/x86/acpi_tables.c src/acpi/aml.c src/base/guest_mem.c
 test_power_SRCS       := src/devices/power.c src/devices/pvpanic.c
+test_vmgenid_SRCS     := src/devices/vmgenid.c src/base/guest_mem.c
 test_snapshot_file_SRCS := src/base/snapshot_file.c src/base/crc32c.c
 test_rate_limiter_SRCS := src/base/rate_limiter.c
 test_vcpu_state_SRCS  := src/arch/x86/vcpu_state.c src/base/snapshot_file.c src/base/crc32c.c
@@ -140,7 +141,7 @@ include tests/guests/guests.mk
 GUEST_ELFS := $(addprefix $(BUILD)/guests/,$(addsuffix .elf,$(GUEST_NAMES))) \
               $(BUILD)/guests/hello_pvh.elf
 
-.PHONY: all deps demo run-tests test unit conformance integration asan bench clean format guest \
+.PHONY: all deps demo run-tests test unit conformance integration asan bench clean format guest guest-generic \
 	guest-kernel install uninstall rootfs fuzz fuzz-smoke seccomp-report
 all: $(BUILD)/ember $(BUILD)/ember-jailer $(BUILD)/ember-oci $(BUILD)/ember-test-hooks $(GUEST_ELFS)
 
@@ -294,6 +295,12 @@ $(GUEST_FILES) &: guest/init.c guest/agent.c guest/agent.h guest/agent_proto.h g
 		scripts/build-guest.sh
 	CC="$(CC)" sh scripts/build-guest.sh $(BUILD)/guest
 	@touch $(GUEST_FILES) # the script leaves an unchanged vmlinux alone
+
+# Optional, not run in CI: the same guest on Debian's generic kernel (linux-image-amd64,
+# which has VMGenID built in: clones reseed their RNG), for tests/integration/clones.t.sh
+# (GUEST_DIR=build/guest-generic). About 70 MB more to download.
+guest-generic:
+	KERNEL_FLAVOUR=amd64 CC="$(CC)" sh scripts/build-guest.sh $(BUILD)/guest-generic
 
 # Optional, not run in CI: a small microVM kernel from Debian's linux-source-6.1 with
 # guest/microvm.config, all built in, for the fastest boots. Installs the build packages

@@ -9,14 +9,20 @@
 #   OUTDIR/version       the kernel release
 # The kernel comes from tests/rig/fetch-kernel.sh (into build/debian-kernel, shared with the
 # test rig). Needs root: the initramfs must hold a /dev/console node.
-# Usage: scripts/build-guest.sh [OUTDIR]     (environment: CC, default gcc)
+# Usage: scripts/build-guest.sh [OUTDIR]     (environment: CC, default gcc; KERNEL_FLAVOUR)
 set -eu
 
 die() { echo "build-guest: $*" >&2; exit 1; }
 [ $# -le 1 ] || die "usage: $0 [OUTDIR]"
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-build/guest}
-kdir=$top/build/debian-kernel
+# KERNEL_FLAVOUR=amd64: Debian's generic kernel instead of its cloud one (it has VMGenID,
+# which the cloud kernel lacks), extracted into build/debian-kernel-amd64.
+flavour=${KERNEL_FLAVOUR:-cloud-amd64}
+case $flavour in
+    cloud-amd64) kdir=$top/build/debian-kernel ;;
+    *) kdir=$top/build/debian-kernel-$flavour ;;
+esac
 CC=${CC:-gcc}
 busybox=/bin/busybox
 # The modules the init loads; their dependencies are added from modules.dep.
@@ -34,7 +40,7 @@ done
 readelf -lW "$busybox" | grep -q 'Requesting program interpreter' &&
     die "$busybox is dynamically linked; install busybox-static"
 
-sh "$top/tests/rig/fetch-kernel.sh" "$kdir"
+KERNEL_FLAVOUR=$flavour sh "$top/tests/rig/fetch-kernel.sh" "$kdir"
 release=$(cat "$kdir/version")
 moddir=$kdir/lib/modules/$release
 [ -f "$moddir/modules.dep" ] || die "$moddir/modules.dep missing (rerun tests/rig/fetch-kernel.sh)"

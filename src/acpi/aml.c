@@ -15,10 +15,16 @@
 #define AML_SCOPE_OP      0x10
 #define AML_BUFFER_OP     0x11
 #define AML_PACKAGE_OP    0x12
+#define AML_METHOD_OP     0x14
 #define AML_DUAL_NAME     0x2e
 #define AML_MULTI_NAME    0x2f
 #define AML_EXT_OP_PREFIX 0x5b
 #define AML_DEVICE_OP     0x82 /* after AML_EXT_OP_PREFIX */
+#define AML_ARG0_OP       0x68 /* Arg0Op .. Arg6Op: 0x68 .. 0x6e */
+#define AML_NOTIFY_OP     0x86
+#define AML_LEQUAL_OP     0x93
+#define AML_IF_OP         0xa0
+#define AML_RETURN_OP     0xa4
 #define AML_ROOT_CHAR     '\\'
 #define AML_PARENT_CHAR   '^'
 #define AML_NULL_NAME     0x00
@@ -34,7 +40,15 @@
 
 #define PKGLENGTH_MAX ((1u << 28) - 1)
 
-enum frame_kind { FRAME_SCOPE, FRAME_DEVICE, FRAME_PACKAGE, FRAME_BUFFER, FRAME_RESTEMPLATE };
+enum frame_kind {
+	FRAME_SCOPE,
+	FRAME_DEVICE,
+	FRAME_PACKAGE,
+	FRAME_BUFFER,
+	FRAME_RESTEMPLATE,
+	FRAME_METHOD,
+	FRAME_IF,
+};
 
 static void fail(struct aml *a, int err)
 {
@@ -403,6 +417,67 @@ void aml_device_begin(struct aml *a, const char *path)
 void aml_device_end(struct aml *a)
 {
 	close_frame(a, FRAME_DEVICE);
+}
+
+void aml_method_begin(struct aml *a, const char *name, unsigned nargs, int serialized)
+{
+	static const uint8_t op[] = {AML_METHOD_OP};
+	if (a->err)
+		return;
+	if (nargs > AML_MAX_ARGS) {
+		fail(a, -EINVAL);
+		return;
+	}
+	open_frame(a, op, sizeof(op), FRAME_METHOD);
+	emit_name(a, name);
+	/* MethodFlags: ArgCount in bits 2:0, SerializeFlag in bit 3, SyncLevel 0. */
+	put8(a, (uint8_t)(nargs | (serialized ? 0x08 : 0)));
+}
+
+void aml_method_end(struct aml *a)
+{
+	close_frame(a, FRAME_METHOD);
+}
+
+void aml_if_begin(struct aml *a)
+{
+	static const uint8_t op[] = {AML_IF_OP};
+	open_frame(a, op, sizeof(op), FRAME_IF);
+}
+
+void aml_if_end(struct aml *a)
+{
+	close_frame(a, FRAME_IF);
+}
+
+void aml_arg(struct aml *a, unsigned n)
+{
+	if (a->err)
+		return;
+	if (n >= AML_MAX_ARGS) {
+		fail(a, -EINVAL);
+		return;
+	}
+	count_element(a);
+	put8(a, (uint8_t)(AML_ARG0_OP + n));
+}
+
+void aml_lequal(struct aml *a)
+{
+	count_element(a);
+	put8(a, AML_LEQUAL_OP);
+}
+
+void aml_notify(struct aml *a, const char *path, uint64_t value)
+{
+	put8(a, AML_NOTIFY_OP);
+	emit_name(a, path);
+	aml_integer(a, value);
+}
+
+void aml_return(struct aml *a)
+{
+	put8(a, AML_RETURN_OP);
 }
 
 void aml_package_begin(struct aml *a)

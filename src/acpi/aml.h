@@ -9,8 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* How deeply Scope/Device/Package/Buffer may nest. */
+/* How deeply Scope/Device/Method/If/Package/Buffer may nest. */
 #define AML_MAX_DEPTH 8
+/* A control method takes at most seven arguments, Arg0 to Arg6. */
+#define AML_MAX_ARGS 7
 
 /* Extended Interrupt descriptor flags (ACPI 6.4.3.6). Zero means producer, level-triggered,
  * active-high, exclusive, not wake-capable. */
@@ -100,6 +102,14 @@ void aml_scope_begin(struct aml *a, const char *path);
 void aml_scope_end(struct aml *a);
 void aml_device_begin(struct aml *a, const char *path);
 void aml_device_end(struct aml *a);
+/* Method(name, nargs, Serialized or NotSerialized): a control method of nargs (0-7)
+ * arguments, SyncLevel 0; its body is the terms emitted until aml_method_end(). */
+void aml_method_begin(struct aml *a, const char *name, unsigned nargs, int serialized);
+void aml_method_end(struct aml *a);
+/* If (predicate) { terms }: the caller emits the predicate first (aml_lequal(...)), then the
+ * terms, then aml_if_end(). */
+void aml_if_begin(struct aml *a);
+void aml_if_end(struct aml *a);
 /* NumElements is counted from the integers, strings, EISA ids, packages and buffers emitted
  * directly inside; more than 255 sets -EINVAL. */
 void aml_package_begin(struct aml *a);
@@ -124,5 +134,13 @@ void aml_res_irq_noflags(struct aml *a, unsigned irq);
 void aml_res_memory32_fixed(struct aml *a, uint32_t base, uint32_t size, int writable);
 /* Interrupt(...){gsi}: one Extended Interrupt with AML_IRQ_* flags. */
 void aml_res_interrupt(struct aml *a, uint32_t gsi, unsigned flags);
+
+/* Terms for method bodies, in AML's prefix order: aml_lequal() then its two operands;
+ * aml_return() then the object returned. Arg0-Arg6 is aml_arg(0-6). */
+void aml_arg(struct aml *a, unsigned n);
+void aml_lequal(struct aml *a);
+void aml_return(struct aml *a);
+/* Notify(path, value): e.g. 0x80, a device-specific notification. */
+void aml_notify(struct aml *a, const char *path, uint64_t value);
 
 #endif

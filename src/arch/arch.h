@@ -20,13 +20,16 @@
 
 /* The guest-physical layout the machine builds on: RAM stops at ARCH_RAM_HOLE and goes on
  * at ARCH_RAM_HIGH; virtio-mmio windows follow one another from ARCH_VIRTIO_MMIO_BASE,
- * their interrupts from ARCH_VIRTIO_FIRST_GSI up to ARCH_LAST_GSI. */
+ * their interrupts from ARCH_VIRTIO_FIRST_GSI up to ARCH_LAST_GSI. ARCH_EVENT_GSI and
+ * ARCH_VMGENID_ADDR are VMGenID's interrupt and generation ID. */
 #define ARCH_RAM_HOLE         LAYOUT_MMIO_HOLE
 #define ARCH_RAM_HIGH         LAYOUT_HIGH_RAM
 #define ARCH_VIRTIO_MMIO_BASE LAYOUT_MMIO_DEVICES
-#define ARCH_BOOT_TIMER_BASE  LAYOUT_MMIO_HOLE /* Firecracker's BOOT_DEVICE_MEM_START */
-#define ARCH_VIRTIO_FIRST_GSI 5                /* above the ISA devices Ember has (0, 1, 4) */
-#define ARCH_LAST_GSI         (ACPI_IOAPIC_PINS - 1)
+#define ARCH_BOOT_TIMER_BASE  LAYOUT_MMIO_HOLE       /* Firecracker's BOOT_DEVICE_MEM_START */
+#define ARCH_VIRTIO_FIRST_GSI 5                      /* above the ISA devices Ember has (0, 1, 4) */
+#define ARCH_EVENT_GSI        (ACPI_IOAPIC_PINS - 1) /* the Generic Event Device's (VMGenID) */
+#define ARCH_LAST_GSI         (ARCH_EVENT_GSI - 1)
+#define ARCH_VMGENID_ADDR     LAYOUT_VMGENID
 
 /*
  * Give the new KVM VM (vm_fd, from kvm_fd) what the architecture's guests expect before

@@ -6,6 +6,7 @@
 #include "../devices/power.h"
 #include "../devices/pvpanic.h"
 #include "../devices/serial.h"
+#include "../devices/vmgenid.h"
 #include "../virtio/balloon.h"
 #include "../virtio/blk.h"
 #include "../virtio/net.h"
@@ -55,6 +56,13 @@ static void guest_panic(void *ctx)
 	if (!vm_stopping(ctx))
 		log_err("the guest kernel panicked");
 	vm_stop(ctx, EXIT_GUEST_FAULT);
+}
+
+/* One edge: VMGenID's Generic Event Device interrupt is edge-triggered. */
+static void raise_edge(void *ctx, unsigned gsi)
+{
+	irq_line(ctx, gsi, 1);
+	irq_line(ctx, gsi, 0);
 }
 
 static unsigned one(const struct vm_config *cfg)
@@ -110,6 +118,26 @@ static int pvpanic_make(struct vm *vm, const struct vm_config *cfg, struct vm_de
 	(void)cfg, (void)err, (void)errlen;
 	pvpanic_init(d->dev, guest_panic, vm);
 	return 0;
+}
+
+static int vmgenid_make(struct vm *vm, const struct vm_config *cfg, struct vm_device *d, char *err,
+                        size_t errlen)
+{
+	(void)cfg;
+	int r =
+	    vmgenid_init(d->dev, &vm->mem, d->kind->acpi_addr, d->kind->event_gsi, raise_edge, vm);
+	if (r < 0)
+		snprintf(err, errlen, "vmgenid: getrandom gave no generation ID");
+	return r;
+}
+
+static int vmgenid_boot(struct vm_device *d, char *err, size_t errlen)
+{
+	int r = vmgenid_write(d->dev);
+	if (r < 0)
+		snprintf(err, errlen, "vmgenid: no RAM at 0x%llx for the generation ID",
+		         (unsigned long long)d->kind->acpi_addr);
+	return r;
 }
 
 static unsigned drives(const struct vm_config *cfg)
@@ -343,6 +371,37 @@ static int balloon_save_state(const struct vm_device *d, struct sf_writer *w, ch
 	return -ENOTSUP;
 }
 
+static int vmgenid_save_state(const struct vm_device *d, struct sf_writer *w, char *err,
+                              size_t errlen)
+{
+	(void)err, (void)errlen;
+	struct vmgenid_state st;
+	vmgenid_save(d->dev, &st);
+	sf_append(w, &st, sizeof(st));
+	return 0;
+}
+
+/* Every restore is a new generation: a new ID, and the guest told. */
+static int vmgenid_restore_state(struct vm_device *d, const void *state, size_t len, char *err,
+                                 size_t errlen)
+{
+	struct vmgenid_state st;
+	if (len != sizeof(st))
+		return wrong_size(d, len, sizeof(st), err, errlen);
+	memcpy(&st, state, sizeof(st));
+	int r = vmgenid_restore(d->dev, &st);
+	if (r == -EINVAL)
+		snprintf(err, errlen,
+		         "the snapshot's VMGenID is at 0x%llx on GSI %u; this Ember puts it at "
+		         "0x%llx on GSI %u",
+		         (unsigned long long)st.addr, st.gsi,
+		         (unsigned long long)d->kind->acpi_addr, d->kind->event_gsi);
+	else if (r < 0)
+		snprintf(err, errlen, "vmgenid: cannot write a new generation ID: %s",
+		         strerror(-r));
+	return r;
+}
+
 /* The guest's connections did not survive: tell it, as Firecracker does. */
 static int vsock_restore_state(struct vm_device *d, const void *state, size_t len, char *err,
                                size_t errlen)
@@ -481,9 +540,32 @@ static const struct device_kind balloon_kind = {
     .restore = no_state_restore,
 };
 
+/* Last in the table, so the other devices keep their snapshot instances. The DSDT's
+ * Generic Event Device gets its interrupt from event_gsi. */
+static const struct device_kind vmgenid_kind = {
+    .name = "vmgenid",
+    .size = sizeof(struct vmgenid),
+    .max = 1,
+    .count = one,
+    .create = vmgenid_make,
+    .acpi_name = "VGEN",
+    /* Linux (5.18+) matches "VM_GEN_COUNTER": ACPICA upper-cases the _CID strings. The
+     * _HID must be a valid ACPI id (iasl refuses Firecracker's "VMGENCTR"), as QEMU's
+     * "QEMUVGID" is. */
+    .hid = "EMBR0001",
+    .cid = "VM_Gen_Counter",
+    .acpi_addr = ARCH_VMGENID_ADDR,
+    .event_gsi = ARCH_EVENT_GSI,
+    .uid = -1,
+    .isa_irq = -1,
+    .boot = vmgenid_boot,
+    .save = vmgenid_save_state,
+    .restore = vmgenid_restore_state,
+};
+
 const struct device_kind *const device_kinds[] = {
     &serial_kind, &i8042_kind, &power_kind, &pvpanic_kind, &blk_kind,
-    &net_kind,    &vsock_kind, &rng_kind,   &balloon_kind,
+    &net_kind,    &vsock_kind, &rng_kind,   &balloon_kind, &vmgenid_kind,
 };
 const unsigned device_kind_count = sizeof(device_kinds) / sizeof(device_kinds[0]);
 
@@ -584,7 +666,10 @@ unsigned devices_acpi(const struct vm *vm, struct acpi_dev *out)
 			                       .uid = k->uid,
 			                       .nio = k->nports,
 			                       .isa_irq = k->isa_irq,
-			                       .gsi = -1};
+			                       .gsi = -1,
+			                       .cid = k->cid,
+			                       .addr = k->acpi_addr,
+			                       .event_gsi = k->event_gsi};
 			memcpy(a->name, k->acpi_name, sizeof(a->name));
 			for (unsigned p = 0; p < k->nports; p++) {
 				a->io[p].base = k->ports[p].base;
@@ -596,6 +681,17 @@ unsigned devices_acpi(const struct vm *vm, struct acpi_dev *out)
 		n++;
 	}
 	return n;
+}
+
+int devices_boot(struct vm *vm, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < vm->ndevs; i++) {
+		struct vm_device *d = &vm->devs[i];
+		int r = d->kind->boot ? d->kind->boot(d, err, errlen) : 0;
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 static struct virtio_host virtio_host(struct vm *vm)

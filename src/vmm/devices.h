@@ -58,6 +58,13 @@ struct device_kind {
 	bool hid_eisa;
 	int uid; /* -1: none */
 	int isa_irq;
+	const char *cid;    /* a _CID string, or NULL */
+	uint64_t acpi_addr; /* not 0: an ADDR method returns it (VMGenID) */
+	unsigned event_gsi; /* not 0: the Generic Event Device notifies the device on it */
+	/* A guest that boots from a kernel (not a restore) is about to run, its memory
+	 * filled: put what the device shows in guest memory there. NULL: nothing. Returns 0
+	 * or -errno with a message in err. */
+	int (*boot)(struct vm_device *d, char *err, size_t errlen);
 	/* Kernel command-line words beyond virtio_mmio.device= (a root drive's root=), for
 	 * the instance d made from cfg, or NULL. Writes at most len bytes with the NUL;
 	 * returns the length or -ENOSPC. */
@@ -85,7 +92,7 @@ struct vm_device {
 };
 
 /* The most devices one VM has: the rows' maxima added up (a unit test checks). */
-#define VM_MAX_DEVICES (4 + CONFIG_MAX_DRIVES + CONFIG_MAX_NETS + 3)
+#define VM_MAX_DEVICES (5 + CONFIG_MAX_DRIVES + CONFIG_MAX_NETS + 3)
 
 /* The table, in order, and its length. */
 extern const struct device_kind *const device_kinds[];
@@ -104,6 +111,10 @@ int devices_cmdline(const struct vm *vm, const struct vm_config *cfg, char *buf,
 /* The ACPI description of every device that has one, in order, into out (room for
  * VM_MAX_DEVICES). Returns the count. */
 unsigned devices_acpi(const struct vm *vm, struct acpi_dev *out);
+
+/* Call every row's boot hook (a VM booting from a kernel, its memory loaded). Returns 0 or
+ * -errno with a message in err. */
+int devices_boot(struct vm *vm, char *err, size_t errlen);
 
 /* Put every device on its bus: port ranges on vm->pio, virtio devices on vm->mmio with
  * their ioeventfds and irqfd (after the KVM VM and its memory exist). Returns 0 or -errno

@@ -267,7 +267,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg, char *err, size_t errl
 		goto out;
 	bd.devs = acpi;
 	bd.ndevs = devices_acpi(vm, acpi);
-	if ((r = arch_boot_write(&vm->mem, &bd, err, errlen)) < 0)
+	if ((r = arch_boot_write(&vm->mem, &bd, err, errlen)) < 0 ||
+	    (r = devices_boot(vm, err, errlen)) < 0)
 		goto out;
 	if ((r = devices_place(vm, err, errlen)) < 0)
 		goto out;

@@ -14,7 +14,8 @@ set -eu
 die() { echo "fetch-kernel: $*" >&2; exit 1; }
 [ $# -eq 1 ] || die "usage: $0 OUTDIR"
 out=$1
-meta=linux-image-cloud-amd64
+# KERNEL_FLAVOUR: Debian's kernel flavour (cloud-amd64, the default; amd64 has VMGenID).
+meta=linux-image-${KERNEL_FLAVOUR:-cloud-amd64}
 mods="irqbypass kvm kvm-amd tun"
 
 # Resolve the metapackage to the versioned image package and its candidate version.

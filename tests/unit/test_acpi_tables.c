@@ -151,7 +151,7 @@ static struct acpi_dev virtio_window(unsigned i, uint64_t base, int gsi)
 }
 
 /* A machine like Ember's: COM1, the keyboard controller, pvpanic, then nvirtio windows
- * from VIRTIO. Returns the count. */
+ * from VIRTIO, then VMGenID on event GSI 23. Returns the count. */
 static unsigned machine_devs(struct acpi_dev *out, unsigned nvirtio)
 {
 	unsigned n = 0;
@@ -180,6 +180,14 @@ static unsigned machine_devs(struct acpi_dev *out, unsigned nvirtio)
 	                             .gsi = -1};
 	for (unsigned i = 0; i < nvirtio; i++)
 		out[n++] = virtio_window(i, VIRTIO[i].base, (int)VIRTIO[i].irq);
+	out[n++] = (struct acpi_dev){.name = "VGEN",
+	                             .hid = "EMBR0001",
+	                             .cid = "VM_Gen_Counter",
+	                             .uid = -1,
+	                             .isa_irq = -1,
+	                             .gsi = -1,
+	                             .addr = LAYOUT_VMGENID,
+	                             .event_gsi = 23};
 	return n;
 }
 
@@ -655,6 +663,23 @@ static void assert_device_has(const char *text, const char *device, const char *
 		fail_msg("no '%s' in %s:\n%.*s", s, device, (int)len, from);
 }
 
+/* acpiexec with the FADT, MADT and DSDT dumped in d, running one batch command; its
+ * output, which must hold no complaint. */
+static char *acpiexec(struct tmpdir *d, const char *command)
+{
+	char facp[PATH_MAX + 16], apic[PATH_MAX + 16], dsdt[PATH_MAX + 16];
+	char *out;
+	snprintf(facp, sizeof(facp), "%s/facp.dat", d->path);
+	snprintf(apic, sizeof(apic), "%s/apic.dat", d->path);
+	snprintf(dsdt, sizeof(dsdt), "%s/dsdt.dat", d->path);
+	char *const argv[] = {"acpiexec", "-b", (char *)command, facp, apic, dsdt, NULL};
+	int rc = run(d, argv, &out);
+	if (rc != 0)
+		fail_msg("acpiexec exited %d:\n%s", rc, out);
+	assert_no_complaints("acpiexec", out);
+	return out;
+}
+
 /* Every table through iasl -d, the DSDT's disassembly back through iasl to the very same
  * AML, and the tables loaded by acpiexec, which evaluates \_S5. */
 static void acpica_check(unsigned nvcpus, unsigned nvirtio)
@@ -717,6 +742,19 @@ static void acpica_check(unsigned nvcpus, unsigned nvirtio)
 		assert_has(dsdt, buf);
 	}
 	assert_int_equal(count(dsdt, "Device (VR"), nvirtio);
+	/* VMGenID as Linux's driver finds it, and the Generic Event Device that notifies it. */
+	assert_device_has(dsdt, "Device (VGEN)", "Name (_HID, \"EMBR0001\"");
+	assert_device_has(dsdt, "Device (VGEN)", "Name (_CID, \"VM_Gen_Counter\"");
+	assert_device_has(dsdt, "Device (VGEN)", "Method (ADDR, 0, NotSerialized)");
+	assert_device_has(dsdt, "Device (VGEN)", "Return (Package (0x02)");
+	assert_device_has(dsdt, "Device (GED)", "Name (_HID, \"ACPI0013\"");
+	assert_device_has(dsdt, "Device (GED)",
+	                  "Interrupt (ResourceConsumer, Edge, ActiveHigh, "
+	                  "Exclusive, ,, )\n                {\n"
+	                  "                    0x00000017,\n");
+	assert_device_has(dsdt, "Device (GED)", "Method (_EVT, 1, Serialized)");
+	assert_device_has(dsdt, "Device (GED)", "If ((Arg0 == 0x17))");
+	assert_device_has(dsdt, "Device (GED)", "Notify (\\_SB.VGEN, 0x80)");
 	free(dsdt);
 
 	/* -on keeps the names as written (iasl would drop the root prefix of \_SB and \_S5),
@@ -736,17 +774,19 @@ static void acpica_check(unsigned nvcpus, unsigned nvirtio)
 	assert_memory_equal(again + 36, t.dsdt + 36, again_len - 36);
 	free(again);
 
-	char facp[PATH_MAX + 16], apic[PATH_MAX + 16], dsdt_dat[PATH_MAX + 16];
-	snprintf(facp, sizeof(facp), "%s/facp.dat", d->path);
-	snprintf(apic, sizeof(apic), "%s/apic.dat", d->path);
-	snprintf(dsdt_dat, sizeof(dsdt_dat), "%s/dsdt.dat", d->path);
-	char *const exec[] = {"acpiexec", "-b", "evaluate \\_S5", facp, apic, dsdt_dat, NULL};
-	rc = run(d, exec, &out);
-	if (rc != 0)
-		fail_msg("acpiexec exited %d:\n%s", rc, out);
-	assert_no_complaints("acpiexec", out);
+	out = acpiexec(d, "evaluate \\_S5");
 	assert_has(out, "[Package] Contains 4 Elements");
 	assert_has(out, "[Integer] = 0000000000000005");
+	free(out);
+
+	/* ADDR gives the generation ID's address in two halves; _EVT(23) notifies VGEN. */
+	out = acpiexec(d, "evaluate \\_SB.VGEN.ADDR");
+	assert_has(out, "[Package] Contains 2 Elements");
+	assert_has(out, "[Integer] = 00000000000DFFF0");
+	free(out);
+	out = acpiexec(d, "evaluate \\_SB.GED._EVT 23");
+	assert_has(out, "Device Notify on [VGEN]");
+	assert_has(out, "Value 0x80");
 	free(out);
 
 	tmpdir_remove(d);

@@ -302,6 +302,77 @@ static void package_s5(void **state)
 	              0x00, 0x00);
 }
 
+/* VMGenID's ADDR: Method (ADDR, 0, NotSerialized) { Return (Package () {0xdfff0, 0}) }, as
+ * iasl compiles it. */
+static void method_addr(void **state)
+{
+	(void)state;
+	uint8_t buf[32];
+	struct aml a;
+
+	aml_init(&a, buf, sizeof(buf));
+	aml_method_begin(&a, "ADDR", 0, 0);
+	aml_return(&a);
+	aml_package_begin(&a);
+	aml_integer(&a, 0xdfff0);
+	aml_integer(&a, 0);
+	aml_package_end(&a);
+	aml_method_end(&a);
+	/* Method PkgLength 0x10: itself, the name, the flags, ReturnOp and the 9-byte Package
+	 * (PkgLength 8: itself, NumElements, a DWordConst, ZeroOp). */
+	assert_stream(&a, 0x14, 0x10, 'A', 'D', 'D', 'R', 0x00, 0xa4, 0x12, 0x08, 0x02, 0x0c, 0xf0,
+	              0xff, 0x0d, 0x00, 0x00);
+}
+
+/* The Generic Event Device's _EVT:
+ * Method (_EVT, 1, Serialized) { If (LEqual (Arg0, 23)) { Notify (\_SB_.VGEN, 0x80) } } */
+static void method_evt(void **state)
+{
+	(void)state;
+	uint8_t buf[40];
+	struct aml a;
+
+	aml_init(&a, buf, sizeof(buf));
+	aml_method_begin(&a, "_EVT", 1, 1);
+	aml_if_begin(&a);
+	aml_lequal(&a);
+	aml_arg(&a, 0);
+	aml_integer(&a, 23);
+	aml_notify(&a, "\\_SB_.VGEN", 0x80);
+	aml_if_end(&a);
+	aml_method_end(&a);
+	/* Flags 0x09: one argument, serialized. If's PkgLength 0x12 covers LEqual (4 bytes),
+	 * Notify with its root-prefixed dual name (11) and the value (2). */
+	assert_stream(&a, 0x14, 0x19, '_', 'E', 'V', 'T', 0x09, 0xa0, 0x12, 0x93, 0x68, 0x0a, 0x17,
+	              0x86, '\\', 0x2e, '_', 'S', 'B', '_', 'V', 'G', 'E', 'N', 0x0a, 0x80);
+}
+
+static void method_rejects(void **state)
+{
+	(void)state;
+	uint8_t buf[32];
+	struct aml a;
+
+	aml_init(&a, buf, sizeof(buf));
+	aml_method_begin(&a, "M000", 8, 0); /* at most 7 arguments */
+	assert_int_equal(aml_finish(&a), -EINVAL);
+
+	aml_init(&a, buf, sizeof(buf));
+	aml_method_begin(&a, "M000", 1, 0);
+	aml_arg(&a, 7); /* Arg0 to Arg6 */
+	assert_int_equal(aml_finish(&a), -EINVAL);
+
+	aml_init(&a, buf, sizeof(buf));
+	aml_method_begin(&a, "M000", 0, 0);
+	aml_if_begin(&a);
+	aml_method_end(&a); /* the If is still open */
+	assert_int_equal(aml_finish(&a), -EINVAL);
+
+	aml_init(&a, buf, sizeof(buf));
+	aml_method_begin(&a, "0BAD", 0, 0);
+	assert_int_equal(aml_finish(&a), -EINVAL);
+}
+
 static void package_counts_direct_elements(void **state)
 {
 	(void)state;
@@ -640,6 +711,9 @@ int main(void)
 	    cmocka_unit_test(restemplate_virtio),
 	    cmocka_unit_test(restemplate_rejects),
 	    cmocka_unit_test(nesting_errors),
+	    cmocka_unit_test(method_addr),
+	    cmocka_unit_test(method_evt),
+	    cmocka_unit_test(method_rejects),
 	    cmocka_unit_test(errors_stick),
 	    cmocka_unit_test(overflow_never_writes_past_cap),
 	    cmocka_unit_test(overflow_when_lengths_grow),

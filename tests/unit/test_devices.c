@@ -81,8 +81,8 @@ static void instances_in_bus_order(void **state)
 	memset(&vm, 0, sizeof(vm));
 	vm.vm_fd = -1;
 	assert_int_equal(devices_create(&vm, &cfg, err, sizeof(err)), 0);
-	/* serial, i8042, power, pvpanic, two drives (root first), entropy */
-	assert_int_equal(vm.ndevs, 7);
+	/* serial, i8042, power, pvpanic, two drives (root first), entropy, vmgenid */
+	assert_int_equal(vm.ndevs, 8);
 	assert_string_equal(vm.devs[0].kind->name, "serial");
 	assert_null(vm.devs[0].vdev);
 	assert_string_equal(vm.devs[4].kind->name, "virtio-blk");
@@ -96,6 +96,8 @@ static void instances_in_bus_order(void **state)
 	assert_ptr_equal(vm_device_find(&vm, "virtio-blk", 1), &vm.devs[5]);
 	assert_null(vm_device_find(&vm, "virtio-blk", 2));
 	assert_null(vm_device_find(&vm, "virtio-net", 0));
+	assert_string_equal(vm.devs[7].kind->name, "vmgenid");
+	assert_null(vm.devs[7].vdev);
 
 	char line[512];
 	int n = devices_cmdline(&vm, &cfg, line, sizeof(line));
@@ -121,8 +123,9 @@ static void acpi_from_rows(void **state)
 	vm.vm_fd = -1;
 	assert_int_equal(devices_create(&vm, &cfg, err, sizeof(err)), 0);
 	unsigned n = devices_acpi(&vm, acpi);
-	/* COM1, KBD_, PEVT, VR00..VR02; the power registers are the FADT's, not a device. */
-	assert_int_equal(n, 6);
+	/* COM1, KBD_, PEVT, VR00..VR02, VGEN; the power registers are the FADT's, not a
+	 * device. */
+	assert_int_equal(n, 7);
 	assert_string_equal(acpi[0].name, "COM1");
 	assert_int_equal(acpi[0].io[0].base, 0x3f8);
 	assert_int_equal(acpi[0].io[0].len, 8);
@@ -144,7 +147,18 @@ static void acpi_from_rows(void **state)
 		assert_int_equal(v->mem_base, vm.devs[4 + i].mmio_base);
 		assert_int_equal(v->gsi, (int)vm.devs[4 + i].gsi);
 		assert_int_equal(v->nio, 0);
+		assert_int_equal(v->event_gsi, 0);
 	}
+	/* VMGenID: no resources of its own; its address, and its event on the GED. */
+	assert_string_equal(acpi[6].name, "VGEN");
+	assert_string_equal(acpi[6].cid, "VM_Gen_Counter");
+	assert_int_equal(acpi[6].addr, ARCH_VMGENID_ADDR);
+	assert_int_equal(acpi[6].event_gsi, ARCH_EVENT_GSI);
+	assert_true(ARCH_EVENT_GSI > ARCH_LAST_GSI);
+	assert_int_equal(acpi[6].nio, 0);
+	assert_int_equal(acpi[6].isa_irq, -1);
+	assert_int_equal(acpi[6].gsi, -1);
+	assert_int_equal(acpi[6].mem_size, 0);
 	for (unsigned i = 0; i < device_kind_count; i++) {
 		const struct device_kind *k = device_kinds[i];
 		for (unsigned j = 0; j < n && k->acpi_name[0]; j++)

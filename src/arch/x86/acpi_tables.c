@@ -6,6 +6,7 @@
 #include "layout.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -240,6 +241,9 @@ static void write_madt(uint8_t *t, unsigned nvcpus)
 	sdt_seal(t, len);
 }
 
+/* Notify value 0x80: device-specific ("the generation ID changed" for VMGenID). */
+#define NOTIFY_DEVICE_SPECIFIC 0x80
+
 /* One device of the machine's table. */
 static void dsdt_device(struct aml *a, const struct acpi_dev *d)
 {
@@ -248,8 +252,24 @@ static void dsdt_device(struct aml *a, const struct acpi_dev *d)
 		aml_name_eisaid(a, "_HID", d->hid);
 	else
 		aml_name_string_value(a, "_HID", d->hid);
+	if (d->cid)
+		aml_name_string_value(a, "_CID", d->cid);
 	if (d->uid >= 0)
 		aml_name_integer(a, "_UID", (uint64_t)d->uid);
+	if (d->addr) {
+		/* Microsoft's VMGenID: ADDR evaluates to the two 32-bit halves. */
+		aml_method_begin(a, "ADDR", 0, 0);
+		aml_return(a);
+		aml_package_begin(a);
+		aml_integer(a, d->addr & 0xffffffffu);
+		aml_integer(a, d->addr >> 32);
+		aml_package_end(a);
+		aml_method_end(a);
+	}
+	if (!d->nio && d->isa_irq < 0 && !d->mem_size && d->gsi < 0) {
+		aml_device_end(a);
+		return;
+	}
 	aml_name(a, "_CRS");
 	aml_restemplate_begin(a);
 	for (unsigned i = 0; i < d->nio; i++)
@@ -264,6 +284,41 @@ static void dsdt_device(struct aml *a, const struct acpi_dev *d)
 	aml_device_end(a);
 }
 
+/* The Generic Event Device (ACPI 6.0, 5.6.9): a hardware-reduced machine's way to raise
+ * an ACPI event. One Interrupt per device with an event GSI; the OS runs _EVT(gsi) when it
+ * fires, which notifies that device. */
+static void dsdt_ged(struct aml *a, const struct acpi_machine *m)
+{
+	char path[16];
+	unsigned n = 0;
+	for (unsigned i = 0; i < m->ndevs; i++)
+		n += m->devs[i].event_gsi != 0;
+	if (!n)
+		return;
+	aml_device_begin(a, "GED_");
+	aml_name_string_value(a, "_HID", "ACPI0013");
+	aml_name(a, "_CRS");
+	aml_restemplate_begin(a);
+	for (unsigned i = 0; i < m->ndevs; i++)
+		if (m->devs[i].event_gsi)
+			aml_res_interrupt(a, m->devs[i].event_gsi, AML_IRQ_CONSUMER | AML_IRQ_EDGE);
+	aml_restemplate_end(a);
+	aml_method_begin(a, "_EVT", 1, 1);
+	for (unsigned i = 0; i < m->ndevs; i++) {
+		if (!m->devs[i].event_gsi)
+			continue;
+		snprintf(path, sizeof(path), "\\_SB_.%s", m->devs[i].name);
+		aml_if_begin(a);
+		aml_lequal(a);
+		aml_arg(a, 0);
+		aml_integer(a, m->devs[i].event_gsi);
+		aml_notify(a, path, NOTIFY_DEVICE_SPECIFIC);
+		aml_if_end(a);
+	}
+	aml_method_end(a);
+	aml_device_end(a);
+}
+
 /* The DSDT's AML into buf[0, cap): returns its length or -ENOSPC. */
 static long build_dsdt_aml(uint8_t *buf, size_t cap, const struct acpi_machine *m)
 {
@@ -273,6 +328,7 @@ static long build_dsdt_aml(uint8_t *buf, size_t cap, const struct acpi_machine *
 	aml_scope_begin(&a, "\\_SB_");
 	for (unsigned i = 0; i < m->ndevs; i++)
 		dsdt_device(&a, &m->devs[i]);
+	dsdt_ged(&a, m);
 	aml_scope_end(&a);
 
 	/* S5 is the one sleep state: SLP_TYPa (what a hardware-reduced OS writes to the sleep
@@ -317,6 +373,8 @@ static bool device_ok(const struct acpi_dev *d)
 		return false;
 	if (d->mem_size && (d->mem_base > UINT32_MAX || d->mem_base + d->mem_size - 1 > UINT32_MAX))
 		return false;
+	if (d->event_gsi >= ACPI_IOAPIC_PINS || (d->cid && !d->cid[0]))
+		return false;
 	return true;
 }
 
@@ -326,9 +384,14 @@ static int check_machine(const struct acpi_machine *m)
 		return -EINVAL;
 	if (m->ndevs > ACPI_MAX_DEVICES || (m->ndevs && !m->devs))
 		return -EINVAL;
-	for (unsigned i = 0; i < m->ndevs; i++)
+	for (unsigned i = 0; i < m->ndevs; i++) {
 		if (!device_ok(&m->devs[i]))
 			return -EINVAL;
+		/* _EVT tells events apart by their GSI alone. */
+		for (unsigned j = 0; j < i && m->devs[i].event_gsi; j++)
+			if (m->devs[j].event_gsi == m->devs[i].event_gsi)
+				return -EINVAL;
+	}
 	return 0;
 }
 

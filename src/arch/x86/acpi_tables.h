@@ -24,7 +24,8 @@
 
 /* One device in the DSDT's \_SB scope, as the machine's device table describes it: its
  * name, its hardware id, and the resources of its _CRS in this order: port ranges, an ISA
- * IRQ, a 32-bit memory window, an interrupt (GSI, edge-triggered, active high). */
+ * IRQ, a 32-bit memory window, an interrupt (GSI, edge-triggered, active high); no _CRS if
+ * it has none of these. */
 struct acpi_dev {
 	char name[5];    /* four characters of [A-Z0-9_], the first not a digit: "COM1" */
 	const char *hid; /* "PNP0501" */
@@ -39,6 +40,12 @@ struct acpi_dev {
 	uint64_t mem_base; /* Memory32Fixed, read-write, when mem_size is not 0 */
 	uint32_t mem_size;
 	int gsi; /* Interrupt, or -1 */
+	/* Beyond _HID/_UID/_CRS, for a device such as VMGenID: */
+	const char *cid; /* a _CID string, or NULL */
+	uint64_t addr;   /* not 0: Method(ADDR) returns Package(){low 32 bits, high 32 bits} */
+	/* not 0: the Generic Event Device (ACPI0013, \_SB_.GED_) has an Interrupt on this GSI,
+	 * and its _EVT does Notify(this device, 0x80) when it fires */
+	unsigned event_gsi;
 };
 
 struct acpi_machine {
@@ -52,13 +59,14 @@ struct acpi_machine {
  * RSDP (revision 2) at LAYOUT_ACPI, then XSDT, FADT (revision 6.0, hardware-reduced, the
  * sleep, reset and power registers of devices/power.h), MADT (one enabled LAPIC per vCPU,
  * APIC ids 0..nvcpus-1, the IOAPIC, IRQ0 -> GSI 2, LAPIC NMI on LINT1) and the DSDT (each
- * of m->devs in order, then \_S5). Everything is built and checksummed on the host first,
+ * of m->devs in order, then the Generic Event Device if a device has an event_gsi, then
+ * \_S5). Everything is built and checksummed on the host first,
  * so guest memory is written only when it all fits. On success stores the RSDP's address
  * in *rsdp_out and returns 0. Returns -EINVAL for nvcpus outside 1..ACPI_MAX_VCPUS, more
  * than ACPI_MAX_DEVICES devices, or a device whose name or hid is malformed, with more than
  * two port ranges, an empty port range, an ISA IRQ past 15, a memory window that crosses
- * 4 GiB, or a GSI past the IOAPIC's pins; -ENOSPC if the tables do not fit below
- * LAYOUT_ACPI_END or gm has no RAM there.
+ * 4 GiB, a GSI or event GSI past the IOAPIC's pins, or two devices on one event GSI; -ENOSPC if the
+ * tables do not fit below LAYOUT_ACPI_END or gm has no RAM there.
  */
 int acpi_tables_write(const struct guest_mem *gm, const struct acpi_machine *m, gpa_t *rsdp_out);
 

@@ -17,9 +17,13 @@
 #define LAYOUT_CMDLINE      0x20000ULL
 #define LAYOUT_CMDLINE_SIZE 0x1000ULL
 #define LAYOUT_EBDA         0x9fc00ULL /* [EBDA, 1 MiB) is reserved in the E820 map */
-#define LAYOUT_ACPI         0xe0000ULL /* RSDP, then the other ACPI tables, up to 1 MiB */
-#define LAYOUT_ACPI_END     0x100000ULL
-#define LAYOUT_HIMEM        0x100000ULL /* kernels load at or above 1 MiB */
+/* VMGenID's 16 bytes, just below the RSDP: reserved, in a page of no RAM (so /dev/mem
+ * shows it), outside the areas Linux scans for BIOS tables and option ROMs' 2 KiB starts
+ * (Firecracker puts its own at the same place). */
+#define LAYOUT_VMGENID  0xdfff0ULL
+#define LAYOUT_ACPI     0xe0000ULL /* RSDP, then the other ACPI tables, up to 1 MiB */
+#define LAYOUT_ACPI_END 0x100000ULL
+#define LAYOUT_HIMEM    0x100000ULL /* kernels load at or above 1 MiB */
 
 #define LAYOUT_MMIO_HOLE    0xc0000000ULL  /* 32-bit device hole: [3 GiB, 4 GiB) */
 #define LAYOUT_HIGH_RAM     0x100000000ULL /* RAM beyond the hole continues at 4 GiB */
