@@ -76,7 +76,13 @@ int gm_create(struct guest_mem *gm, uint64_t ram_bytes, gpa_t hole, gpa_t high)
 int gm_advise_huge(const struct guest_mem *gm)
 {
 	/* Advice only: fails harmlessly where THP is compiled out. */
-	return madvise(gm->mapping, gm->mapping_size, MADV_HUGEPAGE) < 0 ? -errno : 0;
+	size_t low = gm->mapping_size < GM_SMALL_PAGES_LOW ? gm->mapping_size : GM_SMALL_PAGES_LOW;
+	if (madvise(gm->mapping, low, MADV_NOHUGEPAGE) < 0)
+		return -errno;
+	if (gm->mapping_size > low &&
+	    madvise(gm->mapping + low, gm->mapping_size - low, MADV_HUGEPAGE) < 0)
+		return -errno;
+	return 0;
 }
 
 int gm_create_from_file(struct guest_mem *gm, int fd, uint64_t ram_bytes, gpa_t hole, gpa_t high)

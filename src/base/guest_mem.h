@@ -45,8 +45,16 @@ unsigned gm_layout(uint64_t ram_bytes, gpa_t hole, gpa_t high,
 int gm_create(struct guest_mem *gm, uint64_t ram_bytes, gpa_t hole, gpa_t high);
 
 /* Advise gm_create's RAM for transparent huge pages (madvise MADV_HUGEPAGE: Firecracker's
- * huge_pages "Transparent"). Returns 0, or -errno where the host has no THP. */
+ * huge_pages "Transparent"), all but its first GM_SMALL_PAGES_LOW bytes, which are advised
+ * against them (MADV_NOHUGEPAGE). Returns 0, or -errno where the host has no THP. */
 int gm_advise_huge(const struct guest_mem *gm);
+
+/* The low guest RAM kept in small pages under gm_advise_huge: the boot structures, the
+ * real-mode area and a small guest's code live there, and each 2 MiB page a guest touches
+ * is 2 MiB of host memory. A guest that only prints a line and halts touched two huge
+ * pages, 4 MiB, where kvmtool's touched 4 KiB ones (bench/density.sh, 2026-12-07); Linux,
+ * loaded at 16 MiB, uses the rest, where huge pages speed its boot. */
+#define GM_SMALL_PAGES_LOW (4ULL << 20)
 
 /*
  * As gm_create, but RAM is the file fd (a snapshot's memory file, exactly ram_bytes long:

@@ -228,7 +228,10 @@ static void huge_page_advice(void **state)
 		skip(); /* a host kernel without THP */
 	}
 	assert_int_equal(r, 0);
-	assert_int_equal(vma_flag(gm.mapping, " hg"), 1);
+	/* The low 4 MiB in small pages, the rest advised for huge ones. */
+	assert_int_equal(vma_flag(gm.mapping, " nh"), 1);
+	assert_int_equal(vma_flag(gm.mapping + GM_SMALL_PAGES_LOW - 1, " nh"), 1);
+	assert_int_equal(vma_flag(gm.mapping + GM_SMALL_PAGES_LOW, " hg"), 1);
 	assert_int_equal(vma_flag(gm.mapping + 8 * MiB - 1, " hg"), 1);
 	gm_destroy(&gm);
 }
