@@ -209,7 +209,10 @@ static bool build_watch(pid_t pid, int fd, char tail[OUTPUT_TAIL])
 		memcpy(tail + have, buf, g);
 		have += g;
 		tail[have] = 0;
-		if (!seen && memmem(tail, have, ready, sizeof(ready) - 1)) {
+		/* The whole line, its newline too: else the snapshot holds the rest of it in the
+		 * console's queue, and a warm run prints it first. */
+		const char *at = seen ? NULL : memmem(tail, have, ready, sizeof(ready) - 1);
+		if (at && memchr(at, '\n', (size_t)(tail + have - at))) {
 			seen = true;
 			kill(pid, SIGUSR2); /* --snapshot-to's signal */
 		}
