@@ -339,7 +339,7 @@ demo: deps
 	@sh scripts/demo.sh
 
 bench: all guest $(BUILD)/bench/runstat $(BUILD)/bench/hello_pvh.elf $(BUILD)/bench/apilat \
-		$(BUILD)/bench/listen_floor
+		$(BUILD)/bench/listen_floor $(BUILD)/bench/now
 	sh bench/api.sh
 	sh bench/start.sh
 	sh bench/boot.sh
@@ -347,6 +347,7 @@ bench: all guest $(BUILD)/bench/runstat $(BUILD)/bench/hello_pvh.elf $(BUILD)/be
 	sh bench/io.sh
 	sh bench/mmds.sh
 	sh bench/jail.sh
+	sh bench/snapshot.sh
 
 format:
 	clang-format -i $(EMBER_SRCS) $(OCI_SRCS) $(wildcard src/*.h src/*/*.h src/*/*/*.h) $(wildcard tests/unit/*.[ch])
