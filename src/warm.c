@@ -6,6 +6,7 @@
 #include "warm.h"
 #include "base/exit_status.h"
 #include "base/handover.h"
+#include "base/log.h"
 #include "vmm/initrd.h"
 #include "vmm/snapshot.h"
 
@@ -221,7 +222,7 @@ static bool build_watch(pid_t pid, int fd, char tail[OUTPUT_TAIL])
 
 /* Boot cfg's guest in warm mode in a child and snapshot it into tmp_state/tmp_mem once
  * its init is ready; then rename them to state/mem (memory first: a state file in place
- * means its memory file is too). */
+ * means its memory file is too). Under the entry's lock. */
 static int entry_build(const struct vm_config *cfg, int (*build)(const struct vm_config *),
                        const char *tmp_state, const char *tmp_mem, const char *state,
                        const char *mem, char *err, size_t errlen)
@@ -261,7 +262,10 @@ static int entry_build(const struct vm_config *cfg, int (*build)(const struct vm
 	close(pfd[0]);
 	while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
 		;
-	bool ok = ready && WIFEXITED(ws) && WEXITSTATUS(ws) == 0 && rename(tmp_mem, mem) == 0 &&
+	/* The old state file goes first: a reader between the two renames must not pair it
+	 * with the new memory file; missing, it sends the reader to wait on the lock. */
+	bool ok = ready && WIFEXITED(ws) && WEXITSTATUS(ws) == 0 &&
+	          (unlink(state) == 0 || errno == ENOENT) && rename(tmp_mem, mem) == 0 &&
 	          rename(tmp_state, state) == 0;
 	if (ok)
 		return 0;
@@ -338,9 +342,8 @@ int warm_prepare(const struct vm_config *cfg, int (*build)(const struct vm_confi
 		/* Another run may have built it while we waited. */
 		r = entry_check(state, mem, cfg->mem_mib, why, sizeof(why));
 		if (r == -EINVAL)
-			fprintf(stderr,
-			        "ember: the warm snapshot %s/%s is unusable (%s): rebuilding\n",
-			        dir, name, why);
+			log_warn("the warm snapshot %s/%s is unusable (%s): rebuilding", dir, name,
+			         why);
 		if (r < 0)
 			r = entry_build(cfg, build, tmp_state, tmp_mem, state, mem, err, errlen);
 		close(fd);
