@@ -14,8 +14,8 @@
  * Debian's kernel has no /dev/port. */
 #define HANDOVER_MMIO_BASE 0xc0001000ULL
 #define HANDOVER_MMIO_SIZE 0x1000
-#define HANDOVER_STATUS    0 /* a byte: 1 once a message waits, else 0 */
-#define HANDOVER_DATA      8 /* each read of 1 to 8 bytes: the message's next bytes; 0 past it */
+#define HANDOVER_STATUS    0  /* a byte: 1 once a message waits, else 0 */
+#define HANDOVER_DATA      8  /* each read of 1 to 8 bytes: the message's next bytes; 0 past it */
 #define HANDOVER_EXIT      16 /* a byte written: the VM ends with it as its status (as port 0x603) */
 
 #define HANDOVER_MAGIC    "EMBERWRM"

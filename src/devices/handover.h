@@ -25,8 +25,8 @@ struct handover {
  * there is a message, else 0; each read at HANDOVER_DATA (1 to 8 bytes, within the 8
  * bytes from it) gives the message's next bytes in order, 0 past its end. A 1-byte write
  * of N at HANDOVER_EXIT calls on_exit(ctx, N) on the writing vCPU's thread. Everything
- * else reads 0 and other writes are ignored. The read position advances atomically: vCPUs reading at
- * once get interleaved bytes, never bytes outside the message.
+ * else reads 0 and other writes are ignored. The read position advances atomically:
+ * vCPUs reading at once get interleaved bytes, never bytes outside the message.
  */
 extern const struct bus_ops handover_ops;
 
