@@ -21,13 +21,14 @@ DESTDIR ?=
 # The monitor, by subsystem.
 CORE_SRCS := src/main.c src/cli.c src/base/config.c src/base/log.c src/base/signals.c src/doctor.c src/base/file_io.c \
              src/base/crc32c.c src/base/snapshot_file.c src/base/rate_limiter.c src/base/footprint.c src/base/start_trace.c \
-             src/default_guest.c
+             src/default_guest.c src/warm.c
 VMM_SRCS  := src/base/kvm.c src/vmm/vm.c src/vmm/initrd.c src/vmm/vcpu.c src/base/event_loop.c src/vmm/vmm_thread.c \
              src/base/term.c src/base/guest_mem.c src/base/bus.c src/vmm/devices.c src/vmm/snapshot.c \
              src/vmm/controller.c src/vmm/ctl_json.c src/vmm/metrics.c
 X86_SRCS  := src/arch/x86/arch.c src/arch/x86/kernel.c src/arch/x86/boot_tables.c src/arch/x86/boot_vcpu.c \
              src/arch/x86/elf_load.c src/arch/x86/cpuid.c src/arch/x86/vcpu_state.c
 DEV_SRCS  := src/devices/serial.c src/devices/i8042.c src/devices/power.c src/devices/pvpanic.c src/devices/vmgenid.c \
+             src/devices/handover.c \
              src/devices/boot_timer.c
 ACPI_SRCS := src/acpi/aml.c src/arch/x86/acpi_tables.c
 # MMDS, the metadata service: its store, the guest's HTTP and the network stack under it.
@@ -91,7 +92,7 @@ test_config_SRCS      := $(MONITOR_SRCS)
 test_config_LIBS      := $(LIBS)
 test_aml_SRCS         := src/acpi/aml.c
 test_acpi_tables_SRCS := src/arch/x86/acpi_tables.c src/acpi/aml.c src/base/guest_mem.c
-test_power_SRCS       := src/devices/power.c src/devices/pvpanic.c
+test_power_SRCS       := src/devices/power.c src/devices/pvpanic.c src/devices/handover.c
 test_vmgenid_SRCS     := src/devices/vmgenid.c src/base/guest_mem.c
 test_snapshot_file_SRCS := src/base/snapshot_file.c src/base/crc32c.c
 test_rate_limiter_SRCS := src/base/rate_limiter.c
@@ -225,6 +226,10 @@ $(BUILD)/bench/runstat: bench/runstat.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -Werror -static -o $@ $<
 
+$(BUILD)/bench/now: bench/now.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -Werror -static -o $@ $<
+
 $(BUILD)/bench/apilat: bench/apilat.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
@@ -291,7 +296,7 @@ fuzz-smoke:
 # initramfs (guest/init.c, busybox, the virtio modules). Fetches the kernel with apt.
 GUEST_FILES := $(addprefix $(BUILD)/guest/,vmlinux bzImage initrd.cpio version)
 guest: $(GUEST_FILES)
-$(GUEST_FILES) &: guest/init.c guest/agent.c guest/agent.h guest/agent_proto.h guest/vsock.c \
+$(GUEST_FILES) &: guest/init.c guest/agent.c guest/agent.h guest/agent_proto.h guest/vsock.c src/base/handover.h \
 		scripts/build-guest.sh
 	CC="$(CC)" sh scripts/build-guest.sh $(BUILD)/guest
 	@touch $(GUEST_FILES) # the script leaves an unchanged vmlinux alone
@@ -341,7 +346,7 @@ demo: deps
 	@sh scripts/demo.sh
 
 bench: all guest $(BUILD)/bench/runstat $(BUILD)/bench/hello_pvh.elf $(BUILD)/bench/apilat \
-		$(BUILD)/bench/listen_floor
+		$(BUILD)/bench/listen_floor $(BUILD)/bench/now
 	sh bench/api.sh
 	sh bench/start.sh
 	sh bench/boot.sh
@@ -349,6 +354,7 @@ bench: all guest $(BUILD)/bench/runstat $(BUILD)/bench/hello_pvh.elf $(BUILD)/be
 	sh bench/io.sh
 	sh bench/mmds.sh
 	sh bench/jail.sh
+	sh bench/snapshot.sh
 
 format:
 	clang-format -i $(EMBER_SRCS) $(OCI_SRCS) $(wildcard src/*.h src/*/*.h src/*/*/*.h) $(wildcard tests/unit/*.[ch])

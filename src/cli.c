@@ -23,7 +23,7 @@ void cli_usage(void)
 	    "                 [--drive "
 	    "path=FILE[,ro][,root][,id=NAME][,engine=E][,cache=C][,bw=B][,iops=N]]...\n"
 	    "                 [--net tap=NAME[,mac=MAC][,mtu=N][,id=NAME][,rx_bw=B][,tx_bw=B]]...\n"
-	    "                 [--vsock cid=N,uds=PATH] [--no-rng] [--no-seccomp]\n"
+	    "                 [--vsock cid=N,uds=PATH] [--no-rng] [--no-seccomp] [--warm]\n"
 	    "                 [-- COMMAND [ARG...]]\n"
 	    "       ember --api-sock PATH [--config-file FILE] [--no-api] [--id ID]\n"
 	    "             [--http-api-max-payload-size BYTES] [--log-path FILE] [--level L]\n"
@@ -73,6 +73,12 @@ void cli_usage(void)
 	    "                           guest is then not contained)\n"
 	    "         --snapshot-to STATE,MEM  on SIGUSR2 (kill -USR2 PID), pause the guest,\n"
 	    "                           write a snapshot into the two files and exit 0\n"
+	    "         --warm            restore the default guest from a snapshot taken when\n"
+	    "                           its init was ready (built on first use, cached per\n"
+	    "                           Ember, kernel, initrd, command line, --mem, --vcpus in\n"
+	    "                           $XDG_CACHE_HOME/ember or ~/.cache/ember) and hand it\n"
+	    "                           COMMAND: as a cold run, only faster; not with --kernel,\n"
+	    "                           --initrd, --drive, --net, --vsock or --snapshot-to\n"
 	    "         -- COMMAND ARG... what the default guest's init runs\n"
 	    "         The guest's serial console is on stdin/stdout; Ctrl-A x quits.\n"
 	    "--api-sock  serve Firecracker's REST API on the Unix socket PATH (with no arguments\n"
@@ -417,6 +423,13 @@ static int opt_vsock(struct parse_state *p, char *arg, char *err, size_t errlen)
 	return parse_vsock(arg, p->cfg, err, errlen);
 }
 
+static int opt_warm(struct parse_state *p, char *arg, char *err, size_t errlen)
+{
+	(void)arg, (void)err, (void)errlen;
+	p->cfg->warm = true;
+	return 0;
+}
+
 static int opt_no_rng(struct parse_state *p, char *arg, char *err, size_t errlen)
 {
 	(void)arg, (void)err, (void)errlen;
@@ -659,6 +672,7 @@ static const struct cli_option {
     {"net", required_argument, CLI_RUN, opt_net},
     {"vsock", required_argument, CLI_RUN, opt_vsock},
     {"no-rng", no_argument, CLI_RUN, opt_no_rng},
+    {"warm", no_argument, CLI_RUN, opt_warm},
     {"no-seccomp", no_argument, CLI_RUN | CLI_API | CLI_RESTORE, opt_no_seccomp},
     {"snapshot-to", required_argument, CLI_RUN | CLI_RESTORE, opt_snapshot_to},
     {"net-override", required_argument, CLI_RESTORE, opt_net_override},

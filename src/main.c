@@ -11,6 +11,7 @@
 #include "seccomp/seccomp.h"
 #include "vmm/controller.h"
 #include "vmm/snapshot.h"
+#include "warm.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -89,6 +90,27 @@ static int run_machine(const struct vm_config *cfg,
 	return status;
 }
 
+/* --warm's cache entry: cfg's guest booted, snapshotted once its init is ready. */
+static int build_warm(const struct vm_config *cfg)
+{
+	return run_machine(cfg, start_booted, cfg);
+}
+
+/* ember run --warm: the cached snapshot of cfg's guest (built on first use) restored, the
+ * command handed over, run until it ends, as a cold run. */
+static int run_warm(const struct vm_config *cfg)
+{
+	static struct ctl_snapshot_load load;
+	char err[9000];
+	if (warm_prepare(cfg, build_warm, &load, err, sizeof(err)) < 0) {
+		log_err("%s", err);
+		return EXIT_USAGE;
+	}
+	int status = run_machine(cfg, start_loaded, &load);
+	warm_release(&load);
+	return status;
+}
+
 /* ember run: the flags into a configuration, checked with the command line's words; then
  * the same commands the API or a config file would give the controller, InstanceStart, and
  * the controller's run. */
@@ -101,6 +123,8 @@ static int cmd_run(int argc, char **argv)
 	int r = cli_parse_run(argc, argv, &cfg, err, sizeof(err));
 	if (r == 1)
 		return 0;
+	if (r == 0 && cfg.warm)
+		r = warm_refuse(&cfg, err, sizeof(err));
 	/* No kernel named: the default guest, kernel and initrd together. */
 	if (r == 0 && !cfg.kernel_path[0]) {
 		r = default_guest_find(&guest, err, sizeof(err));
@@ -117,6 +141,8 @@ static int cmd_run(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	start_trace_mark(START_PARSED);
+	if (cfg.warm)
+		return run_warm(&cfg);
 	return run_machine(&cfg, start_booted, &cfg);
 }
 

@@ -25,8 +25,9 @@
 #define ARCH_RAM_HOLE         LAYOUT_MMIO_HOLE
 #define ARCH_RAM_HIGH         LAYOUT_HIGH_RAM
 #define ARCH_VIRTIO_MMIO_BASE LAYOUT_MMIO_DEVICES
-#define ARCH_BOOT_TIMER_BASE  LAYOUT_MMIO_HOLE       /* Firecracker's BOOT_DEVICE_MEM_START */
-#define ARCH_VIRTIO_FIRST_GSI 5                      /* above the ISA devices Ember has (0, 1, 4) */
+#define ARCH_BOOT_TIMER_BASE  LAYOUT_MMIO_HOLE            /* Firecracker's BOOT_DEVICE_MEM_START */
+#define ARCH_HANDOVER_BASE    (LAYOUT_MMIO_HOLE + 0x1000) /* the page after the boot timer */
+#define ARCH_VIRTIO_FIRST_GSI 5 /* above the ISA devices Ember has (0, 1, 4) */
 #define ARCH_EVENT_GSI        (ACPI_IOAPIC_PINS - 1) /* the Generic Event Device's (VMGenID) */
 #define ARCH_LAST_GSI         (ARCH_EVENT_GSI - 1)
 #define ARCH_VMGENID_ADDR     LAYOUT_VMGENID

@@ -150,6 +150,7 @@ struct vm_config {
 	/* --snapshot-to STATE,MEM (the front end's, not the machine's): "" when not asked. */
 	char snapshot_state[CONFIG_PATH_MAX];
 	char snapshot_mem[CONFIG_PATH_MAX];
+	bool warm; /* --warm (the front end's): restore the default guest from its cache */
 	/* The guest runs Ember's init (the default guest, or a command was given): the
 	 * command archive goes even without a command, and a stdin that is not a terminal
 	 * follows the init's console contract (docs/CONTRACTS.md). */

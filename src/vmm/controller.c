@@ -668,6 +668,9 @@ int ctl_load(struct ctl *c, const struct ctl_snapshot_load *l, char *err, size_t
 	    .vsock_uds = l->has_vsock_uds ? l->vsock_uds : NULL,
 	    .huge_pages = l->huge_pages,
 	    .serial_out_path = c->cfg.serial_out_path,
+	    .console_piped = l->console_piped,
+	    .handover = l->handover,
+	    .handover_len = l->handover_len,
 	};
 	uint64_t t0 = now_us();
 	for (unsigned i = 0; i < l->nnets && i < CONFIG_MAX_NETS; i++) {

@@ -191,6 +191,10 @@ struct ctl_snapshot_load {
 	unsigned vcpus; /* 0: the snapshot's (ember restore --vcpus: must equal it) */
 	bool has_vsock_uds;
 	char vsock_uds[CONFIG_UDS_PATH_MAX + 1];
+	/* `ember run --warm` only (no endpoint sets these): vm_restore_opts' fields. */
+	bool console_piped;
+	const uint8_t *handover;
+	size_t handover_len;
 };
 
 /* PUT and PATCH /mmds: the body, a reference the front end holds until the command is

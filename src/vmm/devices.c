@@ -724,6 +724,16 @@ int devices_place(struct vm *vm, char *err, size_t errlen)
 			d->nplaced = p + 1;
 		}
 	}
+	/* The warm handover page, in every VM: the snapshot a warm run restores is taken of
+	 * a VM whose init polls it (base/handover.h). */
+	_Static_assert(ARCH_HANDOVER_BASE == HANDOVER_MMIO_BASE, "the init's address");
+	handover_init(&vm->handover_dev, vm->handover, vm->handover_len, guest_poweroff, vm);
+	int r = bus_add(&vm->mmio, ARCH_HANDOVER_BASE, HANDOVER_MMIO_SIZE, &handover_ops,
+	                &vm->handover_dev, "handover");
+	if (r) {
+		snprintf(err, errlen, "cannot place the handover page: %s", strerror(-r));
+		return r;
+	}
 	return 0;
 }
 

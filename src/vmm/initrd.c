@@ -36,21 +36,15 @@ static size_t cpio_entry(uint8_t *out, const char *name, unsigned mode, const vo
 	return pad4(off + data_len);
 }
 
-uint8_t *cmd_archive_build(char *const *argv, unsigned argc, bool tty, size_t *len)
+uint8_t *cmd_body_build(char *const *argv, unsigned argc, bool tty, size_t *len)
 {
 	const char *keys = tty ? "tty=1" : "tty=0";
 	size_t body = strlen(keys) + 2; /* the key's NUL, then the empty string */
 	for (unsigned i = 0; i < argc; i++)
 		body += strlen(argv[i]) + 1;
-	/* Two entries and the trailer, each at most header + name + 3 + data + 3. */
-	size_t cap = 3 * (CPIO_HDR_LEN + 16 + 6) + body;
 	uint8_t *data = malloc(body);
-	uint8_t *out = calloc(1, cap);
-	if (!data || !out) {
-		free(data);
-		free(out);
+	if (!data)
 		return NULL;
-	}
 	size_t off = strlen(keys) + 1;
 	memcpy(data, keys, off);
 	data[off++] = 0;
@@ -58,6 +52,20 @@ uint8_t *cmd_archive_build(char *const *argv, unsigned argc, bool tty, size_t *l
 		size_t n = strlen(argv[i]) + 1;
 		memcpy(data + off, argv[i], n);
 		off += n;
+	}
+	*len = body;
+	return data;
+}
+
+uint8_t *cmd_archive_build(char *const *argv, unsigned argc, bool tty, size_t *len)
+{
+	size_t body;
+	uint8_t *data = cmd_body_build(argv, argc, tty, &body);
+	/* Two entries and the trailer, each at most header + name + 3 + data + 3. */
+	uint8_t *out = data ? calloc(1, 3 * (CPIO_HDR_LEN + 16 + 6) + body) : NULL;
+	if (!out) {
+		free(data);
+		return NULL;
 	}
 	size_t n = cpio_entry(out, "ember.cmd", 0100400, data, body, 1);
 	n += cpio_entry(out + n, "TRAILER!!!", 0, NULL, 0, 0);

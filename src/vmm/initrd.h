@@ -12,6 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* /ember.cmd's contents for argv[0..argc-1] and the tty flag: "tty=0" or "tty=1", an
+ * empty string, the arguments, each NUL-terminated (also the body of `ember run --warm`'s
+ * handover). Returns a malloc'd buffer with its length in *len, or NULL (out of memory). */
+uint8_t *cmd_body_build(char *const *argv, unsigned argc, bool tty, size_t *len);
+
 /*
  * Build the newc cpio archive holding /ember.cmd for argv[0..argc-1] (argc >= 1) and the
  * tty flag, ending with the TRAILER!!! entry. Returns a malloc'd buffer with its length in

@@ -334,6 +334,24 @@ out:
 	return r;
 }
 
+int vm_snapshot_check(const char *path, char *err, size_t errlen)
+{
+	uint8_t *file = NULL, cpu[SF_CPU_ID_BYTES];
+	size_t len = 0;
+	struct sf_reader rd;
+	struct sf_expect expect = {EMBER_VERSION, cpu, arch_cpu_describe};
+	char why[512];
+	int r;
+
+	arch_cpu_identity(cpu);
+	if ((r = read_state(path, &file, &len, err, errlen)) < 0)
+		return r;
+	if ((r = sf_open(&rd, file, len, &expect, why, sizeof(why))) < 0)
+		snprintf(err, errlen, "'%s': %s", path, why);
+	free(file);
+	return r;
+}
+
 int vm_restore(struct vm *vm, const struct vm_restore_opts *o, const char *state_path,
                const char *mem_path, char *err, size_t errlen)
 {
@@ -383,6 +401,10 @@ int vm_restore(struct vm *vm, const struct vm_restore_opts *o, const char *state
 	if ((r = vm_build_begin(vm, &cfg, err, errlen)) < 0)
 		goto out;
 	built = true;
+	/* After vm_build_begin, which clears the VM. */
+	vm->console_piped = o->console_piped;
+	vm->handover = o->handover;
+	vm->handover_len = o->handover_len;
 	vm->restored_cfg = m;
 	m = NULL;
 	if (cfg.serial_out_path[0] &&

@@ -36,6 +36,11 @@ void vm_snapshot_files_close(const char *state_path, const char *mem_path, int *
  * with one line in err. */
 int vm_snapshot_describe(const char *path, FILE *out, char *err, size_t errlen);
 
+/* Whether the state file at path is a snapshot this Ember on this CPU would load: magic,
+ * size, checksum, format and Ember version, CPU identity (no KVM object is made). Returns
+ * 0, or -errno with one line in err. */
+int vm_snapshot_check(const char *path, char *err, size_t errlen);
+
 /* What a restore may change (Firecracker's snapshot/load overrides). */
 struct vm_restore_opts {
 	unsigned vcpus;         /* 0: as the snapshot; else it must be the snapshot's count */
@@ -51,6 +56,11 @@ struct vm_restore_opts {
 	const char *vsock_uds;       /* NULL: the snapshot's path */
 	unsigned huge_pages;         /* 0: the snapshot's; else 1 + enum huge_pages */
 	const char *serial_out_path; /* NULL or "": the console on stdout (PUT /serial) */
+	/* `ember run --warm`: stdin is not a terminal (the init's console contract), and the
+	 * message the init reads at handover (base/handover.h; borrowed, NULL: none). */
+	bool console_piped;
+	const uint8_t *handover;
+	size_t handover_len;
 };
 
 /*

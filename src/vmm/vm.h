@@ -6,6 +6,7 @@
 #ifndef EMBER_VM_H
 #define EMBER_VM_H
 
+#include "../devices/handover.h"
 #include "../base/bus.h"
 #include "../base/config.h"
 #include "../base/event_loop.h"
@@ -64,6 +65,11 @@ struct vm {
 	struct vm_config cfg;
 	void *restored_cfg; /* a restore's configuration strings, freed with the VM */
 	int serial_fd;      /* cfg.serial_out_path, open; -1: the console is stdout */
+	/* `ember run --warm`'s message for the init (base/handover.h), the front end's,
+	 * served by the handover page at ARCH_HANDOVER_BASE in every VM. NULL: none. */
+	const uint8_t *handover;
+	size_t handover_len;
+	struct handover handover_dev;
 };
 
 /* Check that path opens as vm_create opens a kernel or initrd (what: "kernel", "initrd"):

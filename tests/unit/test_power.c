@@ -1,6 +1,8 @@
-/* The ACPI power registers and pvpanic, driven as a guest drives them through the bus. */
+/* The ACPI power registers, pvpanic and the warm handover page, driven as a guest drives them
+ * through the bus. */
 #include "unit.h"
 
+#include "devices/handover.h"
 #include "devices/power.h"
 #include "devices/pvpanic.h"
 
@@ -169,6 +171,56 @@ static void wide_accesses(void **state)
 	assert_int_equal(f->calls.resets, 1);
 }
 
+/* ---- the warm handover page ---- */
+
+/* No message: status 0, data 0. A message: status 1, its bytes in order whatever the read
+ * width, then 0; reads outside the two registers give 0 and take nothing; writes do nothing. */
+static void handover_page(void **state)
+{
+	struct fixture *f = *state;
+	static const uint8_t msg[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+	struct handover h;
+	uint8_t d[8];
+
+	handover_init(&h, NULL, 0, on_poweroff, &f->calls);
+	handover_ops.read(&h, HANDOVER_STATUS, d, 1);
+	assert_int_equal(d[0], 0);
+	memset(d, 0x5a, sizeof(d));
+	handover_ops.read(&h, HANDOVER_DATA, d, 8);
+	assert_memory_equal(d, "\0\0\0\0\0\0\0\0", 8);
+
+	handover_init(&h, msg, sizeof(msg), on_poweroff, &f->calls);
+	handover_ops.read(&h, HANDOVER_STATUS, d, 1);
+	assert_int_equal(d[0], 1);
+	handover_ops.write(&h, HANDOVER_DATA, d, 1);
+	handover_ops.write(&h, HANDOVER_STATUS, d, 1);
+	handover_ops.read(&h, HANDOVER_DATA + 8, d, 8); /* past the data register */
+	assert_memory_equal(d, "\0\0\0\0\0\0\0\0", 8);
+	handover_ops.read(&h, HANDOVER_DATA + 4, d, 8); /* straddles its end */
+	assert_memory_equal(d, "\0\0\0\0\0\0\0\0", 8);
+	handover_ops.read(&h, HANDOVER_DATA, d, 1);
+	assert_int_equal(d[0], 1);
+	handover_ops.read(&h, HANDOVER_DATA, d, 4);
+	assert_memory_equal(d, "\2\3\4\5", 4);
+	memset(d, 0x5a, sizeof(d));
+	handover_ops.read(&h, HANDOVER_DATA, d, 8);
+	assert_memory_equal(d, "\6\7\10\11\12\13\0\0", 8);
+	for (unsigned i = 0; i < 10; i++) {
+		handover_ops.read(&h, HANDOVER_DATA, d, 8);
+		assert_memory_equal(d, "\0\0\0\0\0\0\0\0", 8);
+	}
+	handover_ops.read(&h, HANDOVER_STATUS, d, 1);
+	assert_int_equal(d[0], 1);
+	assert_int_equal(f->calls.poweroffs, 0);
+	/* The exit register: one byte, its value the status; wider writes do nothing. */
+	memcpy(d, "\x07\x01", 2);
+	handover_ops.write(&h, HANDOVER_EXIT, d, 2);
+	assert_int_equal(f->calls.poweroffs, 0);
+	handover_ops.write(&h, HANDOVER_EXIT, d, 1);
+	assert_int_equal(f->calls.poweroffs, 1);
+	assert_int_equal(f->calls.status, 7);
+}
+
 /* ---- pvpanic ---- */
 
 static void pvpanic_reads_panicked(void **state)
@@ -216,6 +268,7 @@ int main(void)
 	    cmocka_unit_test_setup(reset_value_only, setup),
 	    cmocka_unit_test_setup(other_registers_read_zero, setup),
 	    cmocka_unit_test_setup(wide_accesses, setup),
+	    cmocka_unit_test_setup(handover_page, setup),
 	    cmocka_unit_test(pvpanic_reads_panicked),
 	    cmocka_unit_test(pvpanic_write_bit0),
 	};
