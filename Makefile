@@ -140,7 +140,7 @@ include tests/guests/guests.mk
 GUEST_ELFS := $(addprefix $(BUILD)/guests/,$(addsuffix .elf,$(GUEST_NAMES))) \
               $(BUILD)/guests/hello_pvh.elf
 
-.PHONY: all deps demo run-tests test unit conformance integration asan bench clean format guest \
+.PHONY: all deps demo run-tests test unit conformance integration asan bench clean format guest density \
 	guest-kernel install uninstall rootfs fuzz fuzz-smoke seccomp-report
 all: $(BUILD)/ember $(BUILD)/ember-jailer $(BUILD)/ember-oci $(BUILD)/ember-test-hooks $(GUEST_ELFS)
 
@@ -237,6 +237,29 @@ $(BUILD)/bench/hello_pvh.elf $(BUILD)/guests/hello_pvh.elf: bench/hello_pvh.S be
 	@mkdir -p $(dir $@)
 	$(CC) -c -o $@.o bench/hello_pvh.S
 	$(LD) -static -nostdlib -T bench/hello_pvh.ld -o $@ $@.o
+
+# The density benchmark's helpers: a background starter that waits for the first console
+# line, and the idle guest (one line, then HLT forever) as a PVH ELF and, for kvmtool, as a
+# real-mode flat binary.
+$(BUILD)/bench/spawn: bench/spawn.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -Werror -static -o $@ $<
+
+$(BUILD)/bench/idle_pvh.elf: bench/hello_pvh.S bench/hello_pvh.ld
+	@mkdir -p $(dir $@)
+	$(CC) -DIDLE -c -o $@.o bench/hello_pvh.S
+	$(LD) -static -nostdlib -T bench/hello_pvh.ld -o $@ $@.o
+
+$(BUILD)/bench/idle_flat.bin: bench/idle_flat.S
+	@mkdir -p $(dir $@)
+	$(CC) -c -o $@.o bench/idle_flat.S
+	$(LD) -Ttext=0 --oformat binary -o $@ $@.o
+
+DENSITY_HELPERS = $(BUILD)/bench/spawn $(BUILD)/bench/idle_pvh.elf $(BUILD)/bench/idle_flat.bin
+
+# N idle guests alive at once under Ember, kvmtool and QEMU (bench/density.sh).
+density: all guest $(DENSITY_HELPERS)
+	sh bench/density.sh
 
 deps:
 	@sh scripts/install-deps.sh
