@@ -140,7 +140,7 @@ include tests/guests/guests.mk
 GUEST_ELFS := $(addprefix $(BUILD)/guests/,$(addsuffix .elf,$(GUEST_NAMES))) \
               $(BUILD)/guests/hello_pvh.elf
 
-.PHONY: all deps demo run-tests test unit conformance integration asan bench clean format guest density \
+.PHONY: all deps demo run-tests test unit conformance integration asan bench clean format guest density compare \
 	guest-kernel install uninstall rootfs fuzz fuzz-smoke seccomp-report
 all: $(BUILD)/ember $(BUILD)/ember-jailer $(BUILD)/ember-oci $(BUILD)/ember-test-hooks $(GUEST_ELFS)
 
@@ -204,6 +204,9 @@ run-tests:
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@sh tests/install.sh
 	@sh tests/readme-rig.sh $(BUILD)
+	@$(MAKE) --no-print-directory $(DENSITY_HELPERS) $(BUILD)/bench/runstat $(BUILD)/bench/hello_pvh.elf \
+		$(BUILD)/bench/hello_flat.bin >/dev/null
+	@sh tests/compare-smoke.sh
 	@sh tests/run-unit.sh $(UNIT_BINS); u=$$?; \
 	python3 tests/api_conformance.py $(BUILD)/ember docs/reference/firecracker-api.yaml; c=$$?; \
 	EMBER=$(abspath $(BUILD)/ember) GUESTS=$(abspath $(BUILD)/guests) sh tests/run-integration.sh; \
@@ -255,11 +258,24 @@ $(BUILD)/bench/idle_flat.bin: bench/idle_flat.S
 	$(CC) -c -o $@.o bench/idle_flat.S
 	$(LD) -Ttext=0 --oformat binary -o $@ $@.o
 
+$(BUILD)/bench/hello_flat.bin: bench/idle_flat.S
+	@mkdir -p $(dir $@)
+	$(CC) -DEXIT -c -o $@.o bench/idle_flat.S
+	$(LD) -Ttext=0 --oformat binary -o $@ $@.o
+
 DENSITY_HELPERS = $(BUILD)/bench/spawn $(BUILD)/bench/idle_pvh.elf $(BUILD)/bench/idle_flat.bin
 
 # N idle guests alive at once under Ember, kvmtool and QEMU (bench/density.sh).
 density: all guest $(DENSITY_HELPERS)
 	sh bench/density.sh
+
+# What isolation costs: Ember against the rig's own processes, crun, runc, gVisor, QEMU and
+# kvmtool on the seed studies' axes, in one rig run; writes compare/REPORT.md and charts.
+# QUICK=1 for a few minutes. The runtimes, sysbench and gnuplot: install-deps.sh bench.
+compare: all guest $(DENSITY_HELPERS) $(BUILD)/bench/runstat $(BUILD)/bench/hello_pvh.elf \
+		$(BUILD)/bench/hello_flat.bin
+	@sh scripts/install-deps.sh bench || echo "compare: some bench packages are missing; their rows will say so"
+	sh bench/compare.sh
 
 deps:
 	@sh scripts/install-deps.sh
