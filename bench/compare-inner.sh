@@ -40,7 +40,7 @@ shown() { tail -n 1 "$tmp/$1.sh" | sed 's/^exec \${WRAP:-} //; s/ \${RUNSC_DEBUG
 runsc_why() {
 	rm -rf "$tmp/rsd"
 	RUNSC_DEBUG="--debug --debug-log=$tmp/rsd/" timeout 120 sh "$tmp/$1.sh" >/dev/null 2>&1 </dev/null
-	grep -hiE 'error|fatal|fail' "$tmp"/rsd/* 2>/dev/null | grep -v 'level=debug' | head -n 3 | cut -c1-300 | tr '\n' ' '
+	grep -h 'FATAL' "$tmp"/rsd/*.boot.txt "$tmp"/rsd/*.gofer.txt 2>/dev/null | head -n 2 | cut -c1-300 | tr '\n' ' '
 }
 
 # --- the rig: cgroups for the container runtimes, the containers' root, the disk ---
@@ -54,6 +54,10 @@ if [ ! -e "$rootfs/bin/sh" ]; then
 	done
 fi
 dd if=/dev/zero of="$disk" bs=1M count="$DISK_MIB" 2>/dev/null
+# ember-oci boots Ember's default guest, build/guest/vmlinux beside build/ember: the same
+# kernel as the bzImage the other monitors boot (Ember loads either).
+[ -e build/guest/vmlinux ] || ln -s bzImage build/guest/vmlinux
+mkdir -p /newroot
 
 # --- networks: a veth into a namespace for the rig's process and the containers (the
 # namespace's end is eth0, 10.0.4.2/24), a tap for the guests (the guest is 10.0.5.2/24);
@@ -143,7 +147,9 @@ launcher() {
 		runsc)
 			n=none
 			[ -z "$netns" ] || n=sandbox
-			echo "exec \${WRAP:-} runsc \${RUNSC_DEBUG:-} --root /run/runsc --platform=ptrace --ignore-cgroups --network=$n run -bundle $tmp/b-$name cmp-$name"
+			# runsc's sandbox and gofer pivot_root, which the rig's root (an initramfs)
+			# refuses: they run in a mount namespace whose root is a bind mount of it.
+			echo "exec \${WRAP:-} unshare -m sh -c 'mount --rbind / /newroot && cd /newroot && mount --move . / && exec chroot . runsc \${RUNSC_DEBUG:-} --root /run/runsc --platform=ptrace --ignore-cgroups --network=$n run -bundle $tmp/b-$name cmp-$name'"
 			;;
 		ember-oci) echo "exec \${WRAP:-} $top/build/ember-oci --root /run/ember-oci run --bundle $tmp/b-$name cmp-$name" ;;
 		esac
@@ -197,7 +203,8 @@ timed() {
 	p=$1 key=$2 name=$3 mark=$4
 	echo "cmd $p ${key}_start_ms $(shown "$name")"
 	probe "$p" "${key}_start_ms" "$name" "$mark" "$6" || return 0
-	line=$("$runstat" -n "$5" -s "$st" -m "$mark" -q -t "$6" -- sh "$tmp/$name.sh" 2>&1)
+	# The monitor's stderr (kvmtool's Info lines) apart from runstat's one line.
+	line=$("$runstat" -n "$5" -s "$st" -m "$mark" -q -t "$6" -- sh "$tmp/$name.sh" 2>"$tmp/$name.err" | tail -n 1)
 	case $line in
 	*failures=0*marker_median_ms=[0-9]*)
 		r=$(echo "$line" | sed 's/.*median_ms=\([0-9.]*\) min_ms=\([0-9.]*\) max_ms=\([0-9.]*\) .*/\1\/\2\/\3/')
@@ -263,6 +270,7 @@ idle() {
 	nproc=$(echo "$pids" | wc -w)
 	echo "value $p ${key}_pss_kib $pss/$pss/$pss 1"
 	echo "value $p ${key}_procs $nproc/$nproc/$nproc 1"
+	echo "info $p ${key}_procs $(for x in $pids; do cat "/proc/$x/comm" 2>/dev/null; done | tr '\n' ' ')"
 	echo "value $p ${key}_cpu_ms $(((c1 - c0) * 1000 / hz))/$(((c1 - c0) * 1000 / hz))/$(((c1 - c0) * 1000 / hz)) 1"
 	echo "value $p ${key}_ctxsw $((w1 - w0))/$((w1 - w0))/$((w1 - w0)) 1"
 	echo "cmd $p ${key}_pss_kib $(shown "$name")"

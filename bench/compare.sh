@@ -48,7 +48,7 @@ if lkvm=$(bench_kvmtool 2>"$tmp/lkvm.err"); then
 else
 	missing="$missing kvmtool:$(tr ' ' _ <"$tmp/lkvm.err")"
 fi
-for prog in crun runc runsc strace fio iperf3 sysbench ip; do
+for prog in crun runc runsc strace fio iperf3 sysbench ip mkfs.ext4; do
 	if p=$(command -v "$prog"); then
 		bench_add_prog "$p" "$p"
 	else
