@@ -176,6 +176,10 @@ launcher() {
 		hello) echo "exec \${WRAP:-} $base $hello_args" ;;
 		idle) echo "exec \${WRAP:-} $base $idle_args" ;;
 		*)
+			# kvmtool has no ACPI: the init's power-off would leave it running with a
+			# halted vCPU. Its guests end with busybox reboot -f (the kernel's i8042
+			# reset, reboot=k), which ends kvmtool.
+			[ "$p" = qemu ] || w="$w; reboot -f"
 			sh bench/cmd-initrd.sh "$initrd" "$tmp/ird-$name.cpio" sh -c "$w"
 			echo "exec \${WRAP:-} $base $before_initrd $tmp/ird-$name.cpio $before_cmdline $(q "$cmdline")"
 			;;
