@@ -13,7 +13,7 @@ bad() { echo "compare-check: $*"; fail=1; }
 tables=$(grep -c '^| platform |' "$report")
 [ "$tables" -ge 6 ] || bad "$tables tables, not the 6 axes' at least"
 for p in "$@"; do
-	n=$(grep -c "^| $p |" "$report")
+	n=$(awk -v p="| $p |" '/^\| platform/ { t = 1 } /^$/ { t = 0 } t && index($0, p) == 1 { n++ } END { print n + 0 }' "$report")
 	[ "$n" -eq "$tables" ] || bad "$p has $n rows in $tables tables"
 done
 # The cells: a number, a number (min-max), '-', or n/a [k].
