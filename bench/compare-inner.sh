@@ -334,7 +334,7 @@ seccomp() {
 		;;
 	ember-oci) na ember-oci seccomp "the microVM's monitor is Ember's (above); the runtime process itself has none" ;;
 	native) na native seccomp "none" ;;
-	crun | runc) na "$1" seccomp "none: applied only when the spec has linux.seccomp (Docker's profile allows about 300 calls); this bundle has none" ;;
+	crun | runc) na "$1" seccomp "none: runc and crun install a filter only when the spec has linux.seccomp, and this bundle has none" ;;
 	runsc) na runsc seccomp "gVisor's sandbox installs its own filter; its size is not printed by runsc" ;;
 	qemu) na qemu seccomp "none: -sandbox is off by default" ;;
 	kvmtool) na kvmtool seccomp "none: kvmtool has no seccomp filter" ;;
