@@ -34,6 +34,8 @@ for f in bzImage initrd.cpio; do
 done
 bench_tmp compare
 started=$(date -u '+%Y-%m-%d %H:%M UTC') t0=$(date +%s)
+# The commit of the code that runs, taken now (the tree may change during a long run).
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
 make -s build/ember build/ember-oci build/bench/runstat build/bench/hello_pvh.elf build/bench/spawn \
 	build/bench/idle_pvh.elf build/bench/idle_flat.bin build/bench/hello_flat.bin
 
@@ -88,7 +90,7 @@ mkdir -p "$out"
 {
 	echo "meta started $started"
 	echo "meta minutes $((($(date +%s) - t0 + 59) / 60))"
-	echo "meta commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
+	echo "meta commit $commit"
 	echo "meta host $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(nproc) CPUs, $(awk '/^MemTotal/ { printf "%d GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr)"
 	echo "meta settings QUICK=$quick RUNS=$runs RUNS_LINUX=$runs_linux T=$t NT=$nt IDLE_S=$idle_s DENSITY_N=$dn rig --mem $rig_mem"
 	echo "meta platforms $platforms"
