@@ -142,7 +142,7 @@ include tests/guests/guests.mk
 GUEST_ELFS := $(addprefix $(BUILD)/guests/,$(addsuffix .elf,$(GUEST_NAMES))) \
               $(BUILD)/guests/hello_pvh.elf
 
-.PHONY: all deps demo run-tests test unit conformance integration asan bench clean format guest guest-generic \
+.PHONY: all deps demo run-tests test unit conformance integration asan bench clean format guest guest-generic density compare \
 	guest-kernel install uninstall rootfs fuzz fuzz-smoke seccomp-report
 all: $(BUILD)/ember $(BUILD)/ember-jailer $(BUILD)/ember-oci $(BUILD)/ember-test-hooks $(GUEST_ELFS)
 
@@ -206,6 +206,9 @@ run-tests:
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@sh tests/install.sh
 	@sh tests/readme-rig.sh $(BUILD)
+	@$(MAKE) --no-print-directory $(DENSITY_HELPERS) $(BUILD)/bench/runstat $(BUILD)/bench/hello_pvh.elf \
+		$(BUILD)/bench/hello_flat.bin >/dev/null
+	@sh tests/compare-smoke.sh
 	@sh tests/run-unit.sh $(UNIT_BINS); u=$$?; \
 	python3 tests/api_conformance.py $(BUILD)/ember docs/reference/firecracker-api.yaml; c=$$?; \
 	EMBER=$(abspath $(BUILD)/ember) GUESTS=$(abspath $(BUILD)/guests) sh tests/run-integration.sh; \
@@ -243,6 +246,42 @@ $(BUILD)/bench/hello_pvh.elf $(BUILD)/guests/hello_pvh.elf: bench/hello_pvh.S be
 	@mkdir -p $(dir $@)
 	$(CC) -c -o $@.o bench/hello_pvh.S
 	$(LD) -static -nostdlib -T bench/hello_pvh.ld -o $@ $@.o
+
+# The density benchmark's helpers: a background starter that waits for the first console
+# line, and the idle guest (one line, then HLT forever) as a PVH ELF and, for kvmtool, as a
+# real-mode flat binary.
+$(BUILD)/bench/spawn: bench/spawn.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -Werror -static -o $@ $<
+
+$(BUILD)/bench/idle_pvh.elf: bench/hello_pvh.S bench/hello_pvh.ld
+	@mkdir -p $(dir $@)
+	$(CC) -DIDLE -c -o $@.o bench/hello_pvh.S
+	$(LD) -static -nostdlib -T bench/hello_pvh.ld -o $@ $@.o
+
+$(BUILD)/bench/idle_flat.bin: bench/idle_flat.S
+	@mkdir -p $(dir $@)
+	$(CC) -c -o $@.o bench/idle_flat.S
+	$(LD) -Ttext=0 --oformat binary -o $@ $@.o
+
+$(BUILD)/bench/hello_flat.bin: bench/idle_flat.S
+	@mkdir -p $(dir $@)
+	$(CC) -DEXIT -c -o $@.o bench/idle_flat.S
+	$(LD) -Ttext=0 --oformat binary -o $@ $@.o
+
+DENSITY_HELPERS = $(BUILD)/bench/spawn $(BUILD)/bench/idle_pvh.elf $(BUILD)/bench/idle_flat.bin
+
+# N idle guests alive at once under Ember, kvmtool and QEMU (bench/density.sh).
+density: all guest $(DENSITY_HELPERS)
+	sh bench/density.sh
+
+# What isolation costs: Ember against the rig's own processes, crun, runc, gVisor, QEMU and
+# kvmtool on the seed studies' axes, in one rig run; writes compare/REPORT.md and charts.
+# QUICK=1 for a few minutes. The runtimes, sysbench and gnuplot: install-deps.sh bench.
+compare: all guest $(DENSITY_HELPERS) $(BUILD)/bench/runstat $(BUILD)/bench/hello_pvh.elf \
+		$(BUILD)/bench/hello_flat.bin
+	@sh scripts/install-deps.sh bench || echo "compare: some bench packages are missing; their rows will say so"
+	sh bench/compare.sh
 
 deps:
 	@sh scripts/install-deps.sh

@@ -4,6 +4,8 @@
  * entered in 32-bit protected mode), so both monitors run the same instructions.
  * It stops QEMU through its isa-debug-exit port (0xf4, absent under Ember, where the
  * write is ignored) and Ember through the i8042 reset command.
+ * Built with -DIDLE (the density benchmark's idle guest) it prints the same line and then
+ * halts with interrupts off, forever: no exit, no timer, no wakeup.
  */
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
 
@@ -41,10 +43,13 @@ _start:
 	jz 2f
 	outb %al, %dx
 	jmp 1b
-2:	xorl %eax, %eax
+2:
+#ifndef IDLE
+	xorl %eax, %eax
 	outb %al, $0xf4			/* QEMU: isa-debug-exit */
 	movb $0xfe, %al
 	outb %al, $0x64			/* Ember (and a PC): i8042 reset */
+#endif
 3:	hlt
 	jmp 3b
 

@@ -106,10 +106,12 @@ iperf_gbits() { # FILE
 	END { if (v == "" || v <= 0) exit 1; printf "%.3f\n", v / 1000 }' "$1"
 }
 
-net() { # NETTIME ADDR/PREFIX SERVER
-	ip link set lo up
-	ip link set eth0 up || fail "no eth0 (is virtio_net loaded? $(ls /sys/class/net))"
-	ip addr add "$2" dev eth0 || fail "cannot give eth0 $2"
+net() { # NETTIME ADDR/PREFIX|preset SERVER (preset: eth0 is up with its address already)
+	if [ "$2" != preset ]; then
+		ip link set lo up
+		ip link set eth0 up || fail "no eth0 (is virtio_net loaded? $(ls /sys/class/net))"
+		ip addr add "$2" dev eth0 || fail "cannot give eth0 $2"
+	fi
 	# The first replies wait for ARP and the link: up to 10 tries.
 	n=0
 	until ping -c 1 -W 2 "$3" >/dev/null 2>&1; do
@@ -148,6 +150,9 @@ net() { # NETTIME ADDR/PREFIX SERVER
 		sleep 1 # the server's end of the test may still be closing
 	done
 }
+
+# Sourced by bench/compare-work.sh for its functions only.
+[ "${IO_GUEST_LIB:-}" = 1 ] && return 0
 
 [ $# -ge 1 ] || fail "usage: $0 blk FILE DIRECT RUNTIME | guest|limited RUNTIME NETTIME ADDR/PREFIX SERVER | job NAME RUNTIME"
 mode=$1

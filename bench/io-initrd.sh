@@ -1,7 +1,9 @@
 #!/bin/sh
 # Write OUT: INITRD (the default guest's initramfs) followed by a second newc archive
-# holding the host's fio and iperf3, every shared library `ldd` lists for them and the
-# dynamic loader, all at the paths ldd names, and bench/io-guest.sh as /bench/io-guest.sh.
+# holding the host's fio and iperf3 (or the programs IO_TOOLS names), every shared library
+# `ldd` lists for them and the dynamic loader, all at the paths ldd names, and
+# bench/io-guest.sh and bench/compare-work.sh in /bench. With IO_STAGE=DIR, the files of
+# that archive are also left in DIR (bench/compare.sh's container root file system).
 # Linux unpacks concatenated archives in order, so the guest then has both. The libraries
 # are the host's own: the guest runs the same fio and iperf3 binaries as the host side.
 # Usage: bench/io-initrd.sh INITRD OUT
@@ -16,8 +18,8 @@ command -v cpio >/dev/null || die "cpio not found (apt-get install cpio)"
 stage=$(mktemp -d "${TMPDIR:-/tmp}/io-initrd.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bench" "$stage/tmp"
-cp "$here/io-guest.sh" "$stage/bench/io-guest.sh"
-for tool in fio iperf3; do
+cp "$here/io-guest.sh" "$here/compare-work.sh" "$stage/bench/"
+for tool in ${IO_TOOLS:-fio iperf3}; do
 	path=$(command -v "$tool") || die "$tool is missing (apt-get install $tool)"
 	# The guest's PATH is /bin:/sbin:/usr/bin:/usr/sbin; /usr/bin is free of busybox.
 	mkdir -p "$stage/usr/bin"
@@ -41,3 +43,6 @@ pad4() { # zero bytes up to the next multiple of 4 after $1 bytes
 	(cd "$stage" && find . ! -name . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet)
 } >"$out.tmp" || die "cannot write $out"
 mv "$out.tmp" "$out"
+if [ -n "${IO_STAGE:-}" ]; then
+	{ mkdir -p "$IO_STAGE" && cp -R "$stage/." "$IO_STAGE/"; } || die "cannot copy the files to $IO_STAGE"
+fi

@@ -93,19 +93,13 @@ if [ "$pvm" = no ] && [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; then
 else
 	where="the nested test rig (QEMU TCG with an emulated AMD SVM CPU, kvm-amd inside, one vCPU; this host's /dev/kvm is absent, unusable or PVM)"
 	# Host programs the rig lacks, with every library ldd lists, at their own paths.
+	. bench/lib.sh
 	adds=$tmp/adds
 	: >"$adds"
-	add_prog() { # PATH GUESTPATH
-		echo "--add $1:$2" >>"$adds"
-		ldd "$1" >/dev/null 2>&1 || return 0 # static
-		for lib in $(ldd "$1" | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p'); do
-			echo "--add $lib:$lib" >>"$adds"
-		done
-	}
-	add_prog "$ember" /ember/build/ember
+	bench_add_prog "$ember" /ember/build/ember
 	for t in fio iperf3 ip; do
 		p=$(command -v "$t")
-		add_prog "$p" "$p"
+		bench_add_prog "$p" "$p"
 	done
 	# shellcheck disable=SC2046 # $adds holds "--add PATH:PATH" lines, no spaces in paths
 	set -- $(sort -u "$adds")
