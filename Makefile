@@ -277,7 +277,8 @@ density: all guest $(DENSITY_HELPERS)
 
 # What isolation costs: Ember against the rig's own processes, crun, runc, gVisor, QEMU and
 # kvmtool on the seed studies' axes, in one rig run; writes compare/REPORT.md and charts.
-# QUICK=1 for a few minutes. The runtimes, sysbench and gnuplot: install-deps.sh bench.
+# QUICK=1 for a few minutes. runc, runsc and sysbench: install-deps.sh bench (crun, gnuplot and
+# strace are in the base set, for the smoke test).
 compare: all guest $(DENSITY_HELPERS) $(BUILD)/bench/runstat $(BUILD)/bench/hello_pvh.elf \
 		$(BUILD)/bench/hello_flat.bin
 	@sh scripts/install-deps.sh bench || echo "compare: some bench packages are missing; their rows will say so"
