@@ -81,6 +81,8 @@ static void balloon_inflate(struct virtio_balloon *b, const struct vq_chain *c)
 				continue;
 			}
 			b->inflated++;
+			/* Its contents go (zero, or the snapshot file's again): changed. */
+			gm_mark_dirty(b->vdev.mem, p, BALLOON_PAGE);
 			if (run && p == run + run_len) {
 				run_len += BALLOON_PAGE;
 				continue;

@@ -630,11 +630,6 @@ void ctl_snapshot_create(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_re
 		                   "(machine-config, or the snapshot load's)");
 		return;
 	}
-	if (a->diff) {
-		ctl_reply_fault(r, "field 'snapshot_type': Diff snapshots are not supported yet; "
-		                   "take a Full one");
-		return;
-	}
 	int state_fd, mem_fd;
 	uint64_t t0 = now_us();
 	if (vm_snapshot_files_open(a->snapshot_path, a->mem_file_path, &state_fd, &mem_fd, err,
@@ -644,14 +639,14 @@ void ctl_snapshot_create(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_re
 	}
 	/* Every started vCPU parked (a VM loaded paused may not have got there yet). */
 	vm_pause(&c->vm);
-	int w = vm_snapshot_write(&c->vm, state_fd, mem_fd, err, sizeof(err));
+	int w = vm_snapshot_write_kind(&c->vm, a->diff, state_fd, mem_fd, err, sizeof(err));
 	vm_snapshot_files_close(a->snapshot_path, a->mem_file_path, &state_fd, &mem_fd, w < 0);
 	if (w < 0) {
 		ctl_reply_fault(r, "cannot snapshot to '%s' and '%s': %s", a->snapshot_path,
 		                a->mem_file_path, err);
 		return;
 	}
-	c->latency_us[CTL_LAT_FULL_SNAP] = now_us() - t0;
+	c->latency_us[a->diff ? CTL_LAT_DIFF_SNAP : CTL_LAT_FULL_SNAP] = now_us() - t0;
 	log_info("snapshot written to %s and %s", a->snapshot_path, a->mem_file_path);
 	ctl_reply_no_content(r);
 }

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,6 +43,14 @@ struct snap_machine {
 		uint8_t mac[6], has_mac, pad;
 		uint32_t mtu, pad2;
 	} nets[CONFIG_MAX_NETS];
+};
+
+/* What the memory file holds (SF_MEMORY). */
+enum { SNAP_MEM_FULL = 0, SNAP_MEM_DIFF = 1 };
+struct snap_memory {
+	uint32_t kind; /* SNAP_MEM_* */
+	uint32_t pad;
+	uint64_t pages; /* 4 KiB pages of data written (a Full file: 0, not counted) */
 };
 
 static bool copy_str(char *dst, size_t cap, const char *src)
@@ -161,10 +171,40 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
-int vm_snapshot_write(struct vm *vm, int state_fd, int mem_fd, char *err, size_t errlen)
+/* The pages written since the last call (or since boot or load), in mapping order, into
+ * bits (gm_bitmap_words long, zeroed by the caller): KVM's dirty log of each slot (which
+ * KVM_GET_DIRTY_LOG also clears) and the pages Ember's devices wrote. */
+static int collect_dirty(struct vm *vm, uint64_t *bits, char *err, size_t errlen)
+{
+	int r = 0;
+	uint64_t *slot_bits = NULL;
+	for (unsigned i = 0; i < vm->mem.nregions; i++) {
+		const struct gm_region *g = &vm->mem.regions[i];
+		size_t pages = g->size / GM_PAGE,
+		       first = (size_t)(g->host - vm->mem.mapping) / GM_PAGE;
+		free(slot_bits);
+		slot_bits = calloc((pages + 63) / 64 ? (pages + 63) / 64 : 1, sizeof(uint64_t));
+		if (!slot_bits)
+			FAIL(-ENOMEM, "out of memory");
+		struct kvm_dirty_log log = {.slot = i, .dirty_bitmap = slot_bits};
+		if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
+			FAIL(-errno, "KVM_GET_DIRTY_LOG (slot %u): %s", i, strerror(errno));
+		for (size_t p = 0; p < pages; p++)
+			if (slot_bits[p / 64] >> (p % 64) & 1)
+				bits[(first + p) / 64] |= 1ULL << ((first + p) % 64);
+	}
+	gm_take_dirty(&vm->mem, bits);
+out:
+	free(slot_bits);
+	return r;
+}
+
+int vm_snapshot_write_kind(struct vm *vm, bool diff, int state_fd, int mem_fd, char *err,
+                           size_t errlen)
 {
 	struct sf_writer w;
 	struct snap_machine *m = NULL;
+	uint64_t *dirty = NULL;
 	uint8_t cpu[SF_CPU_ID_BYTES];
 	struct stat st;
 	const uint8_t *buf;
@@ -178,6 +218,8 @@ int vm_snapshot_write(struct vm *vm, int state_fd, int mem_fd, char *err, size_t
 	pthread_mutex_unlock(&vm->pause_lock);
 	if (!paused)
 		FAIL(-EBUSY, "the VM is running; pause it before a snapshot");
+	if (diff && !vm->cfg.track_dirty_pages)
+		FAIL(-EINVAL, "a Diff snapshot needs track_dirty_pages");
 	if (fstat(state_fd, &st) < 0 || st.st_size != 0)
 		FAIL(-EEXIST, "the state file is not empty");
 	m = malloc(sizeof(*m));
@@ -193,19 +235,46 @@ int vm_snapshot_write(struct vm *vm, int state_fd, int mem_fd, char *err, size_t
 			goto out;
 	if ((r = devices_save(vm, &w, err, errlen)) < 0)
 		goto out;
+	/* Every snapshot starts a new diff: the log is read (and cleared) for a Full one too. */
+	if (vm->cfg.track_dirty_pages) {
+		dirty = calloc(gm_bitmap_words(&vm->mem) ? gm_bitmap_words(&vm->mem) : 1,
+		               sizeof(uint64_t));
+		if (!dirty)
+			FAIL(-ENOMEM, "out of memory");
+		if ((r = collect_dirty(vm, dirty, err, errlen)) < 0)
+			goto out;
+	}
+	struct snap_memory sm = {.kind = diff ? SNAP_MEM_DIFF : SNAP_MEM_FULL};
+	int64_t pages = 0;
+	if (diff)
+		pages = gm_save_pages(&vm->mem, mem_fd, dirty);
+	else
+		pages = gm_save(&vm->mem, mem_fd);
+	if (pages < 0)
+		FAIL((int)pages, "cannot write the memory file: %s",
+		     pages == -EEXIST ? "it is not empty" : strerror((int)-pages));
+	sm.pages = (uint64_t)pages;
+	sf_add(&w, SF_MEMORY, 0, &sm, sizeof(sm));
 	if ((r = sf_finish(&w, &buf, &len)) < 0)
 		FAIL(r, "cannot build the state file: %s", strerror(-r));
-	if ((r = gm_save(&vm->mem, mem_fd)) < 0)
-		FAIL(r, "cannot write the memory file: %s",
-		     r == -EEXIST ? "it is not empty" : strerror(-r));
 	if ((r = write_all(state_fd, buf, len)) < 0)
 		FAIL(r, "cannot write the state file: %s", strerror(-r));
 	if (fdatasync(mem_fd) < 0 || fdatasync(state_fd) < 0)
 		FAIL(-errno, "cannot sync the snapshot: %s", strerror(errno));
 out:
+	/* A failed snapshot leaves no diff base: the next Diff must hold these pages too. */
+	if (r < 0 && dirty && vm->mem.dirty)
+		for (size_t i = 0; i < gm_bitmap_words(&vm->mem); i++)
+			__atomic_fetch_or(&vm->mem.dirty[i], dirty[i], __ATOMIC_RELAXED);
+	free(dirty);
 	free(m);
 	sf_writer_free(&w);
 	return r;
+}
+
+int vm_snapshot_write(struct vm *vm, int state_fd, int mem_fd, char *err, size_t errlen)
+{
+	return vm_snapshot_write_kind(vm, false, state_fd, mem_fd, err, errlen);
 }
 
 int vm_snapshot_files_open(const char *state_path, const char *mem_path, int *state_fd, int *mem_fd,
@@ -293,6 +362,13 @@ int vm_snapshot_describe(const char *path, FILE *out, char *err, size_t errlen)
 	if (has_m)
 		fprintf(out, "mem_size_mib: %llu\ndrives: %u\nnetwork_interfaces: %u\nvsock: %s\n",
 		        (unsigned long long)m.mem_mib, m.ndrives, m.nnets, m.vsock ? "yes" : "no");
+	size_t smlen;
+	const struct snap_memory *sm = sf_find(&rd, SF_MEMORY, 0, &smlen);
+	if (sm && smlen == sizeof(*sm))
+		fprintf(out, "memory: %s\n",
+		        sm->kind == SNAP_MEM_DIFF ? "Diff (merge it onto its base first: ember "
+		                                    "snapshot-merge BASE_MEM DIFF_MEM)"
+		                                  : "Full");
 	fprintf(out, "sections: %u\nbytes: %zu\n", h.nsections, len);
 out:
 	free(file);
@@ -400,6 +476,9 @@ int vm_restore(struct vm *vm, const struct vm_restore_opts *o, const char *state
 	if ((r = gm_create_from_file(&vm->mem, mem_fd, cfg.mem_mib << 20, ARCH_RAM_HOLE,
 	                             ARCH_RAM_HIGH)) < 0)
 		FAIL(r, "cannot map memory file '%s': %s", mem_path, strerror(-r));
+	/* A Diff of this VM is layered on this snapshot: nothing dirty yet. */
+	if (cfg.track_dirty_pages && (r = gm_track_dirty(&vm->mem, 0)) < 0)
+		FAIL(r, "cannot track dirty pages: %s", strerror(-r));
 	/* Advice on the private file mapping: the guest's own (copied) pages may be huge. */
 	if (cfg.huge_pages == HUGE_PAGES_TRANSPARENT)
 		gm_advise_huge(&vm->mem);
@@ -423,5 +502,37 @@ out:
 	free(m);
 	if (r < 0 && built)
 		vm_destroy(vm);
+	return r;
+}
+
+int vm_snapshot_merge(const char *base_path, const char *diff_path, uint64_t *pages, char *err,
+                      size_t errlen)
+{
+	struct stat bst, dst;
+	uint64_t bytes = 0;
+	int r = 0, bfd = -1, dfd = open(diff_path, O_RDONLY | O_CLOEXEC);
+	*pages = 0;
+	if (dfd < 0)
+		FAIL(-errno, "cannot open diff memory file '%s': %s", diff_path, strerror(errno));
+	bfd = open(base_path, O_WRONLY | O_CLOEXEC);
+	if (bfd < 0)
+		FAIL(-errno, "cannot open base memory file '%s': %s", base_path, strerror(errno));
+	if (fstat(dfd, &dst) < 0 || fstat(bfd, &bst) < 0)
+		FAIL(-errno, "cannot stat the memory files: %s", strerror(errno));
+	if (!S_ISREG(dst.st_mode) || !S_ISREG(bst.st_mode))
+		FAIL(-EINVAL, "'%s' and '%s' must be regular files", base_path, diff_path);
+	if (dst.st_size != bst.st_size)
+		FAIL(-EINVAL, "'%s' is %lld bytes and '%s' %lld: not a base and its diff",
+		     base_path, (long long)bst.st_size, diff_path, (long long)dst.st_size);
+	if (bst.st_dev == dst.st_dev && bst.st_ino == dst.st_ino)
+		FAIL(-EINVAL, "'%s' and '%s' are the same file", base_path, diff_path);
+	if ((r = file_copy_data(bfd, dfd, &bytes)) < 0)
+		FAIL(r, "cannot merge '%s' onto '%s': %s", diff_path, base_path, strerror(-r));
+	*pages = (bytes + GM_PAGE - 1) / GM_PAGE;
+out:
+	if (bfd >= 0)
+		close(bfd);
+	if (dfd >= 0)
+		close(dfd);
 	return r;
 }

@@ -185,8 +185,6 @@ t_snapshot_api_create_load_counter() {
 	expect_api 204
 	api PUT /snapshot/create "$create"
 	expect_api 204
-	api PUT /snapshot/create "{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"$T/d.state\", \"mem_file_path\": \"$T/d.mem\"}"
-	expect_api 400 "'snapshot_type': Diff"
 	api PUT /snapshot/load "{\"snapshot_path\": \"$T/state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/mem\"}}"
 	expect_api 400 'not allowed after'
 	api_stop
@@ -254,6 +252,10 @@ t_snapshot_api_load_overrides() {
 	expect_api 204
 	api PUT /snapshot/create "{\"snapshot_path\": \"$T/state\", \"mem_file_path\": \"$T/mem\"}"
 	expect_api 204
+	# No track_dirty_pages: a Diff is refused, and leaves no file.
+	api PUT /snapshot/create "{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"$T/d.state\", \"mem_file_path\": \"$T/d.mem\"}"
+	expect_api 400 "'snapshot_type': a Diff snapshot needs track_dirty_pages"
+	[ ! -e "$T/d.state" ] && [ ! -e "$T/d.mem" ] || _fail "a refused Diff left its files"
 	api_stop
 	cp "$T/out" "$T/before"
 	last=$(snap_last "$T/before")
@@ -312,4 +314,56 @@ t_snapshot_api_linux_loop_continues() {
 	expect_api 204
 	wait_out "^tick $((last + 3))" 60
 	api_stop
+}
+
+# Diff snapshots: the counter writes K pages at every count. A Full snapshot (the base),
+# two counts later a Diff, then at once (still paused) a second Full. The diff's memory
+# file holds about K pages of data (counted by snapshot-merge's data extents); the base
+# with the diff merged onto it is byte for byte the second Full's memory, and restores:
+# the count goes on.
+t_snapshot_api_diff_merge() {
+	k=300
+	api_start || return
+	api PUT /boot-source "{\"kernel_image_path\": \"$GUESTS/counter.elf\", \"boot_args\": \"console=ttyS0 counter.delay=20000000 counter.dirty=$k\"}"
+	expect_api 204
+	api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 64, "track_dirty_pages": true}'
+	expect_api 204
+	api PUT /actions '{"action_type": "InstanceStart"}'
+	expect_api 204
+	wait_out '^count 10$' 120 || { api_stop; return; }
+	api PATCH /vm '{"state": "Paused"}'
+	expect_api 204
+	api PUT /snapshot/create "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$T/base.state\", \"mem_file_path\": \"$T/base.mem\"}"
+	expect_api 204
+	n=$(snap_last "$T/out")
+	api PATCH /vm '{"state": "Resumed"}'
+	expect_api 204
+	wait_out "^count $((n + 2))\$" 60 || { api_stop; return; }
+	api PATCH /vm '{"state": "Paused"}'
+	expect_api 204
+	api PUT /snapshot/create "{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"$T/d.state\", \"mem_file_path\": \"$T/d.mem\"}"
+	expect_api 204
+	api PUT /snapshot/create "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$T/f.state\", \"mem_file_path\": \"$T/f.mem\"}"
+	expect_api 204
+	api_stop
+	cp "$T/out" "$T/before"
+	[ "$(wc -c <"$T/d.mem")" = $((64 << 20)) ] || _fail "the diff is not RAM's size"
+	snap --describe-snapshot "$T/d.state"
+	expect_status 0
+	expect_out '^memory: Diff'
+	# Another file's size: refused.
+	snap snapshot-merge "$T/base.mem" "$T/d.state"
+	snap_refused "not a base and its diff"
+	cp "$T/base.mem" "$T/merged.mem"
+	snap snapshot-merge "$T/merged.mem" "$T/d.mem"
+	expect_status 0
+	pages=$(sed -n 's/^merged \([0-9]*\) pages.*/\1/p' "$T/out")
+	echo "diff after dirtying $k pages: ${pages:-?} pages of data"
+	[ -n "$pages" ] && [ "$pages" -ge "$k" ] && [ "$pages" -le $((k + 64)) ] ||
+		_fail "the diff holds ${pages:-?} pages, expected $k to $((k + 64))" "$T/out"
+	cmp "$T/merged.mem" "$T/f.mem" >"$T/cmp" 2>&1 ||
+		_fail "base + diff differs from the Full snapshot's memory" "$T/cmp"
+	last=$(snap_last "$T/before")
+	snap_until $((last + 5)) "$EMBER" restore "$T/d.state" "$T/merged.mem"
+	snap_counts_whole $((last + 5))
 }
