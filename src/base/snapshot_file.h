@@ -32,6 +32,9 @@ enum sf_type {
 	SF_VM_PIT = 3,          /* struct kvm_pit_state2 */
 	SF_VM_CLOCK = 4,        /* struct kvm_clock_data */
 	SF_MEMORY = 5,          /* the memory file's kind (snapshot.c: struct snap_memory) */
+	SF_LIMITS = 6,          /* every device's rate limiters (snapshot.c: struct snap_limits) */
+	SF_MMDS = 7,            /* MMDS: struct snap_mmds, then its store's JSON (snapshot.c) */
+	SF_BALLOON = 8,         /* the balloon's configuration (snapshot.c: struct snap_balloon) */
 	SF_VCPU_CPUID = 16,     /* struct kvm_cpuid_entry2[] */
 	SF_VCPU_MSRS = 17,      /* struct kvm_msr_entry[] */
 	SF_VCPU_REGS = 18,      /* struct kvm_regs */

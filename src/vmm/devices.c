@@ -333,14 +333,29 @@ static int blk_save_state(const struct vm_device *d, struct sf_writer *w, char *
 	return 0;
 }
 
-/* Not yet: the snapshot's machine configuration has no balloon, so a restored VM would
- * lack the device its guest drives. Refused, plainly, rather than restored wrong. */
+/* The balloon's target, what the driver holds, its statistics (its configuration is the
+ * snapshot's SF_BALLOON section, so the restored VM has the device). */
 static int balloon_save_state(const struct vm_device *d, struct sf_writer *w, char *err,
                               size_t errlen)
 {
-	(void)d, (void)w;
-	snprintf(err, errlen, "snapshots of a microVM with a balloon device are not supported yet");
-	return -ENOTSUP;
+	(void)err, (void)errlen;
+	struct balloon_state st;
+	balloon_save(d->dev, &st);
+	sf_append(w, &st, sizeof(st));
+	return 0;
+}
+
+static int balloon_restore_state(struct vm_device *d, const void *state, size_t len, char *err,
+                                 size_t errlen)
+{
+	struct balloon_state st;
+	if (len != sizeof(st)) {
+		snprintf(err, errlen, "virtio-balloon's state is %zu bytes, expected %zu", len,
+		         sizeof(st));
+		return -EINVAL;
+	}
+	memcpy(&st, state, sizeof(st));
+	return balloon_restore(d->dev, &st, err, errlen);
 }
 
 /* The guest's connections did not survive: tell it, as Firecracker does. */
@@ -478,7 +493,7 @@ static const struct device_kind balloon_kind = {
     .create = balloon_make,
     .destroy = balloon_unmake,
     .save = balloon_save_state,
-    .restore = no_state_restore,
+    .restore = balloon_restore_state,
 };
 
 const struct device_kind *const device_kinds[] = {

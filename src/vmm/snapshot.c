@@ -5,6 +5,8 @@
 #include "../base/file_io.h"
 #include "../base/log.h"
 #include "../base/snapshot_file.h"
+#include "../mmds/mmds.h"
+#include "../virtio/balloon.h"
 #include "../seccomp/seccomp.h"
 #include "devices.h"
 #include "vm_build.h"
@@ -51,6 +53,28 @@ struct snap_memory {
 	uint32_t kind; /* SNAP_MEM_* */
 	uint32_t pad;
 	uint64_t pages; /* 4 KiB pages of data written (a Full file: 0, not counted) */
+};
+
+/* Every device's rate limiters (SF_LIMITS), as configured now: a restored VM's buckets
+ * start full (the tokens left at the snapshot are not kept). */
+struct snap_limits {
+	struct rate_limiter_config drives[CONFIG_MAX_DRIVES];
+	struct rate_limiter_config rx[CONFIG_MAX_NETS], tx[CONFIG_MAX_NETS];
+	struct rate_limiter_config entropy;
+};
+
+/* MMDS (SF_MMDS): its configuration, then json_len bytes of the store's JSON (none: the
+ * store was never PUT). V2 session tokens are not kept: the token keys are new. */
+struct snap_mmds {
+	uint8_t enabled, v2, imds_compat, pad;
+	uint32_t ipv4, nifaces, json_len;
+	char ifaces[CONFIG_MAX_NETS][CONFIG_ID_MAX + 1];
+};
+
+/* The balloon's configuration (SF_BALLOON); its live state is the device's own section. */
+struct snap_balloon {
+	uint8_t enabled, deflate_on_oom, free_page_reporting, pad;
+	uint32_t amount_mib, stats_polling_interval_s, pad2;
 };
 
 static bool copy_str(char *dst, size_t cap, const char *src)
@@ -171,6 +195,152 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
+/* What the machine section does not hold: the limiters, MMDS (and its store), the
+ * balloon's configuration. */
+static int extras_save(const struct vm *vm, struct sf_writer *w, char *err, size_t errlen)
+{
+	const struct vm_config *c = &vm->cfg;
+	struct snap_limits l = {0};
+	for (unsigned i = 0; i < c->ndrives && i < CONFIG_MAX_DRIVES; i++)
+		l.drives[i] = c->drives[i].rate_limiter;
+	for (unsigned i = 0; i < c->nnets && i < CONFIG_MAX_NETS; i++) {
+		l.rx[i] = c->nets[i].rx_rate_limiter;
+		l.tx[i] = c->nets[i].tx_rate_limiter;
+	}
+	l.entropy = c->entropy_rate_limiter;
+	sf_add(w, SF_LIMITS, 0, &l, sizeof(l));
+
+	struct snap_balloon b = {
+	    .enabled = c->balloon.enabled,
+	    .deflate_on_oom = c->balloon.deflate_on_oom,
+	    .free_page_reporting = c->balloon.free_page_reporting,
+	    .amount_mib = c->balloon.amount_mib,
+	    .stats_polling_interval_s = c->balloon.stats_polling_interval_s,
+	};
+	sf_add(w, SF_BALLOON, 0, &b, sizeof(b));
+
+	struct snap_mmds m = {
+	    .enabled = c->mmds.enabled,
+	    .v2 = c->mmds.v2,
+	    .imds_compat = c->mmds.imds_compat,
+	    .ipv4 = c->mmds.ipv4,
+	    .nifaces = c->mmds.nifaces,
+	};
+	for (unsigned i = 0; i < c->mmds.nifaces && i < CONFIG_MAX_NETS; i++)
+		memcpy(m.ifaces[i], c->mmds.ifaces[i], sizeof(m.ifaces[i]));
+	char *json = NULL;
+	const struct mmds_store *s = c->mmds_store;
+	if (s && s->data) {
+		size_t cap = s->limit + 16;
+		json = malloc(cap);
+		long n = json ? mmds_store_dump(s, json, cap) : -ENOMEM;
+		if (n < 0) {
+			free(json);
+			snprintf(err, errlen, "cannot save the MMDS store: %s", strerror((int)-n));
+			return (int)n;
+		}
+		m.json_len = (uint32_t)n;
+	}
+	sf_begin(w, SF_MMDS, 0);
+	sf_append(w, &m, sizeof(m));
+	if (json)
+		sf_append(w, json, m.json_len);
+	sf_end(w);
+	free(json);
+	return 0;
+}
+
+static bool limiter_ok(const struct rate_limiter_config *r)
+{
+	return r->bandwidth.size <= RL_MAX_TOKENS && r->bandwidth.one_time_burst <= RL_MAX_TOKENS &&
+	       r->bandwidth.refill_time_ms <= RL_MAX_REFILL_MS && r->ops.size <= RL_MAX_TOKENS &&
+	       r->ops.one_time_burst <= RL_MAX_TOKENS && r->ops.refill_time_ms <= RL_MAX_REFILL_MS;
+}
+
+/* The extras back into c (the machine section's configuration), every field checked; the
+ * MMDS store's data into store (the restoring controller's; NULL: none kept). */
+static int extras_restore(const struct sf_reader *rd, struct vm_config *c, struct mmds_store *store,
+                          char *err, size_t errlen)
+{
+	int r = 0;
+	struct snap_limits l;
+	struct snap_balloon b;
+	struct snap_mmds m;
+	json_t *data = NULL;
+	if ((r = sf_get(rd, SF_LIMITS, 0, &l, sizeof(l), "rate limiters", err, errlen)) < 0 ||
+	    (r = sf_get(rd, SF_BALLOON, 0, &b, sizeof(b), "balloon configuration", err, errlen)) <
+	        0)
+		goto out;
+	bool ok = limiter_ok(&l.entropy);
+	for (unsigned i = 0; i < c->ndrives; i++) {
+		ok = ok && limiter_ok(&l.drives[i]);
+		c->drives[i].rate_limiter = l.drives[i];
+	}
+	for (unsigned i = 0; i < c->nnets; i++) {
+		ok = ok && limiter_ok(&l.rx[i]) && limiter_ok(&l.tx[i]);
+		c->nets[i].rx_rate_limiter = l.rx[i];
+		c->nets[i].tx_rate_limiter = l.tx[i];
+	}
+	c->entropy_rate_limiter = l.entropy;
+	if (!ok)
+		FAIL(-EINVAL, "the snapshot's rate limiters are out of range");
+	if (b.enabled > 1 || b.deflate_on_oom > 1 || b.free_page_reporting > 1 ||
+	    (b.enabled && b.amount_mib > c->mem_mib))
+		FAIL(-EINVAL, "the snapshot's balloon configuration is out of range");
+	c->balloon = (struct balloon_config){
+	    .enabled = b.enabled,
+	    .amount_mib = b.amount_mib,
+	    .deflate_on_oom = b.deflate_on_oom,
+	    .stats_polling_interval_s = b.stats_polling_interval_s,
+	    .free_page_reporting = b.free_page_reporting,
+	};
+
+	size_t len;
+	const uint8_t *p = sf_find(rd, SF_MMDS, 0, &len);
+	if (!p || len < sizeof(m))
+		FAIL(-EINVAL, "the snapshot has no MMDS section");
+	memcpy(&m, p, sizeof(m));
+	if (m.enabled > 1 || m.v2 > 1 || m.imds_compat > 1 || m.nifaces > c->nnets ||
+	    (m.enabled && !m.nifaces) || m.json_len != len - sizeof(m))
+		FAIL(-EINVAL, "the snapshot's MMDS configuration is out of range");
+	c->mmds = (struct mmds_config){
+	    .enabled = m.enabled, .v2 = m.v2, .imds_compat = m.imds_compat, .ipv4 = m.ipv4};
+	for (unsigned i = 0; i < m.nifaces; i++) {
+		unsigned k = 0;
+		if (!terminated(m.ifaces[i], sizeof(m.ifaces[i])))
+			FAIL(-EINVAL, "the snapshot's MMDS interface %u is out of range", i);
+		while (k < c->nnets && strcmp(c->nets[k].id, m.ifaces[i]))
+			k++;
+		if (k == c->nnets)
+			FAIL(-EINVAL, "the snapshot's MMDS interface '%s' is not one of its own",
+			     m.ifaces[i]);
+		memcpy(c->mmds.ifaces[i], m.ifaces[i], sizeof(c->mmds.ifaces[i]));
+	}
+	c->mmds.nifaces = m.nifaces;
+	c->mmds_store = NULL;
+	if (!store)
+		goto out;
+	if (m.json_len) {
+		json_error_t je;
+		data = json_loadb((const char *)p + sizeof(m), m.json_len, 0, &je);
+		if (!data)
+			FAIL(-EINVAL, "the snapshot's MMDS data is not JSON: %s", je.text);
+		int e = mmds_store_put(store, data);
+		if (e < 0)
+			FAIL(e, "the snapshot's MMDS data (%u bytes) %s", m.json_len,
+			     e == -EFBIG ? "is over this instance's MMDS size limit"
+			                 : "cannot be stored");
+	}
+	store->version = m.v2 ? MMDS_V2 : MMDS_V1;
+	store->imds_compat = m.imds_compat;
+	if (m.enabled)
+		c->mmds_store = store;
+out:
+	if (data)
+		json_decref(data);
+	return r;
+}
+
 /* The pages written since the last call (or since boot or load), in mapping order, into
  * bits (gm_bitmap_words long, zeroed by the caller): KVM's dirty log of each slot (which
  * KVM_GET_DIRTY_LOG also clears) and the pages Ember's devices wrote. */
@@ -233,7 +403,8 @@ int vm_snapshot_write_kind(struct vm *vm, bool diff, int state_fd, int mem_fd, c
 	for (unsigned i = 0; i < vm->nvcpus; i++)
 		if ((r = arch_vcpu_save(vm->kvm_fd, vm->vcpus[i].fd, i, &w, err, errlen)) < 0)
 			goto out;
-	if ((r = devices_save(vm, &w, err, errlen)) < 0)
+	if ((r = devices_save(vm, &w, err, errlen)) < 0 ||
+	    (r = extras_save(vm, &w, err, errlen)) < 0)
 		goto out;
 	/* Every snapshot starts a new diff: the log is read (and cleared) for a Full one too. */
 	if (vm->cfg.track_dirty_pages) {
@@ -444,6 +615,8 @@ int vm_restore(struct vm *vm, const struct vm_restore_opts *o, const char *state
 		     "cannot restore '%s': its machine has %u vCPUs, its header says %u, "
 		     "and it holds state for %u",
 		     state_path, cfg.vcpus, rd.hdr.nvcpus, sf_count(&rd, SF_VCPU_REGS));
+	if ((r = extras_restore(&rd, &cfg, o->mmds_store, why, sizeof(why))) < 0)
+		FAIL(r, "cannot restore '%s': %s", state_path, why);
 	if ((r = apply_overrides(&cfg, o, cfg.vcpus, why, sizeof(why))) < 0)
 		FAIL(r, "cannot restore '%s': %s", state_path, why);
 	mem_fd = open(mem_path, O_RDONLY | O_CLOEXEC);

@@ -7,6 +7,8 @@
 
 #include "vm.h"
 
+struct mmds_store;
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -63,9 +65,10 @@ struct vm_restore_opts {
 		const char *tap;      /* the host tap it uses now */
 	} nets[CONFIG_MAX_NETS];
 	unsigned nnets;
-	const char *vsock_uds;       /* NULL: the snapshot's path */
-	unsigned huge_pages;         /* 0: the snapshot's; else 1 + enum huge_pages */
-	const char *serial_out_path; /* NULL or "": the console on stdout (PUT /serial) */
+	const char *vsock_uds;         /* NULL: the snapshot's path */
+	unsigned huge_pages;           /* 0: the snapshot's; else 1 + enum huge_pages */
+	const char *serial_out_path;   /* NULL or "": the console on stdout (PUT /serial) */
+	struct mmds_store *mmds_store; /* gets the snapshot's MMDS data; NULL: MMDS is off */
 };
 
 /*

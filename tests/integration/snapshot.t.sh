@@ -367,3 +367,72 @@ t_snapshot_api_diff_merge() {
 	snap_until $((last + 5)) "$EMBER" restore "$T/d.state" "$T/merged.mem"
 	snap_counts_whole $((last + 5))
 }
+
+# What a snapshot keeps besides devices and RAM: MMDS (configuration and store), each
+# drive's rate limiter (restored with full buckets) and the balloon (its live target, set
+# by PATCH after boot). The default Linux guest ticks, is snapshotted at tick 3 and
+# killed; the restored one, in a new network namespace with a new tap, ticks on to 12,
+# then reads MMDS and times 4 MiB from the limited drive (1 MiB/s, a 0.5 MiB bucket: at
+# least 3.5 s) and from an unlimited one.
+t_snapshot_api_keeps_mmds_limits_balloon() {
+	mmds_netns
+	truncate -s 16M "$T/lim.img" "$T/free.img"
+	sh "$CMD_INITRD" "$GUEST_DIR/initrd.cpio" "$T/initrd.cpio" sh -c '
+ip link set eth0 up && ip addr add 169.254.0.2/16 dev eth0 || echo "no eth0"
+U=http://169.254.169.254/latest/meta-data
+i=0; while [ $i -lt 12 ]; do i=$((i+1)); echo "tick $i"; sleep 1; done
+echo "mmds=$(wget -q -O - $U/ami-id 2>&1)"
+up() { cut -d" " -f1 /proc/uptime; }
+a=$(up); dd if=/dev/vda of=/dev/null bs=64k count=64 iflag=direct 2>/dev/null; b=$(up)
+dd if=/dev/vdb of=/dev/null bs=64k count=64 iflag=direct 2>/dev/null; c=$(up)
+echo "limited $(awk -v a=$a -v b=$b "BEGIN { print b - a }") free $(awk -v a=$b -v b=$c "BEGIN { print b - a }")"' ||
+		_fail "cannot build the initrd"
+	api_start || return
+	api PUT /boot-source "{\"kernel_image_path\": \"$GUEST_DIR/vmlinux\", \"initrd_path\": \"$T/initrd.cpio\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 pci=off loglevel=3\"}"
+	expect_api 204
+	api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 256}'
+	expect_api 204
+	api PUT /drives/lim "{\"drive_id\": \"lim\", \"path_on_host\": \"$T/lim.img\", \"is_root_device\": false, \"rate_limiter\": {\"bandwidth\": {\"size\": 524288, \"refill_time\": 500}}}"
+	expect_api 204
+	api PUT /drives/free "{\"drive_id\": \"free\", \"path_on_host\": \"$T/free.img\", \"is_root_device\": false}"
+	expect_api 204
+	api PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "vtap0", "guest_mac": "06:00:a9:fe:00:02"}'
+	expect_api 204
+	api PUT /mmds/config '{"version": "V1", "network_interfaces": ["eth0"]}'
+	expect_api 204
+	api PUT /mmds '{"latest": {"meta-data": {"ami-id": "ami-snap"}}}'
+	expect_api 204
+	api PUT /balloon '{"amount_mib": 8, "deflate_on_oom": false, "stats_polling_interval_s": 1}'
+	expect_api 204
+	api PUT /actions '{"action_type": "InstanceStart"}'
+	expect_api 204
+	api PATCH /balloon '{"amount_mib": 24}'
+	expect_api 204
+	wait_out '^tick 3' 180 || { api_stop; return; }
+	api PATCH /vm '{"state": "Paused"}'
+	expect_api 204
+	api PUT /snapshot/create "{\"snapshot_path\": \"$T/state\", \"mem_file_path\": \"$T/mem\"}"
+	expect_api 204
+	api_stop
+	cp "$T/out" "$T/before"
+	api_start || return
+	api PUT /snapshot/load "{\"snapshot_path\": \"$T/state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/mem\"}, \"resume_vm\": true}"
+	expect_api 204
+	api GET /mmds
+	expect_api 200 'ami-snap'
+	api GET /vm/config
+	expect_api 200 '"size": ?524288'
+	api GET /balloon
+	expect_api 200 '"amount_mib": ?24'
+	wait_out '^limited ' 180 || { api_stop; return; }
+	api GET /balloon/statistics
+	expect_api 200 '"target_pages": ?6144'
+	_match "balloon statistics" "$T/body" '"actual_pages": ?6144'
+	api_stop
+	expect_out '^mmds=ami-snap'
+	tr -d '\r' <"$T/out" | awk '/^limited / {
+		printf "restored: 4 MiB limited %s s, unlimited %s s\n", $2, $4
+		exit !($2 >= 3.5 && $2 >= 3 * $4) }' >"$T/rates" ||
+		_fail "the restored drive is not limited" "$T/rates" "$T/out"
+	cat "$T/rates"
+}
