@@ -319,8 +319,13 @@ static int i8042_restore_state(struct vm_device *d, const void *state, size_t le
 	return 0;
 }
 
-/* A request in flight has no place in a snapshot: its completion would be lost. The vmm
- * thread finishes requests between events, so a retry a moment later succeeds. */
+static void blk_quiesce(struct vm_device *d)
+{
+	blk_drain(d->dev);
+}
+
+/* A request in flight has no place in a snapshot: its completion would be lost.
+ * blk_quiesce completed them all; one left means io_uring failed to wait. */
 static int blk_save_state(const struct vm_device *d, struct sf_writer *w, char *err, size_t errlen)
 {
 	(void)w;
@@ -450,6 +455,7 @@ static const struct device_kind blk_kind = {
     .cmdline = blk_cmdline,
     .save = blk_save_state,
     .restore = no_state_restore,
+    .quiesce = blk_quiesce,
 };
 
 static const struct device_kind net_kind = {
@@ -682,6 +688,13 @@ struct virtio_blk *vm_drive_find(struct vm *vm, const char *drive_id)
 			return d->dev;
 	}
 	return NULL;
+}
+
+void devices_quiesce(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->ndevs; i++)
+		if (vm->devs[i].kind->quiesce)
+			vm->devs[i].kind->quiesce(&vm->devs[i]);
 }
 
 int devices_save(struct vm *vm, struct sf_writer *w, char *err, size_t errlen)

@@ -390,6 +390,8 @@ int vm_snapshot_write_kind(struct vm *vm, bool diff, int state_fd, int mem_fd, c
 		FAIL(-EBUSY, "the VM is running; pause it before a snapshot");
 	if (diff && !vm->cfg.track_dirty_pages)
 		FAIL(-EINVAL, "a Diff snapshot needs track_dirty_pages");
+	/* First: completions write RAM and raise interrupts, both saved below. */
+	devices_quiesce(vm);
 	if (fstat(state_fd, &st) < 0 || st.st_size != 0)
 		FAIL(-EEXIST, "the state file is not empty");
 	m = malloc(sizeof(*m));
