@@ -394,6 +394,14 @@ void balloon_save(struct virtio_balloon *b, struct balloon_state *st)
 	virtio_dev_unlock(&b->vdev);
 }
 
+void balloon_restore_target(struct virtio_balloon *b, const struct balloon_state *st)
+{
+	virtio_dev_lock(&b->vdev);
+	b->num_pages = st->num_pages;
+	b->actual = st->actual;
+	virtio_dev_unlock(&b->vdev);
+}
+
 int balloon_restore(struct virtio_balloon *b, const struct balloon_state *st, char *err,
                     size_t errlen)
 {

@@ -77,6 +77,10 @@ struct balloon_state {
 /* Copy b's state out (VM paused). */
 void balloon_save(struct virtio_balloon *b, struct balloon_state *st);
 
+/* Before virtio_state_restore checks the configuration bytes: the saved target and
+ * actual (num_pages, actual) back. */
+void balloon_restore_target(struct virtio_balloon *b, const struct balloon_state *st);
+
 /* Put a saved state back, after virtio_state_restore: the target, what the driver holds,
  * the polling interval (re-armed), the statistics buffer the device held. Checked: a held
  * buffer needs the statistics queue and a head inside it, an interval needs statistics.

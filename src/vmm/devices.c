@@ -350,17 +350,34 @@ static int balloon_save_state(const struct vm_device *d, struct sf_writer *w, ch
 	return 0;
 }
 
+static int balloon_state_get(struct balloon_state *st, const void *state, size_t len, char *err,
+                             size_t errlen)
+{
+	if (len != sizeof(*st)) {
+		snprintf(err, errlen, "virtio-balloon's state is %zu bytes, expected %zu", len,
+		         sizeof(*st));
+		return -EINVAL;
+	}
+	memcpy(st, state, sizeof(*st));
+	return 0;
+}
+
 static int balloon_restore_state(struct vm_device *d, const void *state, size_t len, char *err,
                                  size_t errlen)
 {
 	struct balloon_state st;
-	if (len != sizeof(st)) {
-		snprintf(err, errlen, "virtio-balloon's state is %zu bytes, expected %zu", len,
-		         sizeof(st));
-		return -EINVAL;
-	}
-	memcpy(&st, state, sizeof(st));
-	return balloon_restore(d->dev, &st, err, errlen);
+	int r = balloon_state_get(&st, state, len, err, errlen);
+	return r < 0 ? r : balloon_restore(d->dev, &st, err, errlen);
+}
+
+static int balloon_restore_config(struct vm_device *d, const void *state, size_t len, char *err,
+                                  size_t errlen)
+{
+	struct balloon_state st;
+	int r = balloon_state_get(&st, state, len, err, errlen);
+	if (r == 0)
+		balloon_restore_target(d->dev, &st);
+	return r;
 }
 
 /* The guest's connections did not survive: tell it, as Firecracker does. */
@@ -500,6 +517,7 @@ static const struct device_kind balloon_kind = {
     .destroy = balloon_unmake,
     .save = balloon_save_state,
     .restore = balloon_restore_state,
+    .restore_config = balloon_restore_config,
 };
 
 const struct device_kind *const device_kinds[] = {
@@ -749,6 +767,12 @@ int devices_restore(struct vm *vm, const struct sf_reader *r, char *err, size_t 
 			snprintf(err, errlen, "the snapshot's device %u is not %s %u", i,
 			         d->kind->name, d->index);
 			return -EINVAL;
+		}
+		if (d->kind->restore_config) {
+			int rc =
+			    d->kind->restore_config(d, p + sizeof(h), len - sizeof(h), err, errlen);
+			if (rc < 0)
+				return rc;
 		}
 		if (d->vdev) {
 			struct virtio_state st;

@@ -75,6 +75,11 @@ struct device_kind {
 	 * guest (its answers in the used ring, interrupts raised), so none is lost. NULL:
 	 * nothing pending outlives an event. */
 	void (*quiesce)(struct vm_device *d);
+	/* Optional, before the transport's state is checked against the device (its
+	 * configuration bytes must match): set the configuration the guest and PATCH
+	 * changed from the kind's saved state (the balloon's target and actual). */
+	int (*restore_config)(struct vm_device *d, const void *state, size_t len, char *err,
+	                      size_t errlen);
 };
 
 /* One device of the VM. */

@@ -260,7 +260,7 @@ static bool limiter_ok(const struct rate_limiter_config *r)
 /* The extras back into c (the machine section's configuration), every field checked; the
  * MMDS store's data into store (the restoring controller's; NULL: none kept). */
 static int extras_restore(const struct sf_reader *rd, struct vm_config *c, struct mmds_store *store,
-                          char *err, size_t errlen)
+                          bool *put, char *err, size_t errlen)
 {
 	int r = 0;
 	struct snap_limits l;
@@ -301,7 +301,7 @@ static int extras_restore(const struct sf_reader *rd, struct vm_config *c, struc
 		FAIL(-EINVAL, "the snapshot has no MMDS section");
 	memcpy(&m, p, sizeof(m));
 	if (m.enabled > 1 || m.v2 > 1 || m.imds_compat > 1 || m.nifaces > c->nnets ||
-	    (m.enabled && !m.nifaces) || m.json_len != len - sizeof(m))
+	    (m.enabled && (!m.nifaces || m.ipv4 >> 16 != 0xa9fe)) || m.json_len != len - sizeof(m))
 		FAIL(-EINVAL, "the snapshot's MMDS configuration is out of range");
 	c->mmds = (struct mmds_config){
 	    .enabled = m.enabled, .v2 = m.v2, .imds_compat = m.imds_compat, .ipv4 = m.ipv4};
@@ -322,10 +322,11 @@ static int extras_restore(const struct sf_reader *rd, struct vm_config *c, struc
 		goto out;
 	if (m.json_len) {
 		json_error_t je;
-		data = json_loadb((const char *)p + sizeof(m), m.json_len, 0, &je);
+		data = json_loadb((const char *)p + sizeof(m), m.json_len, JSON_DECODE_ANY, &je);
 		if (!data)
 			FAIL(-EINVAL, "the snapshot's MMDS data is not JSON: %s", je.text);
 		int e = mmds_store_put(store, data);
+		*put = e == 0;
 		if (e < 0)
 			FAIL(e, "the snapshot's MMDS data (%u bytes) %s", m.json_len,
 			     e == -EFBIG ? "is over this instance's MMDS size limit"
@@ -595,7 +596,7 @@ int vm_restore(struct vm *vm, const struct vm_restore_opts *o, const char *state
 	struct sf_expect expect = {EMBER_VERSION, cpu, arch_cpu_describe};
 	char why[512];
 	int mem_fd = -1;
-	bool built = false;
+	bool built = false, mmds_put = false;
 	int r;
 
 	memset(vm, 0, sizeof(*vm));
@@ -617,7 +618,7 @@ int vm_restore(struct vm *vm, const struct vm_restore_opts *o, const char *state
 		     "cannot restore '%s': its machine has %u vCPUs, its header says %u, "
 		     "and it holds state for %u",
 		     state_path, cfg.vcpus, rd.hdr.nvcpus, sf_count(&rd, SF_VCPU_REGS));
-	if ((r = extras_restore(&rd, &cfg, o->mmds_store, why, sizeof(why))) < 0)
+	if ((r = extras_restore(&rd, &cfg, o->mmds_store, &mmds_put, why, sizeof(why))) < 0)
 		FAIL(r, "cannot restore '%s': %s", state_path, why);
 	if ((r = apply_overrides(&cfg, o, cfg.vcpus, why, sizeof(why))) < 0)
 		FAIL(r, "cannot restore '%s': %s", state_path, why);
@@ -677,6 +678,8 @@ out:
 	free(m);
 	if (r < 0 && built)
 		vm_destroy(vm);
+	if (r < 0 && mmds_put)
+		mmds_store_destroy(o->mmds_store); /* nothing of a refused snapshot stays */
 	return r;
 }
 
