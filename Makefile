@@ -79,7 +79,7 @@ UNIT_TESTS := test_guest_mem test_initrd test_kernel test_elf_load test_boot_tab
               test_jailer_args test_jailer_cgroup test_jailer_elf test_seccomp test_devices test_vcpu \
               test_oci_spec test_oci_state test_snapshot_file test_vcpu_state test_metrics test_log \
               test_rate_limiter test_balloon test_vmgenid
-test_guest_mem_SRCS   := src/base/guest_mem.c
+test_guest_mem_SRCS   := src/base/guest_mem.c src/base/file_io.c
 test_initrd_SRCS      := src/vmm/initrd.c src/base/guest_mem.c src/base/file_io.c
 test_kernel_SRCS      := src/arch/x86/kernel.c src/arch/x86/elf_load.c src/base/guest_mem.c \
                          src/base/file_io.c

@@ -242,6 +242,21 @@ int main(int argc, char **argv)
 		cli_usage();
 		return 0;
 	}
+	if (!strcmp(argv[1], "snapshot-merge")) {
+		char why[1024];
+		uint64_t pages;
+		if (argc != 4) {
+			log_err("snapshot-merge takes two files: BASE_MEM DIFF_MEM");
+			return EXIT_USAGE;
+		}
+		if (vm_snapshot_merge(argv[2], argv[3], &pages, why, sizeof(why)) < 0) {
+			log_err("%s", why);
+			return EXIT_USAGE;
+		}
+		printf("merged %llu pages of '%s' onto '%s'\n", (unsigned long long)pages, argv[3],
+		       argv[2]);
+		return 0;
+	}
 	if (!strcmp(argv[1], "--describe-snapshot")) {
 		char why[1024];
 		if (argc != 3) {

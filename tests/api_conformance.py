@@ -100,8 +100,8 @@ FIELDS = {
     ("PartialNetworkInterface", "tx_rate_limiter"): (RL, ("test", "limits.t.sh: t_limit_net_rx_tx")),
     ("SnapshotCreateParams", "mem_file_path"): ("@snapmem", ("test", "snapshot.t.sh: t_snapshot_api_create_load_counter")),
     ("SnapshotCreateParams", "snapshot_path"): ("@snapstate", ("test", "snapshot.t.sh: t_snapshot_api_create_load_counter")),
-    # "Diff" is refused naming the field, after boot only (checked by that test).
-    ("SnapshotCreateParams", "snapshot_type"): (["Full", "Diff"], ("test", "snapshot.t.sh: t_snapshot_api_create_load_counter")),
+    # "Diff" needs track_dirty_pages (refused naming the field without: t_snapshot_api_load_overrides).
+    ("SnapshotCreateParams", "snapshot_type"): (["Full", "Diff"], ("test", "snapshot.t.sh: t_snapshot_api_diff_merge")),
     ("SnapshotLoadParams", "enable_diff_snapshots"): (True, ("test", "snapshot.t.sh: t_snapshot_api_load_overrides")),
     ("SnapshotLoadParams", "track_dirty_pages"): (True, ("test", "snapshot.t.sh: t_snapshot_api_load_overrides")),
     ("SnapshotLoadParams", "mem_file_path"): ("@snapmem", ("test", "snapshot.t.sh: t_snapshot_api_create_load_counter")),

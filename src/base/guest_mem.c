@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -163,8 +164,82 @@ int gm_save(const struct guest_mem *gm, int fd)
 	return 0;
 }
 
+size_t gm_bitmap_words(const struct guest_mem *gm)
+{
+	size_t pages = (gm->mapping_size + GM_PAGE - 1) / GM_PAGE;
+	return (pages + 63) / 64;
+}
+
+int gm_track_dirty(struct guest_mem *gm, int all_dirty)
+{
+	size_t words = gm_bitmap_words(gm);
+	free(gm->dirty);
+	gm->dirty = calloc(words ? words : 1, sizeof(uint64_t));
+	if (!gm->dirty)
+		return -ENOMEM;
+	if (all_dirty)
+		memset(gm->dirty, 0xff, words * sizeof(uint64_t));
+	return 0;
+}
+
+void gm_mark_dirty(const struct guest_mem *gm, const void *p, size_t len)
+{
+	uintptr_t a = (uintptr_t)p, base = (uintptr_t)gm->mapping;
+	if (!gm->dirty || !len || a < base || a - base >= gm->mapping_size ||
+	    len > gm->mapping_size - (a - base))
+		return;
+	size_t first = (a - base) / GM_PAGE, last = (a - base + len - 1) / GM_PAGE;
+	for (size_t i = first; i <= last; i++)
+		__atomic_fetch_or(&gm->dirty[i / 64], 1ULL << (i % 64), __ATOMIC_RELAXED);
+}
+
+void gm_take_dirty(struct guest_mem *gm, uint64_t *bits)
+{
+	if (!gm->dirty)
+		return;
+	for (size_t i = 0; i < gm_bitmap_words(gm); i++)
+		bits[i] |= __atomic_exchange_n(&gm->dirty[i], 0, __ATOMIC_RELAXED);
+}
+
+static bool page_set(const uint64_t *bits, size_t page)
+{
+	return bits[page / 64] >> (page % 64) & 1;
+}
+
+int64_t gm_save_pages(const struct guest_mem *gm, int fd, const uint64_t *bits)
+{
+	enum { RUN = 64 };
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (st.st_size != 0)
+		return -EEXIST; /* old bytes would show through the holes */
+	size_t size = gm->mapping_size, pages = (size + GM_PAGE - 1) / GM_PAGE;
+	int64_t written = 0;
+	for (size_t i = 0; i < pages;) {
+		size_t n = 0;
+		while (i + n < pages && n < RUN && (page_set(bits, i + n) || i + n == pages - 1))
+			n++;
+		if (!n) {
+			i++;
+			continue;
+		}
+		uint64_t off = (uint64_t)i * GM_PAGE;
+		size_t len = n * GM_PAGE;
+		if (len > size - off)
+			len = size - off;
+		int r = write_at(fd, gm->mapping + off, len, off);
+		if (r < 0)
+			return r;
+		written += (int64_t)n;
+		i += n;
+	}
+	return written;
+}
+
 void gm_destroy(struct guest_mem *gm)
 {
+	free(gm->dirty);
 	if (gm->mapping)
 		munmap(gm->mapping, gm->mapping_size);
 	memset(gm, 0, sizeof(*gm));

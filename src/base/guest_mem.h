@@ -26,7 +26,16 @@ struct guest_mem {
 	uint64_t ram_bytes;  /* guest RAM in all regions */
 	unsigned nregions;
 	struct gm_region regions[GM_MAX_REGIONS];
+	/* One bit per 4 KiB page of the mapping, set (atomically, from any thread) where
+	 * Ember's own devices wrote guest RAM since the last snapshot: KVM's dirty log sees
+	 * only the guest's writes. NULL: dirty pages are not tracked (gm_track_dirty). */
+	uint64_t *dirty;
 };
+
+#define GM_PAGE 4096u
+
+/* How many 64-bit words a bitmap of gm's pages (mapping order) takes. */
+size_t gm_bitmap_words(const struct guest_mem *gm);
 
 /*
  * Split ram_bytes of guest RAM around the architecture's device hole, which starts at
@@ -71,6 +80,28 @@ int gm_create_from_file(struct guest_mem *gm, int fd, uint64_t ram_bytes, gpa_t 
  * 0 or -errno.
  */
 int gm_save(const struct guest_mem *gm, int fd);
+
+/*
+ * Start tracking the pages Ember's devices write (gm->dirty), all marked dirty (a booted
+ * guest: its RAM was written by the loader, not seen by KVM's log) or none (a restored
+ * one: its base is the snapshot it came from). Returns 0 or -ENOMEM.
+ */
+int gm_track_dirty(struct guest_mem *gm, int all_dirty);
+
+/* Mark the pages of host range [p, p + len) dirty, if tracked and inside guest RAM (any
+ * other range is ignored). Cheap; safe from any thread. */
+void gm_mark_dirty(const struct guest_mem *gm, const void *p, size_t len);
+
+/* OR the device-dirty bitmap into bits (gm_bitmap_words long, mapping order) and clear it. */
+void gm_take_dirty(struct guest_mem *gm, uint64_t *bits);
+
+/*
+ * A Diff snapshot's memory file: the pages set in bits (mapping order) written to fd
+ * (empty: -EEXIST otherwise) at their offsets, whatever they hold (a page that became
+ * zero is data too), and the last page always (the file's full length): holes elsewhere.
+ * Returns the count of pages written, or -errno.
+ */
+int64_t gm_save_pages(const struct guest_mem *gm, int fd, const uint64_t *bits);
 
 /* Unmap what gm_create() mapped. Safe on a zeroed struct. */
 void gm_destroy(struct guest_mem *gm);

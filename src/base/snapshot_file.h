@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define SF_MAGIC          "EMBERSNP"
-#define SF_FORMAT_VERSION 1
+#define SF_FORMAT_VERSION 2  /* 2: SF_MEMORY (Diff snapshots), the MMDS, limiters, balloon */
 #define SF_VERSION_BYTES  16 /* the Ember version, NUL-padded */
 #define SF_CPU_ID_BYTES   64 /* the architecture's CPU identity (arch_cpu_identity) */
 #define SF_MAX_FILE       (64u << 20)
@@ -31,6 +31,10 @@ enum sf_type {
 	SF_VM_IRQCHIP = 2,      /* instance: KVM_IRQCHIP_PIC_MASTER, _SLAVE, _IOAPIC */
 	SF_VM_PIT = 3,          /* struct kvm_pit_state2 */
 	SF_VM_CLOCK = 4,        /* struct kvm_clock_data */
+	SF_MEMORY = 5,          /* the memory file's kind (snapshot.c: struct snap_memory) */
+	SF_LIMITS = 6,          /* every device's rate limiters (snapshot.c: struct snap_limits) */
+	SF_MMDS = 7,            /* MMDS: struct snap_mmds, then its store's JSON (snapshot.c) */
+	SF_BALLOON = 8,         /* the balloon's configuration (snapshot.c: struct snap_balloon) */
 	SF_VCPU_CPUID = 16,     /* struct kvm_cpuid_entry2[] */
 	SF_VCPU_MSRS = 17,      /* struct kvm_msr_entry[] */
 	SF_VCPU_REGS = 18,      /* struct kvm_regs */

@@ -170,6 +170,8 @@ static const struct sc_rule vmm_rules[] = {
     ALLOW_IF(ioctl, "snapshot: PIC and IOAPIC", EQ(1, KVM_GET_IRQCHIP)),
     ALLOW_IF(ioctl, "snapshot: the PIT", EQ(1, KVM_GET_PIT2)),
     ALLOW_IF(ioctl, "snapshot: kvmclock", EQ(1, KVM_GET_CLOCK)),
+    ALLOW_IF(ioctl, "Diff snapshot: the pages the guest wrote (and a Full one clears them)",
+             EQ(1, KVM_GET_DIRTY_LOG)),
     DENY_IF(ioctl, "teardown deassigns virtio's irqfds; closing the VM does it anyway",
             EQ(1, KVM_IRQFD)),
     DENY_IF(ioctl, "teardown deassigns virtio's ioeventfds; closing the VM does it anyway",

@@ -81,6 +81,8 @@ static void balloon_inflate(struct virtio_balloon *b, const struct vq_chain *c)
 				continue;
 			}
 			b->inflated++;
+			/* Its contents go (zero, or the snapshot file's again): changed. */
+			gm_mark_dirty(b->vdev.mem, p, BALLOON_PAGE);
 			if (run && p == run + run_len) {
 				run_len += BALLOON_PAGE;
 				continue;
@@ -372,4 +374,68 @@ void balloon_report(struct virtio_balloon *b, struct balloon_report *out)
 	out->actual_pages = b->actual;
 	out->stats = b->stats;
 	virtio_dev_unlock(&b->vdev);
+}
+
+void balloon_save(struct virtio_balloon *b, struct balloon_state *st)
+{
+	virtio_dev_lock(&b->vdev);
+	*st = (struct balloon_state){
+	    .num_pages = b->num_pages,
+	    .actual = b->actual,
+	    .interval_s = b->interval_s,
+	    .stats_head = b->stats_head,
+	    .stats_held = b->stats_held,
+	    .inflated = b->inflated,
+	    .deflated = b->deflated,
+	    .reported = b->reported,
+	    .bad_pfns = b->bad_pfns,
+	    .stats = b->stats,
+	};
+	virtio_dev_unlock(&b->vdev);
+}
+
+void balloon_restore_target(struct virtio_balloon *b, const struct balloon_state *st)
+{
+	virtio_dev_lock(&b->vdev);
+	b->num_pages = st->num_pages;
+	b->actual = st->actual;
+	virtio_dev_unlock(&b->vdev);
+}
+
+int balloon_restore(struct virtio_balloon *b, const struct balloon_state *st, char *err,
+                    size_t errlen)
+{
+	const struct vq *sq = b->vdev.ops->num_queues > BALLOON_STATSQ && b->interval_s
+	                          ? &b->vdev.vqs[BALLOON_STATSQ]
+	                          : NULL;
+	if (st->stats_held > 1 ||
+	    (st->stats_held && (!sq || !sq->active || st->stats_head >= sq->size)) ||
+	    (st->interval_s && b->stats_timer_fd < 0) ||
+	    (!st->interval_s && b->stats_timer_fd >= 0)) {
+		snprintf(err, errlen,
+		         "virtio-balloon: the snapshot's statistics state does not fit "
+		         "its configuration");
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < BALLOON_STATS_NR; i++)
+		if (*(const uint8_t *)&st->stats.have[i] > 1) {
+			snprintf(err, errlen,
+			         "virtio-balloon: the snapshot's statistics are damaged");
+			return -EINVAL;
+		}
+	virtio_dev_lock(&b->vdev);
+	b->num_pages = st->num_pages;
+	b->actual = st->actual;
+	b->interval_s = st->interval_s;
+	b->stats_head = st->stats_head;
+	b->stats_held = st->stats_held;
+	b->inflated = st->inflated;
+	b->deflated = st->deflated;
+	b->reported = st->reported;
+	b->bad_pfns = st->bad_pfns;
+	b->stats = st->stats;
+	if (virtio_dev_live(&b->vdev) && b->interval_s)
+		balloon_arm(b, false);
+	virtio_dev_unlock(&b->vdev);
+	return 0;
 }

@@ -65,6 +65,29 @@ int balloon_create(struct virtio_balloon *b, const struct balloon_config *cfg, c
 /* Close what balloon_create opened (after virtio_mmio_remove). */
 void balloon_destroy(struct virtio_balloon *b);
 
+/* The device's own state in a snapshot (the transport and queues are virtio_state's). */
+struct balloon_state {
+	uint32_t num_pages, actual, interval_s;
+	uint16_t stats_head;
+	uint8_t stats_held, pad;
+	uint64_t inflated, deflated, reported, bad_pfns;
+	struct balloon_stats stats;
+};
+
+/* Copy b's state out (VM paused). */
+void balloon_save(struct virtio_balloon *b, struct balloon_state *st);
+
+/* Before virtio_state_restore checks the configuration bytes: the saved target and
+ * actual (num_pages, actual) back. */
+void balloon_restore_target(struct virtio_balloon *b, const struct balloon_state *st);
+
+/* Put a saved state back, after virtio_state_restore: the target, what the driver holds,
+ * the polling interval (re-armed), the statistics buffer the device held. Checked: a held
+ * buffer needs the statistics queue and a head inside it, an interval needs statistics.
+ * Returns 0, or -EINVAL with one line in err. */
+int balloon_restore(struct virtio_balloon *b, const struct balloon_state *st, char *err,
+                    size_t errlen);
+
 /* PATCH /balloon (vmm thread): a new target in MiB; the driver gets a configuration
  * interrupt. */
 void balloon_set_target_mib(struct virtio_balloon *b, uint32_t mib);

@@ -769,6 +769,28 @@ fail:
 	return r;
 }
 
+/* A batch's used entries are published at once; tell the driver about those the drain
+ * completed. */
+static void blk_notify_pushed(struct virtio_blk *b)
+{
+	if (b->pushed) {
+		b->pushed = false;
+		virtio_dev_notify_used(&b->vdev, 0);
+		blk_stats_notified(b);
+	}
+}
+
+void blk_drain(struct virtio_blk *b)
+{
+	virtio_dev_lock(&b->vdev);
+	unsigned n = b->inflight;
+	b->engine->drain(b);
+	blk_notify_pushed(b);
+	virtio_dev_unlock(&b->vdev);
+	if (n)
+		log_info("%s: completed %u requests in flight for the snapshot", b->vdev.name, n);
+}
+
 int blk_swap(struct virtio_blk *b, const char *path, char *err, size_t errlen)
 {
 	struct stat st;
@@ -781,11 +803,7 @@ int blk_swap(struct virtio_blk *b, const char *path, char *err, size_t errlen)
 	 * operation's descriptor up only when it runs (a drained flush), which must not find
 	 * the old number closed or, worse, reused. */
 	b->engine->drain(b);
-	if (b->pushed) {
-		b->pushed = false;
-		virtio_dev_notify_used(&b->vdev, 0);
-		blk_stats_notified(b);
-	}
+	blk_notify_pushed(b);
 	close(b->fd);
 	b->fd = fd;
 	b->capacity = size / SECTOR;

@@ -130,6 +130,11 @@ int blk_check(const struct drive_config *cfg, char *err, size_t errlen);
  */
 int blk_swap(struct virtio_blk *b, const char *path, char *err, size_t errlen);
 
+/* Complete every request the device has taken from the avail ring (io_uring's in flight):
+ * each answer in the used ring, the driver notified, so a snapshot taken now loses none.
+ * vmm thread, VM paused; takes the device lock. */
+void blk_drain(struct virtio_blk *b);
+
 /* Close what blk_create opened (after virtio_mmio_remove). Safe after a failed create. */
 void blk_destroy(struct virtio_blk *b);
 

@@ -224,6 +224,7 @@ static void net_rx_deliver(struct virtio_net *n, unsigned nchains, uint32_t len)
 	uint32_t left = len;
 	for (unsigned i = 0; i < used; i++) {
 		uint32_t l = left < n->rx_chains[i].in_bytes ? left : n->rx_chains[i].in_bytes;
+		vq_mark_written(vq, &n->rx_chains[i]); /* may have been held past a snapshot */
 		vq_push(vq, n->rx_chains[i].head, l);
 		left -= l;
 	}

@@ -214,6 +214,12 @@ void virtio_dev_config_changed(struct virtio_dev *vdev);
  * Lock held. */
 void virtio_dev_notify_used(struct virtio_dev *vdev, unsigned q);
 
+/* Raise the interrupt again if InterruptStatus has bits the driver has not acknowledged
+ * (after a restore: an interrupt raised just before the snapshot may have reached KVM's
+ * irqchip only after its state was read; one more is harmless, the driver reads the
+ * status). */
+void virtio_dev_reraise(struct virtio_dev *vdev);
+
 /* CLOCK_MONOTONIC in nanoseconds: the devices' `--stats` phase timings. */
 uint64_t virtio_clock_ns(void);
 

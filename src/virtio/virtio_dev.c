@@ -98,6 +98,13 @@ void virtio_dev_config_changed(struct virtio_dev *vdev)
 		raise_irq(vdev, VIRTIO_INT_CONFIG);
 }
 
+void virtio_dev_reraise(struct virtio_dev *vdev)
+{
+	unsigned pending = atomic_load(&vdev->interrupt_status);
+	if (pending)
+		raise_irq(vdev, pending);
+}
+
 void virtio_dev_notify_used(struct virtio_dev *vdev, unsigned q)
 {
 	if (q < vdev->ops->num_queues && vdev->vqs[q].active && vq_needs_interrupt(&vdev->vqs[q]))

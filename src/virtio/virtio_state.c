@@ -132,6 +132,7 @@ int virtio_state_restore(struct virtio_dev *vdev, const struct virtio_state *st,
 		for (unsigned q = 0; q < st->num_queues; q++)
 			if (vdev->vqs[q].active)
 				virtio_dev_requeue(vdev, q);
+		virtio_dev_reraise(vdev);
 	}
 out:
 	virtio_dev_unlock(vdev);

@@ -98,6 +98,10 @@ static int add_buffer(struct vq_chain *c, const struct vq *vq, uint64_t addr, ui
 	}
 	c->iov[n].iov_base = p;
 	c->iov[n].iov_len = len;
+	/* Marked when taken: a device that keeps a chain past a snapshot marks it again as
+	 * it fills it (vq_mark_written). */
+	if (writable)
+		gm_mark_dirty(vq->mem, p, len);
 	if (writable)
 		c->nin++;
 	else
@@ -192,6 +196,7 @@ int vq_pop(struct vq *vq, struct vq_chain *c, const char **why)
 		/* Ask for a kick at the next buffer, then look again: a buffer the driver added
 		 * before it could see the new avail_event would otherwise wait forever. */
 		WRITE_ONCE(*avail_event(vq), vq->next_avail);
+		gm_mark_dirty(vq->mem, avail_event(vq), 2);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		avail = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
 	}
@@ -206,8 +211,10 @@ int vq_pop(struct vq *vq, struct vq_chain *c, const char **why)
 	if (r)
 		return r;
 	vq->next_avail++;
-	if (vq->event_idx)
+	if (vq->event_idx) {
 		WRITE_ONCE(*avail_event(vq), vq->next_avail);
+		gm_mark_dirty(vq->mem, avail_event(vq), 2);
+	}
 	return 1;
 }
 
@@ -226,6 +233,14 @@ void vq_push(struct vq *vq, uint16_t head, uint32_t len)
 	WRITE_ONCE(e->len, len);
 	vq->next_used++;
 	__atomic_store_n(&vq->used->idx, vq->next_used, __ATOMIC_RELEASE);
+	gm_mark_dirty(vq->mem, e, sizeof(*e));
+	gm_mark_dirty(vq->mem, &vq->used->idx, 2);
+}
+
+void vq_mark_written(const struct vq *vq, const struct vq_chain *c)
+{
+	for (unsigned i = c->nout; i < (unsigned)c->nout + c->nin; i++)
+		gm_mark_dirty(vq->mem, c->iov[i].iov_base, c->iov[i].iov_len);
 }
 
 bool vq_needs_interrupt(struct vq *vq)

@@ -117,6 +117,11 @@ void vq_unpop(struct vq *vq, uint16_t n);
  * buffers. Publishes the used index (release order). */
 void vq_push(struct vq *vq, uint16_t head, uint32_t len);
 
+/* Mark c's writable buffers dirty again (guest_mem's device-dirty pages, for Diff
+ * snapshots): for a device that keeps a popped chain and fills it later. vq_pop marks
+ * them once; vq_push marks the used ring. */
+void vq_mark_written(const struct vq *vq, const struct vq_chain *c);
+
 /* Whether the driver wants an interrupt for what was pushed since the last call that
  * returned true: VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX. */
 bool vq_needs_interrupt(struct vq *vq);

@@ -616,6 +616,23 @@ void ctl_patch_vm(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
 	ctl_reply_no_content(r);
 }
 
+/* What PATCH requests changed after boot lives in c->cfg; the snapshot is made from the
+ * VM's own copy: bring it up to date (drive paths and limiters, interface limiters, the
+ * balloon's target and interval). VM paused, on the vmm thread. */
+static void ctl_sync_vm_cfg(struct ctl *c)
+{
+	struct vm_config *v = &c->vm.cfg;
+	for (unsigned i = 0; i < v->ndrives && i < c->cfg.ndrives; i++) {
+		memcpy(v->drives[i].path, c->cfg.drives[i].path, sizeof(v->drives[i].path));
+		v->drives[i].rate_limiter = c->cfg.drives[i].rate_limiter;
+	}
+	for (unsigned i = 0; i < v->nnets && i < c->cfg.nnets; i++) {
+		v->nets[i].rx_rate_limiter = c->cfg.nets[i].rx_rate_limiter;
+		v->nets[i].tx_rate_limiter = c->cfg.nets[i].tx_rate_limiter;
+	}
+	v->balloon = c->cfg.balloon;
+}
+
 void ctl_snapshot_create(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_reply *r)
 {
 	const struct ctl_snapshot_create *a = &cmd->u.snap;
@@ -630,11 +647,6 @@ void ctl_snapshot_create(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_re
 		                   "(machine-config, or the snapshot load's)");
 		return;
 	}
-	if (a->diff) {
-		ctl_reply_fault(r, "field 'snapshot_type': Diff snapshots are not supported yet; "
-		                   "take a Full one");
-		return;
-	}
 	int state_fd, mem_fd;
 	uint64_t t0 = now_us();
 	if (vm_snapshot_files_open(a->snapshot_path, a->mem_file_path, &state_fd, &mem_fd, err,
@@ -644,14 +656,15 @@ void ctl_snapshot_create(struct ctl *c, const struct ctl_cmd *cmd, struct ctl_re
 	}
 	/* Every started vCPU parked (a VM loaded paused may not have got there yet). */
 	vm_pause(&c->vm);
-	int w = vm_snapshot_write(&c->vm, state_fd, mem_fd, err, sizeof(err));
+	ctl_sync_vm_cfg(c);
+	int w = vm_snapshot_write_kind(&c->vm, a->diff, state_fd, mem_fd, err, sizeof(err));
 	vm_snapshot_files_close(a->snapshot_path, a->mem_file_path, &state_fd, &mem_fd, w < 0);
 	if (w < 0) {
 		ctl_reply_fault(r, "cannot snapshot to '%s' and '%s': %s", a->snapshot_path,
 		                a->mem_file_path, err);
 		return;
 	}
-	c->latency_us[CTL_LAT_FULL_SNAP] = now_us() - t0;
+	c->latency_us[a->diff ? CTL_LAT_DIFF_SNAP : CTL_LAT_FULL_SNAP] = now_us() - t0;
 	log_info("snapshot written to %s and %s", a->snapshot_path, a->mem_file_path);
 	ctl_reply_no_content(r);
 }
@@ -671,6 +684,7 @@ int ctl_load(struct ctl *c, const struct ctl_snapshot_load *l, char *err, size_t
 	    .console_piped = l->console_piped,
 	    .handover = l->handover,
 	    .handover_len = l->handover_len,
+	    .mmds_store = &c->mmds,
 	};
 	uint64_t t0 = now_us();
 	for (unsigned i = 0; i < l->nnets && i < CONFIG_MAX_NETS; i++) {
@@ -818,6 +832,7 @@ static void on_snapshot_signal(void *ctx, uint32_t events)
 	c->paused = true;
 	if (vm_stopping(&c->vm))
 		return;
+	ctl_sync_vm_cfg(c);
 	if (vm_snapshot_write(&c->vm, c->set.snap_state_fd, c->set.snap_mem_fd, err, sizeof(err)) <
 	    0) {
 		log_err("cannot snapshot to '%s' and '%s': %s", c->set.snap_state_path,

@@ -347,8 +347,13 @@ static int i8042_restore_state(struct vm_device *d, const void *state, size_t le
 	return 0;
 }
 
-/* A request in flight has no place in a snapshot: its completion would be lost. The vmm
- * thread finishes requests between events, so a retry a moment later succeeds. */
+static void blk_quiesce(struct vm_device *d)
+{
+	blk_drain(d->dev);
+}
+
+/* A request in flight has no place in a snapshot: its completion would be lost.
+ * blk_quiesce completed them all; one left means io_uring failed to wait. */
 static int blk_save_state(const struct vm_device *d, struct sf_writer *w, char *err, size_t errlen)
 {
 	(void)w;
@@ -361,14 +366,46 @@ static int blk_save_state(const struct vm_device *d, struct sf_writer *w, char *
 	return 0;
 }
 
-/* Not yet: the snapshot's machine configuration has no balloon, so a restored VM would
- * lack the device its guest drives. Refused, plainly, rather than restored wrong. */
+/* The balloon's target, what the driver holds, its statistics (its configuration is the
+ * snapshot's SF_BALLOON section, so the restored VM has the device). */
 static int balloon_save_state(const struct vm_device *d, struct sf_writer *w, char *err,
                               size_t errlen)
 {
-	(void)d, (void)w;
-	snprintf(err, errlen, "snapshots of a microVM with a balloon device are not supported yet");
-	return -ENOTSUP;
+	(void)err, (void)errlen;
+	struct balloon_state st;
+	balloon_save(d->dev, &st);
+	sf_append(w, &st, sizeof(st));
+	return 0;
+}
+
+static int balloon_state_get(struct balloon_state *st, const void *state, size_t len, char *err,
+                             size_t errlen)
+{
+	if (len != sizeof(*st)) {
+		snprintf(err, errlen, "virtio-balloon's state is %zu bytes, expected %zu", len,
+		         sizeof(*st));
+		return -EINVAL;
+	}
+	memcpy(st, state, sizeof(*st));
+	return 0;
+}
+
+static int balloon_restore_state(struct vm_device *d, const void *state, size_t len, char *err,
+                                 size_t errlen)
+{
+	struct balloon_state st;
+	int r = balloon_state_get(&st, state, len, err, errlen);
+	return r < 0 ? r : balloon_restore(d->dev, &st, err, errlen);
+}
+
+static int balloon_restore_config(struct vm_device *d, const void *state, size_t len, char *err,
+                                  size_t errlen)
+{
+	struct balloon_state st;
+	int r = balloon_state_get(&st, state, len, err, errlen);
+	if (r == 0)
+		balloon_restore_target(d->dev, &st);
+	return r;
 }
 
 static int vmgenid_save_state(const struct vm_device *d, struct sf_writer *w, char *err,
@@ -494,6 +531,7 @@ static const struct device_kind blk_kind = {
     .cmdline = blk_cmdline,
     .save = blk_save_state,
     .restore = no_state_restore,
+    .quiesce = blk_quiesce,
 };
 
 static const struct device_kind net_kind = {
@@ -537,7 +575,8 @@ static const struct device_kind balloon_kind = {
     .create = balloon_make,
     .destroy = balloon_unmake,
     .save = balloon_save_state,
-    .restore = no_state_restore,
+    .restore = balloon_restore_state,
+    .restore_config = balloon_restore_config,
 };
 
 /* Last in the table, so the other devices keep their snapshot instances. The DSDT's
@@ -775,6 +814,13 @@ struct virtio_blk *vm_drive_find(struct vm *vm, const char *drive_id)
 	return NULL;
 }
 
+void devices_quiesce(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->ndevs; i++)
+		if (vm->devs[i].kind->quiesce)
+			vm->devs[i].kind->quiesce(&vm->devs[i]);
+}
+
 int devices_save(struct vm *vm, struct sf_writer *w, char *err, size_t errlen)
 {
 	for (unsigned i = 0; i < vm->ndevs; i++) {
@@ -827,6 +873,12 @@ int devices_restore(struct vm *vm, const struct sf_reader *r, char *err, size_t 
 			snprintf(err, errlen, "the snapshot's device %u is not %s %u", i,
 			         d->kind->name, d->index);
 			return -EINVAL;
+		}
+		if (d->kind->restore_config) {
+			int rc =
+			    d->kind->restore_config(d, p + sizeof(h), len - sizeof(h), err, errlen);
+			if (rc < 0)
+				return rc;
 		}
 		if (d->vdev) {
 			struct virtio_state st;

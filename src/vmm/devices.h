@@ -78,6 +78,15 @@ struct device_kind {
 	int (*save)(const struct vm_device *d, struct sf_writer *w, char *err, size_t errlen);
 	int (*restore)(struct vm_device *d, const void *state, size_t len, char *err,
 	               size_t errlen);
+	/* Before anything of a snapshot is read: finish the work the device took from the
+	 * guest (its answers in the used ring, interrupts raised), so none is lost. NULL:
+	 * nothing pending outlives an event. */
+	void (*quiesce)(struct vm_device *d);
+	/* Optional, before the transport's state is checked against the device (its
+	 * configuration bytes must match): set the configuration the guest and PATCH
+	 * changed from the kind's saved state (the balloon's target and actual). */
+	int (*restore_config)(struct vm_device *d, const void *state, size_t len, char *err,
+	                      size_t errlen);
 };
 
 /* One device of the VM. */
@@ -123,6 +132,10 @@ int devices_place(struct vm *vm, char *err, size_t errlen);
 
 /* Take every device off the VM and release it, in reverse order. Safe at any point. */
 void devices_destroy(struct vm *vm);
+
+/* Quiesce every device (its kind's quiesce), VM paused, before the snapshot reads any
+ * state: what they complete then (interrupts too) is in the snapshot. */
+void devices_quiesce(struct vm *vm);
 
 /* Save every device into w: per device, its transport (SF_VIRTIO, virtio devices) and its
  * own state (SF_DEVICE, struct sf_device_hdr then the kind's bytes), instance = its place

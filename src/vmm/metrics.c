@@ -58,6 +58,7 @@ const struct metrics_row metrics_rows[] = {
     VAL("latencies_us", "vmm_pause_vm", MSRC_LAT_PAUSE),
     VAL("latencies_us", "vmm_resume_vm", MSRC_LAT_RESUME),
     VAL("latencies_us", "vmm_full_create_snapshot", MSRC_LAT_FULL_SNAP),
+    VAL("latencies_us", "vmm_diff_create_snapshot", MSRC_LAT_DIFF_SNAP),
     VAL("latencies_us", "vmm_load_snapshot", MSRC_LAT_LOAD_SNAP),
     CNT("logger", "missed_log_count", MSRC_MISSED_LOG),
     CNT("logger", "missed_metrics_count", MSRC_MISSED_METRICS),

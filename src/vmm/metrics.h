@@ -28,6 +28,7 @@ enum metrics_src {
 	MSRC_LAT_PAUSE,
 	MSRC_LAT_RESUME,
 	MSRC_LAT_FULL_SNAP,
+	MSRC_LAT_DIFF_SNAP,
 	MSRC_LAT_LOAD_SNAP,
 	MSRC_MISSED_LOG,     /* log lines a full pipe or a failed write lost */
 	MSRC_MISSED_METRICS, /* metrics lines lost the same way */

@@ -5,6 +5,8 @@
 #include "../base/file_io.h"
 #include "../base/log.h"
 #include "../base/snapshot_file.h"
+#include "../mmds/mmds.h"
+#include "../virtio/balloon.h"
 #include "../seccomp/seccomp.h"
 #include "devices.h"
 #include "vm_build.h"
@@ -14,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,6 +45,36 @@ struct snap_machine {
 		uint8_t mac[6], has_mac, pad;
 		uint32_t mtu, pad2;
 	} nets[CONFIG_MAX_NETS];
+};
+
+/* What the memory file holds (SF_MEMORY). */
+enum { SNAP_MEM_FULL = 0, SNAP_MEM_DIFF = 1 };
+struct snap_memory {
+	uint32_t kind; /* SNAP_MEM_* */
+	uint32_t pad;
+	uint64_t pages; /* 4 KiB pages of data written (a Full file: 0, not counted) */
+};
+
+/* Every device's rate limiters (SF_LIMITS), as configured now: a restored VM's buckets
+ * start full (the tokens left at the snapshot are not kept). */
+struct snap_limits {
+	struct rate_limiter_config drives[CONFIG_MAX_DRIVES];
+	struct rate_limiter_config rx[CONFIG_MAX_NETS], tx[CONFIG_MAX_NETS];
+	struct rate_limiter_config entropy;
+};
+
+/* MMDS (SF_MMDS): its configuration, then json_len bytes of the store's JSON (none: the
+ * store was never PUT). V2 session tokens are not kept: the token keys are new. */
+struct snap_mmds {
+	uint8_t enabled, v2, imds_compat, pad;
+	uint32_t ipv4, nifaces, json_len;
+	char ifaces[CONFIG_MAX_NETS][CONFIG_ID_MAX + 1];
+};
+
+/* The balloon's configuration (SF_BALLOON); its live state is the device's own section. */
+struct snap_balloon {
+	uint8_t enabled, deflate_on_oom, free_page_reporting, pad;
+	uint32_t amount_mib, stats_polling_interval_s, pad2;
 };
 
 static bool copy_str(char *dst, size_t cap, const char *src)
@@ -161,10 +195,187 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
-int vm_snapshot_write(struct vm *vm, int state_fd, int mem_fd, char *err, size_t errlen)
+/* What the machine section does not hold: the limiters, MMDS (and its store), the
+ * balloon's configuration. */
+static int extras_save(const struct vm *vm, struct sf_writer *w, char *err, size_t errlen)
+{
+	const struct vm_config *c = &vm->cfg;
+	struct snap_limits l = {0};
+	for (unsigned i = 0; i < c->ndrives && i < CONFIG_MAX_DRIVES; i++)
+		l.drives[i] = c->drives[i].rate_limiter;
+	for (unsigned i = 0; i < c->nnets && i < CONFIG_MAX_NETS; i++) {
+		l.rx[i] = c->nets[i].rx_rate_limiter;
+		l.tx[i] = c->nets[i].tx_rate_limiter;
+	}
+	l.entropy = c->entropy_rate_limiter;
+	sf_add(w, SF_LIMITS, 0, &l, sizeof(l));
+
+	struct snap_balloon b = {
+	    .enabled = c->balloon.enabled,
+	    .deflate_on_oom = c->balloon.deflate_on_oom,
+	    .free_page_reporting = c->balloon.free_page_reporting,
+	    .amount_mib = c->balloon.amount_mib,
+	    .stats_polling_interval_s = c->balloon.stats_polling_interval_s,
+	};
+	sf_add(w, SF_BALLOON, 0, &b, sizeof(b));
+
+	struct snap_mmds m = {
+	    .enabled = c->mmds.enabled,
+	    .v2 = c->mmds.v2,
+	    .imds_compat = c->mmds.imds_compat,
+	    .ipv4 = c->mmds.ipv4,
+	    .nifaces = c->mmds.nifaces,
+	};
+	for (unsigned i = 0; i < c->mmds.nifaces && i < CONFIG_MAX_NETS; i++)
+		memcpy(m.ifaces[i], c->mmds.ifaces[i], sizeof(m.ifaces[i]));
+	char *json = NULL;
+	const struct mmds_store *s = c->mmds_store;
+	if (s && s->data) {
+		size_t cap = s->limit + 16;
+		json = malloc(cap);
+		long n = json ? mmds_store_dump(s, json, cap) : -ENOMEM;
+		if (n < 0) {
+			free(json);
+			snprintf(err, errlen, "cannot save the MMDS store: %s", strerror((int)-n));
+			return (int)n;
+		}
+		m.json_len = (uint32_t)n;
+	}
+	sf_begin(w, SF_MMDS, 0);
+	sf_append(w, &m, sizeof(m));
+	if (json)
+		sf_append(w, json, m.json_len);
+	sf_end(w);
+	free(json);
+	return 0;
+}
+
+static bool limiter_ok(const struct rate_limiter_config *r)
+{
+	return r->bandwidth.size <= RL_MAX_TOKENS && r->bandwidth.one_time_burst <= RL_MAX_TOKENS &&
+	       r->bandwidth.refill_time_ms <= RL_MAX_REFILL_MS && r->ops.size <= RL_MAX_TOKENS &&
+	       r->ops.one_time_burst <= RL_MAX_TOKENS && r->ops.refill_time_ms <= RL_MAX_REFILL_MS;
+}
+
+/* The extras back into c (the machine section's configuration), every field checked; the
+ * MMDS store's data into store (the restoring controller's; NULL: none kept). */
+static int extras_restore(const struct sf_reader *rd, struct vm_config *c, struct mmds_store *store,
+                          bool *put, char *err, size_t errlen)
+{
+	int r = 0;
+	struct snap_limits l;
+	struct snap_balloon b;
+	struct snap_mmds m;
+	json_t *data = NULL;
+	if ((r = sf_get(rd, SF_LIMITS, 0, &l, sizeof(l), "rate limiters", err, errlen)) < 0 ||
+	    (r = sf_get(rd, SF_BALLOON, 0, &b, sizeof(b), "balloon configuration", err, errlen)) <
+	        0)
+		goto out;
+	bool ok = limiter_ok(&l.entropy);
+	for (unsigned i = 0; i < c->ndrives; i++) {
+		ok = ok && limiter_ok(&l.drives[i]);
+		c->drives[i].rate_limiter = l.drives[i];
+	}
+	for (unsigned i = 0; i < c->nnets; i++) {
+		ok = ok && limiter_ok(&l.rx[i]) && limiter_ok(&l.tx[i]);
+		c->nets[i].rx_rate_limiter = l.rx[i];
+		c->nets[i].tx_rate_limiter = l.tx[i];
+	}
+	c->entropy_rate_limiter = l.entropy;
+	if (!ok)
+		FAIL(-EINVAL, "the snapshot's rate limiters are out of range");
+	if (b.enabled > 1 || b.deflate_on_oom > 1 || b.free_page_reporting > 1 ||
+	    (b.enabled && b.amount_mib > c->mem_mib))
+		FAIL(-EINVAL, "the snapshot's balloon configuration is out of range");
+	c->balloon = (struct balloon_config){
+	    .enabled = b.enabled,
+	    .amount_mib = b.amount_mib,
+	    .deflate_on_oom = b.deflate_on_oom,
+	    .stats_polling_interval_s = b.stats_polling_interval_s,
+	    .free_page_reporting = b.free_page_reporting,
+	};
+
+	size_t len;
+	const uint8_t *p = sf_find(rd, SF_MMDS, 0, &len);
+	if (!p || len < sizeof(m))
+		FAIL(-EINVAL, "the snapshot has no MMDS section");
+	memcpy(&m, p, sizeof(m));
+	if (m.enabled > 1 || m.v2 > 1 || m.imds_compat > 1 || m.nifaces > c->nnets ||
+	    (m.enabled && (!m.nifaces || m.ipv4 >> 16 != 0xa9fe)) || m.json_len != len - sizeof(m))
+		FAIL(-EINVAL, "the snapshot's MMDS configuration is out of range");
+	c->mmds = (struct mmds_config){
+	    .enabled = m.enabled, .v2 = m.v2, .imds_compat = m.imds_compat, .ipv4 = m.ipv4};
+	for (unsigned i = 0; i < m.nifaces; i++) {
+		unsigned k = 0;
+		if (!terminated(m.ifaces[i], sizeof(m.ifaces[i])))
+			FAIL(-EINVAL, "the snapshot's MMDS interface %u is out of range", i);
+		while (k < c->nnets && strcmp(c->nets[k].id, m.ifaces[i]))
+			k++;
+		if (k == c->nnets)
+			FAIL(-EINVAL, "the snapshot's MMDS interface '%s' is not one of its own",
+			     m.ifaces[i]);
+		memcpy(c->mmds.ifaces[i], m.ifaces[i], sizeof(c->mmds.ifaces[i]));
+	}
+	c->mmds.nifaces = m.nifaces;
+	c->mmds_store = NULL;
+	if (!store)
+		goto out;
+	if (m.json_len) {
+		json_error_t je;
+		data = json_loadb((const char *)p + sizeof(m), m.json_len, JSON_DECODE_ANY, &je);
+		if (!data)
+			FAIL(-EINVAL, "the snapshot's MMDS data is not JSON: %s", je.text);
+		int e = mmds_store_put(store, data);
+		*put = e == 0;
+		if (e < 0)
+			FAIL(e, "the snapshot's MMDS data (%u bytes) %s", m.json_len,
+			     e == -EFBIG ? "is over this instance's MMDS size limit"
+			                 : "cannot be stored");
+	}
+	store->version = m.v2 ? MMDS_V2 : MMDS_V1;
+	store->imds_compat = m.imds_compat;
+	if (m.enabled)
+		c->mmds_store = store;
+out:
+	if (data)
+		json_decref(data);
+	return r;
+}
+
+/* The pages written since the last call (or since boot or load), in mapping order, into
+ * bits (gm_bitmap_words long, zeroed by the caller): KVM's dirty log of each slot (which
+ * KVM_GET_DIRTY_LOG also clears) and the pages Ember's devices wrote. */
+static int collect_dirty(struct vm *vm, uint64_t *bits, char *err, size_t errlen)
+{
+	int r = 0;
+	uint64_t *slot_bits = NULL;
+	for (unsigned i = 0; i < vm->mem.nregions; i++) {
+		const struct gm_region *g = &vm->mem.regions[i];
+		size_t pages = g->size / GM_PAGE,
+		       first = (size_t)(g->host - vm->mem.mapping) / GM_PAGE;
+		free(slot_bits);
+		slot_bits = calloc((pages + 63) / 64 ? (pages + 63) / 64 : 1, sizeof(uint64_t));
+		if (!slot_bits)
+			FAIL(-ENOMEM, "out of memory");
+		struct kvm_dirty_log log = {.slot = i, .dirty_bitmap = slot_bits};
+		if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
+			FAIL(-errno, "KVM_GET_DIRTY_LOG (slot %u): %s", i, strerror(errno));
+		for (size_t p = 0; p < pages; p++)
+			if (slot_bits[p / 64] >> (p % 64) & 1)
+				bits[(first + p) / 64] |= 1ULL << ((first + p) % 64);
+	}
+	gm_take_dirty(&vm->mem, bits);
+out:
+	free(slot_bits);
+	return r;
+}
+
+int vm_snapshot_write_kind(struct vm *vm, bool diff, int state_fd, int mem_fd, char *err,
+                           size_t errlen)
 {
 	struct sf_writer w;
 	struct snap_machine *m = NULL;
+	uint64_t *dirty = NULL;
 	uint8_t cpu[SF_CPU_ID_BYTES];
 	struct stat st;
 	const uint8_t *buf;
@@ -178,6 +389,10 @@ int vm_snapshot_write(struct vm *vm, int state_fd, int mem_fd, char *err, size_t
 	pthread_mutex_unlock(&vm->pause_lock);
 	if (!paused)
 		FAIL(-EBUSY, "the VM is running; pause it before a snapshot");
+	if (diff && !vm->cfg.track_dirty_pages)
+		FAIL(-EINVAL, "a Diff snapshot needs track_dirty_pages");
+	/* First: completions write RAM and raise interrupts, both saved below. */
+	devices_quiesce(vm);
 	if (fstat(state_fd, &st) < 0 || st.st_size != 0)
 		FAIL(-EEXIST, "the state file is not empty");
 	m = malloc(sizeof(*m));
@@ -191,21 +406,49 @@ int vm_snapshot_write(struct vm *vm, int state_fd, int mem_fd, char *err, size_t
 	for (unsigned i = 0; i < vm->nvcpus; i++)
 		if ((r = arch_vcpu_save(vm->kvm_fd, vm->vcpus[i].fd, i, &w, err, errlen)) < 0)
 			goto out;
-	if ((r = devices_save(vm, &w, err, errlen)) < 0)
+	if ((r = devices_save(vm, &w, err, errlen)) < 0 ||
+	    (r = extras_save(vm, &w, err, errlen)) < 0)
 		goto out;
+	/* Every snapshot starts a new diff: the log is read (and cleared) for a Full one too. */
+	if (vm->cfg.track_dirty_pages) {
+		dirty = calloc(gm_bitmap_words(&vm->mem) ? gm_bitmap_words(&vm->mem) : 1,
+		               sizeof(uint64_t));
+		if (!dirty)
+			FAIL(-ENOMEM, "out of memory");
+		if ((r = collect_dirty(vm, dirty, err, errlen)) < 0)
+			goto out;
+	}
+	struct snap_memory sm = {.kind = diff ? SNAP_MEM_DIFF : SNAP_MEM_FULL};
+	int64_t pages = 0;
+	if (diff)
+		pages = gm_save_pages(&vm->mem, mem_fd, dirty);
+	else
+		pages = gm_save(&vm->mem, mem_fd);
+	if (pages < 0)
+		FAIL((int)pages, "cannot write the memory file: %s",
+		     pages == -EEXIST ? "it is not empty" : strerror((int)-pages));
+	sm.pages = (uint64_t)pages;
+	sf_add(&w, SF_MEMORY, 0, &sm, sizeof(sm));
 	if ((r = sf_finish(&w, &buf, &len)) < 0)
 		FAIL(r, "cannot build the state file: %s", strerror(-r));
-	if ((r = gm_save(&vm->mem, mem_fd)) < 0)
-		FAIL(r, "cannot write the memory file: %s",
-		     r == -EEXIST ? "it is not empty" : strerror(-r));
 	if ((r = write_all(state_fd, buf, len)) < 0)
 		FAIL(r, "cannot write the state file: %s", strerror(-r));
 	if (fdatasync(mem_fd) < 0 || fdatasync(state_fd) < 0)
 		FAIL(-errno, "cannot sync the snapshot: %s", strerror(errno));
 out:
+	/* A failed snapshot leaves no diff base: the next Diff must hold these pages too. */
+	if (r < 0 && dirty && vm->mem.dirty)
+		for (size_t i = 0; i < gm_bitmap_words(&vm->mem); i++)
+			__atomic_fetch_or(&vm->mem.dirty[i], dirty[i], __ATOMIC_RELAXED);
+	free(dirty);
 	free(m);
 	sf_writer_free(&w);
 	return r;
+}
+
+int vm_snapshot_write(struct vm *vm, int state_fd, int mem_fd, char *err, size_t errlen)
+{
+	return vm_snapshot_write_kind(vm, false, state_fd, mem_fd, err, errlen);
 }
 
 int vm_snapshot_files_open(const char *state_path, const char *mem_path, int *state_fd, int *mem_fd,
@@ -293,6 +536,13 @@ int vm_snapshot_describe(const char *path, FILE *out, char *err, size_t errlen)
 	if (has_m)
 		fprintf(out, "mem_size_mib: %llu\ndrives: %u\nnetwork_interfaces: %u\nvsock: %s\n",
 		        (unsigned long long)m.mem_mib, m.ndrives, m.nnets, m.vsock ? "yes" : "no");
+	size_t smlen;
+	const struct snap_memory *sm = sf_find(&rd, SF_MEMORY, 0, &smlen);
+	if (sm && smlen == sizeof(*sm))
+		fprintf(out, "memory: %s\n",
+		        sm->kind == SNAP_MEM_DIFF ? "Diff (merge it onto its base first: ember "
+		                                    "snapshot-merge BASE_MEM DIFF_MEM)"
+		                                  : "Full");
 	fprintf(out, "sections: %u\nbytes: %zu\n", h.nsections, len);
 out:
 	free(file);
@@ -364,7 +614,7 @@ int vm_restore(struct vm *vm, const struct vm_restore_opts *o, const char *state
 	struct sf_expect expect = {EMBER_VERSION, cpu, arch_cpu_describe};
 	char why[512];
 	int mem_fd = -1;
-	bool built = false;
+	bool built = false, mmds_put = false;
 	int r;
 
 	memset(vm, 0, sizeof(*vm));
@@ -386,6 +636,8 @@ int vm_restore(struct vm *vm, const struct vm_restore_opts *o, const char *state
 		     "cannot restore '%s': its machine has %u vCPUs, its header says %u, "
 		     "and it holds state for %u",
 		     state_path, cfg.vcpus, rd.hdr.nvcpus, sf_count(&rd, SF_VCPU_REGS));
+	if ((r = extras_restore(&rd, &cfg, o->mmds_store, &mmds_put, why, sizeof(why))) < 0)
+		FAIL(r, "cannot restore '%s': %s", state_path, why);
 	if ((r = apply_overrides(&cfg, o, cfg.vcpus, why, sizeof(why))) < 0)
 		FAIL(r, "cannot restore '%s': %s", state_path, why);
 	mem_fd = open(mem_path, O_RDONLY | O_CLOEXEC);
@@ -422,6 +674,9 @@ int vm_restore(struct vm *vm, const struct vm_restore_opts *o, const char *state
 	if ((r = gm_create_from_file(&vm->mem, mem_fd, cfg.mem_mib << 20, ARCH_RAM_HOLE,
 	                             ARCH_RAM_HIGH)) < 0)
 		FAIL(r, "cannot map memory file '%s': %s", mem_path, strerror(-r));
+	/* A Diff of this VM is layered on this snapshot: nothing dirty yet. */
+	if (cfg.track_dirty_pages && (r = gm_track_dirty(&vm->mem, 0)) < 0)
+		FAIL(r, "cannot track dirty pages: %s", strerror(-r));
 	/* Advice on the private file mapping: the guest's own (copied) pages may be huge. */
 	if (cfg.huge_pages == HUGE_PAGES_TRANSPARENT)
 		gm_advise_huge(&vm->mem);
@@ -445,5 +700,39 @@ out:
 	free(m);
 	if (r < 0 && built)
 		vm_destroy(vm);
+	if (r < 0 && mmds_put)
+		mmds_store_destroy(o->mmds_store); /* nothing of a refused snapshot stays */
+	return r;
+}
+
+int vm_snapshot_merge(const char *base_path, const char *diff_path, uint64_t *pages, char *err,
+                      size_t errlen)
+{
+	struct stat bst, dst;
+	uint64_t bytes = 0;
+	int r = 0, bfd = -1, dfd = open(diff_path, O_RDONLY | O_CLOEXEC);
+	*pages = 0;
+	if (dfd < 0)
+		FAIL(-errno, "cannot open diff memory file '%s': %s", diff_path, strerror(errno));
+	bfd = open(base_path, O_WRONLY | O_CLOEXEC);
+	if (bfd < 0)
+		FAIL(-errno, "cannot open base memory file '%s': %s", base_path, strerror(errno));
+	if (fstat(dfd, &dst) < 0 || fstat(bfd, &bst) < 0)
+		FAIL(-errno, "cannot stat the memory files: %s", strerror(errno));
+	if (!S_ISREG(dst.st_mode) || !S_ISREG(bst.st_mode))
+		FAIL(-EINVAL, "'%s' and '%s' must be regular files", base_path, diff_path);
+	if (dst.st_size != bst.st_size)
+		FAIL(-EINVAL, "'%s' is %lld bytes and '%s' %lld: not a base and its diff",
+		     base_path, (long long)bst.st_size, diff_path, (long long)dst.st_size);
+	if (bst.st_dev == dst.st_dev && bst.st_ino == dst.st_ino)
+		FAIL(-EINVAL, "'%s' and '%s' are the same file", base_path, diff_path);
+	if ((r = file_copy_data(bfd, dfd, &bytes)) < 0)
+		FAIL(r, "cannot merge '%s' onto '%s': %s", diff_path, base_path, strerror(-r));
+	*pages = (bytes + GM_PAGE - 1) / GM_PAGE;
+out:
+	if (bfd >= 0)
+		close(bfd);
+	if (dfd >= 0)
+		close(dfd);
 	return r;
 }

@@ -7,6 +7,8 @@
 
 #include "vm.h"
 
+struct mmds_store;
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -18,6 +20,21 @@
  * fdatasync, fstat, the KVM_GET_* ioctls). Returns 0, or -errno with a message in err.
  */
 int vm_snapshot_write(struct vm *vm, int state_fd, int mem_fd, char *err, size_t errlen);
+
+/* As vm_snapshot_write, or, with diff, a Diff snapshot: the memory file holds only the
+ * pages written since the last snapshot (or since boot or load): KVM's dirty log and the
+ * pages Ember's devices wrote (guest_mem's device bitmap), at their offsets in a file of
+ * RAM's size, holes elsewhere. Needs track_dirty_pages (-EINVAL otherwise). Any snapshot
+ * with track_dirty_pages on starts the next diff; a failed one does not. */
+int vm_snapshot_write_kind(struct vm *vm, bool diff, int state_fd, int mem_fd, char *err,
+                           size_t errlen);
+
+/* Layer the Diff memory file diff_path on the memory file base_path, in place: every data
+ * extent of the diff (SEEK_DATA / SEEK_HOLE) written at its offset in the base. Both must
+ * be regular files of the same size. *pages gets the 4 KiB pages copied. Returns 0, or
+ * -errno with one line in err (the base may be partly written on an I/O error). */
+int vm_snapshot_merge(const char *base_path, const char *diff_path, uint64_t *pages, char *err,
+                      size_t errlen);
 
 /* A snapshot's two files, created (or truncated) write-only, mode 0600, with exactly the
  * flags the locked-down vmm thread's seccomp filter allows (SC_SNAPSHOT_OPEN_FLAGS), as
@@ -53,9 +70,10 @@ struct vm_restore_opts {
 		const char *tap;      /* the host tap it uses now */
 	} nets[CONFIG_MAX_NETS];
 	unsigned nnets;
-	const char *vsock_uds;       /* NULL: the snapshot's path */
-	unsigned huge_pages;         /* 0: the snapshot's; else 1 + enum huge_pages */
-	const char *serial_out_path; /* NULL or "": the console on stdout (PUT /serial) */
+	const char *vsock_uds;         /* NULL: the snapshot's path */
+	unsigned huge_pages;           /* 0: the snapshot's; else 1 + enum huge_pages */
+	const char *serial_out_path;   /* NULL or "": the console on stdout (PUT /serial) */
+	struct mmds_store *mmds_store; /* gets the snapshot's MMDS data; NULL: MMDS is off */
 	/* `ember run --warm`: stdin is not a terminal (the init's console contract), and the
 	 * message the init reads at handover (base/handover.h; borrowed, NULL: none). */
 	bool console_piped;

@@ -138,6 +138,11 @@ static int add_memory(struct vm *vm, uint64_t mem_mib, char *err, size_t errlen)
 	}
 	if (vm->cfg.huge_pages == HUGE_PAGES_TRANSPARENT)
 		gm_advise_huge(&vm->mem);
+	/* All dirty: the loader's writes are not in KVM's log, so a first Diff is whole. */
+	if (vm->cfg.track_dirty_pages && (r = gm_track_dirty(&vm->mem, 1)) < 0) {
+		snprintf(err, errlen, "cannot track dirty pages: %s", strerror(-r));
+		return r;
+	}
 	return vm_build_slots(vm, err, errlen);
 }
 

@@ -202,3 +202,20 @@ netns_with_tap() {
 netns_done() {
     "$IP" netns del "$NS" 2>/dev/null
 }
+
+# mmds_netns: EMBER becomes a wrapper that runs ember in a new network namespace holding an
+# up tap "vtap0" without an address (MMDS's frames never reach it).
+mmds_netns() {
+    [ "$(id -u)" = 0 ] || skip "needs root for a network namespace and a tap"
+    command -v unshare >/dev/null || skip "unshare is not installed"
+    [ -f "${GUEST_DIR:-}/vmlinux" ] || _fail "no default guest in GUEST_DIR"
+    cat >"$T/netns.sh" <<EOF
+{ /usr/sbin/ip tuntap add dev vtap0 mode tap || /sbin/ip tuntap add dev vtap0 mode tap ||
+    tunctl -t vtap0; } >/dev/null 2>&1 || { echo "netns.sh: cannot make tap vtap0" >&2; exit 90; }
+ip link set lo up && ip link set vtap0 up || exit 91
+exec "$EMBER" "\$@"
+EOF
+    printf '#!/bin/sh\nexec unshare -n sh %s "$@"\n' "$T/netns.sh" >"$T/ember-netns"
+    chmod +x "$T/ember-netns"
+    EMBER=$T/ember-netns
+}

@@ -185,8 +185,6 @@ t_snapshot_api_create_load_counter() {
 	expect_api 204
 	api PUT /snapshot/create "$create"
 	expect_api 204
-	api PUT /snapshot/create "{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"$T/d.state\", \"mem_file_path\": \"$T/d.mem\"}"
-	expect_api 400 "'snapshot_type': Diff"
 	api PUT /snapshot/load "{\"snapshot_path\": \"$T/state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/mem\"}}"
 	expect_api 400 'not allowed after'
 	api_stop
@@ -254,6 +252,10 @@ t_snapshot_api_load_overrides() {
 	expect_api 204
 	api PUT /snapshot/create "{\"snapshot_path\": \"$T/state\", \"mem_file_path\": \"$T/mem\"}"
 	expect_api 204
+	# No track_dirty_pages: a Diff is refused, and leaves no file.
+	api PUT /snapshot/create "{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"$T/d.state\", \"mem_file_path\": \"$T/d.mem\"}"
+	expect_api 400 "'snapshot_type': a Diff snapshot needs track_dirty_pages"
+	[ ! -e "$T/d.state" ] && [ ! -e "$T/d.mem" ] || _fail "a refused Diff left its files"
 	api_stop
 	cp "$T/out" "$T/before"
 	last=$(snap_last "$T/before")
@@ -312,4 +314,173 @@ t_snapshot_api_linux_loop_continues() {
 	expect_api 204
 	wait_out "^tick $((last + 3))" 60
 	api_stop
+}
+
+# Diff snapshots: the counter writes K pages at every count. A Full snapshot (the base),
+# two counts later a Diff, then at once (still paused) a second Full. The diff's memory
+# file holds about K pages of data (counted by snapshot-merge's data extents); the base
+# with the diff merged onto it is byte for byte the second Full's memory, and restores:
+# the count goes on.
+t_snapshot_api_diff_merge() {
+	k=300
+	api_start || return
+	api PUT /boot-source "{\"kernel_image_path\": \"$GUESTS/counter.elf\", \"boot_args\": \"console=ttyS0 counter.delay=20000000 counter.dirty=$k\"}"
+	expect_api 204
+	api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 64, "track_dirty_pages": true}'
+	expect_api 204
+	api PUT /actions '{"action_type": "InstanceStart"}'
+	expect_api 204
+	wait_out '^count 10$' 120 || { api_stop; return; }
+	api PATCH /vm '{"state": "Paused"}'
+	expect_api 204
+	api PUT /snapshot/create "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$T/base.state\", \"mem_file_path\": \"$T/base.mem\"}"
+	expect_api 204
+	n=$(snap_last "$T/out")
+	api PATCH /vm '{"state": "Resumed"}'
+	expect_api 204
+	wait_out "^count $((n + 2))\$" 60 || { api_stop; return; }
+	api PATCH /vm '{"state": "Paused"}'
+	expect_api 204
+	api PUT /snapshot/create "{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"$T/d.state\", \"mem_file_path\": \"$T/d.mem\"}"
+	expect_api 204
+	api PUT /snapshot/create "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$T/f.state\", \"mem_file_path\": \"$T/f.mem\"}"
+	expect_api 204
+	api_stop
+	cp "$T/out" "$T/before"
+	[ "$(wc -c <"$T/d.mem")" = $((64 << 20)) ] || _fail "the diff is not RAM's size"
+	snap --describe-snapshot "$T/d.state"
+	expect_status 0
+	expect_out '^memory: Diff'
+	# Another file's size: refused.
+	snap snapshot-merge "$T/base.mem" "$T/d.state"
+	snap_refused "not a base and its diff"
+	cp "$T/base.mem" "$T/merged.mem"
+	snap snapshot-merge "$T/merged.mem" "$T/d.mem"
+	expect_status 0
+	pages=$(sed -n 's/^merged \([0-9]*\) pages.*/\1/p' "$T/out")
+	echo "diff after dirtying $k pages: ${pages:-?} pages of data"
+	[ -n "$pages" ] && [ "$pages" -ge "$k" ] && [ "$pages" -le $((k + 64)) ] ||
+		_fail "the diff holds ${pages:-?} pages, expected $k to $((k + 64))" "$T/out"
+	cmp "$T/merged.mem" "$T/f.mem" >"$T/cmp" 2>&1 ||
+		_fail "base + diff differs from the Full snapshot's memory" "$T/cmp"
+	last=$(snap_last "$T/before")
+	snap_until $((last + 5)) "$EMBER" restore "$T/d.state" "$T/merged.mem"
+	snap_counts_whole $((last + 5))
+}
+
+# What a snapshot keeps besides devices and RAM: MMDS (configuration and store), each
+# drive's rate limiter (restored with full buckets) and the balloon (its live target, set
+# by PATCH after boot). The default Linux guest ticks, is snapshotted at tick 3 and
+# killed; the restored one, in a new network namespace with a new tap, ticks on to 12,
+# then reads MMDS and times 4 MiB from the limited drive (1 MiB/s, a 0.5 MiB bucket: at
+# least 3.5 s) and from an unlimited one.
+t_snapshot_api_keeps_mmds_limits_balloon() {
+	mmds_netns
+	truncate -s 16M "$T/lim.img" "$T/free.img"
+	sh "$CMD_INITRD" "$GUEST_DIR/initrd.cpio" "$T/initrd.cpio" sh -c '
+ip link set eth0 up && ip addr add 169.254.0.2/16 dev eth0 || echo "no eth0"
+U=http://169.254.169.254/latest/meta-data
+i=0; while [ $i -lt 12 ]; do i=$((i+1)); echo "tick $i"; sleep 1; done
+echo "mmds=$(wget -q -O - $U/ami-id 2>&1)"
+up() { cut -d" " -f1 /proc/uptime; }
+a=$(up); dd if=/dev/vda of=/dev/null bs=64k count=64 iflag=direct 2>/dev/null; b=$(up)
+dd if=/dev/vdb of=/dev/null bs=64k count=64 iflag=direct 2>/dev/null; c=$(up)
+echo "limited $(awk -v a=$a -v b=$b "BEGIN { print b - a }") free $(awk -v a=$b -v b=$c "BEGIN { print b - a }")"' ||
+		_fail "cannot build the initrd"
+	api_start || return
+	api PUT /boot-source "{\"kernel_image_path\": \"$GUEST_DIR/vmlinux\", \"initrd_path\": \"$T/initrd.cpio\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 pci=off loglevel=3\"}"
+	expect_api 204
+	api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 256}'
+	expect_api 204
+	api PUT /drives/lim "{\"drive_id\": \"lim\", \"path_on_host\": \"$T/lim.img\", \"is_root_device\": false, \"rate_limiter\": {\"bandwidth\": {\"size\": 524288, \"refill_time\": 500}}}"
+	expect_api 204
+	api PUT /drives/free "{\"drive_id\": \"free\", \"path_on_host\": \"$T/free.img\", \"is_root_device\": false}"
+	expect_api 204
+	api PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "vtap0", "guest_mac": "06:00:a9:fe:00:02"}'
+	expect_api 204
+	api PUT /mmds/config '{"version": "V1", "network_interfaces": ["eth0"]}'
+	expect_api 204
+	api PUT /mmds '{"latest": {"meta-data": {"ami-id": "ami-snap"}}}'
+	expect_api 204
+	api PUT /balloon '{"amount_mib": 8, "deflate_on_oom": false, "stats_polling_interval_s": 1}'
+	expect_api 204
+	api PUT /actions '{"action_type": "InstanceStart"}'
+	expect_api 204
+	api PATCH /balloon '{"amount_mib": 24}'
+	expect_api 204
+	wait_out '^tick 3' 180 || { api_stop; return; }
+	api PATCH /vm '{"state": "Paused"}'
+	expect_api 204
+	api PUT /snapshot/create "{\"snapshot_path\": \"$T/state\", \"mem_file_path\": \"$T/mem\"}"
+	expect_api 204
+	api_stop
+	cp "$T/out" "$T/before"
+	api_start || return
+	api PUT /snapshot/load "{\"snapshot_path\": \"$T/state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/mem\"}, \"resume_vm\": true}"
+	expect_api 204
+	api GET /mmds
+	expect_api 200 'ami-snap'
+	api GET /vm/config
+	expect_api 200 '"size": ?524288'
+	api GET /balloon
+	expect_api 200 '"amount_mib": ?24'
+	wait_out '^limited ' 180 || { api_stop; return; }
+	api GET /balloon/statistics
+	expect_api 200 '"target_pages": ?6144'
+	_match "balloon statistics" "$T/body" '"actual_pages": ?6144'
+	api_stop
+	expect_out '^mmds=ami-snap'
+	tr -d '\r' <"$T/out" | awk '/^limited / {
+		printf "restored: 4 MiB limited %s s, unlimited %s s\n", $2, $4
+		exit !($2 >= 3.5 && $2 >= 3 * $4) }' >"$T/rates" ||
+		_fail "the restored drive is not limited" "$T/rates" "$T/out"
+	cat "$T/rates"
+}
+
+# A snapshot during heavy disk I/O: four writers put 64 KiB blocks ("block N" then zeros)
+# on a raw drive with O_DIRECT. The snapshot is taken at once (virtio-blk completes what it
+# took from the ring first, it is not refused), the process killed; the restored guest
+# finishes the writes and reads every block back: none is lost or wrong.
+t_snapshot_api_during_disk_io() {
+	[ -f "${GUEST_DIR:-}/vmlinux" ] || _fail "no default guest in GUEST_DIR"
+	truncate -s 16M "$T/disk.img"
+	sh "$CMD_INITRD" "$GUEST_DIR/initrd.cpio" "$T/initrd.cpio" sh -c '
+wr() { { echo "block $2"; cat /dev/zero; } | head -c 65536 >/tmp/w$1
+	dd if=/tmp/w$1 of=/dev/vda bs=64k seek=$2 count=1 oflag=direct conv=notrunc 2>/dev/null ||
+	echo "write error $2"; }
+for k in 0 1 2 3; do ( i=$k; while [ $i -lt 160 ]; do wr $k $i; echo "wrote $i"; i=$((i+4)); done ) & done
+wait
+bad=0; i=0
+while [ $i -lt 160 ]; do
+	l=$(dd if=/dev/vda bs=64k skip=$i count=1 iflag=direct 2>/dev/null | head -n 1)
+	[ "$l" = "block $i" ] || { echo "BAD $i: $l"; bad=$((bad+1)); }
+	i=$((i+1))
+done
+echo "verified 160 blocks, $bad bad"' || _fail "cannot build the initrd"
+	api_start || return
+	api PUT /logger "{\"log_path\": \"$T/log\", \"level\": \"Info\"}"
+	expect_api 204
+	api PUT /boot-source "{\"kernel_image_path\": \"$GUEST_DIR/vmlinux\", \"initrd_path\": \"$T/initrd.cpio\", \"boot_args\": \"console=ttyS0 reboot=k panic=1 pci=off loglevel=3\"}"
+	expect_api 204
+	api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}'
+	expect_api 204
+	api PUT /drives/disk "{\"drive_id\": \"disk\", \"path_on_host\": \"$T/disk.img\", \"is_root_device\": false, \"io_engine\": \"Async\"}"
+	expect_api 204
+	api PUT /actions '{"action_type": "InstanceStart"}'
+	expect_api 204
+	wait_out '^wrote 2[0-9]' 180 || { api_stop; return; }
+	api PATCH /vm '{"state": "Paused"}'
+	expect_api 204
+	api PUT /snapshot/create "{\"snapshot_path\": \"$T/state\", \"mem_file_path\": \"$T/mem\"}"
+	expect_api 204
+	api_stop
+	echo "drained: $(grep -c 'requests in flight for the snapshot' "$T/log")"
+	grep 'requests in flight for the snapshot' "$T/log"
+	api_start || return
+	api PUT /snapshot/load "{\"snapshot_path\": \"$T/state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$T/mem\"}, \"resume_vm\": true}"
+	expect_api 204
+	wait_out '^verified ' 240 || { api_stop; return; }
+	api_stop
+	expect_out '^verified 160 blocks, 0 bad'
+	expect_no_out 'write error'
 }

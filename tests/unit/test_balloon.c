@@ -194,6 +194,54 @@ static void statistics_held_and_asked_again(void **state)
 	assert_int_equal(got, head);
 }
 
+/* A snapshot's balloon state: the live target, the driver's actual, the statistics buffer
+ * the device holds (given back again after a restore); a state that does not fit the
+ * device (a head outside the queue, statistics off) is refused. */
+static void state_saved_and_restored(void **state)
+{
+	struct fx *f = *state;
+	char err[256];
+	balloon_set_target_mib(&f->b, 12);
+	vh_write_reg(&f->h, VIRTIO_MMIO_CONFIG + 4, 77);
+	gpa_t g = vh_alloc(&f->h, 10);
+	struct vh_seg seg = {g, 10, false};
+	uint16_t head = vh_post(&f->h, BALLOON_STATSQ, &seg, 1), got;
+	uint32_t len;
+	vh_kick(&f->h, BALLOON_STATSQ);
+	struct balloon_state st;
+	balloon_save(&f->b, &st);
+	assert_int_equal(st.num_pages, 12 * 256);
+	assert_int_equal(st.actual, 77);
+	assert_int_equal(st.stats_held, 1);
+	assert_int_equal(st.stats_head, head);
+	assert_int_equal(st.interval_s, 1);
+
+	struct balloon_state bad = st;
+	bad.stats_head = QSIZE;
+	assert_int_equal(balloon_restore(&f->b, &bad, err, sizeof(err)), -EINVAL);
+	bad = st;
+	bad.interval_s = 0;
+	assert_int_equal(balloon_restore(&f->b, &bad, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "statistics"));
+
+	/* The buffer goes back (interval), the target moves: then the saved state returns. */
+	uint64_t t0 = rl_now_ns();
+	while (!vh_take_used(&f->h, BALLOON_STATSQ, &got, &len)) {
+		assert_true(rl_now_ns() - t0 < 3000000000ull);
+		vh_pump(&f->h, 100);
+	}
+	balloon_set_target_mib(&f->b, 1);
+	assert_int_equal(balloon_restore(&f->b, &st, err, sizeof(err)), 0);
+	assert_int_equal(cfg32(f, 0), 12 * 256);
+	assert_int_equal(cfg32(f, 4), 77);
+	t0 = rl_now_ns();
+	while (!vh_take_used(&f->h, BALLOON_STATSQ, &got, &len)) {
+		assert_true(rl_now_ns() - t0 < 3000000000ull);
+		vh_pump(&f->h, 100);
+	}
+	assert_int_equal(got, head);
+}
+
 /* Free page reporting: the driver's writable buffers are the free pages; their whole pages
  * go back to the host (read as zero afterwards), the buffer returns. With statistics the
  * reporting queue is 3; without, 2 (Linux numbers only the queues it uses). */
@@ -258,6 +306,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(statistics_held_and_asked_again, setup, teardown),
 	    cmocka_unit_test_setup_teardown(no_statistics_no_queue, setup, teardown),
 	    cmocka_unit_test_setup_teardown(free_page_reporting, setup, teardown),
+	    cmocka_unit_test_setup_teardown(state_saved_and_restored, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

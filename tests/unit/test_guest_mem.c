@@ -1,9 +1,11 @@
 /* Guest memory: the layout around the device hole and the one gpa-to-pointer check. */
 #include "unit.h"
 
+#include <stdlib.h>
 #include <sys/stat.h>
 
 #include "arch/x86/layout.h"
+#include "base/file_io.h"
 #include "base/guest_mem.h"
 
 #define MiB (1ULL << 20)
@@ -339,6 +341,82 @@ static void save_and_map_back(void **state)
 	gm_destroy(&gm);
 }
 
+/* The data extents (SEEK_DATA / SEEK_HOLE) of fd, in 4 KiB pages. */
+static uint64_t data_pages(int fd)
+{
+	off_t end = lseek(fd, 0, SEEK_END), off = 0;
+	uint64_t pages = 0;
+	while (off < end) {
+		off_t data = lseek(fd, off, SEEK_DATA);
+		if (data < 0)
+			break;
+		off_t hole = lseek(fd, data, SEEK_HOLE);
+		pages += (uint64_t)(hole - data) / 4096;
+		off = hole;
+	}
+	return pages;
+}
+
+/* A Diff snapshot's memory file: the pages KVM's log (here: bits) and the devices
+ * (gm_mark_dirty) name, and the last page, nothing else; merged onto its base
+ * (file_copy_data), the base becomes RAM as it is now, a page that became zero too. */
+static void diff_save_and_merge(void **state)
+{
+	(void)state;
+	struct guest_mem gm;
+	uint64_t ram = 8ULL << 20;
+	assert_int_equal(gm_create(&gm, ram, 4ULL << 20, 6ULL << 20), 0);
+	for (uint64_t off = 0; off < ram; off += 4096 * 7)
+		gm.mapping[off + 5] = (uint8_t)(off >> 12) | 1;
+	int base = memfd_create("ember-base", MFD_CLOEXEC);
+	int diff = memfd_create("ember-diff", MFD_CLOEXEC);
+	assert_true(base >= 0 && diff >= 0);
+	assert_int_equal(gm_save(&gm, base), 0);
+
+	assert_int_equal(gm_track_dirty(&gm, 0), 0);
+	uint64_t *bits = calloc(gm_bitmap_words(&gm), 8);
+	assert_non_null(bits);
+	gm.mapping[10 * 4096 + 1] = 0x77; /* "the guest" wrote pages 10 and 14 (to zero) */
+	gm.mapping[14 * 4096 + 5] = 0;
+	bits[0] |= 1u << 10 | 1u << 14;
+	gm.mapping[30 * 4096 + 9] = 0x99; /* "a device" wrote page 30 */
+	gm_mark_dirty(&gm, gm.mapping + 30 * 4096 + 9, 1);
+	gm_mark_dirty(&gm, gm.mapping + ram, 1); /* outside RAM: ignored */
+	gm_mark_dirty(&gm, gm.mapping - 1, 2);   /* starts outside: ignored */
+	gm_take_dirty(&gm, bits);
+	assert_int_equal(bits[0], 1u << 10 | 1u << 14 | 1u << 30);
+	uint64_t again = 0;
+	gm_take_dirty(&gm, &again); /* taking clears */
+	assert_int_equal(again, 0);
+
+	assert_int_equal(gm_save_pages(&gm, diff, bits), 4); /* and the last page */
+	struct stat st;
+	assert_int_equal(fstat(diff, &st), 0);
+	assert_int_equal(st.st_size, ram);
+	assert_int_equal(data_pages(diff), 4);
+	assert_int_equal(gm_save_pages(&gm, diff, bits), -EEXIST);
+
+	uint64_t bytes = 0;
+	assert_int_equal(file_copy_data(base, diff, &bytes), 0);
+	assert_int_equal(bytes, 4 * 4096);
+	uint8_t *merged = malloc(ram);
+	assert_non_null(merged);
+	assert_int_equal(file_read_exact(base, merged, ram, 0), 0);
+	assert_memory_equal(merged, gm.mapping, ram);
+	assert_int_equal(merged[14 * 4096 + 5], 0);
+
+	/* Booted: every page dirty. */
+	assert_int_equal(gm_track_dirty(&gm, 1), 0);
+	memset(bits, 0, gm_bitmap_words(&gm) * 8);
+	gm_take_dirty(&gm, bits);
+	assert_int_equal(bits[gm_bitmap_words(&gm) - 1], UINT64_MAX);
+	free(merged);
+	free(bits);
+	close(base);
+	close(diff);
+	gm_destroy(&gm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest layout[] = {
@@ -359,6 +437,7 @@ int main(void)
 	    cmocka_unit_test(create_small),        cmocka_unit_test(create_odd_size),
 	    cmocka_unit_test(create_zero_refused), cmocka_unit_test(create_3200m),
 	    cmocka_unit_test(huge_page_advice),    cmocka_unit_test(save_and_map_back),
+	    cmocka_unit_test(diff_save_and_merge),
 	};
 	int failed = 0;
 	unit_init();

@@ -149,11 +149,11 @@ static void foreign_files_refused(void **state)
 
 	struct sf_header h;
 	memcpy(&h, f, sizeof(h));
-	h.format_version = 2;
+	h.format_version = SF_FORMAT_VERSION + 1;
 	memcpy(f, &h, sizeof(h));
 	reseal(f, len);
 	assert_int_equal(sf_open(&r, f, len, &expect_a, err, sizeof(err)), -EXDEV);
-	assert_non_null(strstr(err, "format is version 2"));
+	assert_non_null(strstr(err, "format is version 3"));
 
 	h.format_version = SF_FORMAT_VERSION;
 	h.nsections = 4;
