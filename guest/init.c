@@ -32,11 +32,11 @@
 #include "agent.h"
 #include "../src/base/handover.h"
 
-#define EXIT_PORT    0x603 /* Ember's exit-status register */
+#define EXIT_PORT 0x603 /* Ember's exit-status register */
 
 /* A warm run's handover page (warm_wait), kept mapped: its exit register ends the VM. */
 static volatile uint8_t *handover_page;
-#define STATUS_INIT  125   /* the init itself could not run the command */
+#define STATUS_INIT  125 /* the init itself could not run the command */
 #define CMD_FILE     "/ember.cmd"
 #define CMD_MAX_SIZE (1 << 20) /* Ember's argv is bounded by its own command line */
 #define CMD_MAX_ARGS 4096
@@ -361,8 +361,8 @@ static void warm_wait(struct command *cmd)
 	/* MMIO through /dev/mem: Ember's page is outside RAM and claimed by no driver. */
 	int fd = open("/dev/mem", O_RDWR | O_SYNC | O_CLOEXEC);
 	void *map = fd < 0 ? MAP_FAILED
-	                   : mmap(NULL, HANDOVER_MMIO_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
-	                          fd, (off_t)HANDOVER_MMIO_BASE);
+	                   : mmap(NULL, HANDOVER_MMIO_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+	                          (off_t)HANDOVER_MMIO_BASE);
 	if (map == MAP_FAILED) {
 		say("cannot map the handover page: %s", strerror(errno));
 		shut_down(RB_POWER_OFF, STATUS_INIT);
@@ -430,23 +430,47 @@ static void use_terminal(int fd)
 		close(fd);
 }
 
-/* In the child: a session on the serial console, then exec. Never returns. */
-static void run_child(const struct command *cmd)
+/*
+ * The serial console as the controlling terminal of a session the init leads (fd: the
+ * console, kept open for the VM's life; -1 if none opened). The command must not lead the
+ * session itself: when a session leader exits, the kernel hangs its terminal up, and a
+ * hang-up drops whatever output the UART driver has not sent yet. The driver sends from
+ * its transmit interrupt, which may wait on another vCPU, so a short command's whole output
+ * was lost now and then with 4 vCPUs (1 run in 20 of `nproc` in the rig, 2026-12-07).
+ */
+static int console_session(void)
+{
+	int fd = open("/dev/ttyS0", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		fd = open("/dev/console", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (setsid() < 0 && errno != EPERM)
+		say("setsid: %s", strerror(errno));
+	if (ioctl(fd, TIOCSCTTY, 1) < 0)
+		say("cannot make the console the controlling terminal: %s", strerror(errno));
+	return fd;
+}
+
+/* In the child: its own process group, in the foreground of the console (fd, from
+ * console_session), then exec. Never returns. */
+static void run_child(const struct command *cmd, int fd)
 {
 	struct termios t;
-	sigset_t none;
-	int fd;
+	sigset_t none, ttou;
 
+	/* A background group's tcsetpgrp raises SIGTTOU: blocked, it is allowed. */
+	sigemptyset(&ttou);
+	sigaddset(&ttou, SIGTTOU);
+	sigprocmask(SIG_SETMASK, &ttou, NULL);
+	setpgid(0, 0);
+	/* The foreground group, so ^C and job control reach the command. */
+	if (fd >= 0 && tcsetpgrp(fd, getpid()) < 0)
+		say("cannot put the command in the console's foreground: %s", strerror(errno));
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	setsid();
-	fd = open("/dev/ttyS0", O_RDWR);
-	if (fd < 0)
-		fd = open("/dev/console", O_RDWR);
-	/* A controlling terminal, so ^C and job control reach the command. */
 	if (fd >= 0)
-		ioctl(fd, TIOCSCTTY, 1);
-	use_terminal(fd);
+		use_terminal(dup(fd));
 	if (tcgetattr(STDIN_FILENO, &t) == 0) {
 		if (cmd->raw) {
 			/*
@@ -511,6 +535,15 @@ int main(void)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigprocmask(SIG_BLOCK, &set, NULL);
+	/* The init leads the console's session but stays in the background: a background
+	 * process's tcdrain (shut_down) would raise SIGTTOU, which PID 1 drops, and fail with
+	 * nothing drained. Blocked, the kernel lets it through. The command's mask is its own
+	 * (run_child). */
+	sigset_t tty_stops;
+	sigemptyset(&tty_stops);
+	sigaddset(&tty_stops, SIGTTOU);
+	sigaddset(&tty_stops, SIGTTIN);
+	sigprocmask(SIG_BLOCK, &tty_stops, NULL);
 
 	mount_basics();
 	/* Without /dev/console in the initramfs the kernel gave us no fds; take them now. */
@@ -536,13 +569,15 @@ int main(void)
 		say("signalfd: %s", strerror(errno));
 		shut_down(RB_POWER_OFF, STATUS_INIT);
 	}
+	int console = console_session();
 	child = fork();
 	if (child < 0) {
 		say("fork: %s", strerror(errno));
 		shut_down(RB_POWER_OFF, STATUS_INIT);
 	}
 	if (child == 0)
-		run_child(&cmd);
+		run_child(&cmd, console);
+	setpgid(child, child); /* as the child does: whichever runs first */
 
 	for (;;) {
 		struct signalfd_siginfo si;
