@@ -85,8 +85,7 @@ static __attribute__((noreturn)) void shut_down(int how, int status)
 	 * Not a terminal (ENOTTY): nothing to wait for. */
 	tcdrain(STDOUT_FILENO);
 	tcdrain(STDERR_FILENO);
-	/* A restored VM ends through the handover page: port I/O from user mode raised a
-	 * #GP after a restore in the nested test rig (src/base/handover.h). */
+	/* Ember's exit register (map_handover), else its port. */
 	if (how == RB_POWER_OFF && handover_page)
 		handover_page[HANDOVER_EXIT] = (uint8_t)status;
 	else if (how == RB_POWER_OFF && ioperm(EXIT_PORT, 1, 1) == 0)
@@ -350,6 +349,26 @@ static void handover_copy(volatile const uint8_t *page, void *dst, size_t len)
 }
 
 /*
+ * Map Ember's handover page (MMIO through /dev/mem: it is outside RAM and claimed by no
+ * driver) into handover_page, which shut_down then ends the VM through, rather than
+ * through port 0x603: after a restore, port I/O from user mode raised a #GP in the nested
+ * test rig (the TSS's I/O bitmap base and limit read back intact; cause not found), so a
+ * restored guest's command could not end it. Under another monitor nothing answers there:
+ * the write is lost and the power-off that follows ends the VM.
+ */
+static void map_handover(void)
+{
+	int fd = open("/dev/mem", O_RDWR | O_SYNC | O_CLOEXEC);
+	void *map = fd < 0 ? MAP_FAILED
+	                   : mmap(NULL, HANDOVER_MMIO_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+	                          (off_t)HANDOVER_MMIO_BASE);
+	if (fd >= 0)
+		close(fd);
+	if (map != MAP_FAILED)
+		handover_page = map;
+}
+
+/*
  * ember_warm=1: say we are ready (Ember snapshots us now), then wait for a restored VM's
  * handover: the host's wall clock, random bytes for the RNG, and /ember.cmd's contents.
  * The command then runs as in a cold boot.
@@ -358,17 +377,11 @@ static void warm_wait(struct command *cmd)
 {
 	struct handover_header h;
 	static const char ready[] = HANDOVER_READY "\n";
-	/* MMIO through /dev/mem: Ember's page is outside RAM and claimed by no driver. */
-	int fd = open("/dev/mem", O_RDWR | O_SYNC | O_CLOEXEC);
-	void *map = fd < 0 ? MAP_FAILED
-	                   : mmap(NULL, HANDOVER_MMIO_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-	                          (off_t)HANDOVER_MMIO_BASE);
-	if (map == MAP_FAILED) {
+	if (!handover_page) {
 		say("cannot map the handover page: %s", strerror(errno));
 		shut_down(RB_POWER_OFF, STATUS_INIT);
 	}
-	close(fd);
-	volatile const uint8_t *page = map;
+	volatile const uint8_t *page = handover_page;
 
 	if (write(STDOUT_FILENO, ready, sizeof(ready) - 1) < 0) {
 		/* No console: Ember never snapshots us, and says so. */
@@ -390,7 +403,6 @@ static void warm_wait(struct command *cmd)
 		shut_down(RB_POWER_OFF, STATUS_INIT);
 	}
 	handover_copy(page, body, h.body_len);
-	handover_page = map;
 
 	struct timespec now = {(time_t)h.realtime_sec, (long)(h.realtime_nsec % 1000000000u)};
 	if (clock_settime(CLOCK_REALTIME, &now) < 0)
@@ -403,7 +415,7 @@ static void warm_wait(struct command *cmd)
 		uint8_t buf[HANDOVER_RANDOM];
 	} e = {HANDOVER_RANDOM * 8, HANDOVER_RANDOM, {0}};
 	memcpy(e.buf, h.random, sizeof(e.buf));
-	fd = open("/dev/random", O_WRONLY | O_CLOEXEC);
+	int fd = open("/dev/random", O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || ioctl(fd, RNDADDENTROPY, &e) < 0 || ioctl(fd, RNDRESEEDCRNG) < 0)
 		say("cannot reseed the RNG: %s", strerror(errno));
 	if (fd >= 0)
@@ -546,6 +558,7 @@ int main(void)
 	sigprocmask(SIG_BLOCK, &tty_stops, NULL);
 
 	mount_basics();
+	map_handover();
 	/* Without /dev/console in the initramfs the kernel gave us no fds; take them now. */
 	if (fcntl(STDERR_FILENO, F_GETFD) < 0)
 		use_terminal(open("/dev/console", O_RDWR));

@@ -362,13 +362,21 @@ t_api_patch_net_after_boot() {
 
 # "hg" or "nohg": whether the 64 MiB mapping (guest RAM) of process $1 is advised for
 # transparent huge pages (smaps' VmFlags).
+# The 64 MiB guest RAM's advice: "nohg" unadvised, one mapping; "hg" advised for huge pages
+# but for its low 4 MiB, a mapping of their own advised against them (gm_advise_huge).
 api_ram_advice() {
-	awk '/^[0-9a-f]+-[0-9a-f]+ / { sz = 0 } /^Size:/ { sz = $2 }
-	     /^VmFlags:/ { if (sz == 65536) print ($0 ~ / hg/) ? "hg" : "nohg" }' "/proc/$1/smaps"
+	awk '/^[0-9a-f]+-[0-9a-f]+ / { split($1, r, "-"); start = r[1]; end = r[2]; sz = 0 }
+	     /^Size:/ { sz = $2 }
+	     /^VmFlags:/ {
+		if (sz == 65536) print ($0 ~ / hg/) ? "hg" : "nohg"
+		if (sz == 4096 && $0 ~ / nh/) low_end[end] = 1
+		if (sz == 61440 && $0 ~ / hg/ && (start in low_end)) print "hg"
+	     }' "/proc/$1/smaps"
 }
 
 t_api_huge_pages_advice() {
-	# huge_pages "None" (the default) leaves guest RAM unadvised; "Transparent" advises it.
+	# huge_pages "None" (the default) leaves guest RAM unadvised; "Transparent" advises it
+	# (all but its low 4 MiB).
 	for hp in None Transparent; do
 		api_start || return
 		api PUT /boot-source "{\"kernel_image_path\": \"$GUESTS/kbd_cad.elf\", \"boot_args\": \"console=ttyS0\"}"
