@@ -407,12 +407,7 @@ struct api_server *api_server_start(const char *path, size_t max_payload, api_ha
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pthread_attr_t attr;
-	rc = -footprint_thread_attr(&attr);
-	if (!rc) {
-		rc = -pthread_create(&s->thread, &attr, server_thread, s);
-		pthread_attr_destroy(&attr);
-	}
+	rc = -footprint_thread_start(&s->thread, server_thread, s);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc < 0) {
 		rc = fail(err, errlen, -rc, "cannot start the API thread for '%s'", path);

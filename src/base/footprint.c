@@ -24,13 +24,15 @@ void footprint_small_pages(void)
 	(void)madvise((void *)start, end - start, MADV_NOHUGEPAGE);
 }
 
-int footprint_thread_attr(pthread_attr_t *attr)
+int footprint_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg)
 {
-	int r = pthread_attr_init(attr);
+	pthread_attr_t attr;
+	int r = pthread_attr_init(&attr);
 	if (r)
 		return r;
-	r = pthread_attr_setstacksize(attr, THREAD_STACK_BYTES);
-	if (r)
-		pthread_attr_destroy(attr);
+	r = pthread_attr_setstacksize(&attr, THREAD_STACK_BYTES);
+	if (!r)
+		r = pthread_create(thread, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
 	return r;
 }

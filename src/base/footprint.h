@@ -16,9 +16,9 @@
  * out, or an old kernel). */
 void footprint_small_pages(void);
 
-/* Fill *attr (initialised here; the caller destroys it) for a monitor thread: a stack of
- * THREAD_STACK_BYTES, smaller than a huge page so none can back it. Returns 0 or a
- * positive error number, as pthread_attr_* do. */
-int footprint_thread_attr(pthread_attr_t *attr);
+/* pthread_create for a monitor thread: fn(arg) on a stack of THREAD_STACK_BYTES, smaller
+ * than a huge page so none can back it. Returns 0 or a positive error number, as
+ * pthread_create does. */
+int footprint_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg);
 
 #endif

@@ -308,12 +308,7 @@ int vcpu_start(struct vcpu *v)
 			return -errno;
 		handler_installed = true;
 	}
-	pthread_attr_t attr;
-	int r = footprint_thread_attr(&attr);
-	if (!r) {
-		r = pthread_create(&v->thread, &attr, vcpu_thread, v);
-		pthread_attr_destroy(&attr);
-	}
+	int r = footprint_thread_start(&v->thread, vcpu_thread, v);
 	if (r) {
 		log_err("cannot start the thread for vcpu %u: %s", v->index, strerror(r));
 		return -r;
