@@ -32,15 +32,16 @@
 #include "agent.h"
 #include "../src/base/handover.h"
 
-#define EXIT_PORT 0x603 /* Ember's exit-status register */
-
-/* A warm run's handover page (warm_wait), kept mapped: its exit register ends the VM. */
-static volatile uint8_t *handover_page;
-#define STATUS_INIT  125 /* the init itself could not run the command */
+#define EXIT_PORT    0x603 /* Ember's exit-status register */
+#define STATUS_INIT  125   /* the init itself could not run the command */
 #define CMD_FILE     "/ember.cmd"
 #define CMD_MAX_SIZE (1 << 20) /* Ember's argv is bounded by its own command line */
 #define CMD_MAX_ARGS 4096
 #define MODULES_FILE "/etc/ember/modules"
+
+/* Ember's handover page, mapped at boot (map_handover; NULL if it could not be): its exit
+ * register ends the VM, and a warm run's command arrives there (warm_wait). */
+static volatile uint8_t *handover_page;
 #ifndef TIOCM_OUT1
 #define TIOCM_OUT1 0x2000 /* <asm-generic/termios.h>; glibc's headers lack it */
 #endif
@@ -378,7 +379,7 @@ static void warm_wait(struct command *cmd)
 	struct handover_header h;
 	static const char ready[] = HANDOVER_READY "\n";
 	if (!handover_page) {
-		say("cannot map the handover page: %s", strerror(errno));
+		say("cannot map the handover page (/dev/mem at 0x%llx)", HANDOVER_MMIO_BASE);
 		shut_down(RB_POWER_OFF, STATUS_INIT);
 	}
 	volatile const uint8_t *page = handover_page;
@@ -469,12 +470,10 @@ static int console_session(void)
 static void run_child(const struct command *cmd, int fd)
 {
 	struct termios t;
-	sigset_t none, ttou;
+	sigset_t none;
 
-	/* A background group's tcsetpgrp raises SIGTTOU: blocked, it is allowed. */
-	sigemptyset(&ttou);
-	sigaddset(&ttou, SIGTTOU);
-	sigprocmask(SIG_SETMASK, &ttou, NULL);
+	/* A background group's tcsetpgrp raises SIGTTOU: still blocked here (the init's mask,
+	 * main), it is allowed. */
 	setpgid(0, 0);
 	/* The foreground group, so ^C and job control reach the command. */
 	if (fd >= 0 && tcsetpgrp(fd, getpid()) < 0)
