@@ -291,14 +291,16 @@ static uint8_t *handover_build(const struct vm_config *cfg, size_t *len)
 		free(msg);
 		return NULL;
 	}
-	for (size_t got = 0; got < sizeof(h.random);) {
-		ssize_t n = getrandom(h.random + got, sizeof(h.random) - got, 0);
-		if (n < 0 && errno != EINTR) {
-			free(body);
-			free(msg);
-			return NULL;
-		}
-		got += n > 0 ? (size_t)n : 0;
+	/* Up to 256 bytes come whole (getrandom(2)): only an interrupted wait for the pool
+	 * to be ready is tried again. */
+	_Static_assert(HANDOVER_RANDOM <= 256, "getrandom gives up to 256 bytes whole");
+	ssize_t n;
+	while ((n = getrandom(h.random, sizeof(h.random), 0)) < 0 && errno == EINTR)
+		;
+	if (n != (ssize_t)sizeof(h.random)) {
+		free(body);
+		free(msg);
+		return NULL;
 	}
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
